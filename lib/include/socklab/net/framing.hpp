@@ -1,0 +1,2 @@
+#pragma once
+// placeholder: framing codecs are being written

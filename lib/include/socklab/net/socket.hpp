@@ -1,0 +1,71 @@
+// Socket: one owning file descriptor, the base of the TCP and UDP classes.
+//
+// Copy is deleted; a move leaves the source empty (fd -1). The destructor
+// closes and never throws; close() is never retried on EINTR (on Linux the
+// descriptor is gone either way, and a retry could close another thread's fd).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+#include "socklab/net/call_recorder.hpp"
+#include "socklab/net/endpoint.hpp"
+#include "socklab/net/error.hpp"
+
+namespace socklab::net {
+
+class Socket {
+ public:
+  Socket() noexcept = default;
+  explicit Socket(int fd, Trace trace = {}) noexcept : fd_(fd), trace_(trace) {}
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+  Socket(Socket&& other) noexcept;
+  Socket& operator=(Socket&& other) noexcept;
+  ~Socket();
+
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+  // Gives up ownership: the caller closes the returned descriptor.
+  int release() noexcept;
+  // Closes now (recorded as a "close" call event). Closing an empty socket is a no-op.
+  Result<void> close();
+
+  [[nodiscard]] Result<Endpoint> local_endpoint() const;
+  [[nodiscard]] Result<Endpoint> peer_endpoint() const;
+
+  // Socket options the lessons use; each setter is recorded as a "setsockopt" event.
+  Result<void> set_reuse_addr(bool on);                     // SO_REUSEADDR
+  Result<void> set_recv_buffer(int bytes);                  // SO_RCVBUF (kernel doubles it)
+  Result<void> set_send_buffer(int bytes);                  // SO_SNDBUF (kernel doubles it)
+  [[nodiscard]] Result<int> recv_buffer() const;            // SO_RCVBUF as the kernel reports it
+  [[nodiscard]] Result<int> send_buffer() const;            // SO_SNDBUF as the kernel reports it
+  // SO_LINGER: nullopt turns lingering off (the default); zero seconds makes
+  // close() abortive (an RST instead of a FIN on TCP).
+  Result<void> set_linger(std::optional<std::chrono::seconds> linger);
+  Result<void> set_nonblocking(bool on);
+  // SO_ERROR: the pending error (0 if none), cleared by reading it.
+  [[nodiscard]] Result<int> pending_error() const;
+  // SO_MEMINFO's drop counter: packets the kernel dropped for this socket
+  // (for UDP, datagrams lost to a full receive buffer).
+  [[nodiscard]] Result<std::uint32_t> drops() const;
+  // Bytes waiting to be read (SIOCINQ; for UDP, the size of the next datagram).
+  [[nodiscard]] Result<int> bytes_in_recv_queue() const;
+  // Bytes not yet acknowledged by the peer (TCP) or not yet sent (UDP) (SIOCOUTQ).
+  [[nodiscard]] Result<int> bytes_in_send_queue() const;
+
+  // Waits until the socket is readable / writable (poll), or the timeout passes
+  // (errc::timed_out). No timeout waits forever.
+  Result<void> wait_readable(std::optional<std::chrono::milliseconds> timeout = {}) const;
+  Result<void> wait_writable(std::optional<std::chrono::milliseconds> timeout = {}) const;
+
+  void set_trace(Trace t) noexcept { trace_ = t; }
+  [[nodiscard]] const Trace& trace() const noexcept { return trace_; }
+
+ protected:
+  int fd_ = -1;
+  Trace trace_;
+};
+
+}  // namespace socklab::net

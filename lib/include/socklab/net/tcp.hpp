@@ -1,0 +1,98 @@
+// TCP: TcpListener (bind, listen, accept) and TcpStream (connect, send, recv).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "socklab/net/socket.hpp"
+#include "socklab/net/tcp_state.hpp"
+
+namespace socklab::net {
+
+struct ConnectOptions {
+  // connect() gives up after this long with errc::timed_out; none: the kernel's
+  // own limit (SYN retries, about two minutes).
+  std::optional<std::chrono::milliseconds> timeout;
+  std::optional<Endpoint> bind;   // local address/port to bind before connecting
+  bool nodelay = false;           // TCP_NODELAY before the first byte
+  Trace trace;
+};
+
+class TcpStream : public Socket {
+ public:
+  TcpStream() noexcept = default;
+  explicit TcpStream(int fd, Trace trace = {}) noexcept : Socket(fd, trace) {}
+
+  // Blocking connect (with the optional timeout).
+  static Result<TcpStream> connect(const Endpoint& to, const ConnectOptions& opts = {});
+  // Starts a connect and returns at once (a non-blocking connect that is in
+  // progress counts as success): the SYN is on its way. finish_connect() waits
+  // for the outcome. Used where many clients connect at once (the backlog lesson).
+  static Result<TcpStream> connect_start(const Endpoint& to, const ConnectOptions& opts = {});
+  Result<void> finish_connect(std::optional<std::chrono::milliseconds> timeout = {});
+
+  // One send(); returns bytes accepted by the kernel (may be fewer than asked).
+  Result<std::size_t> send_some(std::span<const std::byte> data, int flags = 0);
+  // Loops until every byte is handed to the kernel; retries EINTR. MSG_NOSIGNAL:
+  // a closed peer gives EPIPE, never SIGPIPE.
+  Result<std::size_t> send_all(std::span<const std::byte> data);
+  Result<std::size_t> send_all(std::string_view text);
+  // One recv(); 0 means the peer closed (EOF). Retries EINTR.
+  Result<std::size_t> recv_some(std::span<std::byte> buf, int flags = 0);
+  // Loops over short reads until buf is full. Returns buf.size(), or fewer
+  // bytes if the peer closed first (EOF is a short count, not an error).
+  Result<std::size_t> recv_exact(std::span<std::byte> buf);
+
+  Result<void> shutdown_write();                     // shutdown(SHUT_WR): sends FIN
+  Result<void> shutdown(int how);                    // SHUT_RD, SHUT_WR, SHUT_RDWR
+
+  Result<void> set_nodelay(bool on);                 // TCP_NODELAY (Nagle off)
+  Result<void> set_cork(bool on);                    // TCP_CORK
+  Result<void> set_recv_lowat(int bytes);            // SO_RCVLOWAT
+
+  // Blocks until at least `bytes` sit in the receive queue, or the peer
+  // closed, or the timeout passes (errc::timed_out). It waits on the kernel
+  // (SO_RCVLOWAT and poll), never on a sleep. Returns the bytes queued.
+  Result<int> wait_for_bytes(int bytes, std::optional<std::chrono::milliseconds> timeout = {});
+
+  [[nodiscard]] Result<TcpInfo> info() const { return tcp_info(fd_); }
+  [[nodiscard]] Result<TcpState> state() const;
+  // Waits until the socket reaches `s` or the timeout passes (errc::timed_out).
+  // The kernel has no notification for state changes, so this re-reads TCP_INFO
+  // at a short interval: it waits for the condition itself, not a guessed time.
+  Result<void> wait_state(TcpState s, std::chrono::milliseconds timeout);
+};
+
+struct ListenOptions {
+  int backlog = 128;              // listen(backlog); Linux caps it at net.core.somaxconn
+  bool reuse_addr = false;        // SO_REUSEADDR before bind (off by default, as in Python)
+  bool v6_only = true;            // IPV6_V6ONLY for an IPv6 listener
+  Trace trace;                    // accepted streams inherit the trace
+};
+
+class TcpListener : public Socket {
+ public:
+  TcpListener() noexcept = default;
+
+  // socket + (SO_REUSEADDR) + bind + listen. A port in use gives EADDRINUSE
+  // with the endpoint in the context.
+  static Result<TcpListener> bind(const Endpoint& at, const ListenOptions& opts = {});
+
+  struct Accepted {
+    TcpStream stream;
+    Endpoint peer;
+  };
+  // Waits for a connection (forever, or up to timeout: errc::timed_out).
+  Result<Accepted> accept(std::optional<std::chrono::milliseconds> timeout = {});
+
+  [[nodiscard]] Endpoint endpoint() const noexcept { return local_; }
+  [[nodiscard]] Result<ListenQueue> queue() const { return listen_queue(fd_); }
+
+ private:
+  Endpoint local_;
+};
+
+}  // namespace socklab::net

@@ -1,0 +1,46 @@
+// UDP: datagrams with boundaries, and no connection.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <span>
+
+#include "socklab/net/socket.hpp"
+
+namespace socklab::net {
+
+struct UdpOptions {
+  std::optional<int> recv_buffer;  // SO_RCVBUF before bind
+  bool reuse_addr = false;
+  Trace trace;
+};
+
+class UdpSocket : public Socket {
+ public:
+  UdpSocket() noexcept = default;
+
+  // An unbound socket of the family (AF_INET / AF_INET6); the kernel picks a port on first send.
+  static Result<UdpSocket> open(int family, const UdpOptions& opts = {});
+  static Result<UdpSocket> bind(const Endpoint& at, const UdpOptions& opts = {});
+
+  // connect(): fixes the peer; send()/recv() then apply, and ICMP errors
+  // (port unreachable) are reported on the next call as ECONNREFUSED.
+  Result<void> connect(const Endpoint& peer);
+
+  Result<std::size_t> send_to(std::span<const std::byte> data, const Endpoint& to);
+  Result<std::size_t> send(std::span<const std::byte> data);
+
+  struct Datagram {
+    std::size_t size = 0;        // bytes copied into the buffer
+    std::size_t full_size = 0;   // the datagram's real size (MSG_TRUNC)
+    bool truncated = false;      // full_size > buffer: the rest is lost
+    Endpoint from;
+  };
+  Result<Datagram> recv_from(std::span<std::byte> buf,
+                             std::optional<std::chrono::milliseconds> timeout = {});
+  Result<Datagram> recv(std::span<std::byte> buf,
+                        std::optional<std::chrono::milliseconds> timeout = {});
+};
+
+}  // namespace socklab::net
