@@ -12,9 +12,11 @@ foreach(f IN LISTS files)
   file(READ "${BASE_DIR}/${f}" hex HEX)
   string(LENGTH "${hex}" hex_len)
   math(EXPR size "${hex_len} / 2")
-  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
-  # A trailing NUL keeps the array non-empty for empty files; it is not part of the text.
-  string(APPEND body "constexpr char file_${i}[] = {${bytes}0x00};\n")
+  # Every byte as a \xNN escape: each escape is followed by another backslash or the
+  # closing quote, so no escape swallows the next character, and bytes over 0x7f
+  # (UTF-8 Chinese text) need no narrowing conversion.
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "\\\\x\\1" bytes "${hex}")
+  string(APPEND body "constexpr char file_${i}[] = \"${bytes}\";\n")
   string(APPEND table "  {\"${f}\", std::string_view(file_${i}, ${size})},\n")
   math(EXPR i "${i} + 1")
 endforeach()
