@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 
@@ -47,6 +48,8 @@ class Endpoint {
   [[nodiscard]] socklen_t size() const noexcept { return size_; }
 
   friend bool operator==(const Endpoint& a, const Endpoint& b) noexcept;
+  // Writes to_string(): lets test frameworks and streams print endpoints.
+  friend std::ostream& operator<<(std::ostream& os, const Endpoint& e);
 
  private:
   sockaddr_storage storage_{};

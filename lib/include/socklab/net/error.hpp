@@ -4,7 +4,9 @@
 // An Error carries the std::error_code of the failure (errno values use
 // std::system_category(); socklab's own conditions use socklab::net::errc)
 // and a short context naming what was being done and to what, so a message
-// reads "connect 127.0.0.1:8080: Connection refused".
+// reads "connect 127.0.0.1:8080: Connection refused". For socklab's own
+// conditions an optional detail says exactly what is wrong and replaces the
+// generic reason: bad endpoint "1.2.3:x": port is not a number.
 //
 // - Nothing in lib throws for I/O or parsing failures; factories return Result
 //   instead of throwing constructors. Callers that prefer exceptions call
@@ -17,6 +19,7 @@
 #include <expected>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 namespace socklab::net {
@@ -35,10 +38,12 @@ const std::error_category& socklab_category() noexcept;
 std::error_code make_error_code(errc e) noexcept;
 
 struct Error {
-  std::error_code code;
-  std::string context;  // what was being done, e.g. "connect 127.0.0.1:8080"
+  std::error_code code{};
+  std::string context{};  // what was being done, e.g. "connect 127.0.0.1:8080"
+  std::string detail{};   // what exactly is wrong (optional); replaces code.message() in message()
 
-  // "context: reason", or just the reason when there is no context.
+  // "context: reason" (reason = detail if set, else code.message()), or just
+  // the reason when there is no context.
   [[nodiscard]] std::string message() const;
   // The errno value when the code is a system error, else 0.
   [[nodiscard]] int errno_value() const noexcept;
@@ -49,13 +54,23 @@ using Result = std::expected<T, Error>;
 
 // An Error from an errno value (pass errno right after the failing call).
 Error system_error(int errnum, std::string context);
-// An Error from one of socklab's own conditions.
-Error make_error(errc e, std::string context);
+// An Error from one of socklab's own conditions (detail: what exactly is wrong).
+Error make_error(errc e, std::string context, std::string detail = {});
 
-// Unwraps a Result or throws std::system_error(code, message()).
+// What value_or_throw() throws: a std::system_error whose what() is Error::message().
+class NetException : public std::system_error {
+ public:
+  explicit NetException(const Error& e) : std::system_error(e.code), message_(e.message()) {}
+  [[nodiscard]] const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
+// Unwraps a Result or throws NetException (a std::system_error with message()).
 template <class T>
 T value_or_throw(Result<T>&& r) {
-  if (!r) throw std::system_error(r.error().code, r.error().context);
+  if (!r) throw NetException(r.error());
   if constexpr (!std::is_void_v<T>) return std::move(*r);
 }
 

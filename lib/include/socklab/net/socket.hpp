@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <string_view>
 
 #include "socklab/net/call_recorder.hpp"
 #include "socklab/net/endpoint.hpp"
@@ -64,8 +66,28 @@ class Socket {
   [[nodiscard]] const Trace& trace() const noexcept { return trace_; }
 
  protected:
+  // Appends one CallEvent for a call that started at t0, with the socket's
+  // local and peer endpoints when the kernel knows them. No-op when untraced.
+  void record_call(std::int64_t t0, std::string_view call, std::string args,
+                   std::int64_t result, int err, std::string preview = {}) const;
+  // setsockopt() recorded as "setsockopt" with "NAME=value" as args
+  // ("TCP_NODELAY=1"; "SO_LINGER=off" when shown_value is nullopt).
+  Result<void> set_option(int level, int name, const void* value, socklen_t len,
+                          std::string_view option_name, std::optional<long long> shown_value);
+  Result<int> get_int_option(int level, int name, std::string_view shown) const;
+  // bind(), recorded as "bind"; EADDRINUSE and friends name the endpoint.
+  Result<void> bind_to(const Endpoint& at);
+  // An Error for a failed call, naming the peer (or the local end) when known:
+  // "send 127.0.0.1:8080: Broken pipe".
+  [[nodiscard]] Error call_error(std::string_view call, int err) const;
+
   int fd_ = -1;
   Trace trace_;
 };
+
+namespace detail {
+// socket(family, type | SOCK_CLOEXEC), recorded as a "socket" call event.
+Result<int> open_socket(int family, int type, const Trace& trace);
+}  // namespace detail
 
 }  // namespace socklab::net

@@ -15,10 +15,10 @@ namespace socklab::net {
 struct ConnectOptions {
   // connect() gives up after this long with errc::timed_out; none: the kernel's
   // own limit (SYN retries, about two minutes).
-  std::optional<std::chrono::milliseconds> timeout;
-  std::optional<Endpoint> bind;   // local address/port to bind before connecting
+  std::optional<std::chrono::milliseconds> timeout{};
+  std::optional<Endpoint> bind{}; // local address/port to bind before connecting
   bool nodelay = false;           // TCP_NODELAY before the first byte
-  Trace trace;
+  Trace trace{};
 };
 
 class TcpStream : public Socket {
@@ -31,6 +31,7 @@ class TcpStream : public Socket {
   // Starts a connect and returns at once (a non-blocking connect that is in
   // progress counts as success): the SYN is on its way. finish_connect() waits
   // for the outcome. Used where many clients connect at once (the backlog lesson).
+  // The socket stays non-blocking until finish_connect() succeeds.
   static Result<TcpStream> connect_start(const Endpoint& to, const ConnectOptions& opts = {});
   Result<void> finish_connect(std::optional<std::chrono::milliseconds> timeout = {});
 
@@ -40,7 +41,7 @@ class TcpStream : public Socket {
   // a closed peer gives EPIPE, never SIGPIPE.
   Result<std::size_t> send_all(std::span<const std::byte> data);
   Result<std::size_t> send_all(std::string_view text);
-  // One recv(); 0 means the peer closed (EOF). Retries EINTR.
+  // One recv(); 0 means the peer closed (EOF) — or that buf is empty. Retries EINTR.
   Result<std::size_t> recv_some(std::span<std::byte> buf, int flags = 0);
   // Loops over short reads until buf is full. Returns buf.size(), or fewer
   // bytes if the peer closed first (EOF is a short count, not an error).
@@ -64,13 +65,16 @@ class TcpStream : public Socket {
   // The kernel has no notification for state changes, so this re-reads TCP_INFO
   // at a short interval: it waits for the condition itself, not a guessed time.
   Result<void> wait_state(TcpState s, std::chrono::milliseconds timeout);
+
+ private:
+  Endpoint connecting_to_;   // the target of connect_start(), for finish_connect's messages
 };
 
 struct ListenOptions {
   int backlog = 128;              // listen(backlog); Linux caps it at net.core.somaxconn
   bool reuse_addr = false;        // SO_REUSEADDR before bind (off by default, as in Python)
   bool v6_only = true;            // IPV6_V6ONLY for an IPv6 listener
-  Trace trace;                    // accepted streams inherit the trace
+  Trace trace{};                  // accepted streams inherit the trace
 };
 
 class TcpListener : public Socket {
@@ -85,7 +89,9 @@ class TcpListener : public Socket {
     TcpStream stream;
     Endpoint peer;
   };
-  // Waits for a connection (forever, or up to timeout: errc::timed_out).
+  // Waits for a connection (forever, or up to timeout: errc::timed_out). The
+  // timeout covers the wait for a queued connection (poll); only another thread
+  // accepting the same connection in between could make accept() itself block.
   Result<Accepted> accept(std::optional<std::chrono::milliseconds> timeout = {});
 
   [[nodiscard]] Endpoint endpoint() const noexcept { return local_; }

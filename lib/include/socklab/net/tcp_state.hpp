@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <iosfwd>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,7 @@ enum class TcpState : std::uint8_t {
 };
 // "ESTABLISHED", "SYN_SENT", "FIN_WAIT_1", ... as `ss` and the RFC print them.
 std::string_view to_string(TcpState s) noexcept;
+std::ostream& operator<<(std::ostream& os, TcpState s);
 
 // The parts of struct tcp_info the lessons show.
 struct TcpInfo {
@@ -63,22 +65,27 @@ Result<ListenQueue> listen_queue(int listener_fd);
 // One socket as inet_diag reports it.
 struct DiagSocket {
   TcpState state = TcpState::unknown;
-  Endpoint local;
-  Endpoint remote;
+  Endpoint local{};
+  Endpoint remote{};
   std::uint32_t recv_queue = 0;    // for a listener: accept queue length
   std::uint32_t send_queue = 0;    // for a listener: its limit
   std::uint32_t inode = 0;         // 0 for sockets with no descriptor (TIME_WAIT)
-  std::optional<std::chrono::milliseconds> timer;  // time left on the TIME_WAIT/retransmit timer
+  std::optional<std::chrono::milliseconds> timer{};  // time left on the TIME_WAIT/retransmit timer
 };
 
 struct DiagQuery {
   int family = AF_INET;                // AF_INET or AF_INET6
-  std::optional<std::uint16_t> local_port;
-  std::optional<std::uint16_t> remote_port;
-  std::vector<TcpState> states;        // empty: every state
+  std::optional<std::uint16_t> local_port{};
+  std::optional<std::uint16_t> remote_port{};
+  std::vector<TcpState> states{};      // empty: every state
 };
 
 // All TCP sockets matching the query, from the kernel's sock_diag netlink socket.
 Result<std::vector<DiagSocket>> find_tcp_sockets(const DiagQuery& q);
+
+// Waits until a socket matching the query exists (re-querying at a short
+// interval; the kernel sends no notification), or the timeout passes
+// (errc::timed_out). Returns the first match. Used to see TIME_WAIT after close.
+Result<DiagSocket> wait_for_tcp_socket(const DiagQuery& q, std::chrono::milliseconds timeout);
 
 }  // namespace socklab::net

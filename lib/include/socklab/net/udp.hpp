@@ -11,9 +11,9 @@
 namespace socklab::net {
 
 struct UdpOptions {
-  std::optional<int> recv_buffer;  // SO_RCVBUF before bind
+  std::optional<int> recv_buffer{};  // SO_RCVBUF before bind
   bool reuse_addr = false;
-  Trace trace;
+  Trace trace{};
 };
 
 class UdpSocket : public Socket {
@@ -35,12 +35,17 @@ class UdpSocket : public Socket {
     std::size_t size = 0;        // bytes copied into the buffer
     std::size_t full_size = 0;   // the datagram's real size (MSG_TRUNC)
     bool truncated = false;      // full_size > buffer: the rest is lost
-    Endpoint from;
+    Endpoint from{};
   };
   Result<Datagram> recv_from(std::span<std::byte> buf,
                              std::optional<std::chrono::milliseconds> timeout = {});
+  // On a connected socket: the same as recv_from, recorded as "recv".
   Result<Datagram> recv(std::span<std::byte> buf,
                         std::optional<std::chrono::milliseconds> timeout = {});
+
+ private:
+  Result<Datagram> receive(std::span<std::byte> buf,
+                           std::optional<std::chrono::milliseconds> timeout, const char* call);
 };
 
 }  // namespace socklab::net
