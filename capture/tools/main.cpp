@@ -1,1 +1,25 @@
-int main() { return 0; }
+// socklab-capture: record loopback traffic into pcap files and read captures
+// back as tcpdump-style lines, JSON lines, a layered view or a ladder diagram.
+#include <CLI/CLI.hpp>
+
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "socklab-capture: record the traffic of socket programs and read captures back,\n"
+      "with each TCP segment's role (handshake, data, teardown...) and Wireshark's analysis."};
+  app.require_subcommand(1);
+  app.footer("Run `socklab-capture read --help` or `socklab-capture record --help` for examples.");
+  int exit_code = 0;
+  add_read_command(app, exit_code);
+#ifdef SOCKLAB_HAVE_RECORD_COMMAND
+  add_record_command(app, exit_code);
+#endif
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0; every usage error exits 2, whatever CLI11's own code is.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  return exit_code;
+}

@@ -39,7 +39,7 @@ enum class Phase : std::uint8_t {
   datagram,            // "datagram" (UDP)
   unreachable,         // "unreachable" (ICMP/ICMPv6 destination unreachable)
 };
-std::string_view to_string(Phase p) noexcept;
+std::string_view to_string(Phase p) noexcept;  // "" for Phase::none
 
 // Wireshark's tcp.analysis.* flags, as bits; names as the JSON contract spells them.
 enum Analysis : std::uint32_t {
@@ -65,20 +65,26 @@ struct PacketRecord {
   std::uint64_t n = 0;            // frame number, from 1, as tshark counts
   std::int64_t ts_ns = 0;         // capture time, CLOCK_REALTIME ns
   double t = 0;                   // seconds since the first packet
-  std::string src;                // "127.0.0.1:51514", "[::1]:8080"; address only for ICMP
+  std::string src;                // "127.0.0.1:51514", "[::1]:8080"; address only for ICMP; "" without IP
   std::string dst;
   std::uint16_t sport = 0, dport = 0;
   Proto proto = Proto::other;
+  bool is_tcp = false;            // a whole TCP header: the TCP-only fields below are meaningful
   std::string flags;              // tcpdump notation: "S", "S.", ".", "P.", "F.", "R", "R.", "FP." (TCP only)
   std::uint32_t seq = 0;          // relative (or absolute when asked), TCP only
   std::uint32_t ack = 0;
+  std::uint32_t seq_abs = 0;      // as on the wire (the ISN on a SYN), TCP only
+  std::uint32_t ack_abs = 0;
   std::uint32_t len = 0;          // payload bytes (TCP/UDP payload; ICMP: bytes after the ICMP header)
-  std::uint32_t win = 0;          // window scaled by the negotiated factor (TCP only)
+  std::uint32_t win = 0;          // window scaled by the negotiated factor (TCP only; as on the wire when unknown)
+  std::uint16_t win_raw = 0;      // the window field as on the wire
+  std::int8_t win_shift = -1;     // window-scale shift in use: -1 unknown (handshake not seen), -2 none
   std::string options;            // tcpdump's option list: "mss 65495,sackOK,TS val 1 ecr 0,nop,wscale 7"
   Phase phase = Phase::none;
   std::uint32_t analysis = 0;     // Analysis bits
   bool malformed = false;
   std::string malformed_reason;   // what was wrong, when malformed
+  bool has_stream = false;        // TCP, UDP, and ICMP errors quoting one of their flows
   std::uint32_t stream = 0;       // conversation index from 0, as tshark's tcp.stream/udp.stream
   std::string preview;            // printable preview of the payload
   std::string note;               // e.g. ICMP: "udp port 40123 unreachable (frame 5)"
@@ -95,7 +101,8 @@ struct RecordOptions {
 };
 
 // Decodes and analyses packets one after another; memory grows with the live
-// flows, not with the number of packets.
+// flows, not with the number of packets. (The allocation-free path underneath
+// is PacketAnalyzer in analyzer.hpp, with the renderers in format.hpp.)
 class RecordBuilder {
  public:
   explicit RecordBuilder(LinkType link, RecordOptions opts = {});

@@ -1,0 +1,191 @@
+// `socklab-capture read FILE`: a capture file as lines, JSON, layers or a ladder.
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "socklab/capture/analyzer.hpp"
+#include "socklab/capture/format.hpp"
+#include "socklab/capture/pcap_reader.hpp"
+#include "socklab/capture/terminal.hpp"
+#include "socklab/capture/timeline.hpp"
+
+namespace {
+
+using namespace socklab::capture;
+
+// Exit codes of `read` (also in --help and capture/JSON.md).
+constexpr int exit_ok = 0;
+constexpr int exit_unreadable = 1;  // missing, not a capture, empty, unsupported link type
+constexpr int exit_incomplete = 3;  // damaged/truncated: the packets before the damage were printed
+
+enum class Mode { lines, json, layers, ladder };
+
+// The ladder draws a whole file at once: it is meant for a lesson's few packets.
+constexpr std::uint64_t ladder_max_packets = 5000;
+
+struct ReadOptions {
+  std::string file;
+  bool lines = false, json = false, layers = false, ladder = false;
+  bool absolute_seq = false;
+  std::uint64_t count = 0;
+  // --ladder only
+  bool ascii = false;
+  std::string color = "auto";
+  std::optional<std::uint16_t> server_port;
+};
+
+// Output goes through one big buffer written in large blocks.
+class Output {
+ public:
+  explicit Output(std::FILE* f) : f_(f) {}
+  TextBuffer& buf() { return buf_; }
+  void maybe_flush() {
+    if (buf_.size() >= flush_at) flush();
+  }
+  bool flush() {
+    if (buf_.size() != 0 && std::fwrite(buf_.data(), 1, buf_.size(), f_) != buf_.size()) ok_ = false;
+    buf_.clear();
+    return ok_ && std::fflush(f_) == 0;
+  }
+
+ private:
+  static constexpr std::size_t flush_at = 1 << 20;
+  std::FILE* f_;
+  TextBuffer buf_;
+  bool ok_ = true;
+};
+
+void put_time(TextBuffer& out, std::int64_t rel_ns) {
+  if (rel_ns < 0) {
+    out.push_back('-');
+    rel_ns = -rel_ns;
+  }
+  fmt::format_to(std::back_inserter(out), "{}.{:06}", rel_ns / 1'000'000'000, (rel_ns % 1'000'000'000) / 1000);
+}
+
+void put_line(TextBuffer& out, const AnalyzedPacket& a) {
+  fmt::format_int n(a.n);
+  out.append(n.data(), n.data() + n.size());
+  out.push_back(' ');
+  put_time(out, a.rel_ns);
+  out.push_back(' ');
+  append_tcpdump_line(out, a);
+  const std::size_t mark = out.size();
+  out.append(std::string_view("  ["));
+  const std::size_t start = out.size();
+  append_notes(out, a);
+  if (out.size() == start) {
+    out.resize(mark);
+  } else {
+    out.push_back(']');
+  }
+  out.push_back('\n');
+}
+
+int run_read(const ReadOptions& o) {
+  const Mode mode = o.json ? Mode::json : o.layers ? Mode::layers : o.ladder ? Mode::ladder : Mode::lines;
+  auto reader = PcapReader::open(o.file);
+  if (!reader) {
+    fmt::print(stderr, "socklab-capture: {}\n", reader.error());
+    return exit_unreadable;
+  }
+  fmt::print(stderr, "reading from file {}, link-type {}, snapshot length {}\n", o.file, to_string(reader->link()),
+             reader->snaplen());
+  PacketAnalyzer analyzer(reader->link(), AnalyzerOptions{.absolute_seq = o.absolute_seq});
+  Output out(stdout);
+  std::vector<PacketRecord> ladder;
+  std::uint64_t shown = 0;
+  while (auto p = reader->next()) {
+    const AnalyzedPacket& a = analyzer.next(p->ts_ns, p->bytes, p->wire_len);
+    TextBuffer& b = out.buf();
+    switch (mode) {
+      case Mode::lines:
+        put_line(b, a);
+        break;
+      case Mode::json:
+        append_json(b, a);
+        b.push_back('\n');
+        break;
+      case Mode::layers:
+        if (shown != 0) b.push_back('\n');
+        append_layers(b, a);
+        break;
+      case Mode::ladder:
+        ladder.push_back(make_record(a));
+        break;
+    }
+    out.maybe_flush();
+    if (++shown == o.count) break;
+    if (mode == Mode::ladder && shown == ladder_max_packets) {
+      fmt::print(stderr, "socklab-capture: --ladder shows the first {} packets; use -c to choose fewer\n",
+                 ladder_max_packets);
+      break;
+    }
+  }
+  if (mode == Mode::ladder) {
+    LadderOptions lo;
+    lo.server_port = o.server_port;
+    lo.width = static_cast<std::size_t>(std::max(60, terminal_width(1)));
+    lo.unicode = !o.ascii && locale_is_utf8();
+    lo.color = use_color(parse_color_mode(o.color).value_or(ColorMode::auto_detect), 1);
+    const auto timeline = merge_timeline({}, ladder);
+    const std::string picture = render_ladder(timeline, lo);
+    out.buf().append(picture.data(), picture.data() + picture.size());
+  }
+  if (!out.flush()) {
+    fmt::print(stderr, "socklab-capture: writing the output failed\n");
+    return exit_unreadable;
+  }
+  if (reader->damaged()) {
+    fmt::print(stderr, "socklab-capture: {}\nsocklab-capture: incomplete: the {} before the damage {} printed\n",
+               reader->damage(),
+               reader->packets_read() == 1 ? std::string("packet") : fmt::format("{} packets", reader->packets_read()),
+               reader->packets_read() == 1 ? "was" : "were");
+    return exit_incomplete;
+  }
+  return exit_ok;
+}
+
+}  // namespace
+
+void add_read_command(CLI::App& app, int& exit_code) {
+  auto opts = std::make_shared<ReadOptions>();
+  CLI::App* cmd = app.add_subcommand("read", "Read a pcap/pcapng file and show what happened on the wire");
+  cmd->add_option("FILE", opts->file, "The capture file (pcap or pcapng)")->required();
+  auto* lines = cmd->add_flag("--lines", opts->lines,
+                              "tcpdump-style lines with each segment's phase and analysis (the default)");
+  auto* json = cmd->add_flag("--json", opts->json, "One JSON object per packet (the contract in capture/JSON.md)");
+  auto* layers = cmd->add_flag("--layers", opts->layers, "Each header in turn: link, network, transport, payload");
+  auto* ladder = cmd->add_flag("--ladder", opts->ladder, "A ladder diagram: client left, server right");
+  lines->excludes(json, layers, ladder);
+  json->excludes(layers, ladder);
+  layers->excludes(ladder);
+  cmd->add_flag("--absolute-seq,-S", opts->absolute_seq,
+                "Absolute sequence numbers (tcpdump -S) instead of relative ones (SYN = 0)");
+  cmd->add_option("-c,--count", opts->count, "Stop after this many packets");
+  cmd->add_flag("--ascii", opts->ascii, "--ladder: plain ASCII instead of box drawing");
+  cmd->add_option("--color", opts->color, "--ladder: colour (auto: only on a terminal, never with NO_COLOR set)")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
+  cmd->add_option("--server-port", opts->server_port,
+                  "--ladder: the server's port (right column); default: the port that received the SYN");
+  cmd->footer(
+      "Examples:\n"
+      "  socklab-capture read handshake.pcap               # lines: IP 127.0.0.1.51514 > ...  [handshake 1/3]\n"
+      "  socklab-capture read --json handshake.pcap | jq .phase\n"
+      "  socklab-capture read --layers -c 3 handshake.pcap # the headers of the first 3 packets\n"
+      "  socklab-capture read --ladder handshake.pcap      # client left, server right\n"
+      "  socklab-capture read --ladder --ascii --color never backlog.pcap\n"
+      "  socklab-capture read --absolute-seq handshake.pcap  # compare with: tcpdump -nn -S -r handshake.pcap\n"
+      "\n"
+      "Exit codes:\n"
+      "  0  the whole file was read\n"
+      "  1  the file could not be read: missing, empty, not a capture, unsupported link type\n"
+      "  2  bad usage\n"
+      "  3  the file is damaged or truncated: the packets before the damage were printed");
+  cmd->callback([opts, &exit_code] { exit_code = run_read(*opts); });
+}
