@@ -1,0 +1,53 @@
+// PcapWriter: a classic pcap file with nanosecond timestamps (magic 0xa1b23c4d),
+// written through libpcap, that tcpdump, tshark and Wireshark open.
+//
+// The file appears whole or not at all: packets go to a temporary file beside
+// the target, and commit() renames it into place. A writer destroyed without
+// commit() (an error, an exception) removes the temporary file.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+
+#include "socklab/capture/raw_packet.hpp"
+#include "socklab/net/error.hpp"
+
+namespace socklab::capture {
+
+class PcapWriter {
+ public:
+  // tcpdump's default: large enough for any packet on any interface.
+  static constexpr std::uint32_t default_snaplen = 262144;
+
+  // Opens a temporary file in the directory of `path` (the link type is the one
+  // of the packets to come, e.g. LiveCapture::link_type()).
+  static net::Result<PcapWriter> create(std::filesystem::path path, LinkType link,
+                                        std::uint32_t snaplen = default_snaplen);
+
+  PcapWriter(PcapWriter&&) noexcept;
+  PcapWriter& operator=(PcapWriter&&) noexcept;
+  PcapWriter(const PcapWriter&) = delete;
+  PcapWriter& operator=(const PcapWriter&) = delete;
+  ~PcapWriter();
+
+  // Appends one packet; bytes beyond the snaplen are cut (wire_len keeps the
+  // original length, as in any pcap record).
+  net::Result<void> write(std::int64_t ts_ns, std::span<const std::uint8_t> bytes,
+                          std::uint32_t wire_len);
+  net::Result<void> write(const RawPacket& p) { return write(p.ts_ns, p.bytes, p.wire_len); }
+
+  // Flushes, closes and renames the file into place. After commit() the writer is empty.
+  net::Result<void> commit();
+
+  [[nodiscard]] std::uint64_t packets_written() const noexcept;
+  [[nodiscard]] const std::filesystem::path& path() const noexcept;
+
+ private:
+  struct Impl;
+  explicit PcapWriter(std::unique_ptr<Impl> impl) noexcept;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace socklab::capture

@@ -1,0 +1,79 @@
+// The ladder: the program's calls and the wire's segments on one time line.
+//
+//      ms      client :51514 ┬                       ┬ server :8080
+//   0.020      connect :8080 │                       │ the client asks to open
+//   0.030                    │────── S seq 0 ───────▶│ handshake 1/3
+//   0.045                    │◀─── S. seq 0 ack 1 ───│ handshake 2/3
+//   0.060                    │                       │ accept :51514
+//
+// The client is on the left, the server on the right, told apart by port (on
+// loopback both addresses are the same). Each segment is one arrow, labelled
+// in tcpdump's notation; with several clients, each arrow's client port stands
+// beside the client's lifeline. Each call stands in the outer column of its
+// side (a server's call in the right-hand column, its note below it); notes
+// (the lesson's explanation, or else the segment's phase and Wireshark-style
+// analysis flags) go on the right, wrapped to the width. Time is in
+// milliseconds since the first entry. Works with packets alone (a pcap file),
+// calls alone (a demo run without capture), or both.
+//
+// Where a call stands in time. A call has a start and an end; the ladder shows
+// it once, where it reads right next to the wire:
+//   - calls that wait for the peer -- accept, recv, recvfrom -- at their END:
+//     they return because a segment arrived, so they stand below it;
+//   - every other call at its START: connect, send, shutdown and close cause
+//     the segments that follow them (connect stands above its SYN).
+// At equal times a start-placed call comes before the packet and an end-placed
+// call after it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "socklab/capture/record.hpp"
+#include "socklab/net/call_recorder.hpp"
+
+namespace socklab::capture {
+
+struct TimelineEntry {
+  std::int64_t t_ns = 0;  // where the entry stands (CLOCK_REALTIME ns)
+  std::variant<net::CallEvent, PacketRecord> event;
+  std::string note;  // the lesson's line for this entry; empty: the ladder's own
+};
+
+// The time a call stands at (see above).
+std::int64_t place_in_time(const net::CallEvent& call) noexcept;
+
+// Calls and packets as one time line, in order. Notes are empty: fill them in
+// (entry.note) before rendering.
+std::vector<TimelineEntry> merge_timeline(std::span<const net::CallEvent> calls,
+                                          std::span<const PacketRecord> packets);
+
+struct LadderOptions {
+  // The server's port, which puts each packet's ends in their columns. When
+  // absent: the port that received a SYN (or sent a SYN-ACK), the port the
+  // first datagram of a UDP conversation went to, the local port of calls made
+  // on the server side; the lower port when nothing tells.
+  std::optional<std::uint16_t> server_port;
+  std::size_t width = 80;  // columns, at least 60
+  bool unicode = true;     // box drawing; false: ASCII only
+  bool color = false;      // ANSI colours (decide with use_color() in terminal.hpp)
+};
+
+// The whole picture, one '\n'-terminated line per row, no line wider than
+// options.width display columns (wide characters count two).
+std::string render_ladder(std::span<const TimelineEntry> timeline, const LadderOptions& options = {});
+
+// The label on a segment's arrow: "S seq 0", "S. seq 0 ack 1", "P. 1:6 len 5",
+// ". ack 6", "F. seq 6 ack 7", "R seq 1", "UDP len 5", "ICMP unreachable".
+std::string segment_label(const PacketRecord& p);
+
+// A call as the ladder shows it: "connect 127.0.0.1:8080", "accept :51514",
+// "send 5 \"hello\"", "recv 0 (EOF)", "connect ✗ ECONNREFUSED".
+std::string call_label(const net::CallEvent& call, bool unicode = true);
+
+}  // namespace socklab::capture

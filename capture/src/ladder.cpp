@@ -1,0 +1,425 @@
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "socklab/capture/terminal.hpp"
+#include "socklab/capture/timeline.hpp"
+
+namespace socklab::capture {
+
+namespace {
+
+// The port of "127.0.0.1:51514" or "[::1]:8080"; nullopt when there is none.
+std::optional<std::uint16_t> port_of(std::string_view endpoint) {
+  const auto colon = endpoint.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 >= endpoint.size()) return std::nullopt;
+  if (endpoint.front() != '[' && endpoint.find(':') != colon) return std::nullopt;  // bare IPv6
+  unsigned value = 0;
+  const auto* first = endpoint.data() + colon + 1;
+  const auto* last = endpoint.data() + endpoint.size();
+  const auto [end, ec] = std::from_chars(first, last, value);
+  if (ec != std::errc{} || end != last || value > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
+std::string errno_name(int err) {
+  if (const char* name = ::strerrorname_np(err)) return name;
+  return fmt::format("errno {}", err);
+}
+
+bool has_flag(const PacketRecord& p, char f) { return p.flags.find(f) != std::string::npos; }
+
+struct Ansi {
+  bool on;
+  [[nodiscard]] std::string paint(std::string_view text, std::string_view code) const {
+    if (!on || text.empty()) return std::string(text);
+    return fmt::format("\x1b[{}m{}\x1b[0m", code, text);
+  }
+};
+constexpr std::string_view red = "31", green = "32", yellow = "33", blue = "34", magenta = "35",
+                           cyan = "36", dim = "2";
+
+std::string_view packet_color(const PacketRecord& p) {
+  if (p.proto == Proto::icmp || p.proto == Proto::icmp6 || has_flag(p, 'R')) return red;
+  if (has_flag(p, 'S')) return green;
+  if (has_flag(p, 'F')) return yellow;
+  if (p.len > 0) return cyan;
+  return {};
+}
+
+// Which end of each packet is the server, and which client each one belongs to.
+class Sides {
+ public:
+  Sides(std::span<const TimelineEntry> timeline, std::optional<std::uint16_t> given) {
+    if (given) servers_.insert(*given);
+    std::map<std::pair<std::uint16_t, std::uint16_t>, bool> udp_seen;
+    for (const auto& e : timeline) {
+      if (const auto* p = std::get_if<PacketRecord>(&e.event)) {
+        by_frame_[p->n] = p;
+        if (given) continue;
+        if (p->proto == Proto::tcp && has_flag(*p, 'S')) servers_.insert(has_flag(*p, '.') ? p->sport : p->dport);
+      } else if (!given) {
+        const auto& c = std::get<net::CallEvent>(e.event);
+        if (c.side == net::Side::server) {
+          if (auto port = port_of(c.local)) servers_.insert(*port);
+        } else if (c.side == net::Side::client) {
+          if (auto port = port_of(c.peer)) servers_.insert(*port);
+        }
+      }
+    }
+    // A UDP conversation's server is where its first datagram went, unless known already.
+    for (const auto& e : timeline) {
+      const auto* p = std::get_if<PacketRecord>(&e.event);
+      if (given || p == nullptr || p->proto != Proto::udp) continue;
+      const auto key = std::minmax(p->sport, p->dport);
+      if (udp_seen.emplace(key, true).second && !servers_.contains(p->sport) && !servers_.contains(p->dport))
+        servers_.insert(p->dport);
+    }
+    for (const auto& e : timeline) {
+      if (const auto* p = std::get_if<PacketRecord>(&e.event)) {
+        if (p->proto != Proto::tcp && p->proto != Proto::udp) continue;
+        const bool up = to_server(*p);
+        clients_.insert(up ? p->sport : p->dport);
+        used_servers_.insert(up ? p->dport : p->sport);
+      } else {
+        const auto& c = std::get<net::CallEvent>(e.event);
+        if (!is_server_call(c)) {
+          if (auto port = port_of(c.local)) clients_.insert(*port);
+        } else if (auto port = port_of(c.local)) {
+          used_servers_.insert(*port);
+        }
+      }
+    }
+  }
+
+  // True when the packet travels from the client column to the server column.
+  [[nodiscard]] bool to_server(const PacketRecord& p) const {
+    if (p.proto == Proto::icmp || p.proto == Proto::icmp6) {
+      // An ICMP error goes back against the datagram it answers.
+      if (const auto* cause = related(p)) return !to_server(*cause);
+      return false;
+    }
+    if (p.proto != Proto::tcp && p.proto != Proto::udp) return true;
+    const bool from = servers_.contains(p.sport), to = servers_.contains(p.dport);
+    if (to != from) return to;
+    return p.dport <= p.sport;  // nothing tells: ephemeral client ports are the high ones
+  }
+
+  [[nodiscard]] bool is_server_call(const net::CallEvent& c) const {
+    if (c.side != net::Side::none) return c.side == net::Side::server;
+    const auto port = port_of(c.local);
+    return port && servers_.contains(*port);
+  }
+
+  // The client a packet belongs to, shown beside the client's lifeline when
+  // several clients talk: ":51514"; with several servers too: ":51514 ⇄ :8080".
+  [[nodiscard]] std::string conversation_tag(const PacketRecord& p, bool unicode) const {
+    const PacketRecord* q = &p;
+    if (p.proto == Proto::icmp || p.proto == Proto::icmp6) {
+      q = related(p);
+      if (q == nullptr) return {};
+    }
+    const bool up = to_server(*q);
+    const std::uint16_t client = up ? q->sport : q->dport, server = up ? q->dport : q->sport;
+    if (used_servers_.size() > 1) return fmt::format(":{} {} :{}", client, unicode ? "⇄" : "<>", server);
+    if (clients_.size() > 1) return fmt::format(":{}", client);
+    return {};
+  }
+
+  [[nodiscard]] std::string call_tag(const net::CallEvent& c) const {
+    if (clients_.size() <= 1 && used_servers_.size() <= 1) return {};
+    const bool server = is_server_call(c);
+    const auto port = port_of(server ? c.peer : c.local);
+    if (!port || (server && c.call == "accept")) return {};
+    return fmt::format(":{}", *port);
+  }
+
+  [[nodiscard]] std::string client_title() const {
+    return clients_.size() == 1 ? fmt::format("client :{}", *clients_.begin()) : "client";
+  }
+  [[nodiscard]] std::string server_title() const {
+    return used_servers_.size() == 1 ? fmt::format("server :{}", *used_servers_.begin()) : "server";
+  }
+
+ private:
+  [[nodiscard]] const PacketRecord* related(const PacketRecord& p) const {
+    if (p.related == 0) return nullptr;
+    const auto it = by_frame_.find(p.related);
+    return it == by_frame_.end() ? nullptr : it->second;
+  }
+
+  std::set<std::uint16_t> servers_;
+  std::set<std::uint16_t> clients_;
+  std::set<std::uint16_t> used_servers_;
+  std::map<std::uint64_t, const PacketRecord*> by_frame_;
+};
+
+struct Geometry {
+  std::size_t time, client, arrow, right;
+};
+
+Geometry layout(std::size_t width, std::size_t time_width) {
+  width = std::max<std::size_t>(width, 60);
+  const std::size_t rest = width - time_width - 1;
+  Geometry g{time_width, rest * 26 / 100, rest * 32 / 100, 0};
+  g.right = rest - g.client - g.arrow - 3;  // two lifelines and a space
+  return g;
+}
+
+std::string arrow(std::string_view label, std::size_t width, bool to_right, bool unicode) {
+  const std::string dash = unicode ? "─" : "-";
+  const std::string text = fit(label, width - 5, unicode);
+  const std::size_t dashes = width - display_width(text) - 3;  // two spaces and the head
+  const std::size_t left = dashes / 2, right = dashes - left;
+  std::string out;
+  auto run = [&](std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) out += dash;
+  };
+  if (!to_right) out += unicode ? "◀" : "<";
+  run(left);
+  out += ' ';
+  out += text;
+  out += ' ';
+  run(right);
+  if (to_right) out += unicode ? "▶" : ">";
+  return out;
+}
+
+// A call in words: in full, compact (an endpoint's address dropped, its port
+// kept: on loopback the address says little), minimal (no arguments, no
+// data), and its failure, if any.
+struct CallText {
+  std::string full, compact, minimal, failure;
+  std::string bare;     // compact without the data preview
+  std::string preview;  // the data, as the call recorded it
+};
+
+// Control characters would break the rows: they become spaces.
+std::string printable(std::string text) {
+  for (char& ch : text)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
+  return text;
+}
+
+bool moves_data(std::string_view call) {
+  return call == "send" || call == "sendto" || call == "recv" || call == "recvfrom";
+}
+
+std::vector<std::string> split_words(std::string_view text) {
+  std::vector<std::string> words;
+  for (std::size_t pos = 0; pos < text.size();) {
+    const auto end = std::min(text.find(' ', pos), text.size());
+    if (end > pos) words.emplace_back(text.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return words;
+}
+
+// "127.0.0.1:8080" -> ":8080"; anything else unchanged.
+std::string port_only(const std::string& text) {
+  const auto port = port_of(text);
+  return port ? fmt::format(":{}", *port) : text;
+}
+
+CallText describe_call(const net::CallEvent& c, bool unicode) {
+  CallText t;
+  if (c.err != 0 || c.result < 0)
+    t.failure = fmt::format("{} {}", unicode ? "✗" : "!", c.err != 0 ? errno_name(c.err) : "failed");
+  const std::string preview = c.preview.empty() ? "" : fmt::format(" \"{}\"", c.preview);
+  auto with = [](std::string_view call, const std::string& args) {
+    return args.empty() ? std::string(call) : fmt::format("{} {}", call, args);
+  };
+  if (!t.failure.empty()) {
+    t.full = with(c.call, c.args);
+    t.compact = with(c.call, port_only(c.args));
+  } else if (c.call == "accept") {
+    const auto port = port_of(c.peer);
+    t.full = port ? fmt::format("accept :{}", *port) : with("accept", c.args);
+  } else if (moves_data(c.call)) {
+    // args: the size asked for, then what else matters ("from 127.0.0.1:40001",
+    // "MSG_PEEK", "MSG_TRUNC"). The ladder shows the size the call returned.
+    std::string extra, extra_compact, flags;
+    const auto words = split_words(c.args);
+    for (std::size_t i = 0; i < words.size(); ++i) {
+      if (i == 0 && !words[i].empty() && std::isdigit(static_cast<unsigned char>(words[i][0]))) continue;
+      extra += " " + words[i];
+      extra_compact += " " + port_only(words[i]);
+      if (words[i].starts_with("MSG_")) flags += " " + words[i];
+    }
+    const std::string result = c.result == 0 && c.call == "recv" ? "0 (EOF)" : std::to_string(c.result);
+    t.full = fmt::format("{} {}{}{}", c.call, result, extra, preview);
+    t.bare = fmt::format("{} {}{}", c.call, result, extra_compact);
+    t.compact = t.bare + preview;
+    t.minimal = fmt::format("{} {}{}", c.call, result, flags);
+    t.preview = c.preview;
+  } else if (c.call == "state") {
+    t.full = fmt::format("[{}]", c.args);
+  } else if (c.call == "note") {
+    t.full = c.args;
+  } else {
+    t.full = with(c.call, c.args);
+    t.compact = with(c.call, port_only(c.args));
+  }
+  if (t.compact.empty()) t.compact = t.full;
+  if (t.minimal.empty()) t.minimal = c.call == "state" || c.call == "note" ? t.full : c.call;
+  if (t.bare.empty()) t.bare = t.compact;
+  for (std::string* text : {&t.full, &t.compact, &t.bare, &t.minimal, &t.preview})
+    *text = printable(std::move(*text));
+  return t;
+}
+
+std::string note_for(const TimelineEntry& e) {
+  const auto* p = std::get_if<PacketRecord>(&e.event);
+  if (p == nullptr) return e.note;
+  std::string note = e.note;
+  if (note.empty()) {
+    note = std::string(to_string(p->phase));
+    if ((p->proto == Proto::icmp || p->proto == Proto::icmp6) && !p->note.empty()) note = p->note;
+  }
+  std::string tags;
+  if (p->malformed) tags = "malformed";
+  for (const auto& name : analysis_names(p->analysis)) {
+    if (name == "retransmission" && p->phase == Phase::syn_retransmission) continue;  // said by the phase
+    tags += (tags.empty() ? "" : ", ") + name;
+  }
+  if (!tags.empty()) note = "[" + tags + "]" + (note.empty() ? "" : " " + note);
+  return note;
+}
+
+}  // namespace
+
+std::string segment_label(const PacketRecord& p) {
+  switch (p.proto) {
+    case Proto::tcp: {
+      const std::string& f = p.flags;
+      if (p.len > 0) return fmt::format("{} {}:{} len {}", f, p.seq, p.seq + p.len, p.len);
+      if (has_flag(p, 'S') || has_flag(p, 'F') || has_flag(p, 'R')) {
+        if (has_flag(p, '.')) return fmt::format("{} seq {} ack {}", f, p.seq, p.ack);
+        return fmt::format("{} seq {}", f, p.seq);
+      }
+      return fmt::format("{} ack {}", f.empty() ? "." : f, p.ack);
+    }
+    case Proto::udp: return fmt::format("UDP len {}", p.len);
+    case Proto::icmp:
+    case Proto::icmp6: {
+      const std::string_view name = p.proto == Proto::icmp ? "ICMP" : "ICMP6";
+      if (p.phase == Phase::unreachable) return fmt::format("{} unreachable", name);
+      return std::string(name);
+    }
+    case Proto::other: break;
+  }
+  return fmt::format("{} len {}", to_string(p.proto), p.len);
+}
+
+std::string call_label(const net::CallEvent& c, bool unicode) {
+  const CallText t = describe_call(c, unicode);
+  return t.failure.empty() ? t.full : t.full + " " + t.failure;
+}
+
+std::string render_ladder(std::span<const TimelineEntry> timeline, const LadderOptions& options) {
+  const bool uni = options.unicode;
+  const Ansi ansi{options.color};
+  const Sides sides(timeline, options.server_port);
+  const std::string line = uni ? "│" : "|";
+
+  std::int64_t t0 = 0;
+  if (!timeline.empty()) {
+    t0 = std::min_element(timeline.begin(), timeline.end(), [](const auto& a, const auto& b) {
+           return a.t_ns < b.t_ns;
+         })->t_ns;
+  }
+  std::vector<std::string> times;
+  std::size_t time_width = 2;
+  for (const auto& e : timeline) {
+    times.push_back(fmt::format("{:.3f}", static_cast<double>(e.t_ns - t0) / 1e6));
+    time_width = std::max(time_width, times.back().size());
+  }
+  const Geometry g = layout(options.width, time_width);
+  const std::string blank_time(g.time, ' ');
+  const std::string blank_client(g.client, ' ');
+  const std::string blank_arrow(g.arrow, ' ');
+
+  std::string out;
+  auto emit = [&](std::string_view time, std::string_view left, std::string_view middle,
+                  std::string_view right) {
+    std::string row = fmt::format("{} {}{}{}{}", time, left, line, middle, line);
+    if (!right.empty()) row += fmt::format(" {}", right);
+    out += row;
+    out += '\n';
+  };
+  // Rows after the first of an entry: the lifelines go on, the right column continues.
+  auto continue_right = [&](std::span<const std::string> lines) {
+    for (const auto& l : lines) emit(blank_time, blank_client, blank_arrow, l);
+  };
+
+  const std::string top = uni ? "┬" : "+", bottom = uni ? "┴" : "+";
+  out += fmt::format("{} {} {}{}{} {}\n", pad_left("ms", g.time),
+                     pad_left(fit(sides.client_title(), g.client - 1, uni), g.client - 1), top,
+                     blank_arrow, top, fit(sides.server_title(), g.right, uni));
+
+  for (std::size_t i = 0; i < timeline.size(); ++i) {
+    const TimelineEntry& e = timeline[i];
+    const std::string time = ansi.paint(pad_left(times[i], g.time), dim);
+    std::vector<std::string> right = wrap(printable(note_for(e)), g.right);
+    if (right.size() == 1 && right[0].empty()) right.clear();
+
+    if (const auto* p = std::get_if<PacketRecord>(&e.event)) {
+      const std::string middle =
+          ansi.paint(arrow(printable(segment_label(*p)), g.arrow, sides.to_server(*p), uni), packet_color(*p));
+      const std::string tag = sides.conversation_tag(*p, uni);
+      const std::string left = tag.empty() ? blank_client : pad_left(fit(tag, g.client - 1, uni), g.client - 1) + " ";
+      emit(time, left, middle, right.empty() ? "" : right.front());
+      if (!right.empty()) continue_right(std::span(right).subspan(1));
+      continue;
+    }
+    const auto& c = std::get<net::CallEvent>(e.event);
+    const CallText text = describe_call(c, uni);
+    const std::string tag = sides.call_tag(c);
+    const bool server = sides.is_server_call(c);
+    const std::size_t room = server ? g.right : g.client - 1;
+    // The fullest form that fits: the address goes first, then the data preview
+    // is cut, then dropped, then the rest but flags. A failure that does not fit
+    // moves to the note.
+    const std::string prefix = tag.empty() ? "" : tag + " ";
+    auto first_fitting = [&](bool with_failure) -> std::string {
+      const std::string failure = with_failure && !text.failure.empty() ? " " + text.failure : "";
+      for (const std::string* form : {&text.full, &text.compact}) {
+        if (display_width(prefix + *form + failure) <= room) return prefix + *form + failure;
+      }
+      const std::size_t fixed = display_width(prefix + text.bare + failure) + 3;  // space, two quotes
+      if (!text.preview.empty() && room >= fixed + 4)
+        return prefix + text.bare + " \"" + fit(text.preview, room - fixed, uni) + "\"" + failure;
+      for (const std::string* form : {&text.bare, &text.minimal}) {
+        if (display_width(prefix + *form + failure) <= room) return prefix + *form + failure;
+      }
+      return {};
+    };
+    std::string label = first_fitting(true);
+    if (label.empty() && !text.failure.empty()) {
+      label = first_fitting(false);
+      const std::string note = printable(note_for(e));
+      right = wrap(note.empty() ? text.failure : text.failure + " " + note, g.right);
+    }
+    if (label.empty()) label = fit(prefix + text.minimal, room, uni);
+    if (server) {
+      // The server's calls stand in the right column; the note follows below.
+      emit(time, blank_client, blank_arrow, ansi.paint(label, magenta));
+      continue_right(right);
+    } else {
+      const std::string left = pad_left(label, g.client - 1);
+      emit(time, ansi.paint(left, blue) + " ", blank_arrow, right.empty() ? "" : right.front());
+      if (!right.empty()) continue_right(std::span(right).subspan(1));
+    }
+  }
+  if (timeline.empty()) emit(blank_time, blank_client, blank_arrow, "(no calls and no packets)");
+  out += fmt::format("{} {}{}{}{}\n", blank_time, blank_client, bottom, blank_arrow, bottom);
+  return out;
+}
+
+}  // namespace socklab::capture

@@ -1,0 +1,405 @@
+#include "socklab/capture/live.hpp"
+
+#include <linux/filter.h>
+#include <net/if.h>
+#include <pcap/pcap.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <exception>
+#include <expected>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "socklab/capture/pcap_writer.hpp"
+
+namespace socklab::capture {
+
+namespace {
+
+net::Error pcap_failure(std::errc code, std::string context, std::string detail) {
+  return net::Error{std::make_error_code(code), std::move(context), std::move(detail)};
+}
+
+// pcap_activate's status as an errno-like code, so callers can tell "no
+// privilege" from "no such interface" without parsing text.
+std::errc activate_code(int status) {
+  switch (status) {
+    case PCAP_ERROR_PERM_DENIED:
+    case PCAP_ERROR_PROMISC_PERM_DENIED: return std::errc::operation_not_permitted;
+    case PCAP_ERROR_NO_SUCH_DEVICE: return std::errc::no_such_device;
+    case PCAP_ERROR_IFACE_NOT_UP: return std::errc::network_down;
+    case PCAP_ERROR_RFMON_NOTSUP: return std::errc::operation_not_supported;
+    default: return std::errc::io_error;
+  }
+}
+
+// libpcap's own message for a failed activation, or the status's generic text.
+std::string activate_detail(pcap_t* handle, int status) {
+  std::string text = pcap_geterr(handle);
+  if (text.empty()) return pcap_statustostr(status);
+  return text;
+}
+
+bool is_loopback(const std::string& interface) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, interface.c_str(), IFNAMSIZ - 1);
+  const bool loopback = ::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_LOOPBACK) != 0;
+  ::close(fd);
+  return loopback;
+}
+
+LinkType link_type_of(int dlt) {
+  if (dlt == DLT_RAW) return LinkType::raw;
+  return static_cast<LinkType>(dlt);
+}
+
+// The kernel shows every loopback packet twice, as sent and as received, and
+// libpcap drops the "sent" copy only after it took a ring slot. Rejecting it in
+// the kernel halves the ring's load. libpcap's own copy of the filter must stay
+// without "inbound": it runs it in user space on the first frames after
+// pcap_setfilter(), where a packet-type test always fails and would lose the
+// first packet. So the narrowed program goes to the socket directly.
+std::expected<std::string, std::string> reject_sent_copies(pcap_t* h, const std::string& filter) {
+  std::string text = filter.empty() ? "inbound" : "(" + filter + ") and inbound";
+  bpf_program program{};
+  if (pcap_compile(h, &program, text.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+    return std::unexpected(fmt::format("cannot compile \"{}\": {}", text, pcap_geterr(h)));
+  // struct bpf_insn and the kernel's struct sock_filter have the same layout.
+  sock_fprog kernel_program{static_cast<unsigned short>(program.bf_len),
+                            reinterpret_cast<sock_filter*>(program.bf_insns)};
+  const int rc = ::setsockopt(pcap_fileno(h), SOL_SOCKET, SO_ATTACH_FILTER, &kernel_program,
+                              sizeof kernel_program);
+  const int err = errno;
+  pcap_freecode(&program);
+  if (rc != 0) return std::unexpected(fmt::format("SO_ATTACH_FILTER: {}", std::strerror(err)));
+  return text;
+}
+
+constexpr int reader_nice = -10;
+
+struct Waiter {
+  std::function<bool(const RawPacket&)> match;
+  bool matched = false;
+};
+
+}  // namespace
+
+std::string port_filter(std::uint16_t port) {
+  // ICMP errors quote the offending IP header and the first 8 bytes after it:
+  // the ports sit right after the quoted header (IPv4: variable length; IPv6: 40).
+  const std::string quoted4 = "icmp[8 + ((icmp[8] & 0xf) << 2)";
+  return fmt::format(
+      "tcp port {0} or udp port {0}"
+      " or (icmp and ({1}:2] = {0} or {1} + 2:2] = {0}))"
+      " or (icmp6 and (icmp6[48:2] = {0} or icmp6[50:2] = {0}))",
+      port, quoted4);
+}
+
+std::string to_string(const CaptureStats& s) {
+  return fmt::format("{} packets captured, {} received by filter, {} dropped by kernel, "
+                     "{} dropped by interface",
+                     s.captured, s.received, s.dropped_by_kernel, s.dropped_by_interface);
+}
+
+struct LiveCapture::Impl {
+  LiveCaptureConfig config;
+  std::string installed_filter;
+  pcap_t* handle = nullptr;
+  LinkType link = LinkType::ethernet;
+  std::optional<PcapWriter> writer;
+  pcap_stat stats_at_start{};
+  int stop_fd = -1;  // eventfd: tells the capture thread to drain and finish
+  std::thread reader;
+
+  std::atomic<std::uint64_t> captured{0};
+  std::atomic<bool> has_waiters{false};
+  mutable std::mutex mutex;  // guards everything below
+  std::condition_variable changed;
+  std::vector<RawPacket> kept;
+  std::vector<Waiter*> waiters;
+  bool reader_done = false;
+  std::optional<net::Error> failure;  // the first error of the capture thread
+  std::optional<CaptureStats> final_stats;
+
+  ~Impl() {
+    if (reader.joinable()) {
+      request_stop();
+      reader.join();
+    }
+    writer.reset();  // without commit: the temporary file goes
+    if (handle != nullptr) pcap_close(handle);
+    if (stop_fd >= 0) ::close(stop_fd);
+  }
+
+  void request_stop() const {
+    const std::uint64_t one = 1;
+    // An eventfd write of 1 cannot fail short of a bad descriptor.
+    [[maybe_unused]] auto n = ::write(stop_fd, &one, sizeof one);
+  }
+
+  void fail(net::Error e) {
+    std::lock_guard lock(mutex);
+    if (!failure) failure = std::move(e);
+  }
+
+  static void on_packet(u_char* user, const pcap_pkthdr* hdr, const u_char* bytes) {
+    auto* self = reinterpret_cast<Impl*>(user);
+    try {
+      self->handle_packet(*hdr, bytes);
+    } catch (const std::exception& e) {
+      // An exception must not cross libpcap's C frames: stop the capture instead.
+      self->fail(pcap_failure(std::errc::io_error, "capture on " + self->config.interface,
+                              fmt::format("packet handler failed: {}", e.what())));
+      pcap_breakloop(self->handle);
+    }
+  }
+
+  void handle_packet(const pcap_pkthdr& hdr, const u_char* bytes) {
+    const std::uint64_t max = config.max_packets;
+    if (max != 0 && captured.load(std::memory_order_relaxed) >= max) return;
+    // The handle is in nanosecond precision: tv_usec holds nanoseconds.
+    const std::int64_t ts_ns = static_cast<std::int64_t>(hdr.ts.tv_sec) * 1'000'000'000 +
+                               static_cast<std::int64_t>(hdr.ts.tv_usec);
+    const std::span<const std::uint8_t> data(bytes, hdr.caplen);
+    if (writer) {
+      if (auto w = writer->write(ts_ns, data, hdr.len); !w) {
+        fail(w.error());
+        pcap_breakloop(handle);
+        return;
+      }
+    }
+    const bool waiting = has_waiters.load(std::memory_order_acquire);
+    if (config.keep_packets || config.sink || waiting) {
+      RawPacket packet{ts_ns, hdr.len, std::vector<std::uint8_t>(data.begin(), data.end())};
+      if (config.sink) config.sink(packet);
+      std::lock_guard lock(mutex);
+      for (Waiter* w : waiters)
+        if (!w->matched && w->match(packet)) w->matched = true;
+      if (config.keep_packets) kept.push_back(std::move(packet));
+      captured.fetch_add(1, std::memory_order_release);
+    } else {
+      captured.fetch_add(1, std::memory_order_release);
+    }
+    if (max != 0 && captured.load(std::memory_order_relaxed) == max && config.on_limit) config.on_limit();
+  }
+
+  void run() {
+    // A reader that waits for the CPU lets the ring fill up (measured in
+    // bench/live): ask for a larger share. Only root may; without it, carry on.
+    (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), reader_nice);
+    pollfd fds[2] = {{pcap_get_selectable_fd(handle), POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    bool stopping = false;
+    for (;;) {
+      // Non-blocking: reads every frame the kernel has finished, returns 0 when none is left.
+      const int n = pcap_dispatch(handle, -1, &Impl::on_packet, reinterpret_cast<u_char*>(this));
+      if (n < 0) {
+        if (n != PCAP_ERROR_BREAK)
+          fail(pcap_failure(std::errc::io_error, "capture on " + config.interface, pcap_geterr(handle)));
+        break;
+      }
+      if (n > 0) {
+        // Taking the lock orders the counter update before a waiter's check.
+        { std::lock_guard lock(mutex); }
+        changed.notify_all();
+        continue;
+      }
+      // The ring was empty after the stop request was seen: everything queued
+      // before stop() has been read.
+      if (stopping) break;
+      if (::poll(fds, 2, -1) < 0 && errno != EINTR) {
+        fail(net::system_error(errno, "capture on " + config.interface + ": poll"));
+        break;
+      }
+      if ((fds[1].revents & POLLIN) != 0) stopping = true;
+    }
+    {
+      std::lock_guard lock(mutex);
+      reader_done = true;
+    }
+    changed.notify_all();
+  }
+};
+
+LiveCapture::LiveCapture(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+LiveCapture::LiveCapture(LiveCapture&&) noexcept = default;
+LiveCapture& LiveCapture::operator=(LiveCapture&&) noexcept = default;
+LiveCapture::~LiveCapture() = default;
+
+net::Result<LiveCapture> LiveCapture::start(LiveCaptureConfig config) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = std::move(config);
+  const LiveCaptureConfig& cfg = impl->config;
+  const std::string context = "capture on " + cfg.interface;
+  if (cfg.interface.empty())
+    return std::unexpected(pcap_failure(std::errc::invalid_argument, "capture", "no interface named"));
+  if (cfg.snaplen < 64 || cfg.snaplen > 262144)
+    return std::unexpected(pcap_failure(std::errc::invalid_argument, context,
+                                        fmt::format("snaplen {} is not in 64..262144", cfg.snaplen)));
+  if (cfg.buffer_bytes < (1 << 20))
+    return std::unexpected(pcap_failure(std::errc::invalid_argument, context,
+                                        fmt::format("buffer of {} bytes is under 1 MiB", cfg.buffer_bytes)));
+
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  impl->handle = pcap_create(cfg.interface.c_str(), errbuf);
+  if (impl->handle == nullptr)
+    return std::unexpected(pcap_failure(std::errc::io_error, context, errbuf));
+  pcap_t* h = impl->handle;
+  if (pcap_set_snaplen(h, cfg.snaplen) != 0 || pcap_set_promisc(h, 0) != 0 ||
+      pcap_set_immediate_mode(h, 1) != 0 || pcap_set_buffer_size(h, cfg.buffer_bytes) != 0 ||
+      pcap_set_tstamp_precision(h, PCAP_TSTAMP_PRECISION_NANO) != 0)
+    return std::unexpected(pcap_failure(std::errc::invalid_argument, context, pcap_geterr(h)));
+
+  const int status = pcap_activate(h);
+  if (status < 0)
+    return std::unexpected(pcap_failure(activate_code(status), context, activate_detail(h, status)));
+  impl->link = link_type_of(pcap_datalink(h));
+
+  bpf_program program{};
+  if (!cfg.filter.empty()) {
+    if (pcap_compile(h, &program, cfg.filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+      return std::unexpected(pcap_failure(std::errc::invalid_argument, context,
+                                          fmt::format("bad filter \"{}\": {}", cfg.filter, pcap_geterr(h))));
+    const int set = pcap_setfilter(h, &program);
+    pcap_freecode(&program);
+    if (set != 0)
+      return std::unexpected(pcap_failure(std::errc::io_error, context,
+                                          fmt::format("cannot install filter: {}", pcap_geterr(h))));
+  }
+  impl->installed_filter = cfg.filter;
+  if (pcap_datalink(h) == DLT_EN10MB && is_loopback(cfg.interface)) {
+    if (auto narrowed = reject_sent_copies(h, cfg.filter); !narrowed)
+      return std::unexpected(pcap_failure(std::errc::io_error, context, narrowed.error()));
+    else
+      impl->installed_filter = *narrowed;
+  }
+  // Between activation and the filter the ring took in any loopback traffic
+  // (libpcap filters those frames again as it reads them). Count from here.
+  pcap_stats(h, &impl->stats_at_start);
+  if (pcap_setnonblock(h, 1, errbuf) != 0)
+    return std::unexpected(pcap_failure(std::errc::io_error, context, errbuf));
+  if (pcap_get_selectable_fd(h) < 0)
+    return std::unexpected(pcap_failure(std::errc::not_supported, context, "no selectable descriptor"));
+
+  if (!cfg.write_to.empty()) {
+    auto w = PcapWriter::create(cfg.write_to, impl->link, static_cast<std::uint32_t>(pcap_snapshot(h)));
+    if (!w) return std::unexpected(std::move(w.error()));
+    impl->writer.emplace(std::move(*w));
+  }
+
+  impl->stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (impl->stop_fd < 0) return std::unexpected(net::system_error(errno, context + ": eventfd"));
+  // The ring and filter are in place: from here on every matching packet is queued.
+  impl->reader = std::thread([p = impl.get()] { p->run(); });
+  return LiveCapture(std::move(impl));
+}
+
+bool LiveCapture::wait_for(std::function<bool(const RawPacket&)> match,
+                           std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  Impl& s = *impl_;
+  std::unique_lock lock(s.mutex);
+  if (std::any_of(s.kept.begin(), s.kept.end(), match)) return true;
+  Waiter waiter{std::move(match)};
+  s.waiters.push_back(&waiter);
+  s.has_waiters.store(true, std::memory_order_release);
+  s.changed.wait_until(lock, deadline, [&] { return waiter.matched || s.reader_done; });
+  std::erase(s.waiters, &waiter);
+  s.has_waiters.store(!s.waiters.empty(), std::memory_order_release);
+  return waiter.matched;
+}
+
+bool LiveCapture::wait_for_count(std::uint64_t n, std::chrono::milliseconds timeout) {
+  Impl& s = *impl_;
+  std::unique_lock lock(s.mutex);
+  return s.changed.wait_for(lock, timeout, [&] {
+    return s.captured.load(std::memory_order_acquire) >= n || s.reader_done;
+  }) && s.captured.load() >= n;
+}
+
+std::uint64_t LiveCapture::captured() const noexcept {
+  return impl_->captured.load(std::memory_order_acquire);
+}
+LinkType LiveCapture::link_type() const noexcept { return impl_->link; }
+const std::string& LiveCapture::interface() const noexcept { return impl_->config.interface; }
+const std::string& LiveCapture::filter() const noexcept { return impl_->installed_filter; }
+
+net::Result<CaptureStats> LiveCapture::stop() {
+  Impl& s = *impl_;
+  if (s.final_stats) return *s.final_stats;
+  if (s.reader.joinable()) {
+    s.request_stop();
+    s.reader.join();
+  }
+  CaptureStats stats;
+  stats.captured = s.captured.load();
+  pcap_stat ps{};
+  if (s.handle != nullptr && pcap_stats(s.handle, &ps) == 0) {
+    // libpcap's counters are unsigned and may wrap: the difference is still right.
+    stats.received = ps.ps_recv - s.stats_at_start.ps_recv;
+    stats.dropped_by_kernel = ps.ps_drop - s.stats_at_start.ps_drop;
+    stats.dropped_by_interface = ps.ps_ifdrop - s.stats_at_start.ps_ifdrop;
+  }
+  if (s.handle != nullptr) {
+    pcap_close(s.handle);
+    s.handle = nullptr;
+  }
+  std::optional<net::Error> failure;
+  {
+    std::lock_guard lock(s.mutex);
+    failure = s.failure;
+  }
+  if (failure) {
+    s.writer.reset();  // an incomplete capture leaves no file behind
+    return std::unexpected(std::move(*failure));
+  }
+  if (s.writer) {
+    auto committed = s.writer->commit();
+    s.writer.reset();
+    if (!committed) return std::unexpected(std::move(committed.error()));
+  }
+  s.final_stats = stats;
+  return stats;
+}
+
+std::vector<RawPacket> LiveCapture::take_packets() {
+  std::lock_guard lock(impl_->mutex);
+  return std::exchange(impl_->kept, {});
+}
+
+bool is_missing_privilege(const net::Error& e) noexcept {
+  // Only the capture handle's EPERM: a pcap file that cannot be created is another matter.
+  return e.code == std::errc::operation_not_permitted && e.context.starts_with("capture on ");
+}
+
+std::string explain_capture_error(const net::Error& e, std::filesystem::path program) {
+  if (!is_missing_privilege(e)) return e.message();
+  if (program.empty()) {
+    std::error_code ec;
+    program = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec) program = "PATH-OF-THE-PROGRAM";
+  }
+  return fmt::format(
+      "{}. Capturing packets needs the CAP_NET_RAW capability (and CAP_NET_ADMIN for some "
+      "setups, such as hardware timestamps or monitor mode), which this process does not "
+      "have. Either run it as root (sudo {}), or give the program the capabilities once "
+      "with: sudo setcap cap_net_raw,cap_net_admin+eip {}",
+      e.message(), program.string(), program.string());
+}
+
+}  // namespace socklab::capture

@@ -1,0 +1,48 @@
+#include <algorithm>
+#include <string_view>
+
+#include "socklab/capture/timeline.hpp"
+
+namespace socklab::capture {
+
+namespace {
+
+// Calls that return because something arrived from the peer.
+bool waits_for_peer(std::string_view call) {
+  return call == "accept" || call == "recv" || call == "recvfrom";
+}
+
+}  // namespace
+
+std::int64_t place_in_time(const net::CallEvent& call) noexcept {
+  return waits_for_peer(call.call) ? call.t_ns + call.dur_ns : call.t_ns;
+}
+
+std::vector<TimelineEntry> merge_timeline(std::span<const net::CallEvent> calls,
+                                          std::span<const PacketRecord> packets) {
+  struct Keyed {
+    std::int64_t t;
+    int rank;  // at equal times: start-placed calls, then packets, then end-placed calls
+    std::size_t order;
+    TimelineEntry entry;
+  };
+  std::vector<Keyed> keyed;
+  keyed.reserve(calls.size() + packets.size());
+  std::size_t order = 0;
+  for (const auto& c : calls) {
+    const std::int64_t t = place_in_time(c);
+    keyed.push_back({t, waits_for_peer(c.call) ? 2 : 0, order++, TimelineEntry{t, c, {}}});
+  }
+  for (const auto& p : packets) keyed.push_back({p.ts_ns, 1, order++, TimelineEntry{p.ts_ns, p, {}}});
+  std::stable_sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
+    if (a.t != b.t) return a.t < b.t;
+    if (a.rank != b.rank) return a.rank < b.rank;
+    return a.order < b.order;
+  });
+  std::vector<TimelineEntry> out;
+  out.reserve(keyed.size());
+  for (auto& k : keyed) out.push_back(std::move(k.entry));
+  return out;
+}
+
+}  // namespace socklab::capture

@@ -1,0 +1,303 @@
+// The ladder renderer: fixed time lines, exact expected pictures, and the width rule.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "ladder_fixtures.hpp"
+#include "socklab/capture/terminal.hpp"
+#include "socklab/capture/timeline.hpp"
+
+using namespace socklab::capture;
+namespace fx = socklab::test::ladder;
+
+namespace {
+
+std::vector<TimelineEntry> noted_conversation() {
+  auto timeline = merge_timeline(fx::conversation_calls(), fx::conversation_packets());
+  // The notes a lesson would give: one Chinese (double-width), one English.
+  timeline[1].note = "客户端发起连接：发送 SYN，携带它的初始序号，然后等待服务器的回应。";
+  timeline[7].note = "the 5 bytes of send() travel in one segment; PSH asks the receiver to hand them over now";
+  return timeline;
+}
+
+std::string render(const std::vector<TimelineEntry>& timeline, bool unicode, std::size_t width = 80) {
+  LadderOptions options;
+  options.unicode = unicode;
+  options.width = width;
+  return render_ladder(timeline, options);
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1)
+    lines.push_back(text.substr(start, end - start));
+  return lines;
+}
+
+std::size_t widest(const std::string& text) {
+  std::size_t w = 0;
+  for (const auto& line : lines_of(text)) w = std::max(w, display_width(line));
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("ladder: calls and segments of one connection, Unicode", "[ladder][golden]") {
+  const std::string expected = R"(   ms      client :51514 ┬                       ┬ server :8080
+0.000                    │                       │ listen 128
+0.020      connect :8080 │                       │ 客户端发起连接：发送 SYN，携
+                         │                       │ 带它的初始序号，然后等待服务
+                         │                       │ 器的回应。
+0.030                    │────── S seq 0 ───────▶│ handshake 1/3
+0.045                    │◀─── S. seq 0 ack 1 ───│ handshake 2/3
+0.052                    │────── . ack 1 ───────▶│ handshake 3/3
+0.060                    │                       │ accept :51514
+0.080     send 5 "hello" │                       │
+0.090                    │──── P. 1:6 len 5 ────▶│ the 5 bytes of send() travel
+                         │                       │ in one segment; PSH asks the
+                         │                       │ receiver to hand them over
+                         │                       │ now
+0.095                    │◀────── . ack 6 ───────│ ack
+0.095                    │                       │ recv 5 "hello"
+0.199              close │                       │
+0.200                    │─── F. seq 6 ack 1 ───▶│ teardown 1/4
+0.205                    │                       │ recv 0 (EOF)
+0.209                    │                       │ close
+0.210                    │◀─── F. seq 1 ack 7 ───│ teardown 2+3/4
+0.215                    │────── . ack 2 ───────▶│ teardown 4/4
+                         ┴                       ┴
+)";
+  CHECK(render(noted_conversation(), true) == expected);
+}
+
+TEST_CASE("ladder: the same connection in ASCII", "[ladder][golden]") {
+  const std::string expected = R"(   ms      client :51514 +                       + server :8080
+0.000                    |                       | listen 128
+0.020      connect :8080 |                       | 客户端发起连接：发送 SYN，携
+                         |                       | 带它的初始序号，然后等待服务
+                         |                       | 器的回应。
+0.030                    |------ S seq 0 ------->| handshake 1/3
+0.045                    |<--- S. seq 0 ack 1 ---| handshake 2/3
+0.052                    |------ . ack 1 ------->| handshake 3/3
+0.060                    |                       | accept :51514
+0.080     send 5 "hello" |                       |
+0.090                    |---- P. 1:6 len 5 ---->| the 5 bytes of send() travel
+                         |                       | in one segment; PSH asks the
+                         |                       | receiver to hand them over
+                         |                       | now
+0.095                    |<------ . ack 6 -------| ack
+0.095                    |                       | recv 5 "hello"
+0.199              close |                       |
+0.200                    |--- F. seq 6 ack 1 --->| teardown 1/4
+0.205                    |                       | recv 0 (EOF)
+0.209                    |                       | close
+0.210                    |<--- F. seq 1 ack 7 ---| teardown 2+3/4
+0.215                    |------ . ack 2 ------->| teardown 4/4
+                         +                       +
+)";
+  const std::string picture = render(noted_conversation(), false);
+  CHECK(picture == expected);
+  // No box drawing, arrow or ellipsis left (the Chinese note is the lesson's text, not drawing).
+  for (const char* drawing : {"│", "─", "▶", "◀", "┬", "┴", "…", "✗"})
+    CHECK(picture.find(drawing) == std::string::npos);
+}
+
+TEST_CASE("ladder: packets alone, UDP and the ICMP error against it", "[ladder][golden]") {
+  const std::string expected = R"(   ms      client :40001 ┬                       ┬ server :9999
+0.000                    │───── UDP len 5 ──────▶│ datagram
+0.012                    │◀── ICMP unreachable ──│ udp port 9999 unreachable
+                         │                       │ (frame 1)
+1.000                    │───── UDP len 5 ──────▶│ datagram
+                         ┴                       ┴
+)";
+  CHECK(render(merge_timeline({}, fx::udp_unreachable_packets()), true) == expected);
+}
+
+TEST_CASE("ladder: calls alone, with a refused connect", "[ladder][golden]") {
+  const std::string expected = R"(   ms      client :51514 ┬                       ┬ server :8080
+0.000      connect :8081 │                       │ ✗ ECONNREFUSED
+0.100                    │                       │ listen 1
+0.150      connect :8080 │                       │
+0.190                    │                       │ accept :51514
+0.200 send 13 "hello, …" │                       │
+0.205                    │                       │ recv 13 "hello, server"
+0.300        [TIME_WAIT] │                       │
+                         ┴                       ┴
+)";
+  CHECK(render(merge_timeline(fx::calls_only(), {}), true) == expected);
+}
+
+TEST_CASE("ladder: several clients are told apart by port", "[ladder][golden]") {
+  const std::string expected = R"(      ms            client +                      + server :8080
+   0.000            :50001 |------ S seq 0 ------>| handshake 1/3
+   0.010            :50001 |<-- S. seq 0 ack 1 ---| handshake 2/3
+   0.015            :50001 |------ . ack 1 ------>| handshake 3/3
+   0.020            :50002 |------ S seq 0 ------>| handshake 1/3
+   0.030            :50002 |<-- S. seq 0 ack 1 ---| handshake 2/3
+   0.035            :50002 |------ . ack 1 ------>| handshake 3/3
+   0.040            :50003 |------ S seq 0 ------>| handshake 1/3
+1040.000            :50003 |------ S seq 0 ------>| syn retransmission
+                           +                      +
+)";
+  CHECK(render(merge_timeline({}, fx::backlog_packets()), false) == expected);
+}
+
+TEST_CASE("ladder: the server is found from the SYN, whichever port is lower", "[ladder]") {
+  // A server on a high port, a client on a low one: the SYN decides, not the numbers.
+  auto packets = fx::conversation_packets();
+  for (auto& p : packets) {
+    p.sport = p.sport == 8080 ? 60000 : 1024;
+    p.dport = p.dport == 8080 ? 60000 : 1024;
+  }
+  const std::string picture = render(merge_timeline({}, packets), true);
+  const auto lines = lines_of(picture);
+  CHECK(lines[0].find("client :1024") != std::string::npos);
+  CHECK(lines[0].find("server :60000") != std::string::npos);
+  CHECK(lines[1].find("S seq 0 ───────▶│") != std::string::npos);
+  CHECK(lines[2].find("│◀─── S. seq 0 ack 1") != std::string::npos);
+}
+
+TEST_CASE("ladder: an empty time line still draws its frame", "[ladder]") {
+  const std::string picture = render({}, true);
+  CHECK(picture.find("(no calls and no packets)") != std::string::npos);
+  CHECK(widest(picture) <= 80);
+}
+
+TEST_CASE("ladder: no line is wider than the width, whatever the text", "[ladder][width]") {
+  auto timeline = noted_conversation();
+  // Long and awkward content: absolute sequence numbers, a long call, long notes
+  // in both languages, a word longer than any column.
+  auto packets = fx::conversation_packets();
+  for (auto& p : packets) {
+    p.seq += 3'735'928'559u;
+    p.ack += 2'882'400'018u;
+    p.analysis = Analysis::retransmission | Analysis::dup_ack | Analysis::window_update;
+  }
+  auto calls = fx::conversation_calls();
+  calls.push_back(fx::call(300 * fx::us, 1 * fx::us, socklab::net::Side::client, "setsockopt",
+                           "SO_LINGER={on=1, linger=0} SO_REUSEADDR=1 TCP_NODELAY=1", 0));
+  calls.push_back(fx::call(310 * fx::us, 1 * fx::us, socklab::net::Side::server, "send", "100000", -1, {}, EPIPE));
+  auto long_timeline = merge_timeline(calls, packets);
+  for (std::size_t i = 0; i < long_timeline.size(); ++i) {
+    long_timeline[i].note = i % 2 == 0
+        ? "TCP 是字节流：应用程序写入的消息边界在线路上并不存在，接收方必须自己按长度头（struct.pack('!I', n)）切分。"
+        : "a_very_long_identifier_without_any_space_that_cannot_be_wrapped_at_a_word_boundary and then words";
+  }
+  for (const std::size_t width : {60u, 72u, 80u, 100u, 132u}) {
+    for (const bool unicode : {true, false}) {
+      for (const auto* t : {&timeline, &long_timeline}) {
+        const std::string picture = render(*t, unicode, width);
+        INFO("width " << width << (unicode ? " unicode" : " ascii") << "\n" << picture);
+        CHECK(widest(picture) <= width);
+      }
+    }
+  }
+  // Every note's words are all there, wrapped, never lost.
+  const std::string picture = render(long_timeline, true, 80);
+  CHECK(picture.find("a_very_long_identifier") != std::string::npos);
+  CHECK(picture.find("then words") != std::string::npos);
+}
+
+TEST_CASE("ladder: colour only when asked, and the same picture without it", "[ladder]") {
+  LadderOptions plain, coloured;
+  coloured.color = true;
+  const auto timeline = noted_conversation();
+  const std::string a = render_ladder(timeline, plain);
+  const std::string b = render_ladder(timeline, coloured);
+  CHECK(a.find('\x1b') == std::string::npos);
+  CHECK(b.find("\x1b[32m") != std::string::npos);  // the SYN in green
+  // Strip the escape sequences: what remains is the plain picture.
+  std::string stripped;
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    if (b[i] == '\x1b') {
+      i = b.find('m', i);
+      continue;
+    }
+    stripped += b[i];
+  }
+  CHECK(stripped == a);
+}
+
+TEST_CASE("merge_timeline places waiting calls at their end, the others at their start", "[ladder]") {
+  using socklab::net::Side;
+  std::vector<socklab::net::CallEvent> calls = {
+      fx::call(0, 500, Side::server, "recv", "10", 5, "hello"),  // returns at 500
+      fx::call(100, 10, Side::client, "send", "5", 5, "hello"),   // starts at 100
+      fx::call(50, 1000, Side::client, "connect", "127.0.0.1:8080", 0),
+  };
+  auto packet = fx::conversation_packets()[3];  // the data segment
+  packet.ts_ns = fx::t0 + 300;
+  const auto timeline = merge_timeline(calls, std::vector{packet});
+  REQUIRE(timeline.size() == 4);
+  CHECK(std::get<socklab::net::CallEvent>(timeline[0].event).call == "connect");
+  CHECK(std::get<socklab::net::CallEvent>(timeline[1].event).call == "send");
+  CHECK(std::holds_alternative<PacketRecord>(timeline[2].event));
+  CHECK(std::get<socklab::net::CallEvent>(timeline[3].event).call == "recv");
+  CHECK(timeline[3].t_ns == fx::t0 + 500);
+  CHECK(place_in_time(calls[0]) == fx::t0 + 500);
+  CHECK(place_in_time(calls[2]) == fx::t0 + 50);
+}
+
+TEST_CASE("merge_timeline: at equal times a send comes before its segment, a recv after", "[ladder]") {
+  using socklab::net::Side;
+  auto packet = fx::conversation_packets()[3];
+  packet.ts_ns = fx::t0 + 100;
+  const std::vector<socklab::net::CallEvent> calls = {
+      fx::call(40, 60, Side::server, "recv", "10", 5, "hello"),  // ends at 100
+      fx::call(100, 5, Side::client, "send", "5", 5, "hello"),   // starts at 100
+  };
+  const auto timeline = merge_timeline(calls, std::vector{packet});
+  CHECK(std::get<socklab::net::CallEvent>(timeline[0].event).call == "send");
+  CHECK(std::holds_alternative<PacketRecord>(timeline[1].event));
+  CHECK(std::get<socklab::net::CallEvent>(timeline[2].event).call == "recv");
+}
+
+TEST_CASE("segment and call labels use tcpdump's notation", "[ladder]") {
+  const auto packets = fx::conversation_packets();
+  CHECK(segment_label(packets[0]) == "S seq 0");
+  CHECK(segment_label(packets[1]) == "S. seq 0 ack 1");
+  CHECK(segment_label(packets[2]) == ". ack 1");
+  CHECK(segment_label(packets[3]) == "P. 1:6 len 5");
+  CHECK(segment_label(packets[5]) == "F. seq 6 ack 1");
+  auto rst = packets[0];
+  rst.flags = "R.";
+  rst.seq = 1;
+  rst.ack = 1;
+  CHECK(segment_label(rst) == "R. seq 1 ack 1");
+  CHECK(segment_label(fx::udp_unreachable_packets()[0]) == "UDP len 5");
+  CHECK(segment_label(fx::udp_unreachable_packets()[1]) == "ICMP unreachable");
+
+  using socklab::net::Side;
+  CHECK(call_label(fx::call(0, 0, Side::client, "connect", "127.0.0.1:8080", 0)) == "connect 127.0.0.1:8080");
+  CHECK(call_label(fx::call(0, 0, Side::client, "connect", "127.0.0.1:8081", -1, {}, ECONNREFUSED)) ==
+        "connect 127.0.0.1:8081 ✗ ECONNREFUSED");
+  CHECK(call_label(fx::call(0, 0, Side::client, "connect", "127.0.0.1:8081", -1, {}, ECONNREFUSED), false) ==
+        "connect 127.0.0.1:8081 ! ECONNREFUSED");
+  CHECK(call_label(fx::call(0, 0, Side::server, "accept", "", 4)) == "accept :51514");
+  CHECK(call_label(fx::call(0, 0, Side::client, "send", "5", 5, "hello")) == "send 5 \"hello\"");
+  CHECK(call_label(fx::call(0, 0, Side::server, "recv", "1024", 0)) == "recv 0 (EOF)");
+  CHECK(call_label(fx::call(0, 0, Side::client, "shutdown", "SHUT_WR", 0)) == "shutdown SHUT_WR");
+  // What matters besides the size stays: the sender, and flags such as MSG_TRUNC.
+  CHECK(call_label(fx::call(0, 0, Side::server, "recvfrom", "16 from 127.0.0.1:40001 MSG_TRUNC", 100, "xxxx")) ==
+        "recvfrom 100 from 127.0.0.1:40001 MSG_TRUNC \"xxxx\"");
+  CHECK(call_label(fx::call(0, 0, Side::client, "recv", "1024 MSG_PEEK", 5, "hello")) == "recv 5 MSG_PEEK \"hello\"");
+  CHECK(call_label(fx::call(0, 0, Side::client, "recv", "1024", -1, {}, ECONNRESET)) == "recv 1024 ✗ ECONNRESET");
+}
+
+TEST_CASE("ladder: a long call keeps what matters when it must be shortened", "[ladder]") {
+  using socklab::net::Side;
+  // The UDP truncation lesson: the server's recvfrom must still say MSG_TRUNC.
+  const std::vector<socklab::net::CallEvent> calls = {
+      fx::call(0, 10, Side::client, "sendto", "100 127.0.0.1:8080", 100, "xxxxxxxxxxxxxxxxxxxxxxxx"),
+      fx::call(5, 10, Side::server, "recvfrom", "16 from 127.0.0.1:51514 MSG_TRUNC", 100, "xxxxxxxxxxxxxxxx"),
+      fx::call(20, 10, Side::client, "note", "line one\nline two", 0),
+  };
+  const std::string picture = render(merge_timeline(calls, {}), true);
+  const auto lines = lines_of(picture);
+  REQUIRE(lines.size() == 5);
+  CHECK(lines[1].find("sendto 100 :8080") != std::string::npos);  // the preview went first
+  CHECK(lines[2].find("recvfrom 100 MSG_TRUNC") != std::string::npos);
+  CHECK(lines[3].find("line one line two") != std::string::npos);  // a control character cannot break a row
+  CHECK(widest(picture) <= 80);
+}
