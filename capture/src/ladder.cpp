@@ -1,3 +1,4 @@
+#include <cerrno>
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -229,7 +230,10 @@ std::string port_only(const std::string& text) {
 
 CallText describe_call(const net::CallEvent& c, bool unicode) {
   CallText t;
-  if (c.err != 0 || c.result < 0)
+  // A non-blocking connect's EINPROGRESS is the SYN on its way, not a failure.
+  if (c.err == EINPROGRESS)
+    t.failure = fmt::format("{} EINPROGRESS", unicode ? "…" : "...");
+  else if (c.err != 0 || c.result < 0)
     t.failure = fmt::format("{} {}", unicode ? "✗" : "!", c.err != 0 ? errno_name(c.err) : "failed");
   const std::string preview = c.preview.empty() ? "" : fmt::format(" \"{}\"", c.preview);
   auto with = [](std::string_view call, const std::string& args) {

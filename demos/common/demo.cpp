@@ -1,0 +1,160 @@
+#include "demo.hpp"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+
+#include "report.hpp"
+#include "socklab/capture/terminal.hpp"
+
+namespace socklab::demo {
+
+namespace {
+
+std::set<std::string> placeholders(std::string_view text) {
+  std::set<std::string> out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '{' && i + 1 < text.size() && text[i + 1] == '{') {
+      ++i;
+      continue;
+    }
+    if (text[i] != '{') continue;
+    const std::size_t close = text.find('}', i);
+    if (close == std::string_view::npos) break;
+    out.emplace(text.substr(i + 1, close - i - 1));
+    i = close;
+  }
+  return out;
+}
+
+// The raw note text (placeholders unfilled) of a parsed lesson, by re-reading its Markdown.
+std::string raw_note(const Lesson& l, const std::string& key) {
+  const std::string marker = "- " + key + ":";
+  const auto& md = l.markdown();
+  std::size_t pos = md.find("\n" + marker);
+  if (pos == std::string::npos) return {};
+  pos += 1 + marker.size();
+  const std::size_t end = md.find("\n- ", pos);
+  return md.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+}
+
+// Compares one lesson file's notes with the keys the code uses.
+void check_lesson(const Lesson& l, std::span<const std::string_view> keys, std::vector<std::string>& problems) {
+  std::set<std::string, std::less<>> declared(keys.begin(), keys.end());
+  for (std::string_view k : keys) {
+    if (!l.has(k)) problems.push_back(fmt::format("lessons/{}: note \"{}\" is missing (the code uses it)", l.path(), k));
+  }
+  for (const auto& k : l.keys()) {
+    if (!declared.contains(k)) {
+      problems.push_back(fmt::format("lessons/{}: note \"{}\" is not used by the code (remove it, or declare it)",
+                                     l.path(), k));
+    }
+  }
+}
+
+bool use_color(ColorChoice c) {
+  const auto mode = c == ColorChoice::always  ? capture::ColorMode::always
+                    : c == ColorChoice::never ? capture::ColorMode::never
+                                              : capture::ColorMode::auto_detect;
+  return capture::use_color(mode, STDOUT_FILENO);
+}
+
+}  // namespace
+
+Demo::Demo(DemoInfo info) : info_(info), app_(std::string(info.description), "demo-" + std::string(info.name)) {
+  add_common_flags(app_, options_);
+  app_.footer(
+      "Exit codes: 0 the lesson ran, 1 a step failed (the message says which), 2 bad usage, "
+      "4 --capture asked for but not permitted (run as root, or setcap cap_net_raw,cap_net_admin+eip on the "
+      "program).\nSee demos/README.md for the JSON lines.");
+}
+
+int Demo::check_notes() const {
+  std::vector<std::string> problems;
+  std::map<std::string, std::map<std::string, std::set<std::string>>> holes;  // key -> lang -> placeholders
+  for (Lang lang : {Lang::en, Lang::zh}) {
+    for (const auto& [name, keys] : {std::pair{std::string(info_.name), info_.note_keys},
+                                     std::pair{std::string("common"), std::span<const std::string_view>(kCommonNoteKeys)}}) {
+      auto l = Lesson::load(name, lang);
+      if (!l) {
+        problems.push_back(l.error());
+        continue;
+      }
+      check_lesson(*l, keys, problems);
+      for (const auto& k : l->keys()) holes[name + "/" + k][std::string(to_string(lang))] = placeholders(raw_note(*l, k));
+    }
+  }
+  for (const auto& [key, by_lang] : holes) {
+    if (by_lang.size() == 2 && by_lang.at("en") != by_lang.at("zh")) {
+      problems.push_back(fmt::format("note \"{}\": the en and zh texts use different {{placeholders}}", key));
+    }
+  }
+  for (const auto& p : problems) std::fprintf(stderr, "%s\n", p.c_str());
+  if (!problems.empty()) return exit_failed;
+  std::printf("notes ok: demo-%s and common, %zu keys, en and zh\n", std::string(info_.name).c_str(),
+              info_.note_keys.size() + kCommonNoteKeys.size());
+  return exit_ok;
+}
+
+int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson) {
+  const std::string program = "demo-" + std::string(info_.name);
+  try {
+    app_.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app_.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app_.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 has its own exit codes per error kind; every bad usage is 2 here.
+    std::fprintf(stderr, "%s: %s\nRun %s --help for the flags.\n", program.c_str(), e.what(), program.c_str());
+    return exit_usage;
+  }
+  if (auto problem = finish(options_, program)) {
+    std::fprintf(stderr, "%s: %s\nRun %s --help for the flags.\n", program.c_str(), problem->c_str(), program.c_str());
+    return exit_usage;
+  }
+  if (options_.check_notes) return check_notes();
+
+  auto lesson_text = Lesson::load(info_.name, options_.lang);
+  auto common_text = Lesson::load("common", options_.lang);
+  if (!lesson_text || !common_text) {
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), (!lesson_text ? lesson_text.error() : common_text.error()).c_str());
+    return exit_failed;
+  }
+  const Lesson common = *common_text;
+  Session session(options_, std::string(info_.name), std::move(*lesson_text), *common_text);
+
+  std::optional<std::string> failure;
+  try {
+    lesson(session);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "%s: %s\nRun %s --help for the flags.\n", program.c_str(), e.what(), program.c_str());
+    return exit_usage;
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+
+  if (options_.json) {
+    print_json_report(stdout, session, failure);
+  } else {
+    const ReportStyle style{.ascii = options_.ascii || !capture::locale_is_utf8(), .color = use_color(options_.color)};
+    print_text_report(stdout, session, common, style, failure);
+  }
+  std::fflush(stdout);
+  if (failure) {
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), common.note(CommonNote{"failed"}, {{"message", *failure}}).c_str());
+    return exit_failed;
+  }
+  if (const auto& problem = session.capture_problem()) {
+    std::fprintf(stderr, "%s: %s\n", program.c_str(),
+                 common.note(CommonNote{"capture_problem"}, {{"problem", *problem}}).c_str());
+    return session.capture_not_permitted() ? exit_capture_not_permitted : exit_failed;
+  }
+  return exit_ok;
+}
+
+}  // namespace socklab::demo

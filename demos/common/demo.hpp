@@ -1,0 +1,57 @@
+// The entry point every demo shares: the common flags, the lesson text, the
+// session that plays the sides, and the report (lesson, ladder, summary, or JSON).
+//
+//   constexpr std::array<std::string_view, 3> kNoteKeys{"connect", "syn", "verdict_segments"};
+//   using Note = socklab::demo::Key<kNoteKeys>;
+//
+//   int main(int argc, char** argv) {
+//     socklab::demo::Demo demo({"handshake", "Lesson 1: the three-way handshake", kNoteKeys});
+//     bool refused = false;
+//     demo.cli().add_flag("--refused", refused, "Connect to a port nobody listens on");
+//     return demo.run(argc, argv, [&](Session& s) { refused ? run_refused(s) : run_handshake(s); });
+//   }
+#pragma once
+
+#include <functional>
+#include <span>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+
+#include "common_notes.hpp"
+#include "lesson.hpp"
+#include "note_key.hpp"
+#include "observe.hpp"
+#include "options.hpp"
+#include "render.hpp"
+#include "session.hpp"
+
+namespace socklab::demo {
+
+struct DemoInfo {
+  std::string_view name;                      // "handshake": the program is demo-handshake, the
+                                              // lesson lessons/<lang>/handshake.md
+  std::string_view description;               // first line of --help
+  std::span<const std::string_view> note_keys;  // every note key the demo's code uses
+};
+
+class Demo {
+ public:
+  explicit Demo(DemoInfo info);
+
+  // Add the demo's own flags (its variants) here before run().
+  [[nodiscard]] CLI::App& cli() noexcept { return app_; }
+
+  // Parses the flags, runs `lesson`, prints the report; returns the exit code
+  // (see ExitCode in options.hpp).
+  int run(int argc, char** argv, const std::function<void(Session&)>& lesson);
+
+ private:
+  int check_notes() const;
+
+  DemoInfo info_;
+  CLI::App app_;
+  CommonOptions options_;
+};
+
+}  // namespace socklab::demo

@@ -1,0 +1,95 @@
+#include "options.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+
+namespace socklab::demo {
+
+Lang lang_from_environment() {
+  // POSIX precedence; an empty variable counts as unset.
+  for (const char* name : {"LC_ALL", "LC_MESSAGES", "LANG"}) {
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == '\0') continue;
+    return std::string_view(v).starts_with("zh") ? Lang::zh : Lang::en;
+  }
+  return Lang::en;
+}
+
+void add_common_flags(CLI::App& app, CommonOptions& opts) {
+  app.add_option("--role", opts.role_flag,
+                 "Run one side only (default: both, in one process): server on the teacher's "
+                 "machine, client on the students'")
+      ->check(CLI::IsMember({"server", "client"}))
+      ->group("Where");
+  app.add_option("--host", opts.host, "Client: the server's address (default 127.0.0.1, ::1 with -6)")
+      ->group("Where");
+  app.add_option("--listen", opts.listen,
+                 "Server: the address to listen on (default 127.0.0.1, ::1 with -6; 0.0.0.0 lets "
+                 "other machines in)")
+      ->group("Where");
+  app.add_option("--port,-p", opts.port, "The server's port (default: a free one the kernel picks)")
+      ->check(CLI::Range(0, 65535))
+      ->group("Where");
+  app.add_flag("-6,--ipv6", opts.ipv6, "Use IPv6 (::1)")->group("Where");
+
+  app.add_flag("--capture", opts.capture,
+               "Record this demo's own packets and show them beside the calls (needs root or "
+               "CAP_NET_RAW)")
+      ->group("Output");
+  app.add_option("-w,--pcap", opts.pcap_path,
+                 "Also keep the capture in this pcap file (implies --capture; opens in "
+                 "tcpdump/Wireshark)")
+      ->group("Output");
+  app.add_flag("--json", opts.json, "Print JSON lines (packets, calls, verdicts) instead of the lesson")
+      ->group("Output");
+  app.add_option("--lang", opts.lang_flag, "Language of the lesson: en or zh (default from LANG)")
+      ->check(CLI::IsMember({"en", "zh"}))
+      ->group("Output");
+  app.add_flag("--no-lesson", opts.no_lesson, "Skip the lesson's title and goal; show the timeline only")
+      ->group("Output");
+  app.add_flag("--ascii", opts.ascii, "Draw the ladder with ASCII instead of box-drawing characters")
+      ->group("Output");
+  app.add_option("--color", opts.color_flag, "Colour: auto (on a terminal, unless NO_COLOR), always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->group("Output");
+  app.add_flag("--check-notes", opts.check_notes,
+               "Check that the lesson files of every language define exactly the notes this demo uses")
+      ->group("");  // hidden: for tests and lesson writers
+}
+
+std::optional<std::string> finish(CommonOptions& opts, std::string_view program) {
+  if (!opts.pcap_path.empty()) opts.capture = true;
+  opts.role = opts.role_flag == "server" ? Role::server : opts.role_flag == "client" ? Role::client : Role::both;
+  opts.lang = opts.lang_flag.empty() ? lang_from_environment() : opts.lang_flag == "zh" ? Lang::zh : Lang::en;
+  opts.color = opts.color_flag == "always" ? ColorChoice::always
+               : opts.color_flag == "never" ? ColorChoice::never
+                                            : ColorChoice::automatic;
+  const int family = opts.ipv6 ? AF_INET6 : AF_UNSPEC;
+  const char* loopback = opts.ipv6 ? "::1" : "127.0.0.1";
+
+  if (opts.role == Role::client && opts.port == 0) {
+    return fmt::format("--role client needs --port: the port the server printed when it started "
+                       "(e.g. {} --role client --host 127.0.0.1 --port 5000)",
+                       program);
+  }
+  if (opts.role == Role::client && !opts.listen.empty()) {
+    return "--listen is for the server; the client connects to --host";
+  }
+  if (opts.role == Role::server && !opts.host.empty()) {
+    return "--host is for the client; the server listens on --listen";
+  }
+
+  const std::string listen = opts.listen.empty() ? loopback : opts.listen;
+  auto at = net::Endpoint::from_host_port(listen, opts.port, family);
+  if (!at) return fmt::format("--listen {}: {}", listen, at.error().message());
+  opts.listen_endpoint = *at;
+
+  const std::string host = opts.host.empty() ? loopback : opts.host;
+  auto to = net::Endpoint::from_host_port(host, opts.port, family);
+  if (!to) return fmt::format("--host {}: {}", host, to.error().message());
+  opts.server_endpoint = *to;
+  return std::nullopt;
+}
+
+}  // namespace socklab::demo

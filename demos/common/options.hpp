@@ -1,0 +1,59 @@
+// The flags every demo shares, and the exit codes every demo returns.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "lesson.hpp"
+#include "socklab/net/endpoint.hpp"
+
+namespace socklab::demo {
+
+// Documented in demos/README.md; tests and scripts rely on them.
+enum ExitCode : int {
+  exit_ok = 0,                     // the lesson ran (verdicts say whether it looked as expected)
+  exit_failed = 1,                 // a socket call failed unexpectedly, or a port was in use
+  exit_usage = 2,                  // bad flags or values
+  exit_capture_not_permitted = 4,  // --capture asked for, but this process may not capture
+};
+
+enum class Role { both, server, client };
+enum class ColorChoice { automatic, always, never };
+
+struct CommonOptions {
+  Role role = Role::both;
+  std::string host;              // client: the server's address (--host)
+  std::string listen;            // server: the address to listen on (--listen)
+  std::uint16_t port = 0;        // 0: the kernel picks a free port
+  bool ipv6 = false;             // -6: ::1 instead of 127.0.0.1
+  bool capture = false;          // --capture, or implied by --pcap
+  std::string pcap_path;         // -w/--pcap
+  bool json = false;
+  Lang lang = Lang::en;
+  bool no_lesson = false;
+  bool ascii = false;
+  ColorChoice color = ColorChoice::automatic;
+  bool check_notes = false;      // hidden: check the lesson files against the code and exit
+
+  // The words given on the command line, turned into the enums above by finish().
+  std::string role_flag, lang_flag, color_flag;
+
+  // Resolved by finish(): where the server listens, where the client connects.
+  net::Endpoint listen_endpoint;
+  net::Endpoint server_endpoint;
+};
+
+// The language from the environment: LC_ALL, then LC_MESSAGES, then LANG; zh* means Chinese.
+Lang lang_from_environment();
+
+// Adds the common flags to `app`, writing into `opts`.
+void add_common_flags(CLI::App& app, CommonOptions& opts);
+
+// Checks the flags together and resolves the endpoints. The error text names
+// the flag and says what is wrong (exit_usage).
+std::optional<std::string> finish(CommonOptions& opts, std::string_view program);
+
+}  // namespace socklab::demo

@@ -1,0 +1,182 @@
+#include "report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "common_notes.hpp"
+#include "render.hpp"
+#include "socklab/capture/terminal.hpp"
+#include "socklab/capture/timeline.hpp"
+
+namespace socklab::demo {
+
+namespace {
+
+constexpr std::string_view bold = "\x1b[1m", green = "\x1b[32m", red = "\x1b[31m", reset = "\x1b[0m";
+
+std::string paint(std::string_view text, std::string_view code, bool color) {
+  if (!color) return std::string(text);
+  return fmt::format("{}{}{}", code, text, reset);
+}
+
+void print_wrapped(std::FILE* out, std::string_view text, std::size_t width, std::string_view first,
+                   std::string_view rest) {
+  const auto lines = capture::wrap(text, width - capture::display_width(first));
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    fmt::print(out, "{}{}\n", i == 0 ? first : rest, lines[i]);
+  }
+}
+
+}  // namespace
+
+void print_text_report(std::FILE* out, const Session& s, const Lesson& common, const ReportStyle& style,
+                       const std::optional<std::string>& failure) {
+  if (failure) {
+    // The lesson stopped: what ran so far helps find out why; the rest would not.
+    if (!s.calls().empty() || !s.packets().empty()) fmt::print(out, "{}", render_timeline(s, common, style));
+    return;
+  }
+  if (!s.options().no_lesson) {
+    for (const auto& line : capture::wrap(s.lesson().title(), style.width)) fmt::print(out, "{}\n", paint(line, bold, style.color));
+    fmt::print(out, "\n");
+    print_wrapped(out, s.lesson().goal(), style.width, "", "");
+    fmt::print(out, "\n");
+  }
+
+  fmt::print(out, "{}", render_timeline(s, common, style));
+  if (s.options().role == Role::client) print_wrapped(out, common.note(CommonNote{"client_only_hint"}), style.width, "", "");
+  if (s.options().role == Role::server) print_wrapped(out, common.note(CommonNote{"server_only_hint"}), style.width, "", "");
+  fmt::print(out, "\n{}\n", paint(common.note(CommonNote{"summary_heading"}), bold, style.color));
+  for (const auto& line : s.summary_order()) {
+    if (line.is_verdict) {
+      const Verdict& v = s.verdicts()[line.index];
+      const std::string mark = style.ascii ? (v.ok ? "[ok]" : "[!!]") : (v.ok ? "✓" : "✗");
+      std::string text = v.text;
+      if (!v.ok) {
+        text += " " + common.note(CommonNote{"verdict_differs"},
+                                  {{"expected", render_value(v.expected)}, {"observed", render_value(v.observed)}});
+      }
+      const std::string first = "  " + paint(mark, v.ok ? green : red, style.color) + " ";
+      const std::string rest(2 + capture::display_width(mark) + 1, ' ');
+      const auto lines = capture::wrap(text, style.width - rest.size());
+      for (std::size_t i = 0; i < lines.size(); ++i) fmt::print(out, "{}{}\n", i == 0 ? first : rest, lines[i]);
+      if (!v.ok && !v.why.empty()) {
+        print_wrapped(out, common.note(CommonNote{"why"}, {{"reason", v.why}}), style.width, rest, rest);
+      }
+    } else {
+      const Fact& f = s.facts()[line.index];
+      print_wrapped(out, f.text, style.width, style.ascii ? "  - " : "  · ", "    ");
+    }
+  }
+
+  fmt::print(out, "\n");
+  if (s.options().capture && !s.capture_problem() && !s.capture_stats().is_null()) {
+    const auto& st = s.capture_stats();
+    print_wrapped(out,
+                  common.note(CommonNote{"capture_stats"},
+                              {{"captured", st.value("captured", nlohmann::json(0)).dump()},
+                               {"dropped", st.value("dropped_by_kernel", nlohmann::json(0)).dump()}}),
+                  style.width, "", "");
+    if (s.packets().empty()) print_wrapped(out, common.note(CommonNote{"no_packets"}), style.width, "", "");
+    if (st.value("dropped_by_kernel", 0) > 0 || st.value("dropped_by_interface", 0) > 0) {
+      print_wrapped(out, common.note(CommonNote{"kernel_drops"}), style.width, "", "");
+    }
+    if (st.contains("pcap")) {
+      print_wrapped(out, common.note(CommonNote{"pcap_written"}, {{"path", st["pcap"].get<std::string>()}}),
+                    style.width, "", "");
+    }
+  } else if (!s.options().capture) {
+    print_wrapped(out, common.note(CommonNote{"see_wire"}, {{"program", "demo-" + s.demo()}}), style.width, "", "");
+  }
+}
+
+void print_json_report(std::FILE* out, const Session& s, const std::optional<std::string>& failure) {
+  auto emit = [&](const nlohmann::json& j) { fmt::print(out, "{}\n", j.dump()); };
+  const char* role = s.options().role == Role::both ? "both" : s.options().role == Role::server ? "server" : "client";
+  emit({{"kind", "lesson"},
+        {"demo", s.demo()},
+        {"variant", s.variant()},
+        {"lang", to_string(s.options().lang)},
+        {"title", s.lesson().title()},
+        {"role", role},
+        {"capture", s.capturing()}});
+
+  // Calls and packets on one time line (both use CLOCK_REALTIME ns).
+  const auto calls = s.calls();
+  const auto& packets = s.packets();
+  // Calls get a "t" on the packets' scale: seconds since the first packet.
+  const std::int64_t origin = !packets.empty() ? packets.front().ts_ns : !calls.empty() ? calls.front().t_ns : 0;
+  std::size_t c = 0, p = 0;
+  while (c < calls.size() || p < packets.size()) {
+    const bool take_call = p >= packets.size() || (c < calls.size() && calls[c].t_ns <= packets[p].ts_ns);
+    if (take_call) {
+      emit(call_to_json(calls[c], s.call_note(calls[c]), origin));
+      ++c;
+    } else {
+      auto j = capture::to_json(packets[p]);
+      if (!j.contains("kind")) j["kind"] = "packet";
+      emit(j);
+      ++p;
+    }
+  }
+
+  for (const auto& line : s.summary_order()) {
+    if (line.is_verdict) {
+      const Verdict& v = s.verdicts()[line.index];
+      nlohmann::json j = {{"kind", "verdict"}, {"name", v.name}, {"expected", v.expected},
+                          {"observed", v.observed}, {"ok", v.ok}, {"text", v.text}};
+      if (!v.ok && !v.why.empty()) j["why"] = v.why;
+      emit(j);
+    } else {
+      const Fact& f = s.facts()[line.index];
+      emit({{"kind", "fact"}, {"name", f.name}, {"value", f.value}, {"text", f.text}});
+    }
+  }
+
+  if (s.options().capture) {
+    nlohmann::json j = {{"kind", "capture"}, {"enabled", s.capture_problem() ? false : true}};
+    if (s.capture_problem()) {
+      j["problem"] = *s.capture_problem();
+      j["not_permitted"] = s.capture_not_permitted();
+    } else {
+      j.update(s.capture_stats());
+    }
+    emit(j);
+  }
+
+  nlohmann::json failed = nlohmann::json::array();
+  for (const auto& v : s.verdicts()) {
+    if (!v.ok) failed.push_back(v.name);
+  }
+  nlohmann::json summary = {{"kind", "summary"}, {"ok", failed.empty() && !failure},
+                            {"verdicts", s.verdicts().size()}, {"failed", failed}};
+  if (failure) {
+    emit({{"kind", "error"}, {"message", *failure}});
+  }
+  emit(summary);
+}
+
+std::string render_timeline(const Session& s, const Lesson& common, const ReportStyle& style) {
+  const auto calls = s.calls();
+  auto timeline = capture::merge_timeline(calls, s.packets());
+  for (auto& entry : timeline) {
+    std::optional<std::string> note;
+    if (const auto* call = std::get_if<net::CallEvent>(&entry.event)) {
+      note = s.call_note(*call);
+    } else {
+      note = s.packet_note(std::get<capture::PacketRecord>(entry.event));
+    }
+    if (note) entry.note = *note;
+  }
+  capture::LadderOptions ladder;
+  ladder.server_port = s.server_port();
+  ladder.width = style.width;
+  ladder.unicode = !style.ascii;
+  ladder.color = style.color;
+  std::string out = common.note(CommonNote{"timeline_heading"}) + "\n";
+  out += capture::render_ladder(timeline, ladder);
+  return out;
+}
+
+}  // namespace socklab::demo

@@ -1,0 +1,28 @@
+// The report a demo prints after its lesson ran: text for people, JSON lines for programs.
+#pragma once
+
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "session.hpp"
+
+namespace socklab::demo {
+
+struct ReportStyle {
+  bool ascii = false;
+  bool color = false;
+  std::size_t width = 80;
+};
+
+// Title and goal (unless --no-lesson), the ladder, the summary, the capture line.
+void print_text_report(std::FILE* out, const Session& s, const Lesson& common, const ReportStyle& style,
+                       const std::optional<std::string>& failure);
+// One JSON object per line: lesson, calls and packets by time, facts and
+// verdicts, capture, summary (and error, when the lesson failed).
+void print_json_report(std::FILE* out, const Session& s, const std::optional<std::string>& failure);
+
+// The ladder: both sides' calls and the wire's segments, by time, with notes.
+std::string render_timeline(const Session& s, const Lesson& common, const ReportStyle& style);
+
+}  // namespace socklab::demo

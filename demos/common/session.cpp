@@ -1,0 +1,363 @@
+#include "session.hpp"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <exception>
+#include <thread>
+
+#if SOCKLAB_HAVE_PCAP
+#include "socklab/capture/live.hpp"
+#endif
+#include "common_notes.hpp"
+#include "render.hpp"
+
+namespace socklab::demo {
+
+namespace {
+
+// The side the current thread plays (set by run()), so end_capture() knows who calls.
+thread_local Side tl_side = Side::none;
+
+bool is_loopback(const net::Endpoint& e) {
+  const std::string a = e.address();
+  return a.starts_with("127.") || a == "::1";
+}
+
+bool is_unspecified(const net::Endpoint& e) {
+  const std::string a = e.address();
+  return a == "0.0.0.0" || a == "::";
+}
+
+}  // namespace
+
+Session::Session(CommonOptions options, std::string demo, Lesson lesson, Lesson common)
+    : options_(std::move(options)), demo_(std::move(demo)), lesson_(std::move(lesson)), common_(std::move(common)) {}
+
+Session::~Session() = default;
+
+std::string Session::note(NoteKey key, const Values& values) const { return lesson_.note(key, values); }
+
+void Session::set_variant(std::string name, std::string flags) {
+  variant_ = std::move(name);
+  variant_flags_ = std::move(flags);
+}
+
+bool Session::plays(Side side) const noexcept {
+  switch (options_.role) {
+    case Role::both: return side != Side::none;
+    case Role::server: return side == Side::server;
+    case Role::client: return side == Side::client;
+  }
+  return false;
+}
+
+net::Trace Session::trace(Side side) noexcept { return net::Trace{&recorder_, side}; }
+
+std::chrono::milliseconds Session::patience() const noexcept { return std::chrono::seconds(10); }
+
+std::optional<std::chrono::milliseconds> Session::accept_patience() const noexcept {
+  if (options_.role == Role::server) return std::nullopt;
+  return patience();
+}
+
+void Session::run(const std::function<void()>& server, const std::function<void()>& client) {
+  std::exception_ptr first_failure;
+  std::mutex failure_mutex;
+  auto play = [&](Side side, const std::function<void()>& part) {
+    tl_side = side;
+    try {
+      part();
+    } catch (...) {
+      std::lock_guard lock(failure_mutex);
+      if (!first_failure) first_failure = std::current_exception();
+    }
+    side_done(side);
+  };
+
+  {
+    std::lock_guard lock(mutex_);
+    sides_running_ = (plays(Side::server) ? 1 : 0) + (plays(Side::client) ? 1 : 0);
+  }
+  // A lone client knows its server's port from the start: arm before its first SYN.
+  if (options_.role == Role::client) arm_capture(options_.server_endpoint);
+
+  if (options_.role == Role::both) {
+    std::jthread server_thread(play, Side::server, std::cref(server));
+    play(Side::client, client);
+  } else if (options_.role == Role::server) {
+    play(Side::server, server);
+  } else {
+    play(Side::client, client);
+  }
+
+  stop_capture();
+  if (first_failure) std::rethrow_exception(first_failure);
+}
+
+void Session::side_done(Side side) {
+  std::lock_guard lock(mutex_);
+  if (side == Side::server && !announced_) {
+    server_failed_ = true;  // a client waiting for the port must not wait forever
+  }
+  capture_done_[side] = true;
+  changed_.notify_all();
+}
+
+std::string Session::bind_failure(int err, const std::string& message) const {
+  const net::Endpoint& at = options_.listen_endpoint;
+  const Values values{{"endpoint", at.to_string()}, {"port", std::to_string(at.port())}, {"address", at.address()}};
+  if (err == EADDRINUSE) return common_.note(CommonNote{"port_in_use"}, values);
+  if (err == EADDRNOTAVAIL) return common_.note(CommonNote{"address_not_here"}, values);
+  if (err == EACCES) return common_.note(CommonNote{"port_privileged"}, values);
+  return message;
+}
+
+net::TcpListener Session::listen(net::ListenOptions opts) {
+  auto listener = listen_unannounced(std::move(opts));
+  announce(listener.endpoint());
+  return listener;
+}
+
+net::TcpListener Session::listen_unannounced(net::ListenOptions opts) {
+  opts.trace = trace(Side::server);
+  auto listener = net::TcpListener::bind(options_.listen_endpoint, opts);
+  if (!listener) throw DemoFailure(bind_failure(listener.error().errno_value(), listener.error().message()));
+  return std::move(*listener);
+}
+
+net::Socket Session::reserve_port() {
+  const net::Trace t = trace(Side::server);
+  const net::Endpoint at = options_.listen_endpoint;
+  const int fd = ::socket(at.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw DemoFailure(net::system_error(errno, "socket").message());
+  net::Socket owner(fd, t);
+  const std::int64_t t0 = t.start();
+  const int rc = ::bind(fd, at.data(), at.size());
+  const int err = rc != 0 ? errno : 0;
+  auto bound = owner.local_endpoint();
+  net::CallEvent ev;
+  ev.call = "bind";
+  ev.args = bound ? bound->to_string() : at.to_string();
+  ev.result = rc;
+  ev.err = err;
+  ev.local = ev.args;
+  t.finish(t0, std::move(ev));
+  if (rc != 0) throw DemoFailure(bind_failure(err, net::system_error(err, "bind " + at.to_string()).message()));
+  announce(must(std::move(bound)));
+  return owner;
+}
+
+void Session::announce(const net::Endpoint& bound) {
+  arm_capture(bound);
+  // A server on 0.0.0.0 or :: is reached through loopback from this machine.
+  net::Endpoint reach = bound;
+  if (is_unspecified(bound)) {
+    reach = bound.is_v6() ? net::Endpoint::loopback_v6(bound.port()) : net::Endpoint::loopback_v4(bound.port());
+  }
+  {
+    std::lock_guard lock(mutex_);
+    announced_ = reach;
+  }
+  changed_.notify_all();
+  if (options_.role == Role::server) {
+    std::string host = options_.listen_endpoint.address();
+    if (is_unspecified(bound)) host = "<" + common_.note(CommonNote{"this_machine_address"}) + ">";
+    std::string command = fmt::format("demo-{} --role client --host {} --port {}", demo_, host, bound.port());
+    if (!variant_flags_.empty()) command += " " + variant_flags_;
+    if (options_.lang == Lang::zh) command += " --lang zh";
+    std::fprintf(stderr, "%s\n",
+                 common_.note(CommonNote{"server_waiting"}, {{"endpoint", bound.to_string()}, {"command", command}})
+                     .c_str());
+    std::fflush(stderr);
+  }
+}
+
+net::Endpoint Session::server_endpoint() {
+  if (options_.role == Role::client) return options_.server_endpoint;
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return announced_.has_value() || server_failed_; });
+  if (!announced_) throw DemoFailure(common_.note(CommonNote{"server_failed"}));
+  return *announced_;
+}
+
+std::optional<std::uint16_t> Session::server_port() const {
+  if (options_.role == Role::client) return options_.server_endpoint.port();
+  std::lock_guard lock(mutex_);
+  if (announced_) return announced_->port();
+  return std::nullopt;
+}
+
+void Session::record_state(Side side, net::TcpState state, NoteKey note, const Values& values) {
+  net::CallEvent ev;
+  ev.t_ns = net::realtime_ns();
+  ev.side = side;
+  ev.call = "state";
+  ev.args = std::string(net::to_string(state));
+  const std::string text = lesson_.note(note, values);
+  {
+    std::lock_guard lock(mutex_);
+    call_notes_[{side, ev.t_ns}] = text;
+  }
+  recorder_.record(std::move(ev));
+}
+
+void Session::record_note(Side side, std::string args, NoteKey note, const Values& values) {
+  net::CallEvent ev;
+  ev.t_ns = net::realtime_ns();
+  ev.side = side;
+  ev.call = "note";
+  ev.args = std::move(args);
+  const std::string text = lesson_.note(note, values);
+  {
+    std::lock_guard lock(mutex_);
+    call_notes_[{side, ev.t_ns}] = text;
+  }
+  recorder_.record(std::move(ev));
+}
+
+void Session::explain(Side side, std::string_view call, NoteKey note, const Values& values) {
+  const auto events = recorder_.snapshot();
+  for (auto it = events.rbegin(); it != events.rend(); ++it) {
+    if (it->side == side && it->call == call) {
+      const std::string text = lesson_.note(note, values);
+      std::lock_guard lock(mutex_);
+      call_notes_[{side, it->t_ns}] = text;
+      return;
+    }
+  }
+  throw std::logic_error(fmt::format("explain: no \"{}\" call on the {} side to attach note \"{}\" to", call,
+                                     net::to_string(side), note.name()));
+}
+
+void Session::explain_packets(std::function<std::optional<std::string>(const capture::PacketRecord&)> notes) {
+  packet_notes_ = std::move(notes);
+}
+
+bool Session::capturing() const noexcept { return captured_; }
+
+void Session::arm_capture(const net::Endpoint& server) {
+  if (!options_.capture || capture_ || capture_problem_) return;
+#if SOCKLAB_HAVE_PCAP
+  capture::LiveCaptureConfig config;
+  // Loopback traffic is on "lo"; a server on a real address may be reached from anywhere.
+  config.interface = is_loopback(server) ? "lo" : "any";
+  config.filter = capture::port_filter(server.port());
+  if (!options_.pcap_path.empty()) config.write_to = options_.pcap_path;
+  auto started = capture::LiveCapture::start(std::move(config));
+  if (!started) {
+    capture_not_permitted_ = capture::is_missing_privilege(started.error());
+    capture_problem_ = capture::explain_capture_error(started.error());
+    return;
+  }
+  capture_ = std::make_unique<capture::LiveCapture>(std::move(*started));
+  captured_ = true;
+#else
+  (void)server;
+  capture_problem_ = common_.note(CommonNote{"no_capture_support"});
+#endif
+}
+
+void Session::end_capture() {
+  const Side side = tl_side;
+  std::unique_lock lock(mutex_);
+  capture_done_[side] = true;
+  changed_.notify_all();
+  changed_.wait(lock, [&] {
+    const auto done = std::count_if(capture_done_.begin(), capture_done_.end(), [](const auto& kv) { return kv.second; });
+    return capture_stopped_ || done >= sides_running_;
+  });
+  if (!capture_stopped_) {
+    lock.unlock();
+    stop_capture();
+  }
+}
+
+void Session::stop_capture() {
+  std::unique_lock lock(mutex_);
+  if (capture_stopped_) return;
+  capture_stopped_ = true;
+  end_ns_ = net::realtime_ns();
+#if SOCKLAB_HAVE_PCAP
+  if (capture_) {
+    auto stats = capture_->stop();
+    if (!stats) {
+      capture_problem_ = stats.error().message();
+    } else {
+      capture_stats_ = {{"captured", stats->captured},
+                        {"received", stats->received},
+                        {"dropped_by_kernel", stats->dropped_by_kernel},
+                        {"dropped_by_interface", stats->dropped_by_interface}};
+      if (!options_.pcap_path.empty()) capture_stats_["pcap"] = options_.pcap_path;
+    }
+    const auto link = capture_->link_type();
+    const auto raw = capture_->take_packets();
+    capture::RecordBuilder records(link);
+    packets_.reserve(raw.size());
+    for (const auto& p : raw) packets_.push_back(records.next(p));
+    capture_.reset();
+  }
+#endif
+  changed_.notify_all();
+}
+
+std::vector<net::CallEvent> Session::calls() const {
+  auto events = recorder_.snapshot();
+  std::lock_guard lock(mutex_);
+  if (end_ns_ != 0) {
+    std::erase_if(events, [&](const net::CallEvent& e) { return e.t_ns > end_ns_; });
+  }
+  // Recorded when each call ended; shown in the order they started.
+  std::stable_sort(events.begin(), events.end(),
+                   [](const net::CallEvent& a, const net::CallEvent& b) { return a.t_ns < b.t_ns; });
+  return events;
+}
+
+std::optional<std::string> Session::call_note(const net::CallEvent& e) const {
+  std::lock_guard lock(mutex_);
+  const auto it = call_notes_.find({e.side, e.t_ns});
+  if (it == call_notes_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<std::string> Session::packet_note(const capture::PacketRecord& p) const {
+  if (!packet_notes_) return std::nullopt;
+  return packet_notes_(p);
+}
+
+Verdict& Session::verdict(std::string name, nlohmann::json expected, nlohmann::json observed, NoteKey text,
+                          const Values& values) {
+  const bool ok = expected == observed;
+  return verdict(std::move(name), std::move(expected), std::move(observed), ok, text, values);
+}
+
+Verdict& Session::verdict(std::string name, nlohmann::json expected, nlohmann::json observed, bool ok,
+                          NoteKey text, const Values& values) {
+  Values all = values;
+  all.emplace_back("expected", render_value(expected));
+  all.emplace_back("observed", render_value(observed));
+  Verdict v{std::move(name), std::move(expected), std::move(observed), ok, lesson_.note(text, all), {}};
+  order_.push_back({true, verdicts_.size()});
+  verdicts_.push_back(std::move(v));
+  return verdicts_.back();
+}
+
+void Session::why(NoteKey reason, const Values& values) {
+  if (verdicts_.empty()) throw std::logic_error("why() before any verdict()");
+  verdicts_.back().why = lesson_.note(reason, values);
+}
+
+void Session::fact(std::string name, nlohmann::json value, NoteKey text, const Values& values) {
+  Values all = values;
+  all.emplace_back("value", render_value(value));
+  order_.push_back({false, facts_.size()});
+  facts_.push_back(Fact{std::move(name), std::move(value), lesson_.note(text, all)});
+}
+
+}  // namespace socklab::demo

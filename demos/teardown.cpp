@@ -1,0 +1,581 @@
+// demo-teardown — Lesson 2: closing a TCP connection.
+//
+// Default: the client says goodbye and closes first; the server reads to the
+// end (recv() returns 0), and closes only once the client has the ACK of its
+// FIN, so the four steps show as four segments: FIN, ACK, FIN, ACK, with the
+// states both sides pass through, and TIME_WAIT still there after close().
+// Variants: --merged (the server closes at once: three segments), --half-close
+// (shutdown(SHUT_WR): the other direction stays open), --abort (RST instead of
+// FIN: SO_LINGER 0, and close() with unread data), --reuse (restarting a server
+// while its old connection sits in TIME_WAIT: SO_REUSEADDR).
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "demo.hpp"
+
+namespace {
+
+using namespace socklab;
+using demo::Session;
+using demo::Side;
+using demo::must;
+using capture::PacketRecord;
+using capture::Phase;
+using net::TcpState;
+using namespace std::chrono_literals;
+
+constexpr std::array<std::string_view, 72> kNoteKeys{
+    // the timeline: calls and states
+    "accept", "connect", "client_send_bye", "server_recv_bye", "server_send_reply", "client_recv_reply",
+    "server_send_hello", "client_recv_hello", "client_close", "client_fin_wait_1",
+    "client_state_after_close", "server_eof", "server_close_wait", "client_fin_wait_2", "server_quickack",
+    "server_close", "server_last_ack", "client_time_wait", "server_close_at_once", "client_send_question",
+    "client_shutdown", "server_recv_question", "server_send_answer", "client_recv_answer", "client_eof",
+    "client_close_after_eof", "client_linger0", "client_close_abort", "client_no_time_wait", "server_recv_reset",
+    "client_send_unread", "server_unread", "server_close_unread", "client_recv_reset", "server_send_bye",
+    "server_reuseaddr_first", "server_close_first", "client_recv_bye", "server_time_wait", "listener_close", "rebind_fails",
+    "rebind_reuseaddr",
+    // the timeline: the wire ({who} is "the client" or "the server")
+    "the_client", "the_server", "wire_syn", "wire_syn_ack", "wire_ack", "wire_data", "wire_data_ack", "wire_fin1", "wire_ack1",
+    "wire_fin2", "wire_fin2_ack1", "wire_ack2", "wire_rst_linger", "wire_rst_unread", "wire_other",
+    // the summary
+    "verdict_segments", "verdict_time_wait", "verdict_no_time_wait", "verdict_close_wait",
+    "verdict_received_after_fin", "verdict_data_after_fin", "verdict_rst", "verdict_peer_reset",
+    "verdict_rebind_plain", "verdict_rebind_reuseaddr", "verdict_server_time_wait", "fact_delayed_ack",
+    "fact_last_ack", "fact_states", "why_merged_late"};
+using Note = demo::Key<kNoteKeys>;
+
+constexpr std::string_view kGoodbye = "bye";
+constexpr std::string_view kReply = "bye, see you";
+constexpr std::string_view kHello = "hello";
+constexpr std::string_view kQuestion = "send me the report";
+constexpr std::array<std::string_view, 3> kAnswer{"line 1 of the report\n", "line 2 of the report\n",
+                                                  "line 3, the last\n"};
+constexpr std::string_view kUnread = "data nobody reads";
+
+std::size_t answer_size() {
+  std::size_t n = 0;
+  for (auto line : kAnswer) n += line.size();
+  return n;
+}
+
+
+struct Peer {
+  net::Endpoint me;
+  net::Endpoint other;
+};
+Peer ends_of(const net::TcpStream& s) { return {must(s.local_endpoint()), must(s.peer_endpoint())}; }
+
+// Reads one message of a known size (recv() until that many bytes came).
+std::string recv_message(net::TcpStream& conn, std::size_t size) {
+  std::string buf(size, '\0');
+  const auto n = must(conn.recv_exact(std::as_writable_bytes(std::span(buf))));
+  buf.resize(n);
+  return buf;
+}
+
+// recv() until the peer's FIN: 0 bytes. Returns the bytes read before it.
+std::size_t recv_until_eof(net::TcpStream& conn) {
+  std::array<std::byte, 1024> buf{};
+  std::size_t total = 0;
+  for (;;) {
+    const auto n = must(conn.recv_some(buf));
+    if (n == 0) return total;
+    total += n;
+  }
+}
+
+// The goodbye both sides exchange before the client closes: it keeps the
+// lesson in order (the server has read everything before the first FIN).
+void client_says_goodbye(Session& s, net::TcpStream& conn) {
+  must(conn.send_all(kGoodbye));
+  s.explain(Side::client, "send", Note{"client_send_bye"});
+  recv_message(conn, kReply.size());
+  s.explain(Side::client, "recv", Note{"client_recv_reply"});
+}
+
+void server_says_goodbye(Session& s, net::TcpStream& conn) {
+  recv_message(conn, kGoodbye.size());
+  s.explain(Side::server, "recv", Note{"server_recv_bye"});
+  must(conn.send_all(kReply));
+  s.explain(Side::server, "send", Note{"server_send_reply"});
+}
+
+// Sends the pending (delayed) ACK now: TCP_QUICKACK leaves delayed-ACK mode and
+// flushes a scheduled ACK. Used when the client is on another machine, where we
+// cannot see its state to wait for the delayed ACK to leave by itself.
+void ack_now(Session& s, net::TcpStream& conn) {
+  const net::Trace t = s.trace(Side::server);
+  const int one = 1;
+  const auto t0 = t.start();
+  const int rc = ::setsockopt(conn.fd(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+  net::CallEvent ev;
+  ev.call = "setsockopt";
+  ev.args = "TCP_QUICKACK=1";
+  ev.result = rc;
+  ev.err = rc != 0 ? errno : 0;
+  t.finish(t0, std::move(ev));
+}
+
+// The client's side of every teardown that ends in TIME_WAIT: after its close,
+// the state right away, then TIME_WAIT once the server's FIN was acknowledged.
+struct ClientStates {
+  std::vector<std::string> seen;
+  std::optional<TcpState> final_state;
+};
+
+void watch_client_after_close(Session& s, const Peer& p, ClientStates& out) {
+  if (auto now = demo::find_socket(p.me, p.other); now && now->state != TcpState::time_wait) {
+    out.seen.emplace_back(net::to_string(now->state));
+    if (now->state == TcpState::fin_wait_1) {
+      s.record_state(Side::client, now->state, Note{"client_fin_wait_1"});
+    } else {
+      s.record_state(Side::client, now->state, Note{"client_state_after_close"},
+                     {{"state", std::string(net::to_string(now->state))}});
+    }
+  }
+  auto tw = demo::wait_for_socket(p.me, p.other, {TcpState::time_wait}, s.patience());
+  if (!tw) throw demo::DemoFailure(tw.error().message());
+  out.final_state = tw->state;
+  out.seen.emplace_back(net::to_string(tw->state));
+  const double left = tw->timer ? static_cast<double>(tw->timer->count()) / 1000.0 : 60.0;
+  s.record_state(Side::client, tw->state, Note{"client_time_wait"}, {{"seconds", fmt::format("{:.0f}", left)}});
+}
+
+// ---------------------------------------------------------------- the wire
+
+bool from_server(const PacketRecord& p, std::uint16_t server_port) { return p.sport == server_port; }
+
+// Segments from the first FIN or RST on, in one connection.
+nlohmann::json closing_flags(const std::vector<PacketRecord>& packets, std::uint32_t stream) {
+  auto out = nlohmann::json::array();
+  bool closing = false;
+  for (const auto& p : packets) {
+    if (!p.is_tcp || p.stream != stream) continue;
+    closing = closing || p.flags.find_first_of("FR") != std::string::npos;
+    if (closing) out.push_back(p.flags);
+  }
+  return out;
+}
+
+const PacketRecord* first_with(const std::vector<PacketRecord>& packets, char flag, std::uint32_t stream = 0) {
+  for (const auto& p : packets) {
+    if (p.is_tcp && p.stream == stream && p.flags.find(flag) != std::string::npos) return &p;
+  }
+  return nullptr;
+}
+
+void explain_wire(Session& s, std::uint16_t server_port, bool abort_variant) {
+  s.explain_packets([&s, server_port, abort_variant](const PacketRecord& p) -> std::optional<std::string> {
+    const std::string who = from_server(p, server_port) ? s.note(Note{"the_server"}) : s.note(Note{"the_client"});
+    switch (p.phase) {
+      case Phase::handshake_syn: return s.note(Note{"wire_syn"});
+      case Phase::handshake_synack: return s.note(Note{"wire_syn_ack"});
+      case Phase::handshake_ack: return s.note(Note{"wire_ack"});
+      case Phase::data: return s.note(Note{"wire_data"}, {{"who", who}, {"bytes", std::to_string(p.len)}});
+      case Phase::ack: return s.note(Note{"wire_data_ack"}, {{"who", who}});
+      case Phase::teardown_fin1: return s.note(Note{"wire_fin1"}, {{"who", who}});
+      case Phase::teardown_ack1: return s.note(Note{"wire_ack1"}, {{"who", who}});
+      case Phase::teardown_fin2: return s.note(Note{"wire_fin2"}, {{"who", who}});
+      case Phase::teardown_fin2_ack1: return s.note(Note{"wire_fin2_ack1"}, {{"who", who}});
+      case Phase::teardown_ack2: return s.note(Note{"wire_ack2"}, {{"who", who}});
+      case Phase::reset:
+        if (abort_variant && p.stream == 0) return s.note(Note{"wire_rst_linger"}, {{"who", who}});
+        return s.note(Note{"wire_rst_unread"}, {{"who", who}});
+      default: return s.note(Note{"wire_other"}, {{"phase", std::string(capture::to_string(p.phase))}});
+    }
+  });
+}
+
+
+// The ACK delay and LAST_ACK's length, read from the capture.
+void wire_timing_facts(Session& s, std::uint16_t server_port) {
+  const auto& packets = s.packets();
+  const PacketRecord* fin1 = first_with(packets, 'F');
+  if (fin1 == nullptr) return;
+  const bool client_first = !from_server(*fin1, server_port);
+  const PacketRecord* answer = nullptr;  // the first segment back after the first FIN
+  const PacketRecord* fin2 = nullptr;
+  const PacketRecord* last = nullptr;
+  for (const auto& p : packets) {
+    if (!p.is_tcp || p.stream != fin1->stream || p.ts_ns <= fin1->ts_ns) continue;
+    const bool back = from_server(p, server_port) == client_first;
+    if (back && answer == nullptr) answer = &p;
+    if (back && fin2 == nullptr && p.flags.find('F') != std::string::npos) fin2 = &p;
+    if (fin2 != nullptr && &p != fin2 && !back) last = &p;
+  }
+  if (answer != nullptr) {
+    const std::int64_t ns = answer->ts_ns - fin1->ts_ns;
+    s.fact("first_fin_answered_ns", ns, Note{"fact_delayed_ack"}, {{"delay", demo::duration_text(ns)}});
+  }
+  if (fin2 != nullptr && last != nullptr) {
+    const std::int64_t ns = last->ts_ns - fin2->ts_ns;
+    s.fact("last_ack_ns", ns, Note{"fact_last_ack"}, {{"delay", demo::duration_text(ns)}});
+  }
+}
+
+void segments_verdict(Session& s, nlohmann::json expected, std::uint32_t stream = 0) {
+  const auto observed = closing_flags(s.packets(), stream);
+  s.verdict("teardown_segments", expected, observed, Note{"verdict_segments"},
+            {{"observed", demo::flags_text(observed)}, {"expected", demo::flags_text(expected)}});
+}
+
+void client_verdicts(Session& s, const ClientStates& client) {
+  if (!s.plays(Side::client)) return;
+  s.fact("client_states", client.seen, Note{"fact_states"}, {{"states", demo::render_value(client.seen)}});
+  s.verdict("client_time_wait", "TIME_WAIT",
+            client.final_state ? nlohmann::json(net::to_string(*client.final_state)) : nlohmann::json(nullptr),
+            Note{"verdict_time_wait"});
+}
+
+// ---------------------------------------------------------------- four segments (default)
+
+void four_way(Session& s) {
+  ClientStates client;
+  std::optional<TcpState> server_after_eof;
+  std::uint16_t server_port = 0;
+  s.run(
+      [&] {  // the server
+        auto listener = s.listen();
+        server_port = listener.endpoint().port();
+        auto conn = std::move(must(listener.accept(s.accept_patience())).stream);
+        s.explain(Side::server, "accept", Note{"accept"});
+        const Peer p = ends_of(conn);
+        server_says_goodbye(s, conn);
+        recv_until_eof(conn);
+        s.explain(Side::server, "recv", Note{"server_eof"});
+        server_after_eof = must(conn.state());
+        s.record_state(Side::server, *server_after_eof, Note{"server_close_wait"});
+
+        // The pause before our close is a condition, not a sleep: the client
+        // has the ACK of its FIN (FIN_WAIT_2), so our FIN cannot carry it.
+        if (auto fw2 = demo::wait_for_socket(p.other, p.me, {TcpState::fin_wait_2}, s.patience())) {
+          s.record_state(Side::client, TcpState::fin_wait_2, Note{"client_fin_wait_2"});
+        } else {
+          ack_now(s, conn);  // the client is on another machine: send the ACK now
+          s.explain(Side::server, "setsockopt", Note{"server_quickack"});
+        }
+        must(conn.close());
+        s.explain(Side::server, "close", Note{"server_close"});
+        if (auto last = demo::find_socket(p.me, p.other); last && last->state == TcpState::last_ack) {
+          s.record_state(Side::server, TcpState::last_ack, Note{"server_last_ack"});
+        }
+        s.end_capture();
+      },
+      [&] {  // the client
+        auto conn = must(net::TcpStream::connect(s.server_endpoint(), {.trace = s.trace(Side::client)}));
+        s.explain(Side::client, "connect", Note{"connect"});
+        const Peer p = ends_of(conn);
+        client_says_goodbye(s, conn);
+        must(conn.close());
+        s.explain(Side::client, "close", Note{"client_close"});
+        watch_client_after_close(s, p, client);
+        s.end_capture();  // TIME_WAIT: our last ACK has left
+      });
+
+  if (s.plays(Side::server) && server_after_eof) {
+    s.verdict("server_close_wait", "CLOSE_WAIT", net::to_string(*server_after_eof), Note{"verdict_close_wait"});
+  }
+  client_verdicts(s, client);
+  if (s.capturing()) {
+    if (server_port == 0) server_port = s.options().server_endpoint.port();
+    explain_wire(s, server_port, false);
+    segments_verdict(s, {"F.", ".", "F.", "."});
+    wire_timing_facts(s, server_port);
+  }
+}
+
+// ---------------------------------------------------------------- three segments (--merged)
+
+void merged(Session& s) {
+  s.set_variant("merged", "--merged");
+  ClientStates client;
+  std::uint16_t server_port = 0;
+  s.run(
+      [&] {  // the server closes as soon as it reads the end
+        auto listener = s.listen();
+        server_port = listener.endpoint().port();
+        auto conn = std::move(must(listener.accept(s.accept_patience())).stream);
+        s.explain(Side::server, "accept", Note{"accept"});
+        server_says_goodbye(s, conn);
+        recv_until_eof(conn);
+        must(conn.close());
+        s.explain(Side::server, "recv", Note{"server_eof"});
+        s.explain(Side::server, "close", Note{"server_close_at_once"});
+        s.end_capture();
+      },
+      [&] {  // the client: as in the default
+        auto conn = must(net::TcpStream::connect(s.server_endpoint(), {.trace = s.trace(Side::client)}));
+        s.explain(Side::client, "connect", Note{"connect"});
+        const Peer p = ends_of(conn);
+        client_says_goodbye(s, conn);
+        must(conn.close());
+        s.explain(Side::client, "close", Note{"client_close"});
+        watch_client_after_close(s, p, client);
+        s.end_capture();
+      });
+
+  client_verdicts(s, client);
+  if (s.capturing()) {
+    if (server_port == 0) server_port = s.options().server_endpoint.port();
+    explain_wire(s, server_port, false);
+    segments_verdict(s, {"F.", "F.", "."});
+    if (s.verdicts().back().ok == false) {
+      // How long the server took from the end of its EOF recv() to close():
+      // longer than the delayed-ACK timer, and the ACK left alone.
+      std::int64_t eof_end = 0, late = 0;
+      for (const auto& c : s.calls()) {
+        if (c.side == Side::server && c.call == "recv" && c.result == 0) eof_end = c.t_ns + c.dur_ns;
+        if (c.side == Side::server && c.call == "close" && eof_end != 0) late = c.t_ns - eof_end;
+      }
+      s.why(Note{"why_merged_late"}, {{"delay", demo::duration_text(late)}});
+    }
+    wire_timing_facts(s, server_port);
+  }
+}
+
+// ---------------------------------------------------------------- --half-close
+
+void half_close(Session& s) {
+  s.set_variant("half-close", "--half-close");
+  ClientStates client;
+  std::optional<std::size_t> received_after_fin;
+  std::uint16_t server_port = 0;
+  s.run(
+      [&] {  // the server reads the question to its end, then answers
+        auto listener = s.listen();
+        server_port = listener.endpoint().port();
+        auto conn = std::move(must(listener.accept(s.accept_patience())).stream);
+        s.explain(Side::server, "accept", Note{"accept"});
+        recv_message(conn, kQuestion.size());
+        s.explain(Side::server, "recv", Note{"server_recv_question"});
+        recv_until_eof(conn);
+        s.explain(Side::server, "recv", Note{"server_eof"});
+        s.record_state(Side::server, must(conn.state()), Note{"server_close_wait"});
+        for (auto line : kAnswer) {
+          must(conn.send_all(line));
+          s.explain(Side::server, "send", Note{"server_send_answer"});
+        }
+        must(conn.close());
+        s.explain(Side::server, "close", Note{"server_close"});
+        s.end_capture();
+      },
+      [&] {  // the client asks, shuts down its sending side, and keeps reading
+        auto conn = must(net::TcpStream::connect(s.server_endpoint(), {.trace = s.trace(Side::client)}));
+        s.explain(Side::client, "connect", Note{"connect"});
+        const Peer p = ends_of(conn);
+        must(conn.send_all(kQuestion));
+        s.explain(Side::client, "send", Note{"client_send_question"});
+        must(conn.shutdown_write());
+        s.explain(Side::client, "shutdown", Note{"client_shutdown"});
+        std::size_t received = 0;
+        std::array<std::byte, 1024> buf{};
+        while (const auto n = must(conn.recv_some(buf))) {
+          received += n;
+          s.explain(Side::client, "recv", Note{"client_recv_answer"}, {{"bytes", std::to_string(n)}});
+        }
+        received_after_fin = received;
+        s.explain(Side::client, "recv", Note{"client_eof"});
+        must(conn.close());
+        s.explain(Side::client, "close", Note{"client_close_after_eof"});
+        auto tw = demo::wait_for_socket(p.me, p.other, {TcpState::time_wait}, s.patience());
+        if (!tw) throw demo::DemoFailure(tw.error().message());
+        client.final_state = tw->state;
+        s.record_state(Side::client, tw->state, Note{"client_time_wait"},
+                       {{"seconds", fmt::format("{:.0f}", tw->timer ? static_cast<double>(tw->timer->count()) / 1000.0 : 60.0)}});
+        s.end_capture();
+      });
+
+  if (s.plays(Side::client)) {
+    s.verdict("received_after_shutdown", answer_size(), received_after_fin.value_or(0),
+              Note{"verdict_received_after_fin"});
+  }
+  if (s.capturing()) {
+    if (server_port == 0) server_port = s.options().server_endpoint.port();
+    explain_wire(s, server_port, false);
+    // Bytes the server sent after the client's FIN, counted on the wire.
+    std::size_t after_fin = 0;
+    if (const PacketRecord* fin = first_with(s.packets(), 'F'); fin != nullptr && !from_server(*fin, server_port)) {
+      for (const auto& pkt : s.packets()) {
+        if (pkt.is_tcp && pkt.stream == fin->stream && pkt.ts_ns > fin->ts_ns && from_server(pkt, server_port)) {
+          after_fin += pkt.len;
+        }
+      }
+    }
+    s.verdict("data_after_fin", answer_size(), after_fin, Note{"verdict_data_after_fin"});
+  }
+}
+
+// ---------------------------------------------------------------- --abort
+
+void abort_with_rst(Session& s) {
+  s.set_variant("abort", "--abort");
+  std::optional<std::string> server_error, client_error, after_abort;
+  std::uint16_t server_port = 0;
+  s.run(
+      [&] {  // the server
+        auto listener = s.listen();
+        server_port = listener.endpoint().port();
+        // 1. The client aborts: our recv() learns it from the RST.
+        auto first = std::move(must(listener.accept(s.accept_patience())).stream);
+        s.explain(Side::server, "accept", Note{"accept"});
+        must(first.send_all(kHello));
+        s.explain(Side::server, "send", Note{"server_send_hello"});
+        std::array<std::byte, 64> buf{};
+        auto got = first.recv_some(buf);
+        server_error = got ? "no error" : demo::errno_name(got.error().errno_value());
+        s.explain(Side::server, "recv", Note{"server_recv_reset"});
+        // 2. We close with the client's bytes still unread: RST, not FIN.
+        auto second = std::move(must(listener.accept(s.patience())).stream);
+        s.explain(Side::server, "accept", Note{"accept"});
+        const int queued = must(second.wait_for_bytes(static_cast<int>(kUnread.size()), s.patience()));
+        s.record_note(Side::server, fmt::format("{} bytes unread", queued), Note{"server_unread"},
+                      {{"bytes", std::to_string(queued)}});
+        must(second.close());
+        s.explain(Side::server, "close", Note{"server_close_unread"});
+        s.end_capture();
+      },
+      [&] {  // the client
+        const auto server = s.server_endpoint();
+        {
+          auto conn = must(net::TcpStream::connect(server, {.trace = s.trace(Side::client)}));
+          s.explain(Side::client, "connect", Note{"connect"});
+          const Peer p = ends_of(conn);
+          recv_message(conn, kHello.size());
+          s.explain(Side::client, "recv", Note{"client_recv_hello"});
+          must(conn.set_linger(0s));
+          s.explain(Side::client, "setsockopt", Note{"client_linger0"});
+          must(conn.close());
+          s.explain(Side::client, "close", Note{"client_close_abort"});
+          // No TIME_WAIT after an abort: the connection is gone at once.
+          after_abort = demo::find_socket(p.me, p.other) ? "still there" : "gone";
+          s.record_note(Side::client, "no TIME_WAIT", Note{"client_no_time_wait"});
+        }
+        auto conn = must(net::TcpStream::connect(server, {.trace = s.trace(Side::client)}));
+        s.explain(Side::client, "connect", Note{"connect"});
+        must(conn.send_all(kUnread));
+        s.explain(Side::client, "send", Note{"client_send_unread"});
+        std::array<std::byte, 64> buf{};
+        auto got = conn.recv_some(buf);
+        client_error = got ? (*got == 0 ? "EOF" : "data") : demo::errno_name(got.error().errno_value());
+        s.explain(Side::client, "recv", Note{"client_recv_reset"});
+        s.end_capture();  // the RST has arrived
+      });
+
+  if (s.plays(Side::server)) {
+    s.verdict("peer_sees_reset_after_linger0", "ECONNRESET", server_error.value_or("-"), Note{"verdict_peer_reset"},
+              {{"who", s.note(Note{"the_server"})}});
+  }
+  if (s.plays(Side::client)) {
+    s.verdict("no_time_wait_after_abort", "gone", after_abort.value_or("-"), Note{"verdict_no_time_wait"});
+    s.verdict("peer_sees_reset_after_unread_close", "ECONNRESET", client_error.value_or("-"),
+              Note{"verdict_peer_reset"}, {{"who", s.note(Note{"the_client"})}});
+  }
+  if (s.capturing()) {
+    if (server_port == 0) server_port = s.options().server_endpoint.port();
+    explain_wire(s, server_port, true);
+    // The first connection ends with the client's RST, the second with the server's.
+    nlohmann::json observed = nlohmann::json::array();
+    for (std::uint32_t stream : {0u, 1u}) {
+      const PacketRecord* rst = first_with(s.packets(), 'R', stream);
+      observed.push_back(rst == nullptr ? nlohmann::json(nullptr)
+                                        : nlohmann::json({{"from", from_server(*rst, server_port) ? "server" : "client"},
+                                                          {"flags", rst->flags}}));
+    }
+    nlohmann::json expected = {{{"from", "client"}, {"flags", "R."}}, {{"from", "server"}, {"flags", "R."}}};
+    const bool no_fin = first_with(s.packets(), 'F', 0) == nullptr && first_with(s.packets(), 'F', 1) == nullptr;
+    s.verdict("rst_instead_of_fin", expected, observed, expected == observed && no_fin, Note{"verdict_rst"});
+  }
+}
+
+// ---------------------------------------------------------------- --reuse
+
+void reuse(Session& s) {
+  s.set_variant("reuse", "--reuse");
+  std::optional<std::string> server_tw, without_reuse, with_reuse;
+  s.run(
+      [&] {  // the server closes first, so TIME_WAIT is on its side, on its port
+        // SO_REUSEADDR only helps if the old sockets on the port had it too:
+        // the accepted connection (and its TIME_WAIT) inherits it from here.
+        auto listener = s.listen({.reuse_addr = true});
+        s.explain(Side::server, "setsockopt", Note{"server_reuseaddr_first"});
+        const net::Endpoint at = listener.endpoint();
+        auto conn = std::move(must(listener.accept(s.accept_patience())).stream);
+        s.explain(Side::server, "accept", Note{"accept"});
+        const Peer p = ends_of(conn);
+        must(conn.send_all(kGoodbye));
+        s.explain(Side::server, "send", Note{"server_send_bye"});
+        must(conn.close());
+        s.explain(Side::server, "close", Note{"server_close_first"});
+        auto tw = must(demo::wait_for_socket(p.me, p.other, {TcpState::time_wait}, s.patience()));
+        server_tw = net::to_string(tw.state);
+        s.record_state(Side::server, tw.state, Note{"server_time_wait"}, {{"port", std::to_string(at.port())}});
+
+        // The server restarts: the old listener goes, a new one wants the same port.
+        must(listener.close());
+        s.explain(Side::server, "close", Note{"listener_close"}, {{"port", std::to_string(at.port())}});
+        {
+          auto again = net::TcpListener::bind(at, {.trace = s.trace(Side::server)});
+          without_reuse = again ? "ok" : demo::errno_name(again.error().errno_value());
+          s.explain(Side::server, "bind", Note{"rebind_fails"});
+        }
+        auto with = net::TcpListener::bind(at, {.reuse_addr = true, .trace = s.trace(Side::server)});
+        with_reuse = with ? "ok" : demo::errno_name(with.error().errno_value());
+        s.explain(Side::server, "bind", Note{"rebind_reuseaddr"});
+        s.end_capture();
+      },
+      [&] {  // the client reads to the end, then closes too
+        auto conn = must(net::TcpStream::connect(s.server_endpoint(), {.trace = s.trace(Side::client)}));
+        s.explain(Side::client, "connect", Note{"connect"});
+        recv_until_eof(conn);
+        s.explain(Side::client, "recv", Note{"client_recv_bye"});
+        must(conn.close());
+        s.explain(Side::client, "close", Note{"client_close_after_eof"});
+        s.end_capture();
+      });
+
+  if (s.plays(Side::server)) {
+    s.verdict("server_time_wait", "TIME_WAIT", server_tw.value_or("-"), Note{"verdict_server_time_wait"});
+    s.verdict("rebind_without_reuseaddr", "EADDRINUSE", without_reuse.value_or("-"), Note{"verdict_rebind_plain"});
+    s.verdict("rebind_with_reuseaddr", "ok", with_reuse.value_or("-"), Note{"verdict_rebind_reuseaddr"});
+  }
+  if (s.capturing()) {
+    std::uint16_t server_port = s.options().server_endpoint.port();
+    for (const auto& pkt : s.packets()) {
+      if (pkt.is_tcp && pkt.flags == "S") server_port = pkt.dport;  // whoever received the SYN
+    }
+    explain_wire(s, server_port, false);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  demo::Demo app({"teardown", "demo-teardown: Lesson 2, closing a TCP connection, on the wire", kNoteKeys});
+  bool merged_variant = false, half_close_variant = false, abort_variant = false, reuse_variant = false;
+  auto* group = app.cli().add_option_group("Variants", "Pick at most one");
+  group->add_flag("--merged", merged_variant, "The server closes at once: three segments instead of four");
+  group->add_flag("--half-close", half_close_variant,
+                  "The client calls shutdown(SHUT_WR) and keeps receiving what the server still sends");
+  group->add_flag("--abort", abort_variant, "RST instead of FIN: SO_LINGER 0, and close() with unread data");
+  group->add_flag("--reuse", reuse_variant,
+                  "Restart a server while its old connection is in TIME_WAIT: EADDRINUSE, then SO_REUSEADDR");
+  group->require_option(0, 1);
+  return app.run(argc, argv, [&](Session& s) {
+    if (merged_variant) return merged(s);
+    if (half_close_variant) return half_close(s);
+    if (abort_variant) return abort_with_rst(s);
+    if (reuse_variant) return reuse(s);
+    four_way(s);
+  });
+}

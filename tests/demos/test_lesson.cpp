@@ -1,0 +1,172 @@
+// The lesson text convention: title, goal, the Notes section, placeholders.
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <fstream>
+#include <iterator>
+#include <regex>
+#include <set>
+#include <stdexcept>
+#include <string>
+
+#include "lesson.hpp"
+#include "note_key.hpp"
+#include "render.hpp"
+#include "socklab_lessons.hpp"
+
+using socklab::demo::Lang;
+using socklab::demo::Lesson;
+
+namespace {
+
+constexpr std::array<std::string_view, 3> kTestKeys{"greeting", "two_lines", "absent"};
+using TestNote = socklab::demo::Key<kTestKeys>;
+
+constexpr std::string_view kGood = R"(# Lesson 9: A test
+
+This is the goal,
+written on two lines.
+
+## Run it
+
+```sh
+- not: a note, inside code
+```
+
+## Notes
+
+<!-- a comment
+     on two lines -->
+- greeting: Hello, {name}! Port {port}, `code` and **bold**.
+- two_lines: The first half
+  and the second half.
+- braces: Literal {{braces}}.
+)";
+
+}  // namespace
+
+TEST_CASE("a lesson gives its title, goal and notes", "[lesson]") {
+  auto l = Lesson::parse("en/test.md", kGood);
+  REQUIRE(l);
+  CHECK(l->title() == "Lesson 9: A test");
+  CHECK(l->goal() == "This is the goal, written on two lines.");
+  CHECK(l->keys() == std::vector<std::string>{"braces", "greeting", "two_lines"});
+  CHECK(l->note(TestNote{"greeting"}, {{"name", "Ada"}, {"port", "8080"}}) == "Hello, Ada! Port 8080, code and bold.");
+  CHECK(l->note(TestNote{"two_lines"}) == "The first half and the second half.");
+  CHECK(l->note("braces") == "Literal {braces}.");
+  CHECK_FALSE(l->has("not"));
+}
+
+TEST_CASE("Chinese lines join without a space", "[lesson]") {
+  auto l = Lesson::parse("zh/test.md", "# 标题\n\n第一行\n第二行。\n\n## 提示语（Notes）\n\n- a: 一\n  二\n");
+  REQUIRE(l);
+  CHECK(l->goal() == "第一行第二行。");
+  CHECK(l->note("a") == "一二");
+}
+
+TEST_CASE("a missing note or value is an error, never a blank", "[lesson]") {
+  auto l = Lesson::parse("en/test.md", kGood);
+  REQUIRE(l);
+  CHECK_THROWS_WITH(l->note(TestNote{"absent"}), Catch::Contains("no note \"absent\"") && Catch::Contains("en/test.md"));
+  CHECK_THROWS_WITH(l->note(TestNote{"greeting"}, {{"name", "Ada"}}), Catch::Contains("no value for {port}"));
+  CHECK_THROWS_AS(socklab::demo::fill("open {brace", {}, "test"), std::logic_error);
+}
+
+TEST_CASE("a malformed lesson names the file and line", "[lesson]") {
+  CHECK(Lesson::parse("en/x.md", "no title\n").error() == "lessons/en/x.md:1: the lesson must start with a \"# Title\" line");
+  CHECK_THAT(Lesson::parse("en/x.md", "# T\n\ngoal\n\n## Notes\n- Bad Key: x\n").error(),
+             Catch::Contains("en/x.md:6") && Catch::Contains("\"Bad Key\""));
+  CHECK_THAT(Lesson::parse("en/x.md", "# T\n\ngoal\n\n## Notes\n- a: x\n- a: y\n").error(),
+             Catch::Contains("appears twice"));
+  CHECK_THAT(Lesson::parse("en/x.md", "# T\n\ngoal\n\n## Notes\nfree text\n").error(),
+             Catch::Contains("en/x.md:6") && Catch::Contains("- key: text"));
+  CHECK_THAT(Lesson::parse("en/x.md", "# T\n\ngoal\n\n## Notes\n- a:\n").error(), Catch::Contains("has no text"));
+  CHECK_THAT(Lesson::parse("en/x.md", "# T\n\n```\ncode\n").error(), Catch::Contains("not closed"));
+  CHECK_THAT(Lesson::parse("en/x.md", "# T\n").error(), Catch::Contains("no goal"));
+}
+
+TEST_CASE("every embedded lesson parses, in every language", "[lesson]") {
+  int parsed = 0;
+  for (const auto& file : socklab::lessons::all()) {
+    INFO(file.path);
+    auto l = Lesson::parse(file.path, file.text);
+    CHECK(l.has_value());
+    if (l) {
+      CHECK_FALSE(l->title().empty());
+      CHECK_FALSE(l->keys().empty());
+      ++parsed;
+    }
+  }
+  // Each lesson exists in both languages.
+  for (const auto& file : socklab::lessons::all()) {
+    std::string other(file.path);
+    other.replace(0, 2, other.starts_with("en") ? "zh" : "en");
+    INFO(file.path);
+    CHECK(socklab::lessons::find(other).has_value());
+  }
+  CHECK(parsed >= 6);  // common, handshake, teardown in en and zh
+}
+
+TEST_CASE("report helpers", "[lesson]") {
+  using socklab::demo::duration_text;
+  using socklab::demo::flags_text;
+  using socklab::demo::render_value;
+  CHECK(render_value(nlohmann::json::array({"S", "S.", "."})) == "S S. .");
+  CHECK(render_value(nullptr) == "-");
+  CHECK(render_value(42) == "42");
+  CHECK(flags_text(nlohmann::json::array({"F.", "."})) == "[F.] [.]");
+  CHECK(flags_text(nlohmann::json::array()) == "-");
+  CHECK(duration_text(12'400) == "12 µs");
+  CHECK(duration_text(41'230'000) == "41.2 ms");
+  CHECK(duration_text(1'500'000'000) == "1.50 s");
+  CHECK(socklab::demo::errno_name(ECONNREFUSED) == "ECONNREFUSED");
+}
+
+namespace {
+std::string read_source(const std::string& relative) {
+  std::ifstream in(std::string(SOCKLAB_SOURCE_DIR) + "/" + relative);
+  REQUIRE(in);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::set<std::string> quoted_in(const std::string& text) {
+  std::set<std::string> out;
+  static const std::regex quoted("\"([a-z0-9_.]+)\"");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), quoted); it != std::sregex_iterator(); ++it) {
+    out.insert((*it)[1]);
+  }
+  return out;
+}
+
+// The keys used as `Type{"key"}` in `code`.
+std::set<std::string> used_keys(const std::string& code, const std::string& type) {
+  std::set<std::string> out;
+  const std::regex use("\\b" + type + "\\{\"([a-z0-9_.]+)\"\\}");
+  for (auto it = std::sregex_iterator(code.begin(), code.end(), use); it != std::sregex_iterator(); ++it) {
+    out.insert((*it)[1]);
+  }
+  return out;
+}
+}  // namespace
+
+// The compiler checks that every key used is declared; this checks the other
+// way: no declared key (and so no lesson note) is dead text.
+TEST_CASE("every declared note key is used by the code", "[lesson]") {
+  for (const std::string demo : {"handshake", "teardown"}) {
+    INFO(demo);
+    const std::string code = read_source("demos/" + demo + ".cpp");
+    const auto begin = code.find("kNoteKeys{");
+    REQUIRE(begin != std::string::npos);
+    const auto declared = quoted_in(code.substr(begin, code.find("};", begin) - begin));
+    const auto used = used_keys(code, "Note");
+    CHECK(declared == used);
+  }
+  const std::string common = read_source("demos/common/common_notes.hpp");
+  const auto begin = common.find("kCommonNoteKeys{");
+  const auto declared = quoted_in(common.substr(begin, common.find("};", begin) - begin));
+  std::string plumbing;
+  for (const char* f : {"demo.cpp", "lesson.cpp", "options.cpp", "render.cpp", "report.cpp", "session.cpp", "observe.cpp"}) {
+    plumbing += read_source(std::string("demos/common/") + f);
+  }
+  CHECK(declared == used_keys(plumbing, "CommonNote"));
+}
