@@ -344,7 +344,26 @@ std::string render_ladder(std::span<const TimelineEntry> timeline, const LadderO
     times.push_back(fmt::format("{:.3f}", static_cast<double>(e.t_ns - t0) / 1e6));
     time_width = std::max(time_width, times.back().size());
   }
-  const Geometry g = layout(options.width, time_width);
+  Geometry g = layout(options.width, time_width);
+  // Labels such as "P. 32782:65550 len 32768" need more than the arrow's default
+  // share; when the right column's text is short (a capture read alone: phases
+  // only), the arrow takes the room the right column does not use.
+  std::size_t label_need = 0, right_need = 0;
+  for (const auto& e : timeline) {
+    if (const auto* p = std::get_if<PacketRecord>(&e.event)) {
+      label_need = std::max(label_need, display_width(printable(segment_label(*p))) + 5);
+    } else if (sides.is_server_call(std::get<net::CallEvent>(e.event))) {
+      right_need = std::max(right_need, display_width(call_label(std::get<net::CallEvent>(e.event), uni)));
+    }
+    right_need = std::max(right_need, display_width(printable(note_for(e))));
+  }
+  if (label_need > g.arrow && right_need < g.right) {
+    const std::size_t give = std::min(label_need - g.arrow, g.right - std::max<std::size_t>(right_need, 12));
+    if (g.right > std::max<std::size_t>(right_need, 12)) {
+      g.arrow += give;
+      g.right -= give;
+    }
+  }
   const std::string blank_time(g.time, ' ');
   const std::string blank_client(g.client, ' ');
   const std::string blank_arrow(g.arrow, ' ');
