@@ -1,0 +1,61 @@
+// demo-chat server --capture (needs CAP_NET_RAW): the wire of every client, shown
+// as it passes, in the same JSON contract as the other demos' packets.
+#include <catch2/catch.hpp>
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+#include "chat_runner.hpp"
+
+using socklab::test::ChatServerProcess;
+using socklab::test::RawChatClient;
+using nlohmann::json;
+
+TEST_CASE("demo-chat server --capture shows each client's handshake, data, FIN and RST", "[demos][chat][capture]") {
+  ChatServerProcess server({"--capture"});
+  REQUIRE(server.events("lesson").at(0)["capture"] == true);
+  const std::string server_at = server.endpoint().to_string();
+  std::string alice_at, mallory_at;
+  {
+    RawChatClient alice(server.endpoint(), "alice");
+    alice_at = socklab::net::value_or_throw(alice.stream().local_endpoint()).to_string();
+    alice.send_text("hi");
+    REQUIRE(alice.frame_where([](const json& f) { return f["type"] == "message"; }));
+    RawChatClient mallory(server.endpoint(), "mallory");
+    mallory_at = socklab::net::value_or_throw(mallory.stream().local_endpoint()).to_string();
+    socklab::net::value_or_throw(mallory.stream().set_linger(std::chrono::seconds(0)));
+    (void)mallory.stream().close();  // an abortive close: RST, the server's ECONNRESET
+    REQUIRE(server.wait_for([](const json& e) { return e.value("kind", "") == "leave" && e["reason"] == "reset"; }));
+    REQUIRE(alice.frame_where([](const json& f) { return f["type"] == "leave"; }));
+    socklab::net::value_or_throw(alice.stream().shutdown_write());  // alice leaves cleanly: FIN
+    REQUIRE(server.wait_for([](const json& e) { return e.value("kind", "") == "leave" && e["reason"] == "closed"; }));
+  }
+  REQUIRE(server.stop() == 0);
+
+  const auto packets = server.events("packet");
+  const auto from = [&](const std::string& client) {
+    std::vector<std::string> flags;
+    for (const auto& p : packets)
+      if (p["proto"] == "tcp" && p["src"] == client && p["dst"] == server_at) flags.push_back(p["flags"]);
+    return flags;
+  };
+  const auto alice_flags = from(alice_at);
+  const auto mallory_flags = from(mallory_at);
+  INFO(json(packets).dump());
+  REQUIRE_FALSE(alice_flags.empty());
+  CHECK(alice_flags.front() == "S");
+  CHECK(std::count(alice_flags.begin(), alice_flags.end(), "P.") == 2);  // the name, then "hi"
+  CHECK(std::find(alice_flags.begin(), alice_flags.end(), "F.") != alice_flags.end());
+  REQUIRE_FALSE(mallory_flags.empty());
+  CHECK(mallory_flags.front() == "S");
+  CHECK(mallory_flags.back().front() == 'R');
+  // The frame "hi" is 4 + 2 bytes on the wire.
+  const bool hi_seen = std::any_of(packets.begin(), packets.end(), [&](const json& p) {
+    return p["src"] == alice_at && p["len"] == 6 && p["flags"] == "P.";
+  });
+  CHECK(hi_seen);
+  CHECK(server.events("summary").at(0)["capture"]["captured"].get<int>() == static_cast<int>(packets.size()));
+}
