@@ -3,7 +3,11 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "socklab/net.hpp"
@@ -18,5 +22,25 @@ std::optional<net::DiagSocket> find_socket(const net::Endpoint& local, const net
 // interval: the kernel sends no notification), or the timeout passes.
 net::Result<net::DiagSocket> wait_for_socket(const net::Endpoint& local, const net::Endpoint& remote,
                                              std::vector<net::TcpState> states, std::chrono::milliseconds timeout);
+
+// Re-checks `condition` every millisecond until it holds (true) or the timeout
+// passes (false): for kernel facts that come with no notification (a queue's
+// length, a drop counter, a peer's unread bytes). A wait on a condition, never a guess.
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+// Waits until the peer has acknowledged every byte sent on `conn` (its send
+// queue, SIOCOUTQ, is empty): the ACKs are then on the wire, and in a capture.
+// False if the timeout passed first.
+bool wait_until_acknowledged(const net::TcpStream& conn, std::chrono::milliseconds timeout);
+
+// A kernel setting by its sysctl name ("net.core.somaxconn" reads
+// /proc/sys/net/core/somaxconn); nullopt when this kernel has no such setting.
+std::optional<std::string> read_sysctl(std::string_view name);
+
+// A protocol counter of this network namespace, as `nstat` shows it: group "Udp",
+// "Tcp", "TcpExt", "Ip", ... from /proc/net/snmp and /proc/net/netstat; group
+// "Udp6", "Ip6", ... from /proc/net/snmp6. ("Udp", "RcvbufErrors"): datagrams
+// dropped because a receive buffer was full. nullopt when there is no such counter.
+std::optional<std::uint64_t> kernel_counter(std::string_view group, std::string_view name);
 
 }  // namespace socklab::demo

@@ -119,6 +119,8 @@ std::string Session::bind_failure(int err, const std::string& message) const {
   return message;
 }
 
+std::string Session::explain_bind_failure(const net::Error& e) const { return bind_failure(e.errno_value(), e.message()); }
+
 net::TcpListener Session::listen(net::ListenOptions opts) {
   auto listener = listen_unannounced(std::move(opts));
   announce(listener.endpoint());

@@ -138,6 +138,9 @@ class Session {
   // The server's port is known: arm the capture on it (so the first SYN is
   // seen), release the client, and with --role server print how to start clients.
   void announce(const net::Endpoint& bound);
+  // For a server that binds its own sockets (UDP): the message for a failed bind()
+  // of --listen/--port, with the remedy (port in use, address not here, below 1024).
+  [[nodiscard]] std::string explain_bind_failure(const net::Error& e) const;
 
   // ---- client side
   // Where the server is: in one process, waits for announce(); with --role

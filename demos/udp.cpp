@@ -1,0 +1,502 @@
+// demo-udp — Lesson 4: UDP, datagrams without a connection.
+//
+// Default: the client sends "hello", "hai" and "hahaha" with three sendto()
+// calls and the server's three recvfrom() calls return exactly those three
+// datagrams, each with the sender's address; then the same three messages over
+// TCP arrive glued. No handshake on the wire for UDP. Variants: --truncate (a
+// datagram larger than the buffer: the rest is lost, MSG_TRUNC tells the real
+// size), --loss (a full receive buffer drops datagrams; the kernel counts
+// them; TCP delivers the same bytes whole), --unreachable (ICMP port
+// unreachable, and ECONNREFUSED on the next recv()), --max (the largest
+// datagram, and one byte more).
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "demo.hpp"
+
+namespace {
+
+using namespace socklab;
+using capture::PacketRecord;
+using capture::Phase;
+using capture::Proto;
+using demo::must;
+using demo::Session;
+using demo::Side;
+
+constexpr std::array<std::string_view, 62> kNoteKeys{
+    // the timeline
+    "bind_udp", "listen_tcp", "nodelay", "sendto", "recvfrom", "connect", "accept", "send", "server_queued", "recv_glued",
+    "all_acked", "truncated_recv", "next_recv", "small_buffer", "sendto_more", "tcp_send_all", "tcp_recv_all",
+    "drained", "port_closed", "udp_connect", "udp_send", "udp_recv_refused", "send_max", "send_too_big",
+    "recv_max",
+    // the wire
+    "wire_datagram", "wire_datagram_big", "wire_unreachable", "wire_syn", "wire_syn_ack", "wire_ack", "wire_data", "wire_data_ack",
+    "wire_other",
+    // the summary
+    "verdict_boundaries", "verdict_sender", "verdict_tcp_glued", "verdict_no_handshake", "fact_tcp_handshake",
+    "verdict_truncated", "verdict_rest_lost", "verdict_lost", "fact_arrived", "verdict_drops_counted",
+    "verdict_kernel_counter", "why_counter_missing", "verdict_tcp_whole", "fact_rcvbuf", "verdict_send_ok",
+    "verdict_refused", "verdict_icmp", "why_someone_listens", "verdict_max", "verdict_max_received", "verdict_one_more", "fact_limit_v4",
+    "fact_limit_v6",
+    "fact_max_wire", "why_no_fragments_seen", "word_none",
+    "label_drained", "label_port_closed"};
+using Note = demo::Key<kNoteKeys>;
+
+constexpr std::array<std::string_view, 3> kMessages{"hello", "hai", "hahaha"};
+constexpr std::size_t kRecvSize = 1024;           // recvfrom(1024), as the classic course reads
+constexpr std::size_t kSmallBuffer = 16;          // --truncate: the receiver's buffer
+constexpr std::string_view kLong = "This datagram has 48 bytes; the buffer holds 16.";
+constexpr std::string_view kNext = "next";
+constexpr int kLossCount = 20;                    // --loss: datagrams sent
+constexpr std::size_t kLossSize = 1000;           // --loss: bytes in each
+constexpr int kLossRcvbuf = 4096;                 // --loss: SO_RCVBUF asked for (the kernel doubles it)
+constexpr int kShownSends = 3;                    // --loss: sendto() calls shown before a summary
+
+std::span<const std::byte> bytes_of(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
+std::string text_of(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+
+// The largest UDP payload: a 16-bit length field (65535) less the headers that
+// count in it (IPv4: its 20-byte header and UDP's 8; IPv6 does not count its
+// own 40-byte header, so only UDP's 8).
+std::size_t max_payload(bool v6) { return v6 ? 65535 - 8 : 65535 - 20 - 8; }
+
+// The server's UDP socket and a TCP listener on the same port number: UDP's
+// ports and TCP's are two separate sets, so one number can serve both (and one
+// capture filter sees both).
+struct ServerSockets {
+  net::UdpSocket udp;
+  net::TcpListener tcp;
+};
+
+ServerSockets bind_udp_and_tcp(Session& s, net::UdpOptions udp_options = {}) {
+  udp_options.trace = s.trace(Side::server);
+  const bool port_given = s.options().listen_endpoint.port() != 0;
+  for (int attempt = 1;; ++attempt) {
+    auto udp = net::UdpSocket::bind(s.options().listen_endpoint, udp_options);
+    if (!udp) throw demo::DemoFailure(s.explain_bind_failure(udp.error()));
+    s.explain(Side::server, "bind", Note{"bind_udp"});
+    const net::Endpoint at = must(udp->local_endpoint());
+    auto tcp = net::TcpListener::bind(at, {.trace = s.trace(Side::server)});
+    if (tcp) {
+      s.explain(Side::server, "listen", Note{"listen_tcp"});
+      return {std::move(*udp), std::move(*tcp)};
+    }
+    // The kernel's free UDP port may be taken for TCP: pick another, a few times.
+    if (port_given || tcp.error().errno_value() != EADDRINUSE || attempt == 10) {
+      throw demo::DemoFailure(s.explain_bind_failure(tcp.error()));
+    }
+  }
+}
+
+net::UdpSocket bind_udp(Session& s, net::UdpOptions udp_options = {}) {
+  udp_options.trace = s.trace(Side::server);
+  auto udp = net::UdpSocket::bind(s.options().listen_endpoint, udp_options);
+  if (!udp) throw demo::DemoFailure(s.explain_bind_failure(udp.error()));
+  return std::move(*udp);
+}
+
+net::UdpSocket open_client(Session& s, const net::Endpoint& server) {
+  return must(net::UdpSocket::open(server.family(), {.trace = s.trace(Side::client)}));
+}
+
+void wait_all_acked(Session& s, Side side, const net::TcpStream& conn) {
+  if (!demo::wait_until_acknowledged(conn, s.patience())) {
+    throw demo::DemoFailure("the peer did not acknowledge our data in time");
+  }
+  s.record_note(side, "SIOCOUTQ 0", Note{"all_acked"});
+}
+
+void explain_wire(Session& s) {
+  s.explain_packets([&s](const PacketRecord& p) -> std::optional<std::string> {
+    switch (p.phase) {
+      case Phase::datagram:
+        // A long datagram's preview says little and takes three lines: its size says it all.
+        if (p.len > 64) return s.note(Note{"wire_datagram_big"}, {{"bytes", std::to_string(p.len)}});
+        return s.note(Note{"wire_datagram"}, {{"bytes", std::to_string(p.len)}, {"preview", p.preview}});
+      case Phase::unreachable: return s.note(Note{"wire_unreachable"}, {{"what", p.note}});
+      case Phase::handshake_syn: return s.note(Note{"wire_syn"});
+      case Phase::handshake_synack: return s.note(Note{"wire_syn_ack"});
+      case Phase::handshake_ack: return s.note(Note{"wire_ack"});
+      case Phase::data: return s.note(Note{"wire_data"}, {{"bytes", std::to_string(p.len)}});
+      case Phase::ack: return s.note(Note{"wire_data_ack"});
+      default: return s.note(Note{"wire_other"}, {{"phase", std::string(capture::to_string(p.phase))}});
+    }
+  });
+}
+
+// ---------------------------------------------------------------- default: boundaries kept
+
+void datagrams(Session& s) {
+  std::vector<std::string> received;
+  std::vector<std::string> senders;
+  nlohmann::json sender_ports = nlohmann::json::array();
+  std::optional<std::uint16_t> client_port;
+  std::optional<std::string> tcp_read;
+  s.run(
+      [&] {  // the server: three recvfrom(), then the same messages over TCP
+        auto [udp, listener] = bind_udp_and_tcp(s);
+        s.announce(must(udp.local_endpoint()));
+        std::array<std::byte, kRecvSize> buf{};
+        for (std::size_t i = 0; i < kMessages.size(); ++i) {
+          const auto d = must(udp.recv_from(buf, s.accept_patience()));
+          received.push_back(text_of(std::span(buf).first(d.size)));
+          senders.push_back(d.from.to_string());
+          sender_ports.push_back(d.from.port());
+          s.explain(Side::server, "recvfrom", Note{"recvfrom"},
+                    {{"bytes", std::to_string(d.size)}, {"from", d.from.to_string()}});
+        }
+        auto conn = std::move(must(listener.accept(s.patience())).stream);
+        s.explain(Side::server, "accept", Note{"accept"});
+        const int total = static_cast<int>(kMessages[0].size() + kMessages[1].size() + kMessages[2].size());
+        const int queued = must(conn.wait_for_bytes(total, s.patience()));
+        s.record_note(Side::server, fmt::format("SIOCINQ {}", queued), Note{"server_queued"},
+                      {{"bytes", std::to_string(queued)}});
+        const std::size_t n = must(conn.recv_some(buf));
+        tcp_read = text_of(std::span(buf).first(n));
+        s.explain(Side::server, "recv", Note{"recv_glued"}, {{"bytes", std::to_string(n)}});
+        s.end_capture();
+      },
+      [&] {  // the client: three sendto(), no connection; then TCP
+        const auto server = s.server_endpoint();
+        auto udp = open_client(s, server);
+        for (auto m : kMessages) {
+          must(udp.send_to(bytes_of(m), server));
+          s.explain(Side::client, "sendto", Note{"sendto"}, {{"bytes", std::to_string(m.size())}});
+        }
+        client_port = must(udp.local_endpoint()).port();  // the kernel picked it at the first sendto()
+        auto conn = must(net::TcpStream::connect(server, {.trace = s.trace(Side::client)}));
+        s.explain(Side::client, "connect", Note{"connect"});
+        must(conn.set_nodelay(true));
+        s.explain(Side::client, "setsockopt", Note{"nodelay"});
+        for (auto m : kMessages) {
+          must(conn.send_all(m));
+          s.explain(Side::client, "send", Note{"send"}, {{"bytes", std::to_string(m.size())}});
+        }
+        wait_all_acked(s, Side::client, conn);
+        s.end_capture();
+      });
+
+  if (s.plays(Side::server)) {
+    s.verdict("datagrams_kept", {"hello", "hai", "hahaha"}, received, Note{"verdict_boundaries"});
+    if (client_port) {
+      const std::vector<std::uint16_t> expected(kMessages.size(), *client_port);
+      s.verdict("sender_port", expected, sender_ports, Note{"verdict_sender"},
+                {{"address", senders.empty() ? "-" : senders.front()}});
+    }
+    s.verdict("tcp_glued", "hellohaihahaha", tcp_read.value_or(""), Note{"verdict_tcp_glued"});
+  }
+  if (s.capturing()) {
+    explain_wire(s);
+    // UDP: the first packet already carries data. TCP: three segments before its first byte.
+    nlohmann::json udp_lengths = nlohmann::json::array();
+    std::string first_proto;
+    int tcp_before_data = 0;
+    bool tcp_data_seen = false;
+    for (const auto& p : s.packets()) {
+      if (first_proto.empty()) first_proto = std::string(capture::to_string(p.proto));
+      if (p.proto == Proto::udp) udp_lengths.push_back(p.len);
+      if (p.is_tcp && !tcp_data_seen) {
+        tcp_data_seen = p.len > 0;
+        if (!tcp_data_seen) ++tcp_before_data;
+      }
+    }
+    const nlohmann::json expected = {{"first_packet", "udp"}, {"datagrams", {5, 3, 6}}};
+    const nlohmann::json observed = {{"first_packet", first_proto}, {"datagrams", udp_lengths}};
+    s.verdict("no_handshake", expected, observed, Note{"verdict_no_handshake"},
+              {{"datagrams", demo::render_value(udp_lengths)}});
+    s.fact("tcp_segments_before_data", tcp_before_data, Note{"fact_tcp_handshake"},
+           {{"count", std::to_string(tcp_before_data)}});
+  }
+}
+
+// ---------------------------------------------------------------- --truncate
+
+void truncated_datagram(Session& s) {
+  s.set_variant("truncate", "--truncate");
+  std::optional<net::UdpSocket::Datagram> first;
+  std::optional<std::string> second;
+  s.run(
+      [&] {  // the server reads with a 16-byte buffer
+        auto udp = bind_udp(s);
+        s.explain(Side::server, "bind", Note{"bind_udp"});
+        s.announce(must(udp.local_endpoint()));
+        std::array<std::byte, kSmallBuffer> buf{};
+        first = must(udp.recv_from(buf, s.accept_patience()));
+        s.explain(Side::server, "recvfrom", Note{"truncated_recv"},
+                  {{"copied", std::to_string(first->size)}, {"size", std::to_string(first->full_size)}});
+        const auto d = must(udp.recv_from(buf, s.patience()));
+        second = text_of(std::span(buf).first(d.size));
+        s.explain(Side::server, "recvfrom", Note{"next_recv"}, {{"text", *second}});
+        s.end_capture();
+      },
+      [&] {  // the client: a long datagram, then a short one
+        const auto server = s.server_endpoint();
+        auto udp = open_client(s, server);
+        for (auto m : {kLong, kNext}) {
+          must(udp.send_to(bytes_of(m), server));
+          s.explain(Side::client, "sendto", Note{"sendto"}, {{"bytes", std::to_string(m.size())}});
+        }
+        s.end_capture();
+      });
+
+  if (s.plays(Side::server)) {
+    const nlohmann::json expected = {{"copied", kSmallBuffer}, {"size", kLong.size()}, {"truncated", true}};
+    nlohmann::json observed = nullptr;
+    if (first) observed = {{"copied", first->size}, {"size", first->full_size}, {"truncated", first->truncated}};
+    s.verdict("truncated", expected, observed, Note{"verdict_truncated"},
+              {{"copied", first ? std::to_string(first->size) : "-"}, {"size", first ? std::to_string(first->full_size) : "-"}});
+    s.verdict("rest_lost", kNext, second.value_or(""), Note{"verdict_rest_lost"});
+  }
+  if (s.capturing()) explain_wire(s);
+}
+
+// ---------------------------------------------------------------- --loss
+
+std::string loss_datagram(int i) {
+  std::string d = fmt::format("datagram {:02} of {}", i, kLossCount);
+  d.resize(kLossSize, '.');
+  return d;
+}
+
+// The number in "datagram 07 of 20...", or nullopt for a datagram that is not the lesson's.
+std::optional<int> loss_number(std::string_view d) {
+  constexpr std::string_view prefix = "datagram ";
+  if (!d.starts_with(prefix) || d.size() < prefix.size() + 2) return std::nullopt;
+  int n = 0;
+  const char* begin = d.data() + prefix.size();
+  const auto [end, ec] = std::from_chars(begin, begin + 2, n);
+  if (ec != std::errc{} || end != begin + 2 || n < 1 || n > kLossCount) return std::nullopt;
+  return n;
+}
+
+void loss(Session& s) {
+  s.set_variant("loss", "--loss");
+  std::vector<int> arrived;
+  std::optional<std::uint32_t> drops;
+  std::optional<int> rcvbuf;
+  std::optional<std::uint64_t> counter_before, counter_after;
+  std::optional<std::size_t> tcp_bytes;
+  const std::string counter_group = s.options().ipv6 ? "Udp6" : "Udp";
+  s.run(
+      [&] {  // the server: a small receive buffer, not read until the sender is done
+        auto [udp, listener] = bind_udp_and_tcp(s, {.recv_buffer = kLossRcvbuf});
+        rcvbuf = must(udp.recv_buffer());
+        s.explain(Side::server, "setsockopt", Note{"small_buffer"}, {{"bytes", std::to_string(*rcvbuf)}});
+        counter_before = demo::kernel_counter(counter_group, "RcvbufErrors");
+        s.announce(must(udp.local_endpoint()));
+
+        // The client connects over TCP once every datagram is sent: only then do we read.
+        auto conn = std::move(must(listener.accept(s.accept_patience())).stream);
+        s.explain(Side::server, "accept", Note{"accept"});
+        std::vector<std::byte> all(kLossCount * kLossSize);
+        tcp_bytes = must(conn.recv_exact(all));
+        s.explain(Side::server, "recv", Note{"tcp_recv_all"}, {{"bytes", std::to_string(*tcp_bytes)}});
+
+        // Every datagram is now read or dropped; one still on its way is waited for.
+        std::vector<std::byte> buf(kLossSize);
+        const bool accounted = demo::wait_until(
+            [&] {
+              for (;;) {
+                auto d = udp.recv_from(buf, std::chrono::milliseconds(0));
+                if (!d && d.error().code == net::errc::timed_out) break;  // nothing more queued
+                const std::string text = text_of(std::span(buf).first(must(std::move(d)).size));
+                if (auto n = loss_number(text)) arrived.push_back(*n);  // another sender's datagram is not counted
+              }
+              drops = must(udp.drops());
+              return static_cast<int>(arrived.size() + *drops) >= kLossCount;
+            },
+            s.patience());
+        if (!accounted) throw demo::DemoFailure("some datagrams were neither received nor counted as dropped");
+        counter_after = demo::kernel_counter(counter_group, "RcvbufErrors");
+        s.record_note(Side::server,
+                      s.note(Note{"label_drained"}, {{"arrived", std::to_string(arrived.size())}, {"drops", std::to_string(*drops)}}),
+                      Note{"drained"},
+                      {{"arrived", std::to_string(arrived.size())}, {"drops", std::to_string(*drops)}});
+        s.end_capture();
+      },
+      [&] {  // the client: every datagram, then the same bytes over TCP
+        const auto server = s.server_endpoint();
+        auto udp = open_client(s, server);
+        std::string all;
+        for (int i = 1; i <= kLossCount; ++i) {
+          if (i == kShownSends + 1) udp.set_trace({});
+          const std::string d = loss_datagram(i);
+          must(udp.send_to(bytes_of(d), server));
+          all += d;
+          if (i <= kShownSends) s.explain(Side::client, "sendto", Note{"sendto"}, {{"bytes", std::to_string(d.size())}});
+        }
+        s.record_note(Side::client, fmt::format("+{} sendto()", kLossCount - kShownSends), Note{"sendto_more"},
+                      {{"count", std::to_string(kLossCount - kShownSends)}});
+        auto conn = must(net::TcpStream::connect(server, {.trace = s.trace(Side::client)}));
+        s.explain(Side::client, "connect", Note{"connect"});
+        must(conn.send_all(all));
+        s.explain(Side::client, "send", Note{"tcp_send_all"}, {{"bytes", std::to_string(all.size())}});
+        wait_all_acked(s, Side::client, conn);
+        s.end_capture();
+      });
+
+  if (s.plays(Side::server)) {
+    if (rcvbuf) s.fact("rcvbuf", *rcvbuf, Note{"fact_rcvbuf"}, {{"bytes", std::to_string(*rcvbuf)}, {"asked", std::to_string(kLossRcvbuf)}});
+    const int got = static_cast<int>(arrived.size());
+    s.verdict("udp_loses_datagrams", {{"sent", kLossCount}, {"all_arrived", false}},
+              {{"sent", kLossCount}, {"all_arrived", got == kLossCount}}, Note{"verdict_lost"},
+              {{"arrived", std::to_string(got)}, {"sent", std::to_string(kLossCount)}});
+    s.fact("arrived", arrived, Note{"fact_arrived"}, {{"which", demo::render_value(arrived)}});
+    s.verdict("drops_counted", kLossCount - got, drops ? nlohmann::json(*drops) : nlohmann::json(nullptr),
+              Note{"verdict_drops_counted"}, {{"drops", drops ? std::to_string(*drops) : "-"}});
+    if (counter_before && counter_after && drops) {
+      // The counter is the whole machine's: other programs may add to it, never subtract.
+      const std::uint64_t delta = *counter_after - *counter_before;
+      s.verdict("kernel_counter", {{"at_least", *drops}}, {{"at_least", delta}}, delta >= *drops,
+                Note{"verdict_kernel_counter"},
+                {{"counter", counter_group + "RcvbufErrors"}, {"delta", std::to_string(delta)},
+                 {"drops", std::to_string(*drops)}});
+    } else {
+      s.fact("kernel_counter", nullptr, Note{"why_counter_missing"}, {{"counter", counter_group + "RcvbufErrors"}});
+    }
+    s.verdict("tcp_whole", kLossCount * kLossSize, tcp_bytes.value_or(0), Note{"verdict_tcp_whole"});
+  }
+  if (s.capturing()) explain_wire(s);
+}
+
+// ---------------------------------------------------------------- --unreachable
+
+void unreachable(Session& s) {
+  s.set_variant("unreachable", "--unreachable");
+  std::optional<std::string> send_result, recv_result;
+  s.run(
+      [&] {  // the "server": a port number where no socket receives
+        // The demo holds the port (so no other program takes it meanwhile) with a
+        // socket connected to itself: such a socket accepts datagrams from its
+        // peer only, so the client's datagram finds no socket, as on a free port.
+        auto holder = must(net::UdpSocket::bind(s.options().listen_endpoint));
+        const net::Endpoint at = must(holder.local_endpoint());
+        must(holder.connect(at));
+        s.announce(at);
+        s.record_note(Side::server, s.note(Note{"label_port_closed"}, {{"port", std::to_string(at.port())}}), Note{"port_closed"},
+                      {{"port", std::to_string(at.port())}});
+        s.end_capture();  // until the client has had its answer
+      },
+      [&] {  // the client
+        const auto server = s.server_endpoint();
+        auto udp = open_client(s, server);
+        must(udp.connect(server));
+        s.explain(Side::client, "connect", Note{"udp_connect"});
+        auto sent = udp.send(bytes_of("anyone there?"));
+        send_result = sent ? "ok" : demo::errno_name(sent.error().errno_value());
+        s.explain(Side::client, "send", Note{"udp_send"});
+        std::array<std::byte, kRecvSize> buf{};
+        auto got = udp.recv(buf, s.patience());
+        recv_result = got ? "data" : demo::errno_name(got.error().errno_value());
+        if (!got && recv_result->empty()) throw demo::DemoFailure(got.error().message());
+        s.explain(Side::client, "recv", Note{"udp_recv_refused"});
+        s.end_capture();  // the ICMP error has arrived: recv() reported it
+      });
+
+  if (s.plays(Side::client)) {
+    s.verdict("send_succeeds", "ok", send_result.value_or("-"), Note{"verdict_send_ok"});
+    s.verdict("recv_refused", "ECONNREFUSED", recv_result.value_or("-"), Note{"verdict_refused"});
+    if (recv_result == "data") s.why(Note{"why_someone_listens"});
+  }
+  if (s.capturing()) {
+    explain_wire(s);
+    nlohmann::json observed = nlohmann::json::array();
+    for (const auto& p : s.packets()) observed.push_back(p.phase == Phase::unreachable ? "unreachable" : std::string(capture::to_string(p.proto)));
+    s.verdict("icmp_port_unreachable", {"udp", "unreachable"}, observed, Note{"verdict_icmp"},
+              {{"icmp", s.options().ipv6 ? "ICMPv6" : "ICMP"}});
+  }
+}
+
+// ---------------------------------------------------------------- --max
+
+void largest(Session& s) {
+  s.set_variant("max", "--max");
+  const bool v6 = s.options().ipv6;
+  const std::size_t max = max_payload(v6);
+  std::optional<std::string> max_sent, one_more;
+  std::optional<std::size_t> received;
+  s.run(
+      [&] {  // the server reads with room for any datagram
+        auto udp = bind_udp(s);
+        s.explain(Side::server, "bind", Note{"bind_udp"});
+        s.announce(must(udp.local_endpoint()));
+        std::vector<std::byte> buf(65536);
+        const auto d = must(udp.recv_from(buf, s.accept_patience()));
+        received = d.full_size;
+        s.explain(Side::server, "recvfrom", Note{"recv_max"}, {{"bytes", std::to_string(d.full_size)}});
+        s.end_capture();
+      },
+      [&] {  // the client: the largest datagram, then one byte more
+        const auto server = s.server_endpoint();
+        auto udp = open_client(s, server);
+        const std::vector<std::byte> payload(max + 1, std::byte{'x'});
+        auto sent = udp.send_to(std::span(payload).first(max), server);
+        max_sent = sent ? "ok" : demo::errno_name(sent.error().errno_value());
+        s.explain(Side::client, "sendto", Note{"send_max"}, {{"bytes", std::to_string(max)}});
+        auto more = udp.send_to(payload, server);
+        one_more = more ? "ok" : demo::errno_name(more.error().errno_value());
+        s.explain(Side::client, "sendto", Note{"send_too_big"}, {{"bytes", std::to_string(max + 1)}});
+        s.end_capture();
+      });
+
+  s.fact("limit", max, v6 ? Note{"fact_limit_v6"} : Note{"fact_limit_v4"}, {{"max", std::to_string(max)}});
+  if (s.plays(Side::client)) {
+    s.verdict("largest_datagram_sent", "ok", max_sent.value_or("-"), Note{"verdict_max"}, {{"bytes", std::to_string(max)}});
+    s.verdict("one_more_fails", "EMSGSIZE", one_more.value_or("-"), Note{"verdict_one_more"},
+              {{"bytes", std::to_string(max + 1)}});
+  }
+  if (s.plays(Side::server)) {
+    s.verdict("largest_datagram_received", max, received ? nlohmann::json(*received) : nlohmann::json(nullptr),
+              Note{"verdict_max_received"});
+  }
+  if (s.capturing()) {
+    explain_wire(s);
+    nlohmann::json lengths = nlohmann::json::array();
+    for (const auto& p : s.packets()) {
+      if (p.proto == Proto::udp) lengths.push_back(p.len);
+    }
+    s.fact("max_on_wire", lengths, Note{"fact_max_wire"},
+           {{"datagrams", lengths.empty() ? s.note(Note{"word_none"}) : demo::render_value(lengths)}});
+    if (v6 && lengths.empty()) s.fact("ipv6_fragments", nullptr, Note{"why_no_fragments_seen"});
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  demo::Demo app({"udp", "demo-udp: Lesson 4, UDP: datagrams keep their boundaries, without a connection", kNoteKeys});
+  bool truncate_variant = false, loss_variant = false, unreachable_variant = false, max_variant = false;
+  auto* group = app.cli().add_option_group("Variants", "Pick at most one");
+  group->add_flag("--truncate", truncate_variant,
+                  "A datagram larger than recvfrom()'s buffer: the rest is lost (MSG_TRUNC shows the real size)");
+  group->add_flag("--loss", loss_variant,
+                  "A receiver with a small buffer that does not read: datagrams dropped and counted; TCP loses nothing");
+  group->add_flag("--unreachable", unreachable_variant,
+                  "Send to a port where nobody listens: ICMP port unreachable, then ECONNREFUSED");
+  group->add_flag("--max", max_variant, "The largest datagram (65,507 bytes over IPv4), and one byte more: EMSGSIZE");
+  group->require_option(0, 1);
+  return app.run(argc, argv, [&](Session& s) {
+    if (unreachable_variant) {
+      if (s.options().role == demo::Role::server) {
+        throw demo::UsageError(
+            "--unreachable has no server: run the client alone, against a port where nothing listens");
+      }
+      return unreachable(s);
+    }
+    if (truncate_variant) return truncated_datagram(s);
+    if (loss_variant) return loss(s);
+    if (max_variant) return largest(s);
+    datagrams(s);
+  });
+}

@@ -1,0 +1,122 @@
+// demo-sticky --fix header against the classic course's Python peers
+// (classic_file_client.py, classic_file_server.py: standard library only), in
+// both directions: the same bytes on the wire, whoever wrote the program.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "demo_runner.hpp"
+
+using socklab::test::Process;
+using socklab::test::run_demo;
+using socklab::test::verdicts;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kClient = std::string(SOCKLAB_INTEROP_DIR) + "/classic_file_client.py";
+const std::string kServer = std::string(SOCKLAB_INTEROP_DIR) + "/classic_file_server.py";
+
+// A fresh directory under the build tree, removed at the end of the test.
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& name) : path(fs::path(SOCKLAB_BINARY_DIR) / ("interop-" + name)) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+// A binary file: every byte value, in an order that no codec bug reproduces by chance.
+fs::path make_file(const fs::path& dir, std::size_t size) {
+  const fs::path file = dir / "lecture notes.bin";
+  std::ofstream out(file, std::ios::binary);
+  for (std::size_t i = 0; i < size; ++i) out.put(static_cast<char>((i * 131 + i / 256) % 256));
+  return file;
+}
+
+std::string contents(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+TEST_CASE("demo-sticky serves a file to the classic Python client (struct 'i', JSON header)", "[demos][interop]") {
+  TempDir dir("to-python");
+  const fs::path file = make_file(dir.path, 300'000);
+  fs::create_directories(dir.path / "received");
+  Process server({DEMO_STICKY, "--role", "server", "--fix", "header", "--endian", "little", "--file", file.string(),
+                  "--json"});
+  const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
+  REQUIRE(port);
+  const auto client = run_demo({PYTHON3, kClient, "127.0.0.1", *port, (dir.path / "received").string()});
+  INFO(client.err);
+  REQUIRE(client.exit_code == 0);
+  const auto summary = nlohmann::json::parse(client.out);
+  CHECK(summary.at("file_name") == "lecture notes.bin");
+  CHECK(summary.at("file_size") == 300'000);
+  CHECK(contents(dir.path / "received" / "lecture notes.bin") == contents(file));
+
+  const auto served = server.finish();
+  INFO(served.err);
+  REQUIRE(served.exit_code == 0);
+  CHECK(verdicts(served.json()).at("file_sent").at("ok") == true);
+}
+
+TEST_CASE("demo-sticky receives a file from the classic Python server", "[demos][interop]") {
+  TempDir dir("from-python");
+  const fs::path file = make_file(dir.path, 250'000);
+  Process server({PYTHON3, kServer, file.string()});
+  const std::string said = server.wait_for_stderr(" on port ");
+  const auto at = said.find(" on port ");
+  REQUIRE(at != std::string::npos);
+  const std::string port = std::to_string(std::stoi(said.substr(at + 9)));
+  // The demo's client checks what arrives against the same file, byte for byte.
+  const auto client = run_demo({DEMO_STICKY, "--role", "client", "--port", port, "--fix", "header", "--endian",
+                                "little", "--file", file.string(), "--json"});
+  INFO(client.err);
+  REQUIRE(client.exit_code == 0);
+  const auto v = verdicts(client.json());
+  CHECK(v.at("header_received").at("observed") ==
+        nlohmann::json({{"file_name", "lecture notes.bin"}, {"file_size", 250'000}}));
+  CHECK(v.at("file_intact").at("ok") == true);
+  const auto served = server.finish();
+  INFO(served.err);
+  CHECK(served.exit_code == 0);
+}
+
+TEST_CASE("without --file the demo's client checks what it can: the size the header announced", "[demos][interop]") {
+  TempDir dir("size-only");
+  const fs::path file = make_file(dir.path, 5'000);
+  Process server({PYTHON3, kServer, file.string()});
+  const std::string said = server.wait_for_stderr(" on port ");
+  const std::string port = std::to_string(std::stoi(said.substr(said.find(" on port ") + 9)));
+  const auto client = run_demo({DEMO_STICKY, "--role", "client", "--port", port, "--fix", "header", "--endian",
+                                "little", "--json"});
+  INFO(client.err);
+  REQUIRE(client.exit_code == 0);
+  const auto v = verdicts(client.json());
+  CHECK(v.at("header_received").at("ok") == true);
+  CHECK(v.at("file_intact").at("observed") == nlohmann::json({{"bytes", 5'000}, {"same_bytes", nullptr}}));
+  CHECK(server.finish().exit_code == 0);
+}
+
+TEST_CASE("byte orders that disagree: a clear error, not a 700 MB allocation", "[demos][interop]") {
+  // struct.pack('i', n) is little-endian on x86; a client expecting '!I' reads a huge length.
+  TempDir dir("endian");
+  const fs::path file = make_file(dir.path, 1000);
+  Process server({PYTHON3, kServer, file.string()});
+  const std::string said = server.wait_for_stderr(" on port ");
+  const std::string port = std::to_string(std::stoi(said.substr(said.find(" on port ") + 9)));
+  const auto client = run_demo({DEMO_STICKY, "--role", "client", "--port", port, "--fix", "header", "--file",
+                                file.string()});
+  CHECK(client.exit_code == 1);
+  CHECK_THAT(client.err, Catch::Contains("length prefix '!I'"));
+  CHECK_THAT(client.err, Catch::Contains("more than the maximum"));
+  (void)server.finish();  // it fails too: its client hung up
+}
