@@ -521,25 +521,20 @@ int run_server(const demo::CommonOptions& opts, const ServerFlags& flags, net::L
                const demo::Lesson& lesson, const demo::Lesson& common) {
   Printer out(opts.json, true, lesson);
   const int signal_fd = stop_signals_fd();
-  auto listener = net::TcpListener::bind(opts.listen_endpoint, {.backlog = 128});
-  if (!listener) {
-    std::fprintf(stderr, "demo-chat server: %s\n", bind_failure(listener.error(), opts.listen_endpoint, common).c_str());
-    return demo::exit_failed;
-  }
-  const net::Endpoint bound = listener->endpoint();
-
-  // The capture is armed before the port is announced: no client's SYN is missed.
+  // The capture is armed before any client can know the port: before listen()
+  // when --port gave it, else before it is announced. No client's SYN is missed.
+  const bool port_given = opts.listen_endpoint.port() != 0;
   std::optional<std::string> capture_problem;
   bool capture_not_permitted = false;
 #if SOCKLAB_HAVE_PCAP
   std::optional<capture::LiveCapture> live;
   std::mutex records_mutex;
   std::optional<capture::RecordBuilder> records;
-  if (opts.capture) {
+  auto start_capture = [&](const net::Endpoint& at) {
     capture::LiveCaptureConfig config;
-    const bool loopback = bound.address() == "127.0.0.1" || bound.address() == "::1";
+    const bool loopback = at.address() == "127.0.0.1" || at.address() == "::1";
     config.interface = loopback ? "lo" : "any";
-    config.filter = capture::port_filter(bound.port());
+    config.filter = capture::port_filter(at.port());
     config.keep_packets = false;  // a server runs for long: print each packet, keep none
     if (!opts.pcap_path.empty()) config.write_to = opts.pcap_path;
     config.sink = [&](const capture::RawPacket& p) {
@@ -560,9 +555,21 @@ int run_server(const demo::CommonOptions& opts, const ServerFlags& flags, net::L
       capture_not_permitted = capture::is_missing_privilege(started.error());
       capture_problem = capture::explain_capture_error(started.error());
     }
-  }
+  };
+  if (opts.capture && port_given) start_capture(opts.listen_endpoint);
 #else
   if (opts.capture) capture_problem = common.note(demo::CommonNote{"no_capture_support"});
+#endif
+
+  auto listener = net::TcpListener::bind(opts.listen_endpoint, {.backlog = 128});
+  if (!listener) {
+    std::fprintf(stderr, "demo-chat server: %s\n", bind_failure(listener.error(), opts.listen_endpoint, common).c_str());
+    return demo::exit_failed;
+  }
+  const net::Endpoint bound = listener->endpoint();
+
+#if SOCKLAB_HAVE_PCAP
+  if (opts.capture && !port_given) start_capture(bound);
 #endif
 
   out.lesson_header("server", !capture_problem && opts.capture, opts.no_lesson, opts.lang);

@@ -87,6 +87,10 @@ void Session::run(const std::function<void()>& server, const std::function<void(
   }
   // A lone client knows its server's port from the start: arm before its first SYN.
   if (options_.role == Role::client) arm_capture(options_.server_endpoint);
+  // A server on a port given with --port can be reached by another process the
+  // moment it listens, before announce(): arm first. (An ephemeral port is
+  // known to nobody until announce() prints it, after arming.)
+  if (options_.role == Role::server && options_.listen_endpoint.port() != 0) arm_capture(options_.listen_endpoint);
 
   if (options_.role == Role::both) {
     std::jthread server_thread(play, Side::server, std::cref(server));
