@@ -1,5 +1,6 @@
 // Per-conversation analysis: TCP sequence analysis after Wireshark's rules,
-// segment phases, UDP streams, ICMP unreachables tied to their datagram.
+// segment phases, UDP streams, ICMP unreachables tied to their datagram, IP
+// fragments tied to their datagram's first fragment.
 #include "socklab/capture/analyzer.hpp"
 
 #include <algorithm>
@@ -7,6 +8,8 @@
 #include <list>
 #include <unordered_map>
 #include <vector>
+
+#include "first_fragments.hpp"
 
 namespace socklab::capture {
 namespace {
@@ -141,6 +144,7 @@ struct PacketAnalyzer::Impl {
   std::unordered_map<FlowKey, TcpConversation, FlowKeyHash> tcp;
   std::unordered_map<FlowKey, UdpConversation, FlowKeyHash> udp;
   Lru tcp_open_lru, tcp_closed_lru, udp_lru;  // least recently seen first
+  detail::FirstFragments first_fragments;  // for later fragments to point back at
 
   Impl(LinkType l, AnalyzerOptions o) : link(l), opts(o) {}
 
@@ -217,6 +221,8 @@ struct PacketAnalyzer::Impl {
   void analyze_tcp(AnalyzedPacket& o);
   void analyze_udp(AnalyzedPacket& o);
   void analyze_icmp(AnalyzedPacket& o);
+  void remember_first_fragment(const AnalyzedPacket& o);
+  void analyze_later_fragment(AnalyzedPacket& o);
   static Phase tcp_phase(TcpConversation& c, int d, std::uint32_t seq, std::uint32_t ackno,
                          std::uint32_t seglen, std::uint16_t flags);
 };
@@ -573,6 +579,21 @@ void PacketAnalyzer::Impl::analyze_icmp(AnalyzedPacket& o) {
   }
 }
 
+void PacketAnalyzer::Impl::remember_first_fragment(const AnalyzedPacket& o) {
+  first_fragments.remember(o.pkt.ip, o.pkt.ts_ns, {o.n, o.has_stream, o.stream});
+}
+
+// A fragment after the first has no transport header: it belongs to the
+// datagram whose first fragment has the same addresses, protocol and id.
+void PacketAnalyzer::Impl::analyze_later_fragment(AnalyzedPacket& o) {
+  o.phase = Phase::fragment;
+  if (const auto first = first_fragments.find(o.pkt.ip, o.pkt.ts_ns)) {
+    o.related = first->frame;
+    o.has_stream = first->has_stream;
+    o.stream = first->stream;
+  }
+}
+
 PacketAnalyzer::PacketAnalyzer(LinkType link, AnalyzerOptions opts)
     : impl_(std::make_unique<Impl>(link, opts)) {}
 PacketAnalyzer::~PacketAnalyzer() = default;
@@ -600,8 +621,11 @@ const AnalyzedPacket& PacketAnalyzer::next(std::int64_t ts_ns, std::span<const s
   o.related = 0;
   m.expire(ts_ns);
   const DecodedPacket& p = o.pkt;
-  // A fragment after the first carries no transport header to analyse.
-  if (p.reached < Layer::network || p.ip.fragment_offset != 0) return o;
+  if (p.reached < Layer::network) return o;
+  if (p.ip.fragment_offset != 0) {
+    m.analyze_later_fragment(o);
+    return o;
+  }
   switch (p.proto) {
     case Proto::tcp:
       if (p.reached == Layer::transport) m.analyze_tcp(o);
@@ -616,6 +640,7 @@ const AnalyzedPacket& PacketAnalyzer::next(std::int64_t ts_ns, std::span<const s
     case Proto::other:
       break;
   }
+  if (p.ip.more_fragments) m.remember_first_fragment(o);
   return o;
 }
 

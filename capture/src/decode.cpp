@@ -175,14 +175,17 @@ void decode_udp(DecodedPacket& d, Bytes seg, std::uint32_t seg_len) noexcept {
   std::uint32_t len = seg_len;
   if (d.udp.length < 8) {
     malformed(d, "UDP length {} (< 8)", d.udp.length);
-  } else if (d.udp.length > seg_len) {
+  } else if (d.udp.length > seg_len && !d.ip.fragmented()) {
     malformed(d, "UDP length {} exceeds the IP payload ({} bytes)", d.udp.length, seg_len);
   } else {
-    len = d.udp.length;  // the UDP length field wins over trailing IP padding
+    // The UDP length field wins over trailing IP padding; in a first fragment
+    // it is the whole datagram's, and the rest follows in later fragments.
+    len = d.udp.length;
   }
   d.payload_len = len >= 8 ? len - 8 : 0;
-  if (seg.size() > 8) d.payload = seg.subspan(8, std::min<std::size_t>(seg.size() - 8, d.payload_len));
-  if (d.payload.size() < d.payload_len && !d.malformed) d.truncated = true;
+  const std::uint32_t here = std::min(len, seg_len) >= 8 ? std::min(len, seg_len) - 8 : 0;  // in this packet
+  if (seg.size() > 8) d.payload = seg.subspan(8, std::min<std::size_t>(seg.size() - 8, here));
+  if (d.payload.size() < here && !d.malformed) d.truncated = true;
 }
 
 // The datagram quoted by an ICMP error: its IP header and first 8 bytes.
@@ -282,6 +285,7 @@ void decode_ipv4(DecodedPacket& d, Bytes pkt, std::uint32_t wire) noexcept {
   ip.dont_fragment = (frag & 0x4000) != 0;
   ip.more_fragments = (frag & 0x2000) != 0;
   ip.fragment_offset = static_cast<std::uint16_t>((frag & 0x1fff) * 8);
+  ip.fragment_id = ip.id;
   ip.ttl = pkt[8];
   ip.protocol = pkt[9];
   ip.checksum = be16(pkt.data() + 10);
@@ -308,6 +312,7 @@ void decode_ipv4(DecodedPacket& d, Bytes pkt, std::uint32_t wire) noexcept {
     ip.total_len = wire;
     if (ip.total_len < ip.header_len) return;
   }
+  if (ip.fragmented()) ip.fragment_len = ip.total_len - ip.header_len;
   if (pkt.size() < ip.header_len) {
     malformed(d, "IPv4 options cut by the snapshot length");
     return;
@@ -370,7 +375,9 @@ void decode_ipv6(DecodedPacket& d, Bytes pkt, std::uint32_t wire) noexcept {
       const std::uint16_t fo = be16(h + 2);
       ip.fragment_offset = static_cast<std::uint16_t>(fo & 0xfff8);
       ip.more_fragments = (fo & 1) != 0;
-      ip.id = static_cast<std::uint16_t>(be32(h + 4));
+      ip.fragment_header = true;
+      ip.fragment_id = be32(h + 4);
+      ip.fragment_len = ip.total_len - (off + 8);  // checked below: off + 8 <= total_len
     } else if (next == 51) {  // AH: length in 4-byte units, minus 2
       len = (std::uint32_t{h[1]} + 2) * 4;
     } else {
@@ -382,9 +389,10 @@ void decode_ipv6(DecodedPacket& d, Bytes pkt, std::uint32_t wire) noexcept {
       ip.header_len = off;
       return;
     }
+    if (ip.extension_headers < ip.extension_kinds.size()) ip.extension_kinds[ip.extension_headers] = next;
     next = h[0];
     off += len;
-    ++ip.extension_headers;
+    if (ip.extension_headers < 255) ++ip.extension_headers;
     if (ip.fragment_offset != 0) break;
   }
   ip.protocol = next;

@@ -48,6 +48,9 @@ std::uint32_t ip_payload_len(const DecodedPacket& d) {
   return d.ip.total_len >= d.ip.header_len ? d.ip.total_len - d.ip.header_len : 0;
 }
 
+bool has_icmp_note(const AnalyzedPacket& p) { return p.phase == Phase::unreachable && p.pkt.icmp.has_quote; }
+bool has_fragment_note(const AnalyzedPacket& p) { return p.pkt.reached >= Layer::network && p.pkt.ip.fragmented(); }
+
 // ---- TCP options, as tcpdump's tcp_print() ----
 
 enum class OptionsEnd { ok, bad, truncated };
@@ -259,33 +262,40 @@ OptionsEnd put_options_inner(TextBuffer& out, const AnalyzedPacket& p, bool& fir
 
 // ---- lines ----
 
-void put_ports_header(TextBuffer& out, const DecodedPacket& d) {
-  put_addr(out, d.ip.src);
-  out.push_back('.');
+// `ports_only`: the addresses were printed already, before IPv6 extension
+// headers (tcpdump then gives the ports alone: "40000 > 9000: ").
+void put_ports_header(TextBuffer& out, const DecodedPacket& d, bool ports_only) {
+  if (!ports_only) put_addr(out, d.ip.src);
+  if (!ports_only) out.push_back('.');
   put_u(out, d.sport);
   put(out, " > ");
-  put_addr(out, d.ip.dst);
-  out.push_back('.');
+  if (!ports_only) put_addr(out, d.ip.dst);
+  if (!ports_only) out.push_back('.');
   put_u(out, d.dport);
   put(out, ": ");
 }
 
-void put_tcp_line(TextBuffer& out, const AnalyzedPacket& p) {
+void put_addresses_header(TextBuffer& out, const DecodedPacket& d) {
+  put_addr(out, d.ip.src);
+  put(out, " > ");
+  put_addr(out, d.ip.dst);
+  put(out, ": ");
+}
+
+void put_tcp_line(TextBuffer& out, const AnalyzedPacket& p, bool ports_only) {
   const DecodedPacket& d = p.pkt;
   const TcpHeader& t = d.tcp;
   if (d.reached != Layer::transport) {
     if (has_ports(d)) {
-      put_ports_header(out, d);
+      put_ports_header(out, d, ports_only);
       put(out, " [|tcp]");
     } else {
-      put_addr(out, d.ip.src);
-      put(out, " > ");
-      put_addr(out, d.ip.dst);
-      put(out, ": [|tcp]");
+      if (!ports_only) put_addresses_header(out, d);
+      put(out, "[|tcp]");
     }
     return;
   }
-  put_ports_header(out, d);
+  put_ports_header(out, d, ports_only);
   const std::uint32_t seg_len = ip_payload_len(d);
   if (t.header_len < 20) {
     fmt::format_to(std::back_inserter(out), " tcp {} [bad hdr length {} - too short, < 20]",
@@ -338,26 +348,30 @@ void put_tcp_line(TextBuffer& out, const AnalyzedPacket& p) {
   put_u(out, len);
 }
 
-void put_udp_line(TextBuffer& out, const AnalyzedPacket& p) {
+void put_udp_line(TextBuffer& out, const AnalyzedPacket& p, bool ports_only) {
   const DecodedPacket& d = p.pkt;
+  const std::uint32_t ip_len = ip_payload_len(d);
   if (d.reached != Layer::transport) {
     if (has_ports(d)) {
-      put_ports_header(out, d);
-      put(out, "[|udp]");
+      put_ports_header(out, d, ports_only);
+      // tcpdump: a datagram too short for a UDP header, or one cut by the snapshot length.
+      if (ip_len < 8) {
+        put(out, "truncated-udp ");
+        put_u(out, ip_len);
+      } else {
+        put(out, "[|udp]");
+      }
     } else {
-      put_addr(out, d.ip.src);
-      put(out, " > ");
-      put_addr(out, d.ip.dst);
-      put(out, ": [|udp]");
+      if (!ports_only) put_addresses_header(out, d);
+      put(out, "[|udp]");
     }
     return;
   }
-  put_ports_header(out, d);
-  const std::uint32_t ip_len = ip_payload_len(d);
+  put_ports_header(out, d, ports_only);
   const std::uint16_t ulen = d.udp.length;
   if (ulen < 8) {
     fmt::format_to(std::back_inserter(out), "UDP, [ulen {} < 8] (invalid)", ulen);
-  } else if (ulen > ip_len) {
+  } else if (ulen > ip_len && !d.ip.fragmented()) {  // a first fragment's UDP length is the whole datagram's
     fmt::format_to(std::back_inserter(out), "UDP, bad length {} > {}", ulen - 8, ip_len >= 8 ? ip_len - 8 : 0);
   } else {
     put(out, "UDP, length ");
@@ -461,13 +475,11 @@ std::string_view icmp6_unreach_code(std::uint8_t code) {
   }
 }
 
-void put_icmp6_line(TextBuffer& out, const AnalyzedPacket& p) {
+void put_icmp6_line(TextBuffer& out, const AnalyzedPacket& p, bool addresses) {
   const DecodedPacket& d = p.pkt;
   const IcmpHeader& m = d.icmp;
-  put_addr(out, d.ip.src);
-  put(out, " > ");
-  put_addr(out, d.ip.dst);
-  put(out, ": ICMP6, ");
+  if (addresses) put_addresses_header(out, d);
+  put(out, "ICMP6, ");
   if (d.reached != Layer::transport) {
     put(out, "[|icmp6]");
     return;
@@ -665,23 +677,47 @@ void append_tcpdump_line(TextBuffer& out, const AnalyzedPacket& p) {
     fmt::format_to(std::back_inserter(out), "bad-hlen {}", d.ip.header_len);
     return;
   }
-  if (d.ip.fragment_offset != 0 || (d.proto == Proto::other && d.reached == Layer::network)) {
-    put_addr(out, d.ip.src);
-    put(out, " > ");
-    put_addr(out, d.ip.dst);
-    fmt::format_to(std::back_inserter(out), ": ip-proto-{} {}", d.ip.protocol, ip_payload_len(d));
+  // IPv6 extension headers: tcpdump prints the addresses, names each header
+  // ("HBH", "DSTOPT", "frag (offset|length)"), then the transport's ports alone.
+  const bool chained = d.ip.version == 6 && d.ip.extension_headers > 0;
+  if (chained) {
+    put_addresses_header(out, d);
+    const std::size_t shown = std::min<std::size_t>(d.ip.extension_headers, d.ip.extension_kinds.size());
+    for (std::size_t i = 0; i < shown; ++i) {
+      switch (d.ip.extension_kinds[i]) {
+        case 0: put(out, "HBH "); break;
+        case 60: put(out, "DSTOPT "); break;
+        case 44:
+          fmt::format_to(std::back_inserter(out), "frag ({}|{})", d.ip.fragment_offset, d.ip.fragment_len);
+          if (d.ip.fragment_offset != 0) return;  // no transport header in this piece
+          out.push_back(' ');
+          break;
+        default: break;  // routing, AH, mobility...: not named (capture/JSON.md)
+      }
+    }
+  } else if (d.ip.fragment_offset != 0) {
+    // An IPv4 fragment after the first: tcpdump names the protocol, without a length.
+    put_addresses_header(out, d);
+    fmt::format_to(std::back_inserter(out), "ip-proto-{}", d.ip.protocol);
+    return;
+  }
+  if (d.proto == Proto::other && d.reached == Layer::network) {
+    if (!chained) put_addresses_header(out, d);
+    if (d.ip.version == 6 && d.ip.protocol == 59) {
+      put(out, "no next header");
+    } else {
+      fmt::format_to(std::back_inserter(out), "ip-proto-{} {}", d.ip.protocol, ip_payload_len(d));
+    }
     return;
   }
   switch (d.proto) {
-    case Proto::tcp: put_tcp_line(out, p); break;
-    case Proto::udp: put_udp_line(out, p); break;
+    case Proto::tcp: put_tcp_line(out, p, chained); break;
+    case Proto::udp: put_udp_line(out, p, chained); break;
     case Proto::icmp: put_icmp_line(out, p); break;
-    case Proto::icmp6: put_icmp6_line(out, p); break;
+    case Proto::icmp6: put_icmp6_line(out, p, !chained); break;
     case Proto::other:
-      put_addr(out, d.ip.src);
-      put(out, " > ");
-      put_addr(out, d.ip.dst);
-      put(out, ": [|ip]");
+      if (!chained) put_addresses_header(out, d);
+      put(out, "[|ip]");
       break;
   }
 }
@@ -704,8 +740,42 @@ void append_icmp_note(TextBuffer& out, const AnalyzedPacket& p) {
   if (p.related != 0) fmt::format_to(it, " (frame {})", p.related);
 }
 
+void append_fragment_note(TextBuffer& out, const AnalyzedPacket& p) {
+  const IpHeader& ip = p.pkt.ip;
+  if (p.pkt.reached < Layer::network || !ip.fragmented()) return;
+  const auto it = std::back_inserter(out);
+  if (ip.fragment_len == 0) {
+    fmt::format_to(it, "fragment at {}", ip.fragment_offset);
+  } else {
+    fmt::format_to(it, "fragment {}-{}", ip.fragment_offset,
+                   std::uint64_t{ip.fragment_offset} + ip.fragment_len - 1);
+  }
+  // The id as tcpdump -v shows it: decimal for IPv4, hexadecimal for IPv6.
+  if (ip.version == 4) {
+    fmt::format_to(it, " (id {}", ip.fragment_id);
+  } else {
+    fmt::format_to(it, " (id 0x{:08x}", ip.fragment_id);
+  }
+  if (p.phase == Phase::fragment && p.related != 0) fmt::format_to(it, ", first in frame {}", p.related);
+  out.push_back(')');
+  if (ip.more_fragments) {
+    put(out, ", more follow");
+  } else {
+    put(out, ip.fragment_offset == 0 ? ", the only one" : ", the last");
+  }
+}
+
+void append_note(TextBuffer& out, const AnalyzedPacket& p) {
+  append_icmp_note(out, p);
+  if (has_fragment_note(p)) {
+    if (has_icmp_note(p)) put(out, "; ");
+    append_fragment_note(out, p);
+  }
+}
+
 void append_notes(TextBuffer& out, const AnalyzedPacket& p) {
-  const std::string_view phase = to_string(p.phase);
+  // A later fragment's note starts with "fragment": the phase would say it twice.
+  const std::string_view phase = p.phase == Phase::fragment ? std::string_view{} : to_string(p.phase);
   bool any = false;
   auto sep = [&](std::string_view s) {
     if (any) put(out, s);
@@ -729,6 +799,10 @@ void append_notes(TextBuffer& out, const AnalyzedPacket& p) {
   if (p.phase == Phase::unreachable && p.pkt.icmp.has_quote) {
     sep("; ");
     append_icmp_note(out, p);
+  }
+  if (has_fragment_note(p)) {
+    sep("; ");
+    append_fragment_note(out, p);
   }
   if (p.pkt.malformed) {
     sep("; ");
@@ -792,6 +866,11 @@ void append_json(TextBuffer& out, const AnalyzedPacket& p, std::size_t preview_c
     append_tcp_flags(out, d.tcp.flags);
     out.push_back('"');
   }
+  if (has_fragment_note(p)) {
+    put_key(out, "fragment", first);
+    fmt::format_to(std::back_inserter(out), "{{\"bytes\":{},\"id\":{},\"more\":{},\"offset\":{}}}", d.ip.fragment_len,
+                   d.ip.fragment_id, d.ip.more_fragments ? "true" : "false", d.ip.fragment_offset);
+  }
   put_key(out, "kind", first);
   put(out, "\"packet\"");
   put_key(out, "len", first);
@@ -804,10 +883,10 @@ void append_json(TextBuffer& out, const AnalyzedPacket& p, std::size_t preview_c
   }
   put_key(out, "n", first);
   put_u(out, p.n);
-  if (p.phase == Phase::unreachable && d.icmp.has_quote) {
+  if (has_icmp_note(p) || has_fragment_note(p)) {
     put_key(out, "note", first);
     out.push_back('"');
-    append_icmp_note(out, p);  // ASCII without quotes or backslashes
+    append_note(out, p);  // ASCII without quotes or backslashes
     out.push_back('"');
   }
   if (tcp && d.tcp.header_len > 20) {
@@ -904,8 +983,11 @@ PacketRecord make_record(const AnalyzedPacket& p, std::size_t preview_chars) {
   }
   append_preview(b, p, preview_chars);
   r.preview = take();
-  append_icmp_note(b, p);
+  append_note(b, p);
   r.note = take();
+  if (has_fragment_note(p)) {
+    r.fragment = IpFragment{d.ip.fragment_id, d.ip.fragment_offset, d.ip.fragment_len, d.ip.more_fragments};
+  }
   append_tcpdump_line(b, p);
   r.line = take();
   return r;
@@ -988,6 +1070,12 @@ void append_layers(TextBuffer& out, const AnalyzedPacket& p, std::size_t preview
     fmt::format_to(it, ", total {} bytes", ip.total_len);
     if (ip.length_from_frame) put(out, " (length field 0: taken from the frame)");
     fmt::format_to(it, " [{} bytes]\n", ip.header_len);
+    if (ip.fragmented()) {
+      put(out, "             ");
+      append_fragment_note(out, p);
+      if (ip.fragment_offset != 0) put(out, "; no transport header: it travels in the first fragment");
+      out.push_back('\n');
+    }
   }
   // Transport
   if (d.reached == Layer::transport) {
@@ -1028,6 +1116,11 @@ void append_layers(TextBuffer& out, const AnalyzedPacket& p, std::size_t preview
     }
     put(out, "  payload    ");
     fmt::format_to(it, "{} bytes", d.payload_len);
+    if (d.ip.more_fragments && d.proto == Proto::udp) {
+      // A first fragment: the UDP length counts the whole datagram.
+      const std::uint32_t here = ip_payload_len(d) >= 8 ? ip_payload_len(d) - 8 : 0;
+      fmt::format_to(it, " ({} in this fragment)", std::min(here, d.payload_len));
+    }
     if (!d.payload.empty()) {
       put(out, "  \"");
       append_preview(out, p, preview_chars);

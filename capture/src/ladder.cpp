@@ -29,6 +29,14 @@ std::optional<std::uint16_t> port_of(std::string_view endpoint) {
   return static_cast<std::uint16_t>(value);
 }
 
+// The port a call's endpoint is bound to. Port 0 is a socket not bound yet
+// (a setsockopt right after socket()): it names no client and no server.
+std::optional<std::uint16_t> bound_port_of(std::string_view endpoint) {
+  const auto port = port_of(endpoint);
+  if (port && *port == 0) return std::nullopt;
+  return port;
+}
+
 std::string errno_name(int err) {
   if (const char* name = ::strerrorname_np(err)) return name;
   return fmt::format("errno {}", err);
@@ -68,9 +76,9 @@ class Sides {
       } else if (!given) {
         const auto& c = std::get<net::CallEvent>(e.event);
         if (c.side == net::Side::server) {
-          if (auto port = port_of(c.local)) servers_.insert(*port);
+          if (auto port = bound_port_of(c.local)) servers_.insert(*port);
         } else if (c.side == net::Side::client) {
-          if (auto port = port_of(c.peer)) servers_.insert(*port);
+          if (auto port = bound_port_of(c.peer)) servers_.insert(*port);
         }
       }
     }
@@ -91,8 +99,8 @@ class Sides {
       } else {
         const auto& c = std::get<net::CallEvent>(e.event);
         if (!is_server_call(c)) {
-          if (auto port = port_of(c.local)) clients_.insert(*port);
-        } else if (auto port = port_of(c.local)) {
+          if (auto port = bound_port_of(c.local)) clients_.insert(*port);
+        } else if (auto port = bound_port_of(c.local)) {
           used_servers_.insert(*port);
         }
       }
@@ -101,6 +109,11 @@ class Sides {
 
   // True when the packet travels from the client column to the server column.
   [[nodiscard]] bool to_server(const PacketRecord& p) const {
+    if (p.phase == Phase::fragment) {
+      // A later fragment goes the way its datagram's first fragment went.
+      if (const auto* first = related(p)) return to_server(*first);
+      return true;
+    }
     if (p.proto == Proto::icmp || p.proto == Proto::icmp6) {
       // An ICMP error goes back against the datagram it answers.
       if (const auto* cause = related(p)) return !to_server(*cause);
@@ -114,7 +127,7 @@ class Sides {
 
   [[nodiscard]] bool is_server_call(const net::CallEvent& c) const {
     if (c.side != net::Side::none) return c.side == net::Side::server;
-    const auto port = port_of(c.local);
+    const auto port = bound_port_of(c.local);
     return port && servers_.contains(*port);
   }
 
@@ -122,9 +135,9 @@ class Sides {
   // several clients talk: ":51514"; with several servers too: ":51514 ⇄ :8080".
   [[nodiscard]] std::string conversation_tag(const PacketRecord& p, bool unicode) const {
     const PacketRecord* q = &p;
-    if (p.proto == Proto::icmp || p.proto == Proto::icmp6) {
+    if (p.proto == Proto::icmp || p.proto == Proto::icmp6 || p.phase == Phase::fragment) {
       q = related(p);
-      if (q == nullptr) return {};
+      if (q == nullptr || (q->proto != Proto::tcp && q->proto != Proto::udp)) return {};
     }
     const bool up = to_server(*q);
     const std::uint16_t client = up ? q->sport : q->dport, server = up ? q->dport : q->sport;
@@ -136,7 +149,7 @@ class Sides {
   [[nodiscard]] std::string call_tag(const net::CallEvent& c) const {
     if (clients_.size() <= 1 && used_servers_.size() <= 1) return {};
     const bool server = is_server_call(c);
-    const auto port = port_of(server ? c.peer : c.local);
+    const auto port = bound_port_of(server ? c.peer : c.local);
     if (!port || (server && c.call == "accept")) return {};
     return fmt::format(":{}", *port);
   }
@@ -284,7 +297,11 @@ std::string note_for(const TimelineEntry& e) {
   std::string note = e.note;
   if (note.empty()) {
     note = std::string(to_string(p->phase));
-    if ((p->proto == Proto::icmp || p->proto == Proto::icmp6) && !p->note.empty()) note = p->note;
+    if ((p->proto == Proto::icmp || p->proto == Proto::icmp6 || p->phase == Phase::fragment) && !p->note.empty()) {
+      note = p->note;
+    } else if (p->fragment && !p->note.empty()) {
+      note += (note.empty() ? "" : "; ") + p->note;  // a first fragment: "datagram; fragment 0-1447 ..."
+    }
   }
   std::string tags;
   if (p->malformed) tags = "malformed";
@@ -299,6 +316,8 @@ std::string note_for(const TimelineEntry& e) {
 }  // namespace
 
 std::string segment_label(const PacketRecord& p) {
+  // A fragment after the first, in tcpdump's notation: where it starts and how many bytes.
+  if (p.phase == Phase::fragment && p.fragment) return fmt::format("frag ({}|{})", p.fragment->offset, p.fragment->bytes);
   switch (p.proto) {
     case Proto::tcp: {
       const std::string& f = p.flags;

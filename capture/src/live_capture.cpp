@@ -24,6 +24,8 @@
 
 #include <fmt/format.h>
 
+#include "first_fragments.hpp"
+#include "socklab/capture/packet.hpp"
 #include "socklab/capture/pcap_writer.hpp"
 
 namespace socklab::capture {
@@ -100,23 +102,6 @@ struct Waiter {
 
 }  // namespace
 
-std::string port_filter(std::uint16_t port) {
-  // ICMP errors quote the offending IP header and the first 8 bytes after it:
-  // the ports sit right after the quoted header (IPv4: variable length; IPv6: 40).
-  const std::string quoted4 = "icmp[8 + ((icmp[8] & 0xf) << 2)";
-  return fmt::format(
-      "tcp port {0} or udp port {0}"
-      " or (icmp and ({1}:2] = {0} or {1} + 2:2] = {0}))"
-      " or (icmp6 and (icmp6[48:2] = {0} or icmp6[50:2] = {0}))",
-      port, quoted4);
-}
-
-std::string to_string(const CaptureStats& s) {
-  return fmt::format("{} packets captured, {} received by filter, {} dropped by kernel, "
-                     "{} dropped by interface",
-                     s.captured, s.received, s.dropped_by_kernel, s.dropped_by_interface);
-}
-
 struct LiveCapture::Impl {
   LiveCaptureConfig config;
   std::string installed_filter;
@@ -128,6 +113,8 @@ struct LiveCapture::Impl {
   std::thread reader;
 
   std::atomic<std::uint64_t> captured{0};
+  std::uint64_t stray_fragments = 0;  // capture thread only (read after it is joined)
+  detail::FirstFragments first_fragments;
   std::atomic<bool> has_waiters{false};
   mutable std::mutex mutex;  // guards everything below
   std::condition_variable changed;
@@ -177,6 +164,10 @@ struct LiveCapture::Impl {
     const std::int64_t ts_ns = static_cast<std::int64_t>(hdr.ts.tv_sec) * 1'000'000'000 +
                                static_cast<std::int64_t>(hdr.ts.tv_usec);
     const std::span<const std::uint8_t> data(bytes, hdr.caplen);
+    if (!config.keep_stray_fragments && is_stray_fragment(ts_ns, data, hdr.len)) {
+      ++stray_fragments;
+      return;
+    }
     if (writer) {
       if (auto w = writer->write(ts_ns, data, hdr.len); !w) {
         fail(w.error());
@@ -197,6 +188,17 @@ struct LiveCapture::Impl {
       captured.fetch_add(1, std::memory_order_release);
     }
     if (max != 0 && captured.load(std::memory_order_relaxed) == max && config.on_limit) config.on_limit();
+  }
+
+  // A later fragment whose first fragment this capture did not keep.
+  bool is_stray_fragment(std::int64_t ts_ns, std::span<const std::uint8_t> data, std::uint32_t wire_len) {
+    const DecodedPacket d = decode(link, data, wire_len, ts_ns);
+    if (d.reached < Layer::network || !d.ip.fragmented()) return false;
+    if (d.ip.fragment_offset == 0) {
+      if (d.ip.more_fragments) first_fragments.remember(d.ip, ts_ns, {});
+      return false;
+    }
+    return !first_fragments.find(d.ip, ts_ns);
   }
 
   void run() {
@@ -348,6 +350,7 @@ net::Result<CaptureStats> LiveCapture::stop() {
   }
   CaptureStats stats;
   stats.captured = s.captured.load();
+  stats.stray_fragments = s.stray_fragments;
   pcap_stat ps{};
   if (s.handle != nullptr && pcap_stats(s.handle, &ps) == 0) {
     // libpcap's counters are unsigned and may wrap: the difference is still right.
@@ -380,26 +383,6 @@ net::Result<CaptureStats> LiveCapture::stop() {
 std::vector<RawPacket> LiveCapture::take_packets() {
   std::lock_guard lock(impl_->mutex);
   return std::exchange(impl_->kept, {});
-}
-
-bool is_missing_privilege(const net::Error& e) noexcept {
-  // Only the capture handle's EPERM: a pcap file that cannot be created is another matter.
-  return e.code == std::errc::operation_not_permitted && e.context.starts_with("capture on ");
-}
-
-std::string explain_capture_error(const net::Error& e, std::filesystem::path program) {
-  if (!is_missing_privilege(e)) return e.message();
-  if (program.empty()) {
-    std::error_code ec;
-    program = std::filesystem::read_symlink("/proc/self/exe", ec);
-    if (ec) program = "PATH-OF-THE-PROGRAM";
-  }
-  return fmt::format(
-      "{}. Capturing packets needs the CAP_NET_RAW capability (and CAP_NET_ADMIN for some "
-      "setups, such as hardware timestamps or monitor mode), which this process does not "
-      "have. Either run it as root (sudo {}), or give the program the capabilities once "
-      "with: sudo setcap cap_net_raw,cap_net_admin+eip {}",
-      e.message(), program.string(), program.string());
 }
 
 }  // namespace socklab::capture

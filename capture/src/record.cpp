@@ -37,6 +37,7 @@ std::string_view to_string(Phase p) noexcept {
     case Phase::refused: return "refused";
     case Phase::datagram: return "datagram";
     case Phase::unreachable: return "unreachable";
+    case Phase::fragment: return "fragment";
   }
   return "";
 }
@@ -80,6 +81,12 @@ nlohmann::json to_json(const PacketRecord& r) {
   if (!r.preview.empty()) j["preview"] = r.preview;
   if (!r.note.empty()) j["note"] = r.note;
   if (r.related != 0) j["related"] = r.related;
+  if (r.fragment) {
+    j["fragment"] = {{"id", r.fragment->id},
+                     {"offset", r.fragment->offset},
+                     {"bytes", r.fragment->bytes},
+                     {"more", r.fragment->more}};
+  }
   return j;
 }
 

@@ -94,6 +94,7 @@ int run_record(const RecordOptions& o) {
   LiveCaptureConfig config;
   config.interface = o.interface;
   config.filter = o.port ? port_filter(*o.port) : o.filter;
+  config.keep_stray_fragments = !o.port;  // a filter of the user's own keeps what it matches
   config.snaplen = o.snaplen;
   config.buffer_bytes = o.buffer_mib << 20;
   config.keep_packets = false;  // straight to the file: memory stays flat however long it runs

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "builder.hpp"
+#include "frames.hpp"
 #include "socklab/capture/format.hpp"
 #include "socklab/capture/record.hpp"
 
@@ -242,4 +243,46 @@ TEST_CASE("memory follows the live conversations, not the packets", "[analysis][
     g(p.tcp({true, 1000, 0, S, 65535}), 100'000'000);
   }
   CHECK(g.analyzer.live_flows() < 100);
+}
+
+TEST_CASE("a later IP fragment points at its datagram's first fragment", "[analysis][fragment]") {
+  Feed f;
+  const auto first = frames::bytes(frames::v4_first_fragment);
+  const auto last = frames::bytes(frames::v4_last_fragment);
+  auto with_id = [](std::vector<std::uint8_t> b, std::uint16_t id) {
+    b[18] = static_cast<std::uint8_t>(id >> 8);
+    b[19] = static_cast<std::uint8_t>(id);
+    return b;
+  };
+
+  // Before its first fragment: a fragment of nothing seen yet.
+  auto a = f(last);
+  CHECK(a.phase == Phase::fragment);
+  CHECK(a.related == 0);
+  CHECK_FALSE(a.has_stream);
+
+  a = f(first);  // frame 2
+  CHECK(a.phase == Phase::datagram);
+  CHECK(a.has_stream);
+  const std::uint32_t stream = a.stream;
+  a = f(last);
+  CHECK(a.related == 2);
+  CHECK(a.has_stream);
+  CHECK(a.stream == stream);
+  // The last fragment completed the datagram: the same id again is another one's.
+  CHECK(f(last).related == 0);
+  // Another id is another datagram.
+  f(first);  // frame 5
+  CHECK(f(with_id(last, 1)).related == 0);
+  CHECK(f(last).related == 5);
+
+  SECTION("a first fragment is not waited for longer than reassembly would wait") {
+    f(first);                                     // frame 8
+    CHECK(f(last, 61'000'000'000).related == 0);  // 61 s later: the kernel gave up at 60
+  }
+  SECTION("memory stays fixed: only the latest first fragments are remembered") {
+    for (std::uint16_t id = 100; id < 300; ++id) f(with_id(first, id));
+    CHECK(f(with_id(last, 100)).related == 0);  // long forgotten
+    CHECK(f(with_id(last, 299)).related == 207);  // frames 8..207 were the 200 first fragments
+  }
 }

@@ -197,6 +197,96 @@ TEST_CASE("IPv6 extension headers are skipped to the transport header", "[decode
   }
 }
 
+TEST_CASE("IP fragments: the first carries the UDP header, the later ones stop at IP", "[decode][fragment]") {
+  SECTION("IPv4") {
+    const auto first = dec(LinkType::ethernet, frames::bytes(frames::v4_first_fragment));
+    CHECK_FALSE(first.malformed);  // a UDP length beyond this fragment is expected: the rest follows
+    CHECK(first.reached == Layer::transport);
+    CHECK(first.ip.fragmented());
+    CHECK(first.ip.more_fragments);
+    CHECK(first.ip.fragment_offset == 0);
+    CHECK(first.ip.fragment_id == 17631);
+    CHECK(first.ip.fragment_len == 16);
+    CHECK_FALSE(first.ip.fragment_header);
+    CHECK(first.proto == Proto::udp);
+    CHECK(first.sport == 49983);
+    CHECK(first.dport == 51145);
+    CHECK(first.udp.length == 40);
+    CHECK(first.payload_len == 32);  // the datagram's, as tcpdump and tshark report it
+    CHECK(first.payload.size() == 8);
+    CHECK_FALSE(first.truncated);    // nothing was cut: the rest is in the next fragment
+
+    const auto last = dec(LinkType::ethernet, frames::bytes(frames::v4_last_fragment));
+    CHECK_FALSE(last.malformed);
+    CHECK(last.reached == Layer::network);
+    CHECK(last.proto == Proto::other);
+    CHECK(last.ip.protocol == 17);
+    CHECK_FALSE(last.ip.more_fragments);
+    CHECK(last.ip.fragment_offset == 16);
+    CHECK(last.ip.fragment_id == 17631);
+    CHECK(last.ip.fragment_len == 24);
+    CHECK(last.sport == 0);
+    CHECK(last.payload_len == 0);
+    CHECK(last.payload.empty());
+  }
+  SECTION("IPv6: a fragment header before UDP") {
+    const auto first = dec(LinkType::ethernet, frames::bytes(frames::v6_first_fragment));
+    CHECK_FALSE(first.malformed);
+    CHECK(first.ip.fragment_header);
+    CHECK(first.ip.more_fragments);
+    CHECK(first.ip.fragment_offset == 0);
+    CHECK(first.ip.fragment_id == 0xf668ab2du);  // all 32 bits
+    CHECK(first.ip.fragment_len == 16);
+    CHECK(first.ip.extension_headers == 1);
+    CHECK(first.ip.extension_kinds[0] == 44);
+    CHECK(first.ip.header_len == 48);
+    CHECK(first.ip.protocol == 17);
+    CHECK(first.proto == Proto::udp);
+    CHECK(first.sport == 46232);
+    CHECK(first.dport == 54544);
+    CHECK(first.payload_len == 32);
+    CHECK(first.payload.size() == 8);
+    CHECK_FALSE(first.truncated);
+
+    const auto last = dec(LinkType::ethernet, frames::bytes(frames::v6_last_fragment));
+    CHECK_FALSE(last.malformed);
+    CHECK(last.reached == Layer::network);
+    CHECK(last.proto == Proto::other);
+    CHECK(last.ip.protocol == 17);  // the fragment header's next header
+    CHECK(last.ip.fragment_offset == 16);
+    CHECK_FALSE(last.ip.more_fragments);
+    CHECK(last.ip.fragment_len == 24);
+    CHECK(last.payload.empty());
+  }
+  SECTION("an IPv6 atomic fragment (offset 0, no M flag) is a whole datagram") {
+    auto b = frames::bytes(frames::v6_first_fragment);
+    b[57] = 0x00;  // M off
+    b[66] = 0x00;  // UDP length 16: this fragment is all of it
+    b[67] = 0x10;
+    const auto d = dec(LinkType::ethernet, b);
+    CHECK_FALSE(d.malformed);
+    CHECK(d.ip.fragmented());
+    CHECK_FALSE(d.ip.more_fragments);
+    CHECK(d.payload_len == 8);
+  }
+  SECTION("a first fragment cut by the snapshot length inside its payload is truncated, not malformed") {
+    const auto full = frames::bytes(frames::v6_first_fragment);
+    const std::vector<std::uint8_t> cut(full.begin(), full.begin() + 74);  // 4 bytes of payload
+    const auto d = decode(LinkType::ethernet, cut, static_cast<std::uint32_t>(full.size()), 0);
+    CHECK_FALSE(d.malformed);
+    CHECK(d.truncated);
+    CHECK(d.payload.size() == 4);
+    CHECK(d.payload_len == 32);
+  }
+  SECTION("a datagram that is no fragment still may not claim more than its packet") {
+    auto b = frames::bytes(frames::v4_first_fragment);
+    b[20] = 0x00;  // MF off: a whole datagram of 16 bytes saying 40
+    const auto d = dec(LinkType::ethernet, b);
+    CHECK(d.malformed);
+    CHECK(d.malformed_reason() == "UDP length 40 exceeds the IP payload (16 bytes)");
+  }
+}
+
 TEST_CASE("ICMP port unreachable: the quoted datagram's addresses, protocol and ports", "[decode]") {
   const auto d = dec(LinkType::ethernet, frames::bytes(frames::icmp_unreachable));
   CHECK_FALSE(d.malformed);
@@ -346,8 +436,10 @@ TEST_CASE("frames cut by the snapshot length", "[decode][malformed]") {
 
 TEST_CASE("every prefix and many mutations of real frames decode within bounds", "[decode][robust]") {
   const std::vector<std::vector<std::uint8_t>> seeds = {
-      frames::bytes(frames::syn), frames::bytes(frames::icmp_unreachable), frames::bytes(frames::icmp6_unreachable),
-      frames::bytes(frames::v6_data)};
+      frames::bytes(frames::syn),          frames::bytes(frames::icmp_unreachable),
+      frames::bytes(frames::icmp6_unreachable), frames::bytes(frames::v6_data),
+      frames::bytes(frames::v4_first_fragment), frames::bytes(frames::v4_last_fragment),
+      frames::bytes(frames::v6_first_fragment), frames::bytes(frames::v6_last_fragment)};
   const LinkType links[] = {LinkType::ethernet, LinkType::linux_sll, LinkType::linux_sll2, LinkType::null,
                             LinkType::loop, LinkType::raw};
   // Whatever the bytes, what the decoder reports stays inside them.

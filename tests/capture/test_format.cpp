@@ -75,6 +75,84 @@ TEST_CASE("tcpdump's lines for IPv6, UDP and ICMP", "[format]") {
   CHECK(line_of(first(p.udp(true, 1, 6))) == "IP 10.0.0.1.40000 > 10.0.0.2.8080: UDP, length 6");
 }
 
+TEST_CASE("fragments in tcpdump's notation, with notes and the JSON contract", "[format][fragment]") {
+  PacketAnalyzer an(LinkType::ethernet);
+  std::vector<std::vector<std::uint8_t>> kept;
+  auto next = [&](const auto& bytes) -> const AnalyzedPacket& {
+    kept.push_back(frames::bytes(bytes));
+    return an.next(static_cast<std::int64_t>(kept.size()) * 1000, kept.back(),
+                   static_cast<std::uint32_t>(kept.back().size()));
+  };
+  TextBuffer notes;
+  auto notes_of = [&](const AnalyzedPacket& a) {
+    notes.clear();
+    append_notes(notes, a);
+    return fmt::to_string(notes);
+  };
+  // The lines are tcpdump -nn's for the same frames (IPv4: no length after a later
+  // fragment; IPv6: the addresses, "frag (offset|length)", then the ports alone).
+  {
+    const auto& a = next(frames::v4_first_fragment);
+    CHECK(line_of(a) == "IP 127.0.0.1.49983 > 127.0.0.1.51145: UDP, length 32");
+    CHECK(notes_of(a) == "datagram; fragment 0-15 (id 17631), more follow");
+    const auto j = nlohmann::json::parse(json_of(a));
+    CHECK(j["proto"] == "udp");
+    CHECK(j["len"] == 32);
+    CHECK(j["fragment"] == nlohmann::json{{"id", 17631}, {"offset", 0}, {"bytes", 16}, {"more", true}});
+    CHECK(j["note"] == "fragment 0-15 (id 17631), more follow");
+    CHECK(json_of(a) == to_json(make_record(a)).dump());
+  }
+  {
+    const auto& a = next(frames::v4_last_fragment);
+    CHECK(line_of(a) == "IP 127.0.0.1 > 127.0.0.1: ip-proto-17");
+    CHECK(notes_of(a) == "fragment 16-39 (id 17631, first in frame 1), the last");
+    const auto j = nlohmann::json::parse(json_of(a));
+    CHECK(j["proto"] == "other");
+    CHECK(j["phase"] == "fragment");
+    CHECK(j["src"] == "127.0.0.1");
+    CHECK(j["len"] == 0);
+    CHECK(j["malformed"] == false);
+    CHECK(j["related"] == 1);
+    CHECK(j["stream"] == 0);
+    CHECK(j["fragment"] == nlohmann::json{{"id", 17631}, {"offset", 16}, {"bytes", 24}, {"more", false}});
+    CHECK(json_of(a) == to_json(make_record(a)).dump());
+    TextBuffer layers;
+    append_layers(layers, a);
+    CHECK(fmt::to_string(layers).find("fragment 16-39 (id 17631, first in frame 1), the last; no transport "
+                                      "header: it travels in the first fragment") != std::string::npos);
+  }
+  {
+    const auto& a = next(frames::v6_first_fragment);
+    CHECK(line_of(a) == "IP6 ::1 > ::1: frag (0|16) 46232 > 54544: UDP, length 32");
+    CHECK(notes_of(a) == "datagram; fragment 0-15 (id 0xf668ab2d), more follow");
+    CHECK(json_of(a) == to_json(make_record(a)).dump());
+    TextBuffer layers;
+    append_layers(layers, a);
+    CHECK(fmt::to_string(layers).find("payload    32 bytes (8 in this fragment)") != std::string::npos);
+  }
+  {
+    const auto& a = next(frames::v6_last_fragment);
+    CHECK(line_of(a) == "IP6 ::1 > ::1: frag (16|24)");
+    CHECK(notes_of(a) == "fragment 16-39 (id 0xf668ab2d, first in frame 3), the last");
+    const auto r = make_record(a);
+    REQUIRE(r.fragment);
+    CHECK(r.fragment->id == 0xf668ab2du);
+    CHECK(r.phase == Phase::fragment);
+    CHECK(r.related == 3);
+    CHECK(json_of(a) == to_json(r).dump());
+  }
+  SECTION("other IPv6 extension headers are named as tcpdump names them") {
+    auto b = frames::bytes(frames::v6_first_fragment);
+    b[20] = 0;  // next header: hop-by-hop, then the fragment header
+    const std::uint8_t hbh[] = {44, 0, 1, 4, 0, 0, 0, 0};
+    b.insert(b.begin() + 54, hbh, hbh + sizeof hbh);
+    b[19] = static_cast<std::uint8_t>(b[19] + 8);
+    CHECK(line_of(first(b)) == "IP6 ::1 > ::1: HBH frag (0|16) 46232 > 54544: UDP, length 32");
+    b[54] = 59;  // hop-by-hop, then no next header
+    CHECK(line_of(first(b)) == "IP6 ::1 > ::1: HBH no next header");
+  }
+}
+
 TEST_CASE("TCP options in tcpdump's notation, including odd ones", "[format]") {
   struct Case {
     std::vector<std::uint8_t> opts;

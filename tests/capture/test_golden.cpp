@@ -11,8 +11,10 @@
 #include <set>
 
 #include <nlohmann/json.hpp>
+#include <pcap/pcap.h>
 
 #include "golden.hpp"
+#include "socklab/capture/live.hpp"
 
 using namespace socklab::capture;
 using golden::fs::path;
@@ -159,6 +161,11 @@ const std::map<std::string, std::vector<std::string>> expected_phases = {
     {"ipv6.pcap",
      {"handshake 1/3", "handshake 2/3", "handshake 3/3", "data", "ack", "data", "ack", "teardown 1/4",
       "teardown 2/4", "teardown 3/4", "teardown 4/4", "datagram", "unreachable"}},
+    {"fragments.pcap",
+     {"datagram", "fragment", "fragment", "datagram", "fragment", "fragment", "datagram", "fragment", "unreachable",
+      "datagram", "fragment", "fragment", "datagram", "fragment", "fragment", "datagram", "fragment",
+      "unreachable"}},
+    {"udp6_max.pcap", {"datagram", "fragment"}},
 };
 
 }  // namespace
@@ -274,4 +281,99 @@ TEST_CASE("sequence numbers that wrap past 2^32 (PcapPlusPlus max_seq)", "[golde
     if (wrap[i].record.src == wrap[0].record.src && wrap[i].record.seq_abs < wrap[0].record.seq_abs) wrapped = true;
   }
   CHECK(wrapped);
+}
+
+TEST_CASE("fragmented datagrams: each piece in order, tied to its first, none malformed", "[golden][fragment]") {
+  for (const char* file : {"fragments.pcap", "udp6_max.pcap"}) {
+    INFO(file);
+    const auto ours = golden::socklab_view(golden::data_dir() / "captures" / file);
+    std::size_t later = 0;
+    std::map<std::uint64_t, std::uint32_t> reached;  // first fragment's frame -> bytes covered so far
+    for (const auto& f : ours) {
+      const PacketRecord& r = f.record;
+      INFO("frame " << r.n << ": " << r.line);
+      CHECK_FALSE(r.malformed);
+      if (r.proto == Proto::icmp || r.proto == Proto::icmp6) continue;
+      REQUIRE(r.fragment);
+      if (r.fragment->offset == 0) {
+        CHECK(r.proto == Proto::udp);
+        CHECK(r.phase == Phase::datagram);
+        CHECK(r.fragment->more);
+        CHECK(r.len >= 2000);  // the whole datagram's payload, as tcpdump and tshark say
+        reached[r.n] = r.fragment->bytes;
+        continue;
+      }
+      ++later;
+      CHECK(r.proto == Proto::other);
+      CHECK(r.phase == Phase::fragment);
+      CHECK(r.len == 0);
+      REQUIRE(reached.count(r.related) == 1);
+      const PacketRecord& head = ours[r.related - 1].record;
+      CHECK(r.stream == head.stream);
+      CHECK(r.fragment->id == head.fragment->id);
+      CHECK(r.fragment->offset == reached[r.related]);  // each piece starts where the previous ended
+      reached[r.related] += r.fragment->bytes;
+      if (!r.fragment->more) CHECK(reached[r.related] == head.len + 8);  // the whole UDP datagram
+    }
+    CHECK(later == (std::string(file) == "fragments.pcap" ? 10u : 1u));
+  }
+  // The closed port answers once the kernel has put the datagram together; the
+  // ICMP error points at its first fragment (IPv4: the same IP id).
+  const auto frags = golden::socklab_view(golden::data_dir() / "captures" / "fragments.pcap");
+  CHECK(frags[8].record.related == 7);
+  CHECK(frags[17].record.related == 16);
+  CHECK(golden::socklab_view(golden::data_dir() / "captures" / "udp6_max.pcap")[0].record.len == 65527);
+}
+
+TEST_CASE("port_filter() keeps the fragments of the port's datagrams", "[golden][fragment][filter]") {
+  // libpcap compiles the filter and runs it on the committed captures' frames.
+  struct Frame {
+    PacketRecord record;
+    std::vector<std::uint8_t> bytes;
+    std::uint32_t wire_len;
+  };
+  auto frames_of = [](const char* file) {
+    auto reader = PcapReader::open((golden::data_dir() / "captures" / file).string());
+    REQUIRE(reader);
+    RecordBuilder builder(reader->link());
+    std::vector<Frame> out;
+    while (auto p = reader->next()) {
+      out.push_back({builder.next(p->ts_ns, p->bytes, p->wire_len), {p->bytes.begin(), p->bytes.end()}, p->wire_len});
+    }
+    return out;
+  };
+  auto matches = [](const std::string& filter, const Frame& f) {
+    pcap_t* dead = pcap_open_dead(DLT_EN10MB, 262144);
+    REQUIRE(dead != nullptr);
+    bpf_program program{};
+    const int rc = pcap_compile(dead, &program, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN);
+    INFO(pcap_geterr(dead));
+    REQUIRE(rc == 0);
+    pcap_pkthdr header{};
+    header.caplen = static_cast<bpf_u_int32>(f.bytes.size());
+    header.len = f.wire_len;
+    const bool kept = pcap_offline_filter(&program, &header, f.bytes.data()) != 0;
+    pcap_freecode(&program);
+    pcap_close(dead);
+    return kept;
+  };
+  for (const char* file : {"fragments.pcap", "udp6_max.pcap", "udp_unreachable.pcap"}) {
+    const auto frames = frames_of(file);
+    std::set<std::uint16_t> ports{9};  // 9: a port nobody used
+    for (const auto& f : frames) {
+      if (f.record.proto == Proto::udp) ports.insert({f.record.sport, f.record.dport});
+    }
+    for (const std::uint16_t port : ports) {
+      for (const auto& f : frames) {
+        const PacketRecord& r = f.record;
+        // The port's datagrams (their first fragments), the ICMP errors about
+        // them, and every later fragment, whose ports nobody can see.
+        const PacketRecord* about = r.related != 0 ? &frames[r.related - 1].record : &r;
+        const bool wanted =
+            r.phase == Phase::fragment || about->sport == port || about->dport == port;
+        INFO(file << " port " << port << " frame " << r.n << ": " << r.line);
+        CHECK(matches(port_filter(port), f) == wanted);
+      }
+    }
+  }
 }

@@ -301,3 +301,73 @@ TEST_CASE("ladder: a long call keeps what matters when it must be shortened", "[
   CHECK(lines[3].find("line one line two") != std::string::npos);  // a control character cannot break a row
   CHECK(widest(picture) <= 80);
 }
+
+TEST_CASE("ladder: a call made before the socket is bound names no client", "[ladder][golden]") {
+  using socklab::net::Side;
+  // setsockopt right after socket(): getsockname() gives port 0 and no peer yet.
+  auto unbound = [](std::int64_t t, Side side, std::string args) {
+    auto c = fx::call(t, 1 * fx::us, side, "setsockopt", std::move(args), 0);
+    c.local = "0.0.0.0:0";
+    c.peer.clear();
+    return c;
+  };
+  auto calls = fx::conversation_calls();
+  calls.insert(calls.begin(), unbound(-5 * fx::us, Side::server, "SO_REUSEADDR=1"));
+  calls.push_back(unbound(10 * fx::us, Side::client, "TCP_NODELAY=1"));
+  // One client, one server: titles with their ports, no per-arrow port tags.
+  const std::string expected = R"(   ms      client :51514 ┬                       ┬ server :8080
+0.000                    │                       │ setsockopt SO_REUSEADDR=1
+0.005                    │                       │ listen 128
+0.015         setsockopt │                       │
+0.025      connect :8080 │                       │
+0.035                    │────── S seq 0 ───────▶│ handshake 1/3
+0.050                    │◀─── S. seq 0 ack 1 ───│ handshake 2/3
+0.057                    │────── . ack 1 ───────▶│ handshake 3/3
+0.065                    │                       │ accept :51514
+0.085     send 5 "hello" │                       │
+0.095                    │──── P. 1:6 len 5 ────▶│ data
+0.100                    │◀────── . ack 6 ───────│ ack
+0.100                    │                       │ recv 5 "hello"
+0.204              close │                       │
+0.205                    │─── F. seq 6 ack 1 ───▶│ teardown 1/4
+0.210                    │                       │ recv 0 (EOF)
+0.214                    │                       │ close
+0.215                    │◀─── F. seq 1 ack 7 ───│ teardown 2+3/4
+0.220                    │────── . ack 2 ───────▶│ teardown 4/4
+                         ┴                       ┴
+)";
+  CHECK(render(merge_timeline(calls, fx::conversation_packets()), true) == expected);
+}
+
+TEST_CASE("ladder: a later IP fragment goes the way of its datagram's first fragment", "[ladder][fragment]") {
+  // A request, and a reply too big for the MTU: its second piece has no ports.
+  auto request = fx::udp_unreachable_packets()[0];
+  auto reply = request;
+  reply.n = 2;
+  reply.ts_ns += 10 * fx::us;
+  std::swap(reply.sport, reply.dport);
+  std::swap(reply.src, reply.dst);
+  reply.len = 3000;
+  reply.fragment = IpFragment{7, 0, 1480, true};
+  reply.note = "fragment 0-1479 (id 7), more follow";
+  PacketRecord piece;
+  piece.n = 3;
+  piece.ts_ns = reply.ts_ns + 2 * fx::us;
+  piece.proto = Proto::other;
+  piece.src = piece.dst = "127.0.0.1";
+  piece.phase = Phase::fragment;
+  piece.related = 2;
+  piece.fragment = IpFragment{7, 1480, 1528, false};
+  piece.note = "fragment 1480-3007 (id 7, first in frame 2), the last";
+  CHECK(segment_label(piece) == "frag (1480|1528)");
+  // The reply's pieces point right to left; the fragment adds no client.
+  const std::string expected = R"(   ms      client :40001 ┬                       ┬ server :9999
+0.000                    │───── UDP len 5 ──────▶│ datagram
+0.010                    │◀──── UDP len 3000 ────│ datagram; fragment 0-1479 (id
+                         │                       │ 7), more follow
+0.012                    │◀── frag (1480|1528) ──│ fragment 1480-3007 (id 7,
+                         │                       │ first in frame 2), the last
+                         ┴                       ┴
+)";
+  CHECK(render(merge_timeline({}, std::vector{request, reply, piece}), true) == expected);
+}

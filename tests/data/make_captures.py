@@ -10,6 +10,9 @@ own port, so other traffic on lo is not recorded. Beside every capture:
     NAME.pcap.tcpdump.txt   `tcpdump -t -nn -r` (relative numbers)
     NAME.pcap.tcpdump-S.txt `tcpdump -t -nn -S -r` (absolute numbers)
 
+The fragment captures are made in a network namespace of their own (`ip netns`),
+whose lo has the MTU the scenario needs.
+
 No step sleeps for a guessed time: the script waits for conditions, most of
 them read from the capture file itself (tcpdump -U writes every packet as it
 arrives), e.g. "the server's ACK of the client's FIN has been captured".
@@ -75,10 +78,16 @@ def parse(frame):
         total = struct.unpack("!H", ip[2:4])[0]
         proto, src, dst, l4, l4len = ip[9], socket.inet_ntop(socket.AF_INET, ip[12:16]), \
             socket.inet_ntop(socket.AF_INET, ip[16:20]), ip[hl:], total - hl
+        if struct.unpack("!H", ip[6:8])[0] & 0x1fff:
+            return Seg("frag", src, 0, dst, 0, plen=l4len)  # a later fragment: no ports
     elif etype == 0x86dd:
         plen = struct.unpack("!H", ip[4:6])[0]
         proto, src, dst, l4, l4len = ip[6], socket.inet_ntop(socket.AF_INET6, ip[8:24]), \
             socket.inet_ntop(socket.AF_INET6, ip[24:40]), ip[40:], plen
+        if proto == 44:  # a fragment header
+            if struct.unpack("!H", l4[2:4])[0] & 0xfff8:
+                return Seg("frag", src, 0, dst, 0, plen=l4len - 8)
+            proto, l4, l4len = l4[0], l4[8:], l4len - 8
     else:
         return None
     if proto == 6:
@@ -458,14 +467,98 @@ def ipv6():
     srv.close()
 
 
+def port_filter(port):
+    """socklab's capture::port_filter() (capture/src/live_text.cpp), fragments included."""
+    quoted4 = "icmp[8 + ((icmp[8] & 0xf) << 2)"
+    return (f"tcp port {port} or udp port {port}"
+            f" or (icmp and ({quoted4}:2] = {port} or {quoted4} + 2:2] = {port}))"
+            f" or (icmp6 and (icmp6[48:2] = {port} or icmp6[50:2] = {port}))"
+            f" or (ip6 proto 44 and (ip6[40] = 17 or ip6[40] = 6) and ip6[42:2] & 0xfff8 = 0"
+            f" and (ip6[48:2] = {port} or ip6[50:2] = {port}))"
+            f" or (ip6 proto 44 and (ip6[40] = 17 or ip6[40] = 6) and ip6[42:2] & 0xfff8 != 0)"
+            f" or (ip and (ip proto 17 or ip proto 6) and ip[6:2] & 0x1fff != 0)")
+
+
+def in_namespace(mtu, scenario):
+    """Runs `scenario` in a network namespace of its own, whose lo has this MTU:
+    loopback's usual 65536 bytes never fragments an IPv4 datagram."""
+    ns = f"socklab-captures-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "mtu", str(mtu), "up"], check=True)
+        subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__), "--inside",
+                        scenario], check=True)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=True)
+
+
+def fragments_inside():
+    """In each family, 3000 bytes each way and 2000 to a closed port: with lo's
+    MTU at 1500 every datagram travels as IP fragments (IPv4: 1480 bytes of
+    datagram per fragment, IPv6: 1448), and the closed port answers once the
+    kernel has put the datagram back together."""
+    families = []
+    for family, addr, icmp_type in ((socket.AF_INET, "127.0.0.1", 3), (socket.AF_INET6, "::1", 1)):
+        srv = socket.socket(family, socket.SOCK_DGRAM)
+        srv.bind((addr, 0))
+        closed = socket.socket(family, socket.SOCK_DGRAM)
+        closed.bind((addr, 0))
+        dead = closed.getsockname()[1]
+        closed.close()  # now nobody has it
+        families.append((family, addr, icmp_type, srv, dead))
+    ports = [p for _, _, _, srv, dead in families for p in (srv.getsockname()[1], dead)]
+    cap = Capture("fragments", " or ".join(f"({port_filter(p)})" for p in ports))
+    for family, addr, icmp_type, srv, dead in families:
+        cli = socket.socket(family, socket.SOCK_DGRAM)
+        cli.sendto(bytes(range(250)) * 12, (addr, srv.getsockname()[1]))
+        msg, peer = srv.recvfrom(70000)
+        assert len(msg) == 3000
+        srv.sendto(msg[::-1], peer)
+        assert cli.recv(70000) == msg[::-1]
+        cli.sendto(b"z" * 2000, (addr, dead))
+        cap.wait_for("the port unreachable", lambda s, t=icmp_type: s.proto == "icmp" and s.icmp_type == t)
+        cli.close()
+        srv.close()
+    cap.stop(18)
+
+
+def udp6_max_inside():
+    """The largest UDP datagram IPv6 carries (65,527 bytes, as demo-udp -6 --max
+    sends it) over lo at its usual MTU of 65536: 40 + 8 + 65,527 bytes do not
+    fit, so it travels in two fragments."""
+    srv = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    srv.bind(("::1", 0))
+    port = srv.getsockname()[1]
+    cap = Capture("udp6_max", port_filter(port))
+    cli = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    cli.sendto(b"m" * 65527, ("::1", port))
+    assert len(srv.recv(70000)) == 65527
+    cap.stop(2)
+    cli.close()
+    srv.close()
+
+
+def fragments():
+    in_namespace(1500, "fragments")
+
+
+def udp6_max():
+    in_namespace(65536, "udp6_max")
+
+
 SCENARIOS = {f.__name__: f for f in (handshake, data, half_close, rst, refused, backlog, zero_window,
-                                     udp_unreachable, ipv6)}
+                                     udp_unreachable, ipv6, fragments, udp6_max)}
+INSIDE = {"fragments": fragments_inside, "udp6_max": udp6_max_inside}
 
 
 def main():
     if os.geteuid() != 0:
         sys.exit("make_captures.py: capturing on lo needs root (CAP_NET_RAW)")
     os.makedirs(OUT, exist_ok=True)
+    if sys.argv[1:2] == ["--inside"]:
+        INSIDE[sys.argv[2]]()
+        return
     for name in sys.argv[1:] or SCENARIOS:
         SCENARIOS[name]()
 

@@ -10,7 +10,7 @@ One row per frame, the columns the golden tests compare with socklab:
     stream  tcp.stream / udp.stream ("" when none)
     seq ack len win   tcp.seq, tcp.ack (relative), tcp.len, tcp.window_size (scaled)
     flags   TCP flags in tcpdump's notation (F S R P . U E W), from tcp.flags
-    ulen    UDP payload length (udp.length - 8)
+    ulen    UDP payload length (udp.length - 8; a first fragment's counts the whole datagram)
     analysis   the tcp.analysis.* flags tshark sets on the frame, comma-separated
 
 The analysis flags come from one display-filter pass per flag (tshark -Y
@@ -28,8 +28,12 @@ ANALYSIS = [
 # tshark's name -> the JSON contract's name
 CONTRACT_NAME = {"duplicate_ack": "dup_ack"}
 
+# No IP reassembly: socklab analyses each frame as it comes (streaming) and so
+# does tcpdump, so the first fragment carries the UDP (or TCP) header and the
+# later ones are "other". Reassembling, tshark would show the datagram on the
+# last fragment instead.
 PREFS = ["-o", "tcp.relative_sequence_numbers:TRUE", "-o", "tcp.analyze_sequence_numbers:TRUE",
-         "-o", "tcp.calculate_timestamps:FALSE"]
+         "-o", "tcp.calculate_timestamps:FALSE", "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE"]
 
 FIELDS = ["frame.number", "ip.proto", "ipv6.nxt", "tcp.stream", "udp.stream", "tcp.seq", "tcp.ack",
           "tcp.len", "tcp.window_size", "tcp.flags", "udp.length", "icmp.type", "icmpv6.type"]

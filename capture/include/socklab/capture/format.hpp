@@ -40,6 +40,13 @@ void append_notes(TextBuffer& out, const AnalyzedPacket& p);
 // ICMP: "udp port 40123 unreachable (frame 5)"; empty for other packets.
 void append_icmp_note(TextBuffer& out, const AnalyzedPacket& p);
 
+// IP fragments: "fragment 0-1447 (id 63057), more follow",
+// "fragment 1448-2895 (id 0xeb6c524b, first in frame 4), the last"; empty for other packets.
+void append_fragment_note(TextBuffer& out, const AnalyzedPacket& p);
+
+// The JSON contract's "note": the ICMP note, the fragment note, or both joined by "; ".
+void append_note(TextBuffer& out, const AnalyzedPacket& p);
+
 // Printable preview of the captured payload: bytes outside 0x20..0x7e become '.'.
 void append_preview(TextBuffer& out, const AnalyzedPacket& p, std::size_t max_chars);
 

@@ -29,8 +29,11 @@
 
 namespace socklab::capture {
 
-// The BPF program for one port: TCP and UDP to or from it, and the ICMP/ICMPv6
-// errors that quote a datagram of it (so a "port unreachable" is seen too).
+// The BPF program for one port: TCP and UDP to or from it, the ICMP/ICMPv6
+// errors that quote a datagram of it (so a "port unreachable" is seen too), and
+// IP fragments: an IPv6 first fragment of the port's TCP or UDP, and every later
+// IPv4 or IPv6 fragment of TCP or UDP (they carry no ports to tell whose they are).
+// Pure text, available without libpcap.
 std::string port_filter(std::uint16_t port);
 
 struct CaptureStats {
@@ -38,8 +41,10 @@ struct CaptureStats {
   std::uint64_t received = 0;              // pcap_stats ps_recv: packets the kernel filter accepted
   std::uint64_t dropped_by_kernel = 0;     // ps_drop: lost because the ring was full
   std::uint64_t dropped_by_interface = 0;  // ps_ifdrop: lost by the interface/driver
+  std::uint64_t stray_fragments = 0;       // later IP fragments left out (see keep_stray_fragments)
 };
 // "12 packets captured, 12 received by filter, 0 dropped by kernel, 0 dropped by interface"
+// (then ", 3 stray fragments left out" when there were some)
 std::string to_string(const CaptureStats& s);
 
 struct LiveCaptureConfig {
@@ -65,6 +70,12 @@ struct LiveCaptureConfig {
   std::uint64_t max_packets = 0;
   // Called once, on the capture thread, when max_packets have been captured.
   std::function<void()> on_limit{};
+  // A later IP fragment carries no ports, so port_filter() lets every one of
+  // them through, whoever sent it. By default one is kept only when this capture
+  // kept its datagram's first fragment (on loopback fragments leave in order);
+  // the others, another program's on a shared lo, are left out and counted in
+  // CaptureStats::stray_fragments. True: keep every packet the filter passes.
+  bool keep_stray_fragments = false;
 };
 
 class LiveCapture {

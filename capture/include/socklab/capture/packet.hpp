@@ -65,10 +65,22 @@ struct IpHeader {
   std::uint16_t id = 0;            // IPv4 identification
   std::uint16_t checksum = 0;      // IPv4 header checksum
   bool dont_fragment = false;
+  // Fragments: IPv4's MF flag and offset, or an IPv6 fragment header. Only the
+  // first fragment (offset 0) carries the transport header; the others stop at
+  // the network layer (reached == network, proto other) and are not malformed.
   bool more_fragments = false;
-  std::uint16_t fragment_offset = 0;  // bytes
+  std::uint16_t fragment_offset = 0;  // bytes into the original datagram's payload
+  bool fragment_header = false;    // IPv6: a fragment header is present (even with offset 0 and no M flag)
+  std::uint32_t fragment_id = 0;   // IPv4 identification, or the IPv6 fragment header's 32-bit one
+  std::uint32_t fragment_len = 0;  // bytes of the original payload in this packet (tcpdump's "frag (off|len)")
   std::uint32_t flow_label = 0;    // IPv6
   std::uint8_t extension_headers = 0;
+  std::array<std::uint8_t, 8> extension_kinds{};  // IPv6: the first extension headers' types, in order
+
+  // A piece of a fragmented datagram (or an IPv6 atomic fragment).
+  [[nodiscard]] bool fragmented() const noexcept {
+    return more_fragments || fragment_offset != 0 || fragment_header;
+  }
 };
 
 struct TcpHeader {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -38,6 +39,7 @@ enum class Phase : std::uint8_t {
   refused,             // "refused": an RST answering a SYN
   datagram,            // "datagram" (UDP)
   unreachable,         // "unreachable" (ICMP/ICMPv6 destination unreachable)
+  fragment,            // "fragment": a piece of an IP datagram after its first (no transport header)
 };
 std::string_view to_string(Phase p) noexcept;  // "" for Phase::none
 
@@ -60,6 +62,14 @@ enum Analysis : std::uint32_t {
 };
 // The names of the set bits, in the order above ("retransmission", "dup_ack", ...).
 std::vector<std::string> analysis_names(std::uint32_t bits);
+
+// A piece of a fragmented IP datagram: IPv4 (MF flag or an offset) or IPv6 (a fragment header).
+struct IpFragment {
+  std::uint32_t id = 0;      // IPv4 identification, or the IPv6 fragment header's
+  std::uint32_t offset = 0;  // where this piece starts in the datagram's payload, in bytes
+  std::uint32_t bytes = 0;   // how many bytes of that payload it carries
+  bool more = false;         // more fragments follow (false: the last piece)
+};
 
 struct PacketRecord {
   std::uint64_t n = 0;            // frame number, from 1, as tshark counts
@@ -87,8 +97,11 @@ struct PacketRecord {
   bool has_stream = false;        // TCP, UDP, and ICMP errors quoting one of their flows
   std::uint32_t stream = 0;       // conversation index from 0, as tshark's tcp.stream/udp.stream
   std::string preview;            // printable preview of the payload
-  std::string note;               // e.g. ICMP: "udp port 40123 unreachable (frame 5)"
-  std::uint64_t related = 0;      // ICMP: the frame of the datagram it answers (0: none seen)
+  std::string note;               // ICMP: "udp port 40123 unreachable (frame 5)";
+                                  // fragments: "fragment 1448-2895 (id 0xeb6c524b, first in frame 4), more follow"
+  std::uint64_t related = 0;      // ICMP: the frame of the datagram it answers; a later
+                                  // fragment: the frame of its datagram's first fragment (0: none seen)
+  std::optional<IpFragment> fragment;  // set when the packet is a fragment
   std::string line;               // the tcpdump-style line (no timestamp)
 };
 

@@ -69,7 +69,8 @@ struct LadderOptions {
 std::string render_ladder(std::span<const TimelineEntry> timeline, const LadderOptions& options = {});
 
 // The label on a segment's arrow: "S seq 0", "S. seq 0 ack 1", "P. 1:6 len 5",
-// ". ack 6", "F. seq 6 ack 7", "R seq 1", "UDP len 5", "ICMP unreachable".
+// ". ack 6", "F. seq 6 ack 7", "R seq 1", "UDP len 5", "ICMP unreachable",
+// "frag (1448|1448)" (an IP fragment after the first).
 std::string segment_label(const PacketRecord& p);
 
 // A call as the ladder shows it: "connect 127.0.0.1:8080", "accept :51514",
