@@ -39,10 +39,8 @@
 #include <nlohmann/json.hpp>
 
 #include "demo.hpp"
+#include "server_setup.hpp"
 #include "socklab/capture/terminal.hpp"
-#if SOCKLAB_HAVE_PCAP
-#include "socklab/capture/live.hpp"
-#endif
 
 namespace {
 
@@ -509,34 +507,21 @@ struct ServerFlags {
   long long idle_timeout_s = 900;
 };
 
-std::string bind_failure(const net::Error& e, const net::Endpoint& at, const demo::Lesson& common) {
-  const demo::Values values{{"endpoint", at.to_string()}, {"port", std::to_string(at.port())}, {"address", at.address()}};
-  if (e.errno_value() == EADDRINUSE) return common.note(demo::CommonNote{"port_in_use"}, values);
-  if (e.errno_value() == EADDRNOTAVAIL) return common.note(demo::CommonNote{"address_not_here"}, values);
-  if (e.errno_value() == EACCES) return common.note(demo::CommonNote{"port_privileged"}, values);
-  return e.message();
-}
-
 int run_server(const demo::CommonOptions& opts, const ServerFlags& flags, net::LengthPrefix prefix,
                const demo::Lesson& lesson, const demo::Lesson& common) {
   Printer out(opts.json, true, lesson);
   const int signal_fd = stop_signals_fd();
+  std::optional<demo::CaptureProblem> capture_problem;
+#if SOCKLAB_HAVE_PCAP
   // The capture is armed before any client can know the port: before listen()
   // when --port gave it, else before it is announced. No client's SYN is missed.
   const bool port_given = opts.listen_endpoint.port() != 0;
-  std::optional<std::string> capture_problem;
-  bool capture_not_permitted = false;
-#if SOCKLAB_HAVE_PCAP
   std::optional<capture::LiveCapture> live;
   std::mutex records_mutex;
   std::optional<capture::RecordBuilder> records;
   auto start_capture = [&](const net::Endpoint& at) {
-    capture::LiveCaptureConfig config;
-    const bool loopback = at.address() == "127.0.0.1" || at.address() == "::1";
-    config.interface = loopback ? "lo" : "any";
-    config.filter = capture::port_filter(at.port());
+    auto config = demo::capture_config_for(at, opts.pcap_path);
     config.keep_packets = false;  // a server runs for long: print each packet, keep none
-    if (!opts.pcap_path.empty()) config.write_to = opts.pcap_path;
     config.sink = [&](const capture::RawPacket& p) {
       std::lock_guard lock(records_mutex);
       if (!records) return;
@@ -544,7 +529,7 @@ int run_server(const demo::CommonOptions& opts, const ServerFlags& flags, net::L
       const std::string phase(capture::to_string(r.phase));
       out.event("packet", capture::to_json(r), fmt::format("  wire  {}{}", r.line, phase.empty() ? "" : "  [" + phase + "]"));
     };
-    auto started = capture::LiveCapture::start(std::move(config));
+    auto started = demo::start_capture(std::move(config));
     if (started) {
       {
         std::lock_guard lock(records_mutex);
@@ -552,18 +537,18 @@ int run_server(const demo::CommonOptions& opts, const ServerFlags& flags, net::L
       }
       live.emplace(std::move(*started));
     } else {
-      capture_not_permitted = capture::is_missing_privilege(started.error());
-      capture_problem = capture::explain_capture_error(started.error());
+      capture_problem = std::move(started.error());
     }
   };
   if (opts.capture && port_given) start_capture(opts.listen_endpoint);
 #else
-  if (opts.capture) capture_problem = common.note(demo::CommonNote{"no_capture_support"});
+  if (opts.capture) capture_problem = demo::no_capture_support(common);
 #endif
 
   auto listener = net::TcpListener::bind(opts.listen_endpoint, {.backlog = 128});
   if (!listener) {
-    std::fprintf(stderr, "demo-chat server: %s\n", bind_failure(listener.error(), opts.listen_endpoint, common).c_str());
+    std::fprintf(stderr, "demo-chat server: %s\n",
+                 demo::explain_bind_failure(listener.error(), opts.listen_endpoint, common).c_str());
     return demo::exit_failed;
   }
   const net::Endpoint bound = listener->endpoint();
@@ -573,7 +558,7 @@ int run_server(const demo::CommonOptions& opts, const ServerFlags& flags, net::L
 #endif
 
   out.lesson_header("server", !capture_problem && opts.capture, opts.no_lesson, opts.lang);
-  if (capture_problem) out.tell(common.note(demo::CommonNote{"capture_problem"}, {{"problem", *capture_problem}}));
+  if (capture_problem) out.tell(common.note(demo::CommonNote{"capture_problem"}, {{"problem", capture_problem->text}}));
   std::string host = bound.address();
   if (host == "0.0.0.0" || host == "::") host = "<" + common.note(demo::CommonNote{"this_machine_address"}) + ">";
   std::string command = fmt::format("demo-chat client --host {} --port {} --name YOUR_NAME", host, bound.port());
@@ -609,7 +594,7 @@ int run_server(const demo::CommonOptions& opts, const ServerFlags& flags, net::L
                             {"dropped", std::to_string(stats->dropped_by_kernel)}}));
       if (!opts.pcap_path.empty()) out.tell(common.note(demo::CommonNote{"pcap_written"}, {{"path", opts.pcap_path}}));
     } else {
-      capture_problem = stats.error().message();
+      capture_problem = demo::CaptureProblem{stats.error().message()};
     }
   }
 #endif
@@ -618,7 +603,7 @@ int run_server(const demo::CommonOptions& opts, const ServerFlags& flags, net::L
              {"capture", stats_json}, {"ok", !capture_problem}},
             out.note(Note{"stopping"}, {{"served", std::to_string(server.clients_served())},
                                         {"messages", std::to_string(server.messages_relayed())}}));
-  if (capture_problem) return capture_not_permitted ? demo::exit_capture_not_permitted : demo::exit_failed;
+  if (capture_problem) return capture_problem->not_permitted ? demo::exit_capture_not_permitted : demo::exit_failed;
   return demo::exit_ok;
 }
 
@@ -813,7 +798,8 @@ int main(int argc, char** argv) {
                "demo-chat");
   app.require_subcommand(0, 1);
   app.footer("Exit codes: 0 done, 1 a step failed (the message says which), 2 bad usage, 4 --capture asked "
-             "for but not permitted.\nSee lessons/en/chat.md for the protocol and the limits.");
+             "for but not permitted, or this build has no capture support.\nSee lessons/en/chat.md for the "
+             "protocol and the limits.");
   bool check_notes = false;
   app.add_flag("--check-notes", check_notes, "")->group("");
 

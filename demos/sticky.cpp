@@ -7,11 +7,6 @@
 // TCP_NODELAY), --split (one large message in many recv() chunks), --fix KIND
 // (the boundaries written by a codec and found again), --short-reads (a header
 // that arrives a byte at a time: recv(4) trusted breaks, recv_exact does not).
-#include <linux/sockios.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
@@ -117,29 +112,9 @@ struct Ends {
 };
 Ends ends_of(const net::TcpStream& s) { return {must(s.local_endpoint()), must(s.peer_endpoint())}; }
 
-// A call lib has no wrapper for (TCP_QUICKACK), recorded like lib's own.
-void record_raw_call(Session& s, Side side, const net::TcpStream& conn, std::int64_t t0, std::string call,
-                     std::string args, int rc, int err) {
-  net::CallEvent ev;
-  ev.call = std::move(call);
-  ev.args = std::move(args);
-  ev.result = rc;
-  ev.err = err;
-  if (auto l = conn.local_endpoint()) ev.local = l->to_string();
-  if (auto p = conn.peer_endpoint()) ev.peer = p->to_string();
-  s.trace(side).finish(t0, std::move(ev));
-}
-
 // TCP_QUICKACK=0: this socket delays its ACKs (Linux's delayed-ACK timer, about
 // 40 ms), as Linux does by itself once a connection turns interactive.
-void delay_acks(Session& s, net::TcpStream& conn) {
-  const int zero = 0;
-  const std::int64_t t0 = s.trace(Side::server).start();
-  const int rc = ::setsockopt(conn.fd(), IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);
-  const int err = rc != 0 ? errno : 0;
-  record_raw_call(s, Side::server, conn, t0, "setsockopt", "TCP_QUICKACK=0", rc, err);
-  if (rc != 0) throw demo::DemoFailure(net::system_error(err, "setsockopt TCP_QUICKACK").message());
-}
+void delay_acks(net::TcpStream& conn) { must(conn.set_quickack(false)); }
 
 // What the kernel still holds of what we sent: acknowledged-not-yet and sent-not-yet.
 struct SendQueue {
@@ -148,8 +123,7 @@ struct SendQueue {
 };
 SendQueue send_queue(const net::TcpStream& conn) {
   const int queued = must(conn.bytes_in_send_queue());  // SIOCOUTQ: both together
-  int unsent = 0;
-  if (::ioctl(conn.fd(), SIOCOUTQNSD, &unsent) != 0) throw demo::DemoFailure("ioctl SIOCOUTQNSD failed");
+  const int unsent = must(conn.bytes_not_sent());       // SIOCOUTQNSD
   return {queued - unsent, unsent};
 }
 
@@ -351,7 +325,7 @@ void nagle(Session& s) {
         for (int i = 0; i < 2; ++i) {
           auto& conn = open.emplace_back(std::move(must(listener.accept(s.accept_patience())).stream));
           s.explain(Side::server, "accept", Note{"accept"});
-          delay_acks(s, conn);
+          delay_acks(conn);
           s.explain(Side::server, "setsockopt", Note{"delay_acks"});
           must(conn.send_all(kGreeting));
           s.explain(Side::server, "send", Note{"send_greeting"});

@@ -8,14 +8,14 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 20> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 21> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
     "no_capture_support", "see_wire",      "capture_stats",   "capture_problem",
     "summary_heading",  "timeline_heading", "verdict_differs", "why",
     "failed",           "kernel_drops",    "pcap_written",    "client_only_hint",
-    "no_packets",
+    "no_packets",       "capture_armed",
 };
 using CommonNote = Key<kCommonNoteKeys>;
 

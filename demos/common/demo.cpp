@@ -70,7 +70,7 @@ Demo::Demo(DemoInfo info) : info_(info), app_(std::string(info.description), "de
   app_.footer(
       "Exit codes: 0 the lesson ran, 1 a step failed (the message says which), 2 bad usage, "
       "4 --capture asked for but not permitted (run as root, or setcap cap_net_raw,cap_net_admin+eip on the "
-      "program).\nSee demos/README.md for the JSON lines.");
+      "program) or this build has no capture support (no libpcap).\nSee demos/README.md for the JSON lines.");
 }
 
 int Demo::check_notes() const {

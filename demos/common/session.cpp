@@ -12,11 +12,9 @@
 #include <exception>
 #include <thread>
 
-#if SOCKLAB_HAVE_PCAP
-#include "socklab/capture/live.hpp"
-#endif
 #include "common_notes.hpp"
 #include "render.hpp"
+#include "server_setup.hpp"
 
 namespace socklab::demo {
 
@@ -24,11 +22,6 @@ namespace {
 
 // The side the current thread plays (set by run()), so end_capture() knows who calls.
 thread_local Side tl_side = Side::none;
-
-bool is_loopback(const net::Endpoint& e) {
-  const std::string a = e.address();
-  return a.starts_with("127.") || a == "::1";
-}
 
 bool is_unspecified(const net::Endpoint& e) {
   const std::string a = e.address();
@@ -41,6 +34,14 @@ Session::Session(CommonOptions options, std::string demo, Lesson lesson, Lesson 
     : options_(std::move(options)), demo_(std::move(demo)), lesson_(std::move(lesson)), common_(std::move(common)) {}
 
 Session::~Session() = default;
+
+void Session::LiveCaptureDeleter::operator()(capture::LiveCapture* c) const noexcept {
+#if SOCKLAB_HAVE_PCAP
+  delete c;
+#else
+  (void)c;  // never made without libpcap
+#endif
+}
 
 std::string Session::note(NoteKey key, const Values& values) const { return lesson_.note(key, values); }
 
@@ -114,16 +115,9 @@ void Session::side_done(Side side) {
   changed_.notify_all();
 }
 
-std::string Session::bind_failure(int err, const std::string& message) const {
-  const net::Endpoint& at = options_.listen_endpoint;
-  const Values values{{"endpoint", at.to_string()}, {"port", std::to_string(at.port())}, {"address", at.address()}};
-  if (err == EADDRINUSE) return common_.note(CommonNote{"port_in_use"}, values);
-  if (err == EADDRNOTAVAIL) return common_.note(CommonNote{"address_not_here"}, values);
-  if (err == EACCES) return common_.note(CommonNote{"port_privileged"}, values);
-  return message;
+std::string Session::explain_bind_failure(const net::Error& e) const {
+  return demo::explain_bind_failure(e, options_.listen_endpoint, common_);
 }
-
-std::string Session::explain_bind_failure(const net::Error& e) const { return bind_failure(e.errno_value(), e.message()); }
 
 net::TcpListener Session::listen(net::ListenOptions opts) {
   auto listener = listen_unannounced(std::move(opts));
@@ -134,7 +128,7 @@ net::TcpListener Session::listen(net::ListenOptions opts) {
 net::TcpListener Session::listen_unannounced(net::ListenOptions opts) {
   opts.trace = trace(Side::server);
   auto listener = net::TcpListener::bind(options_.listen_endpoint, opts);
-  if (!listener) throw DemoFailure(bind_failure(listener.error().errno_value(), listener.error().message()));
+  if (!listener) throw DemoFailure(explain_bind_failure(listener.error()));
   return std::move(*listener);
 }
 
@@ -155,7 +149,7 @@ net::Socket Session::reserve_port() {
   ev.err = err;
   ev.local = ev.args;
   t.finish(t0, std::move(ev));
-  if (rc != 0) throw DemoFailure(bind_failure(err, net::system_error(err, "bind " + at.to_string()).message()));
+  if (rc != 0) throw DemoFailure(explain_bind_failure(net::system_error(err, "bind " + at.to_string())));
   announce(must(std::move(bound)));
   return owner;
 }
@@ -251,23 +245,37 @@ bool Session::capturing() const noexcept { return captured_; }
 void Session::arm_capture(const net::Endpoint& server) {
   if (!options_.capture || capture_ || capture_problem_) return;
 #if SOCKLAB_HAVE_PCAP
-  capture::LiveCaptureConfig config;
-  // Loopback traffic is on "lo"; a server on a real address may be reached from anywhere.
-  config.interface = is_loopback(server) ? "lo" : "any";
-  config.filter = capture::port_filter(server.port());
-  if (!options_.pcap_path.empty()) config.write_to = options_.pcap_path;
-  auto started = capture::LiveCapture::start(std::move(config));
-  if (!started) {
-    capture_not_permitted_ = capture::is_missing_privilege(started.error());
-    capture_problem_ = capture::explain_capture_error(started.error());
+  const auto config = capture_config_for(server, options_.pcap_path);
+  const std::int64_t t0 = net::realtime_ns();
+  auto started = start_capture(config);
+  if (started) {
+    capture_.reset(new capture::LiveCapture(std::move(*started)));
+    captured_ = true;
+    // Mapping the capture ring takes milliseconds, far longer than the calls
+    // around it: say so in the timeline, or the gap looks like the network's.
+    const std::int64_t took_us = (net::realtime_ns() - t0) / 1000;
+    net::CallEvent ev;
+    ev.t_ns = net::realtime_ns();
+    ev.side = Side::server;
+    ev.call = "note";
+    ev.args = "capture " + config.interface;
+    const std::string text = common_.note(
+        CommonNote{"capture_armed"},
+        {{"interface", config.interface}, {"port", std::to_string(server.port())}, {"ms", fmt::format("{:.1f}", took_us / 1000.0)}});
+    {
+      std::lock_guard lock(mutex_);
+      call_notes_[{ev.side, ev.t_ns}] = text;
+    }
+    recorder_.record(std::move(ev));
     return;
   }
-  capture_ = std::make_unique<capture::LiveCapture>(std::move(*started));
-  captured_ = true;
+  CaptureProblem problem = std::move(started.error());
 #else
   (void)server;
-  capture_problem_ = common_.note(CommonNote{"no_capture_support"});
+  CaptureProblem problem = no_capture_support(common_);
 #endif
+  capture_problem_ = std::move(problem.text);
+  capture_not_permitted_ = problem.not_permitted;
 }
 
 void Session::end_capture() {

@@ -202,8 +202,6 @@ class Session {
 
  private:
   void arm_capture(const net::Endpoint& server);
-  // The message for a failed bind() on --listen/--port, with the remedy.
-  [[nodiscard]] std::string bind_failure(int err, const std::string& message) const;
   void stop_capture();
   void side_done(Side side);
 
@@ -224,7 +222,12 @@ class Session {
   bool capture_stopped_ = false;
   std::int64_t end_ns_ = 0;   // 0: the lesson is still running
 
-  std::unique_ptr<capture::LiveCapture> capture_;
+  // Deleted in session.cpp, where LiveCapture is complete: this header needs
+  // no libpcap, and builds without it.
+  struct LiveCaptureDeleter {
+    void operator()(capture::LiveCapture* c) const noexcept;
+  };
+  std::unique_ptr<capture::LiveCapture, LiveCaptureDeleter> capture_;
   bool captured_ = false;  // a capture ran (its packets, possibly none, are in packets_)
   std::optional<std::string> capture_problem_;
   bool capture_not_permitted_ = false;

@@ -268,6 +268,12 @@ Result<int> Socket::bytes_in_send_queue() const {
   return n;
 }
 
+Result<int> Socket::bytes_not_sent() const {
+  int n = 0;
+  if (::ioctl(fd_, SIOCOUTQNSD, &n) != 0) return std::unexpected(system_error(errno, "ioctl SIOCOUTQNSD"));
+  return n;
+}
+
 Result<void> Socket::wait_readable(std::optional<std::chrono::milliseconds> timeout) const {
   return poll_for(fd_, POLLIN, timeout, "wait readable");
 }

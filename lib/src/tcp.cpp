@@ -203,6 +203,11 @@ Result<void> TcpStream::set_cork(bool on) {
   return set_option(IPPROTO_TCP, TCP_CORK, &v, sizeof v, "TCP_CORK", v);
 }
 
+Result<void> TcpStream::set_quickack(bool on) {
+  const int v = on ? 1 : 0;
+  return set_option(IPPROTO_TCP, TCP_QUICKACK, &v, sizeof v, "TCP_QUICKACK", v);
+}
+
 Result<void> TcpStream::set_recv_lowat(int bytes) {
   return set_option(SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof bytes, "SO_RCVLOWAT", bytes);
 }

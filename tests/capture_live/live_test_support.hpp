@@ -1,20 +1,22 @@
-// Helpers for the capture tests: a scratch directory, running tcpdump/tshark,
-// and a minimal reader of the loopback frames the tests themselves make.
+// Helpers for the capture tests: a scratch directory, running tcpdump/tshark
+// and the record tool (through tests/support/process.hpp), and a minimal
+// reader of the loopback frames the tests themselves make.
 #pragma once
 
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
+#include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "process.hpp"
 
 namespace socklab::test {
 
@@ -45,23 +47,34 @@ class ScratchDir {
   std::filesystem::path path_;
 };
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;  // stdout (stderr goes to the test's stderr unless redirected in the command)
-};
+// What a command printed and how it ended (tests/support/process.hpp).
+using CommandResult = RunResult;
 
-// Runs a shell command and collects its stdout.
-inline CommandResult run_command(const std::string& command) {
-  CommandResult r;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
-  std::array<char, 4096> buf{};
-  std::size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-  const int status = ::pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
+// Runs a shell command to its end and collects its stdout (and stderr, in err).
+inline CommandResult run_command(const std::string& command) { return run({"/bin/sh", "-c", command}); }
+
+// A program run in the background, so a test can wait for what it says on
+// stderr ("recording on lo...") instead of for a guessed time.
+class Child {
+ public:
+  // `sigint_ignored`: start it as a shell starts a background job, with SIGINT ignored.
+  explicit Child(std::vector<std::string> argv, bool sigint_ignored = false)
+      : process_(std::move(argv), {.sigint_ignored = sigint_ignored}) {}
+
+  // Waits until `text` shows up on stderr (true), or stderr ends or time runs out (false).
+  bool wait_for_output(std::string_view text, std::chrono::milliseconds timeout) {
+    return process_.wait_until([&](const ProcessOutput& o) { return o.err.find(text) != std::string::npos; },
+                               timeout);
+  }
+  void signal(int sig) { process_.signal(sig); }
+  // Waits for the exit (reading the rest of stderr) and returns the exit code;
+  // a program still running after `limit` is killed and gives -1.
+  int wait(std::chrono::milliseconds limit = std::chrono::seconds(20)) { return process_.finish(limit).exit_code; }
+  [[nodiscard]] std::string err() const { return process_.err(); }
+
+ private:
+  Process process_;
+};
 
 inline std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
@@ -142,100 +155,5 @@ inline std::optional<Frame> parse_frame(std::span<const std::uint8_t> b) {
   }
   return f;
 }
-
-}  // namespace socklab::test
-
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-
-#include <chrono>
-#include <string_view>
-
-namespace socklab::test {
-
-// A program run in the background, its stderr collected, so a test can wait
-// for what it says ("recording on lo...") instead of for a guessed time.
-class Child {
- public:
-  // `sigint_ignored`: start it as a shell starts a background job, with SIGINT ignored.
-  explicit Child(std::vector<std::string> argv, bool sigint_ignored = false) {
-    int err[2];
-    if (::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      ::dup2(err[1], STDERR_FILENO);
-      if (sigint_ignored) ::signal(SIGINT, SIG_IGN);  // kept across exec
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    ::close(err[1]);
-    err_ = err[0];
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  ~Child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (err_ >= 0) ::close(err_);
-  }
-
-  // Reads stderr until `text` shows up (true) or the stream ends or time runs out (false).
-  bool wait_for_output(std::string_view text, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (stderr_.find(text) == std::string::npos) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0 || !read_some(static_cast<int>(left.count()))) return false;
-    }
-    return true;
-  }
-  void signal(int sig) { ::kill(pid_, sig); }
-  // Waits for the exit (reading the rest of stderr) and returns the exit code;
-  // a program still running after `limit` is killed and gives -1.
-  int wait(std::chrono::milliseconds limit = std::chrono::seconds(20)) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!ended_) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-        return -1;
-      }
-      read_some(static_cast<int>(left.count()));
-    }
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  [[nodiscard]] const std::string& err() const noexcept { return stderr_; }
-
- private:
-  bool read_some(int timeout_ms) {
-    pollfd p{err_, POLLIN, 0};
-    if (::poll(&p, 1, timeout_ms) <= 0) return false;
-    char buf[4096];
-    const ssize_t n = ::read(err_, buf, sizeof buf);
-    if (n <= 0) {
-      ended_ = true;  // end of stream: the program closed stderr (it exited)
-      return false;
-    }
-    stderr_.append(buf, static_cast<std::size_t>(n));
-    return true;
-  }
-
-  bool ended_ = false;
-
-  pid_t pid_ = -1;
-  int err_ = -1;
-  std::string stderr_;
-};
 
 }  // namespace socklab::test

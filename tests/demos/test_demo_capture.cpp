@@ -15,7 +15,7 @@
 
 using socklab::test::flags_of_stream;
 using socklab::test::of_kind;
-using socklab::test::Process;
+using socklab::test::start_demo;
 using socklab::test::run_demo;
 using socklab::test::RunResult;
 using socklab::test::verdicts;
@@ -222,7 +222,7 @@ TEST_CASE("server and client in two processes, each capturing its side", "[demos
   for (const Strings& variant : {Strings{}, Strings{"--merged"}, Strings{"--abort"}}) {
     Strings server_args{DEMO_TEARDOWN, "--role", "server", "--capture", "--json"};
     server_args.insert(server_args.end(), variant.begin(), variant.end());
-    Process server(server_args);
+    auto server = start_demo(server_args);
     const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
     REQUIRE(port);
     Strings client_args{DEMO_TEARDOWN, "--role", "client", "--port", *port, "--capture", "--json"};

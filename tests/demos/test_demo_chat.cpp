@@ -119,6 +119,19 @@ TEST_CASE("demo-chat: bad usage is exit code 2 with a message naming the flag", 
   CHECK(help.out.find("--frame-timeout") != std::string::npos);
 }
 
+TEST_CASE("demo-chat server: a port in use, or an address not here, is explained as by every demo",
+          "[demos][chat]") {
+  namespace net = socklab::net;
+  auto busy = net::value_or_throw(net::TcpListener::bind(net::Endpoint::loopback_v4(0)));
+  const std::string port = std::to_string(busy.endpoint().port());
+  const auto in_use = run_demo({DEMO_CHAT, "server", "--port", port});
+  CHECK(in_use.exit_code == 1);
+  CHECK_THAT(in_use.err, Catch::Contains("Port " + port + " is already in use") && Catch::Contains("--port"));
+  const auto not_here = run_demo({DEMO_CHAT, "server", "--listen", "192.0.2.1"});  // TEST-NET-1
+  CHECK(not_here.exit_code == 1);
+  CHECK_THAT(not_here.err, Catch::Contains("192.0.2.1") && Catch::Contains("0.0.0.0"));
+}
+
 TEST_CASE("demo-chat: the lesson files define exactly the notes the program uses", "[demos][chat]") {
   const auto r = run_demo({DEMO_CHAT, "--check-notes"});
   INFO(r.err);

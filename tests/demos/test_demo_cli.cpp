@@ -1,6 +1,7 @@
 // The common flags: bad usage, help, languages, the notes check.
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,31 @@ TEST_CASE("a port in use gets a clear message with the remedy", "[demos][cli]") 
   CHECK(zh.exit_code == 1);
   CHECK_THAT(zh.err, Catch::Contains("端口 " + port + " 已被占用"));
 }
+
+#if !SOCKLAB_HAVE_PCAP
+TEST_CASE("a build without libpcap: --capture says so plainly and exits 4", "[demos][cli][nopcap]") {
+  for (const auto& demo : kDemos) {
+    INFO(demo);
+    const auto r = run_demo({demo, "--capture", "--json"});
+    CHECK(r.exit_code == 4);
+    CHECK_THAT(r.err, Catch::Contains("no capture support") && Catch::Contains("without libpcap"));
+    // The lesson still ran, without the wire.
+    const auto lines = r.json();
+    const auto capture = socklab::test::of_kind(lines, "capture");
+    REQUIRE(capture.size() == 1);
+    CHECK(capture[0].at("enabled") == false);
+    CHECK(capture[0].at("not_permitted") == true);
+    CHECK_FALSE(socklab::test::of_kind(lines, "call").empty());
+  }
+  // The chat server too: it serves, says why there is no wire, and exits 4 when stopped.
+  auto server = socklab::test::start_demo({DEMO_CHAT, "server", "--capture", "--json"});
+  CHECK_THAT(server.wait_for_stderr("no capture support"), Catch::Contains("without libpcap"));
+  server.signal(SIGTERM);
+  const auto r = server.finish();
+  INFO(r.err);
+  CHECK(r.exit_code == 4);
+}
+#endif
 
 TEST_CASE("an address this machine does not have is explained", "[demos][cli]") {
   const auto r = run_demo({DEMO_HANDSHAKE, "--listen", "192.0.2.1"});  // TEST-NET-1: never local

@@ -13,7 +13,7 @@
 
 using socklab::test::flags_of_stream;
 using socklab::test::of_kind;
-using socklab::test::Process;
+using socklab::test::start_demo;
 using socklab::test::run_demo;
 using socklab::test::verdicts;
 
@@ -125,7 +125,7 @@ TEST_CASE("--role server and --role client work in two processes", "[demos][role
   for (const auto& v : kVariants) {
     if (v.flags == std::vector<std::string>{"--refused"}) continue;  // no server to run
     SECTION(name_of(v)) {
-      Process server(with(with({v.program}, v.flags), {"--role", "server", "--json"}));
+      auto server = start_demo(with(with({v.program}, v.flags), {"--role", "server", "--json"}));
       const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
       REQUIRE(port);
       const auto client = run_demo(with(with({v.program}, v.flags), {"--role", "client", "--port", *port, "--json"}));

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <array>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <regex>
@@ -164,9 +165,9 @@ TEST_CASE("every declared note key is used by the code", "[lesson]") {
   const std::string common = read_source("demos/common/common_notes.hpp");
   const auto begin = common.find("kCommonNoteKeys{");
   const auto declared = quoted_in(common.substr(begin, common.find("};", begin) - begin));
-  std::string plumbing;
-  for (const char* f : {"demo.cpp", "lesson.cpp", "options.cpp", "render.cpp", "report.cpp", "session.cpp", "observe.cpp"}) {
-    plumbing += read_source(std::string("demos/common/") + f);
+  std::string plumbing;  // every source file of demos/common
+  for (const auto& e : std::filesystem::directory_iterator(std::string(SOCKLAB_SOURCE_DIR) + "/demos/common")) {
+    if (e.path().extension() == ".cpp") plumbing += read_source("demos/common/" + e.path().filename().string());
   }
   CHECK(declared == used_keys(plumbing, "CommonNote"));
 }

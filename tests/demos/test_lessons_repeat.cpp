@@ -17,6 +17,7 @@ using nlohmann::json;
 namespace {
 
 constexpr int kRuns = 50;
+constexpr int kBacklogRuns = 10;
 
 // Runs `args` n times; every run must exit 0 with every verdict ok, and
 // `check` sees each run's verdicts.
@@ -76,9 +77,9 @@ TEST_CASE("udp: boundaries kept, and losses that add up, run after run", "[demos
   });
 }
 
-TEST_CASE("backlog: N+1 complete and the rest retransmit, three runs with capture", "[demos][lessons][repeat]") {
-  // Each run waits for the clients' SYN timers (two seconds): three runs, not fifty.
-  repeat({DEMO_BACKLOG, "--capture", "--json"}, 3, [](const auto& v) {
+TEST_CASE("backlog: N+1 complete and the rest retransmit, ten runs with capture", "[demos][lessons][repeat]") {
+  // Each run waits for the clients' SYN timers (two seconds): ten runs, not fifty.
+  repeat({DEMO_BACKLOG, "--capture", "--json"}, kBacklogRuns, [](const auto& v) {
     REQUIRE(v.at("completed_before_accept").at("observed") == 3);
     REQUIRE(v.at("syn_retransmissions_seen").at("ok") == true);
   });

@@ -21,7 +21,7 @@
 #include "socklab/net.hpp"
 
 using socklab::test::of_kind;
-using socklab::test::Process;
+using socklab::test::start_demo;
 using socklab::test::run_demo;
 using socklab::test::RunResult;
 using socklab::test::verdicts;
@@ -325,7 +325,7 @@ TEST_CASE("lessons 3-5: --role server and --role client in two processes", "[dem
   for (const auto& v : kVariants) {
     if (!v.two_processes) continue;
     SECTION(name_of(v)) {
-      Process server(with(with({v.program}, v.flags), {"--role", "server", "--json"}));
+      auto server = start_demo(with(with({v.program}, v.flags), {"--role", "server", "--json"}));
       const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
       REQUIRE(port);
       // The server's own command line for its clients carries the variant's flags.

@@ -11,7 +11,7 @@
 
 #include "demo_runner.hpp"
 
-using socklab::test::Process;
+using socklab::test::start_demo;
 using socklab::test::run_demo;
 using socklab::test::verdicts;
 namespace fs = std::filesystem;
@@ -50,8 +50,8 @@ TEST_CASE("demo-sticky serves a file to the classic Python client (struct 'i', J
   TempDir dir("to-python");
   const fs::path file = make_file(dir.path, 300'000);
   fs::create_directories(dir.path / "received");
-  Process server({DEMO_STICKY, "--role", "server", "--fix", "header", "--endian", "little", "--file", file.string(),
-                  "--json"});
+  auto server = start_demo({DEMO_STICKY, "--role", "server", "--fix", "header", "--endian", "little", "--file",
+                            file.string(), "--json"});
   const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
   REQUIRE(port);
   const auto client = run_demo({PYTHON3, kClient, "127.0.0.1", *port, (dir.path / "received").string()});
@@ -71,7 +71,7 @@ TEST_CASE("demo-sticky serves a file to the classic Python client (struct 'i', J
 TEST_CASE("demo-sticky receives a file from the classic Python server", "[demos][interop]") {
   TempDir dir("from-python");
   const fs::path file = make_file(dir.path, 250'000);
-  Process server({PYTHON3, kServer, file.string()});
+  auto server = start_demo({PYTHON3, kServer, file.string()});
   const std::string said = server.wait_for_stderr(" on port ");
   const auto at = said.find(" on port ");
   REQUIRE(at != std::string::npos);
@@ -93,7 +93,7 @@ TEST_CASE("demo-sticky receives a file from the classic Python server", "[demos]
 TEST_CASE("without --file the demo's client checks what it can: the size the header announced", "[demos][interop]") {
   TempDir dir("size-only");
   const fs::path file = make_file(dir.path, 5'000);
-  Process server({PYTHON3, kServer, file.string()});
+  auto server = start_demo({PYTHON3, kServer, file.string()});
   const std::string said = server.wait_for_stderr(" on port ");
   const std::string port = std::to_string(std::stoi(said.substr(said.find(" on port ") + 9)));
   const auto client = run_demo({DEMO_STICKY, "--role", "client", "--port", port, "--fix", "header", "--endian",
@@ -110,7 +110,7 @@ TEST_CASE("byte orders that disagree: a clear error, not a 700 MB allocation", "
   // struct.pack('i', n) is little-endian on x86; a client expecting '!I' reads a huge length.
   TempDir dir("endian");
   const fs::path file = make_file(dir.path, 1000);
-  Process server({PYTHON3, kServer, file.string()});
+  auto server = start_demo({PYTHON3, kServer, file.string()});
   const std::string said = server.wait_for_stderr(" on port ");
   const std::string port = std::to_string(std::stoi(said.substr(said.find(" on port ") + 9)));
   const auto client = run_demo({DEMO_STICKY, "--role", "client", "--port", port, "--fix", "header", "--file",

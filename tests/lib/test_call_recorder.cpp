@@ -115,6 +115,24 @@ TEST_CASE("CallRecorder records failures with errno", "[lib][recorder]") {
   CHECK(evs[1].err == ECONNREFUSED);
 }
 
+TEST_CASE("TCP_QUICKACK is recorded like the other options; queue sizes are queries, not calls",
+          "[lib][recorder]") {
+  CallRecorder rec;
+  auto pair = socklab::test::tcp_pair(Endpoint::loopback_v4(), {}, {.trace = {&rec, Side::client}});
+  rec.clear();
+  REQUIRE(pair.client.set_quickack(false));
+  REQUIRE(pair.client.set_quickack(true));
+  CHECK(pair.client.bytes_not_sent().value() == 0);
+  CHECK(pair.client.bytes_in_send_queue().value() == 0);
+  const auto evs = rec.snapshot();
+  REQUIRE(calls(evs) == std::vector<std::string>{"setsockopt", "setsockopt"});
+  CHECK(evs[0].args == "TCP_QUICKACK=0");
+  CHECK(evs[1].args == "TCP_QUICKACK=1");
+  CHECK(evs[0].side == Side::client);
+  CHECK(evs[0].local == pair.client.local_endpoint().value().to_string());
+  CHECK(evs[0].peer == pair.listener.endpoint().to_string());
+}
+
 TEST_CASE("UDP calls are recorded with sizes, addresses and truncation", "[lib][recorder][udp]") {
   CallRecorder rec;
   auto receiver = UdpSocket::bind(Endpoint::loopback_v4(), {.trace = {&rec, Side::server}}).value();

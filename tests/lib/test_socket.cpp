@@ -109,6 +109,12 @@ TEST_CASE("Socket options reach the kernel", "[lib][socket][options]") {
   CHECK(int_option(c.fd(), IPPROTO_TCP, TCP_CORK) == 1);
   REQUIRE(c.set_cork(false));
 
+  // Quick-ACK mode: off means delayed ACKs (the kernel reports the mode it is in now).
+  REQUIRE(c.set_quickack(false));
+  CHECK(int_option(c.fd(), IPPROTO_TCP, TCP_QUICKACK) == 0);
+  REQUIRE(c.set_quickack(true));
+  CHECK(int_option(c.fd(), IPPROTO_TCP, TCP_QUICKACK) == 1);
+
   REQUIRE(c.set_reuse_addr(true));
   CHECK(int_option(c.fd(), SOL_SOCKET, SO_REUSEADDR) == 1);
 

@@ -259,6 +259,44 @@ TEST_CASE("bytes in the receive and send queues (SIOCINQ / SIOCOUTQ)", "[lib][tc
   REQUIRE(wait_until([&] { return pair.client.bytes_in_send_queue().value() == 0; }));
 }
 
+TEST_CASE("bytes_not_sent (SIOCOUTQNSD): what the peer's closed window holds back", "[lib][tcp]") {
+  // A tiny receive buffer (inherited from the listener, so the first window is
+  // tiny too) that nobody reads, and a large send buffer: most of what the
+  // client hands the kernel cannot leave until the server reads.
+  auto listener = TcpListener::bind(Endpoint::loopback_v4()).value();
+  REQUIRE(listener.set_recv_buffer(4096));
+  auto client = TcpStream::connect(listener.endpoint(), {.timeout = 10s}).value();
+  auto server = std::move(listener.accept(10s).value().stream);
+  REQUIRE(client.set_send_buffer(256 * 1024));
+  CHECK(client.bytes_not_sent().value() == 0);
+
+  const std::string data(128 * 1024, 'x');
+  REQUIRE(client.set_nonblocking(true));
+  const std::size_t handed = client.send_some(bytes_of(data)).value();
+  REQUIRE(handed > 64 * 1024);  // far more than the window takes
+  // Once the window is closed and all that fitted is acknowledged, the whole
+  // queue is unsent.
+  REQUIRE(wait_until([&] {
+    const int queued = client.bytes_in_send_queue().value();
+    const int unsent = client.bytes_not_sent().value();
+    REQUIRE(unsent <= queued);
+    return unsent > 0 && unsent == queued;
+  }));
+  const int held_back = client.bytes_not_sent().value();
+  CHECK(held_back < static_cast<int>(handed));  // some did fit in the window
+  CHECK(server.bytes_in_recv_queue().value() == static_cast<int>(handed) - held_back);
+
+  // The server reads everything: the window opens, every byte leaves and is acknowledged.
+  std::vector<std::byte> sink(handed);
+  REQUIRE(server.recv_exact(sink).value() == handed);
+  REQUIRE(wait_until([&] { return client.bytes_in_send_queue().value() == 0; }));
+  CHECK(client.bytes_not_sent().value() == 0);
+
+  auto r = listener.bytes_not_sent();  // a listener has no send queue
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message().starts_with("ioctl SIOCOUTQNSD: "));
+}
+
 TEST_CASE("wait_for_bytes returns only when all the bytes are queued", "[lib][tcp][wait]") {
   auto pair = tcp_pair();
   std::atomic<bool> returned{false};

@@ -56,6 +56,10 @@ class Socket {
   [[nodiscard]] Result<int> bytes_in_recv_queue() const;
   // Bytes not yet acknowledged by the peer (TCP) or not yet sent (UDP) (SIOCOUTQ).
   [[nodiscard]] Result<int> bytes_in_send_queue() const;
+  // TCP: bytes of the send queue not yet sent at all (SIOCOUTQNSD), held back by
+  // Nagle, TCP_CORK or the peer's window; bytes_in_send_queue() minus this is
+  // in flight (sent, not yet acknowledged).
+  [[nodiscard]] Result<int> bytes_not_sent() const;
 
   // Waits until the socket is readable / writable (poll), or the timeout passes
   // (errc::timed_out). No timeout waits forever.

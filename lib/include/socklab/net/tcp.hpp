@@ -53,6 +53,11 @@ class TcpStream : public Socket {
   Result<void> set_nodelay(bool on);                 // TCP_NODELAY (Nagle off)
   Result<void> set_cork(bool on);                    // TCP_CORK
   Result<void> set_recv_lowat(int bytes);            // SO_RCVLOWAT
+  // TCP_QUICKACK: on, acknowledge each segment at once; off, delay ACKs (about
+  // 40 ms, or until data goes back). Not a lasting setting: Linux switches
+  // quick-ACK mode on and off by itself as traffic flows, so set it right
+  // before the segments it is meant for.
+  Result<void> set_quickack(bool on);
 
   // Blocks until at least `bytes` sit in the receive queue, or the peer
   // closed, or the timeout passes (errc::timed_out). It waits on the kernel
