@@ -131,19 +131,24 @@ class Printer {
   [[nodiscard]] std::string note(demo::NoteKey key, const demo::Values& values = {}) const {
     return lesson_.note(key, values);
   }
-  [[nodiscard]] double seconds_since_start() const {
-    return std::chrono::duration<double>(Clock::now() - start_).count();
+  // Seconds since start on CLOCK_REALTIME, the clock of packet timestamps, so
+  // a packet's line can carry the time it was captured rather than printed.
+  [[nodiscard]] double seconds_since_start(std::optional<std::int64_t> at_ns = {}) const {
+    return static_cast<double>(at_ns.value_or(net::realtime_ns()) - start_ns_) / 1e9;
   }
 
-  // A JSON event ("kind" and "t" are added), or a text line with the time in front.
-  void event(std::string_view kind, json fields, const std::string& text) {
+  // A JSON event ("kind" and "t" are added), or a text line with the time in
+  // front (microseconds, as tcpdump: on loopback a whole exchange fits in one ms).
+  // `at_ns`: when it happened, if not now (a packet's capture time).
+  void event(std::string_view kind, json fields, const std::string& text, std::optional<std::int64_t> at_ns = {}) {
     std::lock_guard lock(mutex_);
+    const double t = seconds_since_start(at_ns);
     if (json_) {
       fields["kind"] = kind;
-      fields["t"] = std::round(seconds_since_start() * 1e6) / 1e6;
+      fields["t"] = std::round(t * 1e6) / 1e6;
       std::fputs((fields.dump(-1, ' ', false, json::error_handler_t::replace) + "\n").c_str(), stdout);
     } else if (timestamps_) {
-      std::fputs(fmt::format("{:9.3f}  {}\n", seconds_since_start(), text).c_str(), stdout);
+      std::fputs(fmt::format("{:12.6f}  {}\n", t, text).c_str(), stdout);
     } else {
       std::fputs((text + "\n").c_str(), stdout);
     }
@@ -172,7 +177,7 @@ class Printer {
   bool timestamps_;
   const demo::Lesson& lesson_;
   std::mutex mutex_;
-  Clock::time_point start_ = Clock::now();
+  std::int64_t start_ns_ = net::realtime_ns();
 };
 
 // ---------------------------------------------------------------- the server
@@ -527,7 +532,7 @@ int run_server(const demo::CommonOptions& opts, const ServerFlags& flags, net::L
       if (!records) return;
       const auto r = records->next(p);
       const std::string phase(capture::to_string(r.phase));
-      out.event("packet", capture::to_json(r), fmt::format("  wire  {}{}", r.line, phase.empty() ? "" : "  [" + phase + "]"));
+      out.event("packet", capture::to_json(r), fmt::format("  wire  {}{}", r.line, phase.empty() ? "" : "  [" + phase + "]"), r.ts_ns);
     };
     auto started = demo::start_capture(std::move(config));
     if (started) {
