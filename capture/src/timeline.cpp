@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cerrno>
 #include <string_view>
 
 #include "socklab/capture/timeline.hpp"
@@ -7,15 +8,19 @@ namespace socklab::capture {
 
 namespace {
 
-// Calls that return because something arrived from the peer.
-bool waits_for_peer(std::string_view call) {
-  return call == "accept" || call == "recv" || call == "recvfrom";
+// Calls that return because something arrived from the peer: accept, recv,
+// recvfrom; and a connect() that failed (EINPROGRESS aside, which is not a
+// failure): it returned on the RST or ICMP error that refused it, or when time
+// ran out, so "connect ✗ ECONNREFUSED" must stand below the RST, not above the SYN.
+bool waits_for_peer(const net::CallEvent& c) {
+  if (c.call == "accept" || c.call == "recv" || c.call == "recvfrom") return true;
+  return c.call == "connect" && c.err != 0 && c.err != EINPROGRESS;
 }
 
 }  // namespace
 
 std::int64_t place_in_time(const net::CallEvent& call) noexcept {
-  return waits_for_peer(call.call) ? call.t_ns + call.dur_ns : call.t_ns;
+  return waits_for_peer(call) ? call.t_ns + call.dur_ns : call.t_ns;
 }
 
 std::vector<TimelineEntry> merge_timeline(std::span<const net::CallEvent> calls,
@@ -31,7 +36,7 @@ std::vector<TimelineEntry> merge_timeline(std::span<const net::CallEvent> calls,
   std::size_t order = 0;
   for (const auto& c : calls) {
     const std::int64_t t = place_in_time(c);
-    keyed.push_back({t, waits_for_peer(c.call) ? 2 : 0, order++, TimelineEntry{t, c, {}}});
+    keyed.push_back({t, waits_for_peer(c) ? 2 : 0, order++, TimelineEntry{t, c, {}}});
   }
   for (const auto& p : packets) keyed.push_back({p.ts_ns, 1, order++, TimelineEntry{p.ts_ns, p, {}}});
   std::stable_sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {

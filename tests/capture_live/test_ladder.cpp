@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cerrno>
 
 #include "ladder_fixtures.hpp"
 #include "socklab/capture/terminal.hpp"
@@ -117,12 +118,12 @@ TEST_CASE("ladder: packets alone, UDP and the ICMP error against it", "[ladder][
 TEST_CASE("ladder: calls alone, with a refused connect", "[ladder][golden]") {
   const std::string expected = R"(   ms      client :51514 ┬                       ┬ server :8080
 0.000      connect :8081 │                       │ ✗ ECONNREFUSED
-0.100                    │                       │ listen 1
-0.150      connect :8080 │                       │
-0.190                    │                       │ accept :51514
-0.200 send 13 "hello, …" │                       │
-0.205                    │                       │ recv 13 "hello, server"
-0.300        [TIME_WAIT] │                       │
+0.080                    │                       │ listen 1
+0.130      connect :8080 │                       │
+0.170                    │                       │ accept :51514
+0.180 send 13 "hello, …" │                       │
+0.185                    │                       │ recv 13 "hello, server"
+0.280        [TIME_WAIT] │                       │
                          ┴                       ┴
 )";
   CHECK(render(merge_timeline(fx::calls_only(), {}), true) == expected);
@@ -237,6 +238,26 @@ TEST_CASE("merge_timeline places waiting calls at their end, the others at their
   CHECK(timeline[3].t_ns == fx::t0 + 500);
   CHECK(place_in_time(calls[0]) == fx::t0 + 500);
   CHECK(place_in_time(calls[2]) == fx::t0 + 50);
+}
+
+TEST_CASE("merge_timeline: a refused connect stands below the RST that refused it", "[ladder]") {
+  using socklab::net::Side;
+  // A blocking connect() from 0 to 400; its SYN at 100, the RST at 200.
+  auto refused = fx::call(0, 400, Side::client, "connect", "127.0.0.1:8080", -1);
+  refused.err = ECONNREFUSED;
+  auto in_progress = fx::call(0, 20, Side::client, "connect", "127.0.0.1:8080", -1);
+  in_progress.err = EINPROGRESS;
+  auto syn = fx::conversation_packets()[0];
+  syn.ts_ns = fx::t0 + 100;
+  auto rst = syn;
+  rst.ts_ns = fx::t0 + 200;
+  const auto timeline = merge_timeline(std::vector{refused}, std::vector{syn, rst});
+  REQUIRE(timeline.size() == 3);
+  CHECK(std::holds_alternative<PacketRecord>(timeline[0].event));
+  CHECK(std::holds_alternative<PacketRecord>(timeline[1].event));
+  CHECK(std::get<socklab::net::CallEvent>(timeline[2].event).err == ECONNREFUSED);
+  CHECK(place_in_time(refused) == fx::t0 + 400);
+  CHECK(place_in_time(in_progress) == fx::t0);  // EINPROGRESS: it sent the SYN and returned
 }
 
 TEST_CASE("merge_timeline: at equal times a send comes before its segment, a recv after", "[ladder]") {
