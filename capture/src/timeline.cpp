@@ -9,12 +9,15 @@ namespace socklab::capture {
 namespace {
 
 // Calls that return because something arrived from the peer: accept, recv,
-// recvfrom; and a connect() that failed (EINPROGRESS aside, which is not a
-// failure): it returned on the RST or ICMP error that refused it, or when time
-// ran out, so "connect ✗ ECONNREFUSED" must stand below the RST, not above the SYN.
+// recvfrom; the wait for a non-blocking connect to finish (args end in
+// "(finish)": it returns on the SYN-ACK, maybe after retransmitted SYNs); and a
+// connect() that failed (EINPROGRESS aside, which is not a failure): it
+// returned on the RST or ICMP error that refused it, or when time ran out, so
+// "connect ✗ ECONNREFUSED" must stand below the RST, not above the SYN.
 bool waits_for_peer(const net::CallEvent& c) {
   if (c.call == "accept" || c.call == "recv" || c.call == "recvfrom") return true;
-  return c.call == "connect" && c.err != 0 && c.err != EINPROGRESS;
+  if (c.call != "connect") return false;
+  return c.args.ends_with("(finish)") || (c.err != 0 && c.err != EINPROGRESS);
 }
 
 }  // namespace

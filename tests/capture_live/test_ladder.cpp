@@ -258,6 +258,9 @@ TEST_CASE("merge_timeline: a refused connect stands below the RST that refused i
   CHECK(std::get<socklab::net::CallEvent>(timeline[2].event).err == ECONNREFUSED);
   CHECK(place_in_time(refused) == fx::t0 + 400);
   CHECK(place_in_time(in_progress) == fx::t0);  // EINPROGRESS: it sent the SYN and returned
+  // Waiting for that connect to finish returns on the SYN-ACK: it stands at its end.
+  const auto finish = fx::call(30, 1000, Side::client, "connect", "127.0.0.1:8080 (finish)", 0);
+  CHECK(place_in_time(finish) == fx::t0 + 1030);
 }
 
 TEST_CASE("merge_timeline: at equal times a send comes before its segment, a recv after", "[ladder]") {

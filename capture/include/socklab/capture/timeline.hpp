@@ -18,9 +18,10 @@
 //
 // Where a call stands in time. A call has a start and an end; the ladder shows
 // it once, where it reads right next to the wire:
-//   - calls that wait for the peer -- accept, recv, recvfrom, and a connect
-//     that failed (ECONNREFUSED comes with the RST) -- at their END: they
-//     return because a segment arrived, so they stand below it;
+//   - calls that wait for the peer -- accept, recv, recvfrom, the wait for a
+//     non-blocking connect to finish, and a connect that failed (ECONNREFUSED
+//     comes with the RST) -- at their END: they return because a segment
+//     arrived, so they stand below it;
 //   - every other call at its START: connect, send, shutdown and close cause
 //     the segments that follow them (connect stands above its SYN).
 // At equal times a start-placed call comes before the packet and an end-placed
