@@ -550,7 +550,9 @@ int run_server(const demo::CommonOptions& opts, const ServerFlags& flags, net::L
   if (opts.capture) capture_problem = demo::no_capture_support(common);
 #endif
 
-  auto listener = net::TcpListener::bind(opts.listen_endpoint, {.backlog = 128});
+  // SO_REUSEADDR: a restart on the same port must not wait out the TIME_WAIT
+  // of connections this server closed itself (lesson 2, --reuse).
+  auto listener = net::TcpListener::bind(opts.listen_endpoint, {.backlog = 128, .reuse_addr = true});
   if (!listener) {
     std::fprintf(stderr, "demo-chat server: %s\n",
                  demo::explain_bind_failure(listener.error(), opts.listen_endpoint, common).c_str());

@@ -246,6 +246,7 @@ void Session::arm_capture(const net::Endpoint& server) {
   if (!options_.capture || capture_ || capture_problem_) return;
 #if SOCKLAB_HAVE_PCAP
   const auto config = capture_config_for(server, options_.pcap_path);
+  const bool before_any_call = recorder_.snapshot().empty();
   const std::int64_t t0 = net::realtime_ns();
   auto started = start_capture(config);
   if (started) {
@@ -260,7 +261,7 @@ void Session::arm_capture(const net::Endpoint& server) {
     ev.call = "note";
     ev.args = "capture " + config.interface;
     const std::string text = common_.note(
-        CommonNote{"capture_armed"},
+        before_any_call ? CommonNote{"capture_armed_first"} : CommonNote{"capture_armed"},
         {{"interface", config.interface}, {"port", std::to_string(server.port())}, {"ms", fmt::format("{:.1f}", took_us / 1000.0)}});
     {
       std::lock_guard lock(mutex_);

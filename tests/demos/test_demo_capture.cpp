@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -111,6 +113,22 @@ TEST_CASE("handshake --refused: the SYN is answered by RST, connect() fails ECON
   const auto v = verdicts(lines);
   CHECK(v.at("connect_error").at("observed") == "ECONNREFUSED");
   CHECK(v.at("refused_segments").at("observed") == nlohmann::json({"S", "R."}));
+}
+
+TEST_CASE("the capture's set-up is a row of its own, with the time it took", "[demos][capture]") {
+  // Armed once the server has its port: the pause before the client is the set-up.
+  const auto calls = of_kind(captured({DEMO_HANDSHAKE}), "call");
+  const auto row = std::find_if(calls.begin(), calls.end(), [](const nlohmann::json& c) {
+    return c.at("call") == "note" && c.at("args") == "capture lo";
+  });
+  REQUIRE(row != calls.end());
+  CHECK_THAT(row->at("note").get<std::string>(), Catch::Contains("setting it up took") && Catch::Contains("pause"));
+  const auto listen = std::find_if(calls.begin(), calls.end(), [](const auto& c) { return c.at("call") == "listen"; });
+  const auto client = std::find_if(calls.begin(), calls.end(), [](const auto& c) { return c.at("side") == "client"; });
+  REQUIRE(listen != calls.end());
+  REQUIRE(client != calls.end());
+  CHECK(listen->at("t_ns").get<std::int64_t>() < row->at("t_ns").get<std::int64_t>());
+  CHECK(row->at("t_ns").get<std::int64_t>() < client->at("t_ns").get<std::int64_t>());
 }
 
 TEST_CASE("teardown: FIN, ACK, FIN, ACK, and TIME_WAIT after close", "[demos][capture]") {

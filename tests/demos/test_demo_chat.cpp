@@ -4,6 +4,8 @@
 
 #include <sys/socket.h>
 
+#include <array>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -130,6 +132,30 @@ TEST_CASE("demo-chat server: a port in use, or an address not here, is explained
   const auto not_here = run_demo({DEMO_CHAT, "server", "--listen", "192.0.2.1"});  // TEST-NET-1
   CHECK(not_here.exit_code == 1);
   CHECK_THAT(not_here.err, Catch::Contains("192.0.2.1") && Catch::Contains("0.0.0.0"));
+}
+
+TEST_CASE("demo-chat server: restarts on its port while a connection it closed sits in TIME_WAIT",
+          "[demos][chat]") {
+  namespace net = socklab::net;
+  std::uint16_t port = 0;
+  {
+    ChatServerProcess first({});
+    port = first.endpoint().port();
+    // The server closes first (a 2 GiB header): the TIME_WAIT is on its side, on its port.
+    RawChatClient giant(first.endpoint(), "giant");
+    const std::array<std::byte, 4> header{std::byte{0x80}, std::byte{0}, std::byte{0}, std::byte{0}};
+    giant.send_bytes(header);
+    (void)giant.frames_until_closed();
+    (void)giant.stream().close();
+    const auto waiting = net::wait_for_tcp_socket(
+        {.family = AF_INET, .local_port = port, .states = {net::TcpState::time_wait}}, socklab::test::chat_patience);
+    REQUIRE(waiting.has_value());
+    CHECK(first.stop() == 0);
+  }
+  // SO_REUSEADDR: the same port again at once (without it: EADDRINUSE, exit 1).
+  ChatServerProcess again({"--port", std::to_string(port)});
+  CHECK(again.endpoint().port() == port);
+  CHECK(again.stop() == 0);
 }
 
 TEST_CASE("demo-chat: the lesson files define exactly the notes the program uses", "[demos][chat]") {

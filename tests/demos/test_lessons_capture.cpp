@@ -167,6 +167,17 @@ TEST_CASE("udp: datagrams from the first packet on; TCP needs a handshake", "[de
   CHECK(fact(lines, "tcp_segments_before_data") == 3);
 }
 
+TEST_CASE("udp --unreachable: the capture, armed before any call, says so and claims no pause",
+          "[demos][lessons][capture]") {
+  const auto calls = of_kind(captured({DEMO_UDP, "--unreachable"}), "call");
+  REQUIRE_FALSE(calls.empty());
+  CHECK(calls.front().at("call") == "note");
+  CHECK(calls.front().at("args") == "capture lo");
+  const auto note = calls.front().at("note").get<std::string>();
+  CHECK_THAT(note, Catch::Contains("before the first call"));
+  CHECK(note.find("pause") == std::string::npos);
+}
+
 TEST_CASE("udp --unreachable: the ICMP port unreachable answers the datagram", "[demos][lessons][capture]") {
   for (const bool v6 : {false, true}) {
     INFO((v6 ? "IPv6" : "IPv4"));
