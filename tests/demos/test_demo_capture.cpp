@@ -12,10 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "demo_runner.hpp"
+#include "demo_checks.hpp"
 #include "socklab/capture/terminal.hpp"
 
+using socklab::test::captured;
 using socklab::test::flags_of_stream;
+using socklab::test::port_of;
 using socklab::test::of_kind;
 using socklab::test::start_demo;
 using socklab::test::run_demo;
@@ -24,26 +26,6 @@ using socklab::test::verdicts;
 using Strings = std::vector<std::string>;
 
 namespace {
-
-// Runs with --capture --json and checks what every capture run must show.
-std::vector<nlohmann::json> captured(Strings args) {
-  args.push_back("--capture");
-  args.push_back("--json");
-  const RunResult r = run_demo(args);
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-  const auto lines = r.json();
-  const auto capture = of_kind(lines, "capture");
-  REQUIRE(capture.size() == 1);
-  CHECK(capture[0].at("enabled") == true);
-  CHECK(capture[0].at("dropped_by_kernel") == 0);
-  CHECK(capture[0].at("captured") == of_kind(lines, "packet").size());
-  for (const auto& [name, v] : verdicts(lines)) {
-    INFO(name << ": " << v.dump());
-    CHECK(v.at("ok") == true);
-  }
-  return lines;
-}
 
 std::vector<std::string> phases_of_stream(const std::vector<nlohmann::json>& lines, int stream) {
   std::vector<std::string> out;
@@ -64,15 +46,9 @@ Strings closing(const Strings& flags) {
   return out;
 }
 
-// The port of "127.0.0.1:51514" or "[::1]:8080".
-int port(const nlohmann::json& endpoint) {
-  const auto text = endpoint.get<std::string>();
-  return std::stoi(text.substr(text.rfind(':') + 1));
-}
-
 int server_port_of(const std::vector<nlohmann::json>& lines) {
   for (const auto& p : of_kind(lines, "packet")) {
-    if (p.at("flags") == "S") return port(p.at("dst"));
+    if (p.at("flags") == "S") return port_of(p.at("dst"));
   }
   return 0;
 }
@@ -145,7 +121,7 @@ TEST_CASE("teardown: FIN, ACK, FIN, ACK, and TIME_WAIT after close", "[demos][ca
   // The client closes first: the first FIN goes to the server's port.
   const int server = server_port_of(lines);
   for (const auto& p : of_kind(lines, "packet")) {
-    if (p.at("phase") == "teardown 1/4") CHECK(port(p.at("dst")) == server);
+    if (p.at("phase") == "teardown 1/4") CHECK(port_of(p.at("dst")) == server);
   }
 }
 
@@ -162,7 +138,7 @@ TEST_CASE("teardown --half-close: the server's data flows after the client's FIN
   bool client_fin = false;
   std::uint32_t after = 0;
   for (const auto& p : of_kind(lines, "packet")) {
-    const bool from_server = port(p.at("src")) == server;
+    const bool from_server = port_of(p.at("src")) == server;
     if (!from_server && p.at("flags").get<std::string>().find('F') != std::string::npos) client_fin = true;
     if (client_fin && from_server) after += p.at("len").get<std::uint32_t>();
   }
@@ -183,7 +159,7 @@ TEST_CASE("teardown --abort: RST instead of FIN, twice, and no TIME_WAIT", "[dem
   }
   std::vector<bool> rst_from_server;
   for (const auto& p : of_kind(lines, "packet")) {
-    if (p.at("flags") == "R.") rst_from_server.push_back(port(p.at("src")) == server);
+    if (p.at("flags") == "R.") rst_from_server.push_back(port_of(p.at("src")) == server);
   }
   CHECK(rst_from_server == std::vector<bool>{false, true});  // SO_LINGER 0 client, then unread-data server
   CHECK(verdicts(lines).at("rst_instead_of_fin").at("ok") == true);
@@ -193,7 +169,7 @@ TEST_CASE("teardown --reuse: the server closes first; EADDRINUSE, then SO_REUSEA
   const auto lines = captured({DEMO_TEARDOWN, "--reuse"});
   const int server = server_port_of(lines);
   for (const auto& p : of_kind(lines, "packet")) {
-    if (p.at("phase") == "teardown 1/4") CHECK(port(p.at("src")) == server);
+    if (p.at("phase") == "teardown 1/4") CHECK(port_of(p.at("src")) == server);
   }
   const auto v = verdicts(lines);
   CHECK(v.at("rebind_without_reuseaddr").at("observed") == "EADDRINUSE");

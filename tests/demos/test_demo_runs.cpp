@@ -7,10 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "demo_runner.hpp"
+#include "demo_checks.hpp"
 #include "socklab/net.hpp"
 #include "socklab/capture/terminal.hpp"
 
+using socklab::test::check_verdicts;
 using socklab::test::flags_of_stream;
 using socklab::test::of_kind;
 using socklab::test::start_demo;
@@ -46,25 +47,6 @@ std::string name_of(const Variant& v) {
 std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
   args.insert(args.end(), more.begin(), more.end());
   return args;
-}
-
-// Every verdict is there and ok; returns them by name.
-std::map<std::string, nlohmann::json> check_verdicts(const socklab::test::RunResult& r,
-                                                     const std::vector<std::string>& expected) {
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-  const auto lines = r.json();
-  auto got = verdicts(lines);
-  for (const auto& name : expected) {
-    INFO(name);
-    REQUIRE(got.contains(name));
-    INFO(got[name].dump());
-    CHECK(got[name].at("ok") == true);
-  }
-  const auto summary = of_kind(lines, "summary");
-  REQUIRE(summary.size() == 1);
-  CHECK(summary[0].at("ok") == true);
-  return got;
 }
 
 }  // namespace

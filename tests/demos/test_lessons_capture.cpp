@@ -11,10 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "demo_runner.hpp"
+#include "demo_checks.hpp"
 #include "socklab/capture/terminal.hpp"
 
+using socklab::test::captured;
 using socklab::test::of_kind;
+using socklab::test::port_of;
 using socklab::test::run_demo;
 using socklab::test::RunResult;
 using socklab::test::verdicts;
@@ -22,32 +24,6 @@ using Strings = std::vector<std::string>;
 using nlohmann::json;
 
 namespace {
-
-// Runs with --capture --json; every verdict must be ok and the capture whole.
-std::vector<json> captured(Strings args) {
-  args.push_back("--capture");
-  args.push_back("--json");
-  const RunResult r = run_demo(args);
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-  const auto lines = r.json();
-  const auto capture = of_kind(lines, "capture");
-  REQUIRE(capture.size() == 1);
-  CHECK(capture[0].at("enabled") == true);
-  CHECK(capture[0].at("dropped_by_kernel") == 0);
-  CHECK(capture[0].at("captured") == of_kind(lines, "packet").size());
-  for (const auto& [name, v] : verdicts(lines)) {
-    INFO(name << ": " << v.dump());
-    CHECK(v.at("ok") == true);
-  }
-  CHECK(of_kind(lines, "summary").at(0).at("ok") == true);
-  return lines;
-}
-
-int port_of(const json& endpoint) {
-  const auto text = endpoint.get<std::string>();
-  return std::stoi(text.substr(text.rfind(':') + 1));
-}
 
 // The port that received the first SYN or the first datagram.
 int server_port(const std::vector<json>& lines) {

@@ -16,10 +16,11 @@
 #include <string>
 #include <vector>
 
-#include "demo_runner.hpp"
+#include "demo_checks.hpp"
 #include "socklab/capture/terminal.hpp"
 #include "socklab/net.hpp"
 
+using socklab::test::check_verdicts;
 using socklab::test::of_kind;
 using socklab::test::start_demo;
 using socklab::test::run_demo;
@@ -66,24 +67,6 @@ std::string name_of(const Variant& v) {
 Strings with(Strings args, const Strings& more) {
   args.insert(args.end(), more.begin(), more.end());
   return args;
-}
-
-// Every named verdict is there and ok, and the summary says ok.
-std::map<std::string, json> check_verdicts(const RunResult& r, const Strings& expected) {
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-  const auto lines = r.json();
-  auto got = verdicts(lines);
-  for (const auto& name : expected) {
-    INFO(name);
-    REQUIRE(got.contains(name));
-    INFO(got[name].dump());
-    CHECK(got[name].at("ok") == true);
-  }
-  const auto summary = of_kind(lines, "summary");
-  REQUIRE(summary.size() == 1);
-  CHECK(summary[0].at("ok") == true);
-  return got;
 }
 
 // The calls of one side with one name, in order.
