@@ -110,12 +110,6 @@ std::optional<std::string> text_problem(std::span<const std::byte> bytes) {
   return std::nullopt;
 }
 
-std::string as_string(std::span<const std::byte> bytes) {
-  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-}
-
-std::span<const std::byte> bytes_of(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
-
 // ---------------------------------------------------------------- output
 
 // One printer for every line of a program: the server's loop and the capture
@@ -323,7 +317,7 @@ class ChatServer {
     if (payload.empty()) return refuse(c, "empty", "an empty message");
     if (auto problem = text_problem(payload)) return refuse(c, "not_text", *problem);
     ++relayed_;
-    const std::string text = as_string(payload);
+    const std::string text = demo::text_of(payload);
     out_.event("message", {{"from", c.name}, {"text", text}, {"bytes", payload.size()}},
                fmt::format("[{}] {}", c.name, text));
     broadcast({{"type", "message"}, {"from", c.name}, {"text", text}});
@@ -334,7 +328,7 @@ class ChatServer {
     if (name.empty()) problem = "an empty name";
     if (name.size() > max_name_bytes) problem = fmt::format("a name of {} bytes (at most {})", name.size(), max_name_bytes);
     if (problem) return leave(c, Leave::bad_name, "the first frame must be a name: " + *problem, true);
-    c.name = unique_name(as_string(name));
+    c.name = unique_name(demo::text_of(name));
     ++served_;
     const std::size_t online = named_count();
     out_.event("join", {{"name", c.name}, {"peer", c.peer.to_string()}, {"online", online}},
@@ -680,7 +674,7 @@ class ChatClient {
   }
 
   bool send_frame(std::string_view text) {
-    auto sent = net::write_frame(stream_, encoder_, bytes_of(text));
+    auto sent = net::write_frame(stream_, encoder_, demo::bytes_of(text));
     if (!sent) {
       fail(sent.error().message());
       return false;
@@ -888,7 +882,7 @@ int main(int argc, char** argv) {
   auto prefix = net::LengthPrefix::from_struct_format(prefix_flag);
   if (!prefix) return usage_error("--prefix: " + prefix.error().message());
   if (!is_server) {
-    if (name.empty() || name.size() > max_name_bytes || text_problem(bytes_of(name)))
+    if (name.empty() || name.size() > max_name_bytes || text_problem(demo::bytes_of(name)))
       return usage_error(fmt::format("--name \"{}\": a name is 1 to {} bytes of text", name, max_name_bytes));
   }
 

@@ -32,6 +32,8 @@ using capture::Phase;
 using demo::must;
 using demo::Session;
 using demo::Side;
+using demo::bytes_of;
+using demo::text_of;
 
 constexpr std::array<std::string_view, 76> kNoteKeys{
     // the timeline: both sides
@@ -96,8 +98,6 @@ net::LengthPrefix prefix_for(net::ByteOrder order) {
   return {net::PrefixWidth::four_bytes, net::ByteOrder::little, true};
 }
 
-std::span<const std::byte> bytes_of(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
-std::string text_of(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 std::string preview(std::span<const std::byte> b, std::size_t max = 40) { return net::preview_bytes(b, max); }
 
 std::size_t total_message_bytes() {
@@ -106,11 +106,6 @@ std::size_t total_message_bytes() {
   return n;
 }
 
-struct Ends {
-  net::Endpoint me;
-  net::Endpoint other;
-};
-Ends ends_of(const net::TcpStream& s) { return {must(s.local_endpoint()), must(s.peer_endpoint())}; }
 
 // TCP_QUICKACK=0: this socket delays its ACKs (Linux's delayed-ACK timer, about
 // 40 ms), as Linux does by itself once a connection turns interactive.
@@ -743,7 +738,7 @@ void file_transfer(Session& s, const Config& cfg) {
 // acknowledged and no longer in its receive queue (inet_diag, when it is on
 // this machine; from another machine only the ACK can be seen). Also true when
 // the receiver is gone: `gone` tells.
-bool receiver_took_it(const net::TcpStream& conn, const Ends& e, bool& gone) {
+bool receiver_took_it(const net::TcpStream& conn, const demo::ConnectionEnds& e, bool& gone) {
   gone = conn.wait_readable(std::chrono::milliseconds(0)).has_value();  // its FIN or RST arrived
   auto queued = conn.bytes_in_send_queue();
   if (gone || !queued) return gone = true;
@@ -756,7 +751,7 @@ bool receiver_took_it(const net::TcpStream& conn, const Ends& e, bool& gone) {
 // Sends a length-prefixed "hello" with the prefix one byte per send(), each
 // only once the receiver has read the one before. Returns false if the receiver gave up.
 bool send_header_bytewise(Session& s, net::TcpStream& conn, const net::LengthPrefixCodec& codec) {
-  const Ends e = ends_of(conn);
+  const auto e = demo::ends_of(conn);
   const auto head = must(codec.encode_header(kMessages[0].size()));
   for (std::size_t i = 0; i < head.count; ++i) {
     if (!conn.send_some(head.span().subspan(i, 1))) {  // the receiver has already reset the connection

@@ -67,11 +67,6 @@ std::size_t answer_size() {
 }
 
 
-struct Peer {
-  net::Endpoint me;
-  net::Endpoint other;
-};
-Peer ends_of(const net::TcpStream& s) { return {must(s.local_endpoint()), must(s.peer_endpoint())}; }
 
 // Reads one message of a known size (recv() until that many bytes came).
 std::string recv_message(net::TcpStream& conn, std::size_t size) {
@@ -121,7 +116,7 @@ struct ClientStates {
   std::optional<TcpState> final_state;
 };
 
-void watch_client_after_close(Session& s, const Peer& p, ClientStates& out) {
+void watch_client_after_close(Session& s, const demo::ConnectionEnds& p, ClientStates& out) {
   if (auto now = demo::find_socket(p.me, p.other); now && now->state != TcpState::time_wait) {
     out.seen.emplace_back(net::to_string(now->state));
     if (now->state == TcpState::fin_wait_1) {
@@ -237,7 +232,7 @@ void four_way(Session& s) {
         server_port = listener.endpoint().port();
         auto conn = std::move(must(listener.accept(s.accept_patience())).stream);
         s.explain(Side::server, "accept", Note{"accept"});
-        const Peer p = ends_of(conn);
+        const auto p = demo::ends_of(conn);
         server_says_goodbye(s, conn);
         recv_until_eof(conn);
         s.explain(Side::server, "recv", Note{"server_eof"});
@@ -262,7 +257,7 @@ void four_way(Session& s) {
       [&] {  // the client
         auto conn = must(net::TcpStream::connect(s.server_endpoint(), {.trace = s.trace(Side::client)}));
         s.explain(Side::client, "connect", Note{"connect"});
-        const Peer p = ends_of(conn);
+        const auto p = demo::ends_of(conn);
         client_says_goodbye(s, conn);
         must(conn.close());
         s.explain(Side::client, "close", Note{"client_close"});
@@ -304,7 +299,7 @@ void merged(Session& s) {
       [&] {  // the client: as in the default
         auto conn = must(net::TcpStream::connect(s.server_endpoint(), {.trace = s.trace(Side::client)}));
         s.explain(Side::client, "connect", Note{"connect"});
-        const Peer p = ends_of(conn);
+        const auto p = demo::ends_of(conn);
         client_says_goodbye(s, conn);
         must(conn.close());
         s.explain(Side::client, "close", Note{"client_close"});
@@ -360,7 +355,7 @@ void half_close(Session& s) {
       [&] {  // the client asks, shuts down its sending side, and keeps reading
         auto conn = must(net::TcpStream::connect(s.server_endpoint(), {.trace = s.trace(Side::client)}));
         s.explain(Side::client, "connect", Note{"connect"});
-        const Peer p = ends_of(conn);
+        const auto p = demo::ends_of(conn);
         must(conn.send_all(kQuestion));
         s.explain(Side::client, "send", Note{"client_send_question"});
         must(conn.shutdown_write());
@@ -437,7 +432,7 @@ void abort_with_rst(Session& s) {
         {
           auto conn = must(net::TcpStream::connect(server, {.trace = s.trace(Side::client)}));
           s.explain(Side::client, "connect", Note{"connect"});
-          const Peer p = ends_of(conn);
+          const auto p = demo::ends_of(conn);
           recv_message(conn, kHello.size());
           s.explain(Side::client, "recv", Note{"client_recv_hello"});
           must(conn.set_linger(0s));
@@ -499,7 +494,7 @@ void reuse(Session& s) {
         const net::Endpoint at = listener.endpoint();
         auto conn = std::move(must(listener.accept(s.accept_patience())).stream);
         s.explain(Side::server, "accept", Note{"accept"});
-        const Peer p = ends_of(conn);
+        const auto p = demo::ends_of(conn);
         must(conn.send_all(kGoodbye));
         s.explain(Side::server, "send", Note{"server_send_bye"});
         must(conn.close());

@@ -33,6 +33,8 @@ using capture::Proto;
 using demo::must;
 using demo::Session;
 using demo::Side;
+using demo::bytes_of;
+using demo::text_of;
 
 constexpr std::array<std::string_view, 62> kNoteKeys{
     // the timeline
@@ -63,8 +65,6 @@ constexpr std::size_t kLossSize = 1000;           // --loss: bytes in each
 constexpr int kLossRcvbuf = 4096;                 // --loss: SO_RCVBUF asked for (the kernel doubles it)
 constexpr int kShownSends = 3;                    // --loss: sendto() calls shown before a summary
 
-std::span<const std::byte> bytes_of(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
-std::string text_of(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
 
 // The largest UDP payload: a 16-bit length field (65535) less the headers that
 // count in it (IPv4: its 20-byte header and UDP's 8; IPv6 does not count its

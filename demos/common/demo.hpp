@@ -18,6 +18,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bytes.hpp"
 #include "common_notes.hpp"
 #include "lesson.hpp"
 #include "note_key.hpp"

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <thread>
 
+#include "session.hpp"
+
 namespace socklab::demo {
 
 namespace {
@@ -18,6 +20,10 @@ net::DiagQuery query(const net::Endpoint& local, const net::Endpoint& remote, st
   return q;
 }
 }  // namespace
+
+ConnectionEnds ends_of(const net::TcpStream& s) {
+  return {must(s.local_endpoint()), must(s.peer_endpoint())};
+}
 
 std::optional<net::DiagSocket> find_socket(const net::Endpoint& local, const net::Endpoint& remote) {
   auto found = net::find_tcp_sockets(query(local, remote, {}));

@@ -14,6 +14,15 @@
 
 namespace socklab::demo {
 
+// The two ends of a connection as this socket sees them: its own address and
+// its peer's, the keys find_socket() and wait_for_socket() look sockets up by.
+struct ConnectionEnds {
+  net::Endpoint me;
+  net::Endpoint other;
+};
+// Throws DemoFailure when the socket cannot tell (it is not connected).
+ConnectionEnds ends_of(const net::TcpStream& s);
+
 // The socket with this local and remote endpoint, as inet_diag sees it: also
 // after close() (FIN_WAIT_2, TIME_WAIT, LAST_ACK). nullopt: there is none (any more).
 std::optional<net::DiagSocket> find_socket(const net::Endpoint& local, const net::Endpoint& remote);

@@ -57,6 +57,44 @@ inline std::vector<nlohmann::json> captured(std::vector<std::string> args) {
   return lines;
 }
 
+// A demo run as a class runs it: `--role server` in one process, `--role
+// client --port P` in another, both with --json.
+struct TwoProcessRun {
+  std::string announcement;  // the server's stderr up to its line telling the clients' command
+  RunResult server;
+  RunResult client;
+  std::map<std::string, nlohmann::json> verdicts;  // both sides', by name
+};
+
+// Runs ARGS (the program and its variant's flags) in the two roles; both must
+// exit 0. Then every name in `expected` is among the verdicts, and ok.
+inline TwoProcessRun run_two_processes(const std::vector<std::string>& args,
+                                       const std::vector<std::string>& expected) {
+  auto with = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), args.begin(), args.end());
+    return more;
+  };
+  TwoProcessRun run;
+  auto server = start_demo(with({"--role", "server", "--json"}));
+  run.announcement = server.wait_for_stderr("--port ");
+  const auto port = announced_port(run.announcement);
+  REQUIRE(port);
+  run.client = run_demo(with({"--role", "client", "--port", *port, "--json"}));
+  run.server = server.finish();
+  INFO(run.server.err);
+  REQUIRE(run.server.exit_code == 0);
+  INFO(run.client.err);
+  REQUIRE(run.client.exit_code == 0);
+  run.verdicts = verdicts(run.server.json());
+  for (auto& [name, verdict] : verdicts(run.client.json())) run.verdicts[name] = verdict;
+  for (const auto& name : expected) {
+    INFO(name);
+    REQUIRE(run.verdicts.contains(name));
+    CHECK(run.verdicts[name].at("ok") == true);
+  }
+  return run;
+}
+
 // The port of "127.0.0.1:51514" or "[::1]:8080".
 inline int port_of(const nlohmann::json& endpoint) {
   const auto text = endpoint.get<std::string>();

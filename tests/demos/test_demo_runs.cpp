@@ -14,7 +14,6 @@
 using socklab::test::check_verdicts;
 using socklab::test::flags_of_stream;
 using socklab::test::of_kind;
-using socklab::test::start_demo;
 using socklab::test::run_demo;
 using socklab::test::verdicts;
 
@@ -107,29 +106,14 @@ TEST_CASE("--role server and --role client work in two processes", "[demos][role
   for (const auto& v : kVariants) {
     if (v.flags == std::vector<std::string>{"--refused"}) continue;  // no server to run
     SECTION(name_of(v)) {
-      auto server = start_demo(with(with({v.program}, v.flags), {"--role", "server", "--json"}));
-      const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
-      REQUIRE(port);
-      const auto client = run_demo(with(with({v.program}, v.flags), {"--role", "client", "--port", *port, "--json"}));
-      const auto served = server.finish();
-      INFO(served.err);
-      REQUIRE(served.exit_code == 0);
-      INFO(client.err);
-      REQUIRE(client.exit_code == 0);
       // Each process reports its own side's verdicts, and between them all of them.
-      auto all = verdicts(served.json());
-      for (auto& [name, verdict] : verdicts(client.json())) all[name] = verdict;
-      for (const auto& name : v.expected) {
-        INFO(name);
-        REQUIRE(all.contains(name));
-        CHECK(all[name].at("ok") == true);
-      }
+      const auto run = socklab::test::run_two_processes(with({v.program}, v.flags), v.expected);
       // Each process makes only its own side's calls (it may read the other's
       // state through the kernel, shown as a "state" event on that side).
-      for (const auto& c : of_kind(served.json(), "call")) {
+      for (const auto& c : of_kind(run.server.json(), "call")) {
         if (c.at("call") != "state") CHECK(c.at("side") == "server");
       }
-      for (const auto& c : of_kind(client.json(), "call")) CHECK(c.at("side") == "client");
+      for (const auto& c : of_kind(run.client.json(), "call")) CHECK(c.at("side") == "client");
     }
   }
   SECTION("a lone client against a port where nothing listens: --refused") {

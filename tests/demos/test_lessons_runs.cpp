@@ -22,7 +22,6 @@
 
 using socklab::test::check_verdicts;
 using socklab::test::of_kind;
-using socklab::test::start_demo;
 using socklab::test::run_demo;
 using socklab::test::RunResult;
 using socklab::test::verdicts;
@@ -308,26 +307,11 @@ TEST_CASE("lessons 3-5: --role server and --role client in two processes", "[dem
   for (const auto& v : kVariants) {
     if (!v.two_processes) continue;
     SECTION(name_of(v)) {
-      auto server = start_demo(with(with({v.program}, v.flags), {"--role", "server", "--json"}));
-      const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
-      REQUIRE(port);
+      const auto run = socklab::test::run_two_processes(with({v.program}, v.flags), v.expected);
       // The server's own command line for its clients carries the variant's flags.
-      for (const auto& f : v.flags) CHECK_THAT(server.wait_for_stderr("--port "), Catch::Contains(f));
-      const auto client = run_demo(with(with({v.program}, v.flags), {"--role", "client", "--port", *port, "--json"}));
-      const auto served = server.finish();
-      INFO(served.err);
-      REQUIRE(served.exit_code == 0);
-      INFO(client.err);
-      REQUIRE(client.exit_code == 0);
-      auto all = verdicts(served.json());
-      for (auto& [name, verdict] : verdicts(client.json())) all[name] = verdict;
-      for (const auto& name : v.expected) {
-        INFO(name);
-        REQUIRE(all.contains(name));
-        CHECK(all[name].at("ok") == true);
-      }
-      for (const auto& c : of_kind(served.json(), "call")) CHECK(c.at("side") == "server");
-      for (const auto& c : of_kind(client.json(), "call")) CHECK(c.at("side") == "client");
+      for (const auto& f : v.flags) CHECK_THAT(run.announcement, Catch::Contains(f));
+      for (const auto& c : of_kind(run.server.json(), "call")) CHECK(c.at("side") == "server");
+      for (const auto& c : of_kind(run.client.json(), "call")) CHECK(c.at("side") == "client");
     }
   }
   SECTION("udp --unreachable: a lone client against a port where no socket receives") {
