@@ -111,6 +111,20 @@ Outcome run_both(const Codec& codec, const FramingInput& in) {
   return whole;
 }
 
+// Frames within the codec's limit that, encoded again, give back the stream
+// they came from: all of it when decoding ended cleanly, else a prefix.
+template <class Codec>
+void check_reencodes(const Codec& codec, const Outcome& out, const FramingInput& in) {
+  Bytes again;
+  for (const auto& item : out.items) {
+    SOCKLAB_FUZZ_CHECK(item.bytes.size() <= codec.max_frame());
+    SOCKLAB_FUZZ_CHECK(codec.encode(item.bytes, again).has_value());
+  }
+  SOCKLAB_FUZZ_CHECK(again.size() <= in.stream.size());
+  SOCKLAB_FUZZ_CHECK(same_bytes(again, in.stream.first(again.size())));
+  if (!out.error && !out.finish_error) SOCKLAB_FUZZ_CHECK(again.size() == in.stream.size());
+}
+
 bool is_framing_error(std::error_code ec) {
   return ec == net::errc::frame_too_large || ec == net::errc::malformed_frame;
 }
@@ -168,14 +182,7 @@ void check_length_prefix(std::span<const std::uint8_t> data) {
   const Outcome out = run_both(codec, in);
   if (out.error) SOCKLAB_FUZZ_CHECK(is_framing_error(*out.error));
   // The frames re-encode to the very bytes they came from.
-  Bytes again;
-  for (const auto& item : out.items) {
-    SOCKLAB_FUZZ_CHECK(item.bytes.size() <= codec.max_frame());
-    SOCKLAB_FUZZ_CHECK(codec.encode(item.bytes, again).has_value());
-  }
-  SOCKLAB_FUZZ_CHECK(again.size() <= in.stream.size());
-  SOCKLAB_FUZZ_CHECK(same_bytes(again, in.stream.first(again.size())));
-  if (!out.error && !out.finish_error) SOCKLAB_FUZZ_CHECK(again.size() == in.stream.size());
+  check_reencodes(codec, out, in);
 }
 
 void check_delimiter(std::span<const std::uint8_t> data) {
@@ -185,14 +192,7 @@ void check_delimiter(std::span<const std::uint8_t> data) {
   const Outcome out = run_both(codec, in);
   if (out.error) SOCKLAB_FUZZ_CHECK(*out.error == net::errc::frame_too_large);
   // Lines never hold the delimiter and re-encode to the stream they came from.
-  Bytes again;
-  for (const auto& item : out.items) {
-    SOCKLAB_FUZZ_CHECK(item.bytes.size() <= codec.max_frame());
-    SOCKLAB_FUZZ_CHECK(codec.encode(item.bytes, again).has_value());
-  }
-  SOCKLAB_FUZZ_CHECK(again.size() <= in.stream.size());
-  SOCKLAB_FUZZ_CHECK(same_bytes(again, in.stream.first(again.size())));
-  if (!out.error && !out.finish_error) SOCKLAB_FUZZ_CHECK(again.size() == in.stream.size());
+  check_reencodes(codec, out, in);
 }
 
 void check_fixed_length(std::span<const std::uint8_t> data) {
