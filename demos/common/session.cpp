@@ -195,29 +195,22 @@ std::optional<std::uint16_t> Session::server_port() const {
 }
 
 void Session::record_state(Side side, net::TcpState state, NoteKey note, const Values& values) {
-  net::CallEvent ev;
-  ev.t_ns = net::realtime_ns();
-  ev.side = side;
-  ev.call = "state";
-  ev.args = std::string(net::to_string(state));
-  const std::string text = lesson_.note(note, values);
-  {
-    std::lock_guard lock(mutex_);
-    call_notes_[{side, ev.t_ns}] = text;
-  }
-  recorder_.record(std::move(ev));
+  record_event(side, "state", std::string(net::to_string(state)), lesson_.note(note, values));
 }
 
 void Session::record_note(Side side, std::string args, NoteKey note, const Values& values) {
+  record_event(side, "note", std::move(args), lesson_.note(note, values));
+}
+
+void Session::record_event(Side side, std::string call, std::string args, std::string note_text) {
   net::CallEvent ev;
   ev.t_ns = net::realtime_ns();
   ev.side = side;
-  ev.call = "note";
+  ev.call = std::move(call);
   ev.args = std::move(args);
-  const std::string text = lesson_.note(note, values);
   {
     std::lock_guard lock(mutex_);
-    call_notes_[{side, ev.t_ns}] = text;
+    call_notes_[{side, ev.t_ns}] = std::move(note_text);
   }
   recorder_.record(std::move(ev));
 }
@@ -255,19 +248,11 @@ void Session::arm_capture(const net::Endpoint& server) {
     // Mapping the capture ring takes milliseconds, far longer than the calls
     // around it: say so in the timeline, or the gap looks like the network's.
     const std::int64_t took_us = (net::realtime_ns() - t0) / 1000;
-    net::CallEvent ev;
-    ev.t_ns = net::realtime_ns();
-    ev.side = Side::server;
-    ev.call = "note";
-    ev.args = "capture " + config.interface;
-    const std::string text = common_.note(
-        before_any_call ? CommonNote{"capture_armed_first"} : CommonNote{"capture_armed"},
-        {{"interface", config.interface}, {"port", std::to_string(server.port())}, {"ms", fmt::format("{:.1f}", took_us / 1000.0)}});
-    {
-      std::lock_guard lock(mutex_);
-      call_notes_[{ev.side, ev.t_ns}] = text;
-    }
-    recorder_.record(std::move(ev));
+    record_event(Side::server, "note", "capture " + config.interface,
+                 common_.note(before_any_call ? CommonNote{"capture_armed_first"} : CommonNote{"capture_armed"},
+                              {{"interface", config.interface},
+                               {"port", std::to_string(server.port())},
+                               {"ms", fmt::format("{:.1f}", static_cast<double>(took_us) / 1000.0)}}));
     return;
   }
   CaptureProblem problem = std::move(started.error());

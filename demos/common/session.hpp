@@ -201,6 +201,8 @@ class Session {
   [[nodiscard]] const nlohmann::json& capture_stats() const noexcept { return capture_stats_; }
 
  private:
+  // A state or note event of our own, with the text the timeline shows beside it.
+  void record_event(Side side, std::string call, std::string args, std::string note_text);
   void arm_capture(const net::Endpoint& server);
   void stop_capture();
   void side_done(Side side);
