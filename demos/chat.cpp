@@ -854,9 +854,10 @@ int main(int argc, char** argv) {
   client_cmd->add_option("--name,-n", name, "Your name in the chat (default $USER)");
   add_output_flags(client_cmd);
 
+  demo::add_program_flags(app, "chat");
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version, --man-page, --bash-completion
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return usage_error(e.what());

@@ -9,6 +9,9 @@
 #include <set>
 
 #include "report.hpp"
+#include "socklab/cli/docs.hpp"
+#include "socklab/cli/version.hpp"
+#include "socklab_lessons.hpp"
 #include "socklab/capture/terminal.hpp"
 
 namespace socklab::demo {
@@ -65,8 +68,33 @@ bool use_color(ColorChoice c) {
 
 }  // namespace
 
+void add_program_flags(CLI::App& app, std::string_view lesson) {
+  cli::add_version_flag(app);
+  cli::add_doc_flags(app, [&app, name = std::string(lesson)] {
+    cli::ManPageInfo info;
+    if (auto l = Lesson::load(name, Lang::en)) {
+      info.description = l->goal();
+      info.examples = cli::markdown_examples(l->markdown(), app.get_name());
+    }
+    info.files = {fmt::format("share/doc/socklab/lessons/en/{0}.md: the whole lesson, also in Chinese "
+                              "(lessons/zh/{0}.md), under /usr in the Debian package, else under the "
+                              "installation prefix; the program carries its own copy",
+                              name)};
+    // Every other lesson, from the lesson texts built in, and the capture tool.
+    for (const auto& f : lessons::all()) {
+      constexpr std::string_view dir = "en/", ext = ".md";
+      if (!f.path.starts_with(dir) || !f.path.ends_with(ext)) continue;
+      const auto other = f.path.substr(dir.size(), f.path.size() - dir.size() - ext.size());
+      if (other != "common" && other != name) info.see_also.push_back(fmt::format("demo-{}(1)", other));
+    }
+    info.see_also.emplace_back("socklab-capture(1)");
+    return info;
+  });
+}
+
 Demo::Demo(DemoInfo info) : info_(info), app_(std::string(info.description), "demo-" + std::string(info.name)) {
   add_common_flags(app_, options_);
+  add_program_flags(app_, info_.name);
   app_.footer(
       "Exit codes: 0 the lesson ran, 1 a step failed (the message says which), 2 bad usage, "
       "4 --capture asked for but not permitted (run as root, or setcap cap_net_raw,cap_net_admin+eip on the "
@@ -107,6 +135,8 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
   } catch (const CLI::CallForHelp& e) {
     return app_.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app_.exit(e);
+  } catch (const CLI::Success& e) {  // --version, --man-page, --bash-completion
     return app_.exit(e);
   } catch (const CLI::ParseError& e) {
     // CLI11 has its own exit codes per error kind; every bad usage is 2 here.

@@ -36,6 +36,10 @@ struct DemoInfo {
   std::span<const std::string_view> note_keys;  // every note key the demo's code uses
 };
 
+// Adds --version and the hidden --man-page/--bash-completion (socklab_cli) to the
+// program `app`; its man page takes the goal and the examples of lessons/en/<lesson>.md.
+void add_program_flags(CLI::App& app, std::string_view lesson);
+
 class Demo {
  public:
   explicit Demo(DemoInfo info);
