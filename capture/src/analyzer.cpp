@@ -464,7 +464,11 @@ void PacketAnalyzer::Impl::analyze_tcp(AnalyzedPacket& o) {
 
   const TcpHeader& t = p.tcp;
   const std::uint16_t flags = t.flags;
-  const bool header_ok = p.reached == Layer::transport && t.header_len >= 20;
+  // As Wireshark: without a whole header in the segment (data offset under 5,
+  // or past the segment's end) its length is unknown, so neither the sequence
+  // analysis nor the phase is worked out, and the numbers stay as on the wire.
+  const std::uint32_t seg_len = p.ip.total_len >= p.ip.header_len ? p.ip.total_len - p.ip.header_len : 0;
+  const bool header_ok = p.reached == Layer::transport && t.header_len >= 20 && t.header_len <= seg_len;
   if (!header_ok) {
     o.stream = c->stream;
     o.seq = t.seq;

@@ -189,15 +189,22 @@ void decode_udp(DecodedPacket& d, Bytes seg, std::uint32_t seg_len) noexcept {
 }
 
 // The datagram quoted by an ICMP error: its IP header and first 8 bytes.
-void decode_icmp_quote(DecodedPacket& d, Bytes q) noexcept {
+// `cut_by_snaplen`: the capture, not the sender, shortened the quote.
+void decode_icmp_quote(DecodedPacket& d, Bytes q, bool cut_by_snaplen) noexcept {
   IcmpHeader& c = d.icmp;
+  c.quote_len = static_cast<std::uint32_t>(q.size());
   if (q.empty()) return;
   const std::uint8_t version = q[0] >> 4;
   std::size_t hl = 0;
   if (version == 4) {
-    if (q.size() < 20) return;
     hl = static_cast<std::size_t>(q[0] & 0x0f) * 4;
-    if (hl < 20 || hl > q.size()) return;
+    if (q.size() < 20 || hl < 20 || hl > q.size()) {
+      c.quote_cut = q.size() < std::max<std::size_t>(hl, 20) + 8;
+      if (c.quote_cut && !cut_by_snaplen) {
+        malformed(d, "ICMP error quotes {} bytes: the quoted IPv4 header is cut", q.size());
+      }
+      return;
+    }
     c.has_quote = true;
     c.quoted_src.version = c.quoted_dst.version = 4;
     std::memcpy(c.quoted_src.bytes.data(), q.data() + 12, 4);
@@ -205,8 +212,12 @@ void decode_icmp_quote(DecodedPacket& d, Bytes q) noexcept {
     c.quoted_protocol = q[9];
     c.quoted_id = be16(q.data() + 4);
   } else if (version == 6) {
-    if (q.size() < 40) return;
     hl = 40;
+    if (q.size() < 40) {
+      c.quote_cut = true;
+      if (!cut_by_snaplen) malformed(d, "ICMPv6 error quotes {} bytes: the quoted IPv6 header is cut", q.size());
+      return;
+    }
     c.has_quote = true;
     c.quoted_src.version = c.quoted_dst.version = 6;
     std::memcpy(c.quoted_src.bytes.data(), q.data() + 8, 16);
@@ -214,6 +225,14 @@ void decode_icmp_quote(DecodedPacket& d, Bytes q) noexcept {
     c.quoted_protocol = q[6];
   } else {
     return;
+  }
+  if (q.size() < hl + 8) {
+    // RFC 792 asks for 64 bits of the datagram after its header: a TCP or UDP
+    // quote shorter than that may lack the ports (tcpdump prints [|icmp]).
+    c.quote_cut = true;
+    if (!cut_by_snaplen) {
+      malformed(d, "ICMP error quotes {} bytes of the datagram after its IP header (8 expected)", q.size() - hl);
+    }
   }
   if (q.size() >= hl + 4) {
     c.quoted_ports = true;
@@ -245,7 +264,7 @@ void decode_icmp(DecodedPacket& d, Bytes seg, std::uint32_t seg_len, bool v6) no
   // Error messages that quote the offending datagram.
   const bool is_error = v6 ? (c.type >= 1 && c.type <= 4) : (c.type == 3 || c.type == 4 || c.type == 5 ||
                                                               c.type == 11 || c.type == 12);
-  if (is_error) decode_icmp_quote(d, d.payload);
+  if (is_error) decode_icmp_quote(d, d.payload, d.truncated);
 }
 
 void decode_transport(DecodedPacket& d, Bytes seg, std::uint32_t seg_len) noexcept {
@@ -300,6 +319,8 @@ void decode_ipv4(DecodedPacket& d, Bytes pkt, std::uint32_t wire) noexcept {
   if (ip.total_len == 0) {
     // Captured on the sending host before TCP segmentation offload split it:
     // the length field is left 0; the frame's own length is the datagram's.
+    // Wireshark (ip.tso_support, on by default) decodes it so; tcpdump says
+    // "bad-len 0": the note on the packet says both (format.cpp).
     ip.length_from_frame = true;
     ip.total_len = wire;
   }
@@ -364,6 +385,16 @@ void decode_ipv6(DecodedPacket& d, Bytes pkt, std::uint32_t wire) noexcept {
     }
     if (off + 8 > pkt.size()) {
       malformed(d, "IPv6 extension headers cut by the snapshot length");
+      ip.protocol = next;
+      ip.header_len = off;
+      return;
+    }
+    if (next == 0 && off != 40) {
+      // RFC 8200 4.1: Hop-by-Hop only directly after the IPv6 header. tcpdump
+      // stops there ("(invalid)"), Wireshark flags it as an error: so do we.
+      ip.hop_by_hop_repeated = true;
+      malformed(d, "IPv6 Hop-by-Hop header at place {} of the header chain: it may only come first",
+                ip.extension_headers + 1);
       ip.protocol = next;
       ip.header_len = off;
       return;

@@ -48,7 +48,21 @@ std::uint32_t ip_payload_len(const DecodedPacket& d) {
   return d.ip.total_len >= d.ip.header_len ? d.ip.total_len - d.ip.header_len : 0;
 }
 
-bool has_icmp_note(const AnalyzedPacket& p) { return p.phase == Phase::unreachable && p.pkt.icmp.has_quote; }
+bool has_icmp_note(const AnalyzedPacket& p) {
+  return p.phase == Phase::unreachable && (p.pkt.icmp.has_quote || p.pkt.icmp.quote_cut);
+}
+
+// IPv4 total length 0, decoded with the frame's length (packet.hpp: length_from_frame).
+bool has_length_note(const AnalyzedPacket& p) {
+  return p.pkt.reached >= Layer::network && p.pkt.ip.version == 4 && p.pkt.ip.length_from_frame;
+}
+
+void append_length_note(TextBuffer& out, const AnalyzedPacket& p) {
+  fmt::format_to(std::back_inserter(out),
+                 "IPv4 total length 0 (tcpdump: bad-len 0): {} bytes taken from the frame, as Wireshark does "
+                 "for a capture made before TCP segmentation offload",
+                 p.pkt.ip.total_len);
+}
 bool has_fragment_note(const AnalyzedPacket& p) { return p.pkt.reached >= Layer::network && p.pkt.ip.fragmented(); }
 
 // ---- TCP options, as tcpdump's tcp_print() ----
@@ -409,6 +423,11 @@ void put_icmp_line(TextBuffer& out, const AnalyzedPacket& p) {
       fmt::format_to(it, "echo request, id {}, seq {}", id, sq);
       break;
     case 3: {
+      // A quote too short for what the line names (the address, or a port): as tcpdump.
+      if (m.quote_cut && (!m.has_quote || (m.code == 3 && !m.quoted_ports))) {
+        put(out, "[|icmp]");
+        return;
+      }
       if (!m.has_quote) {
         put(out, "type-#3");
         break;
@@ -695,6 +714,11 @@ void append_tcpdump_line(TextBuffer& out, const AnalyzedPacket& p) {
         default: break;  // routing, AH, mobility...: not named (capture/JSON.md)
       }
     }
+    if (d.ip.hop_by_hop_repeated) {  // tcpdump's words
+      put(out, d.ip.extension_kinds[0] == 0 ? "[The Hop-by-Hop Options header was already found] (invalid)"
+                                            : "[The Hop-by-Hop Options header don't follow the IPv6 header] (invalid)");
+      return;
+    }
   } else if (d.ip.fragment_offset != 0) {
     // An IPv4 fragment after the first: tcpdump names the protocol, without a length.
     put_addresses_header(out, d);
@@ -724,11 +748,15 @@ void append_tcpdump_line(TextBuffer& out, const AnalyzedPacket& p) {
 
 void append_icmp_note(TextBuffer& out, const AnalyzedPacket& p) {
   const IcmpHeader& m = p.pkt.icmp;
-  if (p.phase != Phase::unreachable || !m.has_quote) return;
+  if (!has_icmp_note(p)) return;
   const std::string_view pn = quoted_proto_name(m.quoted_protocol);
   const bool port = (p.pkt.proto == Proto::icmp && m.code == 3) || (p.pkt.proto == Proto::icmp6 && m.code == 4);
   const auto it = std::back_inserter(out);
-  if (port && m.quoted_ports && !pn.empty()) {
+  if (m.quote_cut && (!m.has_quote || (port && !m.quoted_ports))) {
+    // Say what is missing rather than guess a port or an address.
+    fmt::format_to(it, "quote cut: {} bytes of the datagram, {}", m.quote_len,
+                   m.has_quote ? "its ports are missing" : "its IP header is incomplete");
+  } else if (port && m.quoted_ports && !pn.empty()) {
     fmt::format_to(it, "{} port {} unreachable", pn, m.quoted_dport);
   } else if (port && m.quoted_ports) {
     fmt::format_to(it, "protocol {} port {} unreachable", m.quoted_protocol, m.quoted_dport);
@@ -771,6 +799,10 @@ void append_note(TextBuffer& out, const AnalyzedPacket& p) {
     if (has_icmp_note(p)) put(out, "; ");
     append_fragment_note(out, p);
   }
+  if (has_length_note(p)) {
+    if (has_icmp_note(p) || has_fragment_note(p)) put(out, "; ");
+    append_length_note(out, p);
+  }
 }
 
 void append_notes(TextBuffer& out, const AnalyzedPacket& p) {
@@ -796,13 +828,17 @@ void append_notes(TextBuffer& out, const AnalyzedPacket& p) {
     }
     put(out, analysis_name(bit));
   }
-  if (p.phase == Phase::unreachable && p.pkt.icmp.has_quote) {
+  if (has_icmp_note(p)) {
     sep("; ");
     append_icmp_note(out, p);
   }
   if (has_fragment_note(p)) {
     sep("; ");
     append_fragment_note(out, p);
+  }
+  if (has_length_note(p)) {
+    sep("; ");
+    append_length_note(out, p);
   }
   if (p.pkt.malformed) {
     sep("; ");
@@ -883,7 +919,7 @@ void append_json(TextBuffer& out, const AnalyzedPacket& p, std::size_t preview_c
   }
   put_key(out, "n", first);
   put_u(out, p.n);
-  if (has_icmp_note(p) || has_fragment_note(p)) {
+  if (has_icmp_note(p) || has_fragment_note(p) || has_length_note(p)) {
     put_key(out, "note", first);
     out.push_back('"');
     append_note(out, p);  // ASCII without quotes or backslashes

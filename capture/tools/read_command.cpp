@@ -1,12 +1,19 @@
 // `socklab-capture read FILE`: a capture file as lines, JSON, layers or a ladder.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "checks.hpp"
 #include "commands.hpp"
 #include "socklab/capture/analyzer.hpp"
 #include "socklab/capture/format.hpp"
@@ -32,33 +39,57 @@ struct ReadOptions {
   std::string file;
   bool lines = false, json = false, layers = false, ladder = false;
   bool absolute_seq = false;
-  std::uint64_t count = 0;
+  bool line_buffered = false;  // -l
+  std::uint64_t count = 0;     // 0: no limit (the option itself accepts 1 or more)
   // --ladder only
   bool ascii = false;
   std::string color = "auto";
   std::optional<std::uint16_t> server_port;
 };
 
-// Output goes through one big buffer written in large blocks.
+// Output goes through one big buffer written in large blocks, or after every
+// packet when someone is watching the packets arrive (see run_read).
 class Output {
  public:
-  explicit Output(std::FILE* f) : f_(f) {}
+  explicit Output(std::FILE* f, bool per_packet) : f_(f), per_packet_(per_packet) {}
   TextBuffer& buf() { return buf_; }
-  void maybe_flush() {
-    if (buf_.size() >= flush_at) flush();
+  // False once the output is gone or failed: reading more is pointless.
+  bool packet_done() {
+    if (per_packet_ || buf_.size() >= flush_at) return flush();
+    return true;
   }
   bool flush() {
-    if (buf_.size() != 0 && std::fwrite(buf_.data(), 1, buf_.size(), f_) != buf_.size()) ok_ = false;
+    if (!ok_) return false;
+    if (buf_.size() != 0 && std::fwrite(buf_.data(), 1, buf_.size(), f_) != buf_.size()) fail();
     buf_.clear();
-    return ok_ && std::fflush(f_) == 0;
+    if (ok_ && std::fflush(f_) != 0) fail();
+    return ok_;
   }
+  // The reader of a pipe went away (`| head -1`): not an error, as for tcpdump.
+  [[nodiscard]] bool closed_by_reader() const { return closed_by_reader_; }
 
  private:
+  void fail() {
+    ok_ = false;
+    closed_by_reader_ = errno == EPIPE;
+  }
   static constexpr std::size_t flush_at = 1 << 20;
   std::FILE* f_;
+  bool per_packet_;
   TextBuffer buf_;
   bool ok_ = true;
+  bool closed_by_reader_ = false;
 };
+
+// Packets are shown as they come when the input may still be growing (a pipe,
+// a FIFO, standard input) or a person reads the output; a regular file into a
+// file or pipe is written in large blocks, which is much faster.
+bool show_each_packet(const ReadOptions& o) {
+  if (o.line_buffered || ::isatty(STDOUT_FILENO) == 1) return true;
+  struct stat st {};
+  if (o.file == "-") return ::fstat(STDIN_FILENO, &st) != 0 || !S_ISREG(st.st_mode);
+  return ::stat(o.file.c_str(), &st) != 0 || !S_ISREG(st.st_mode);
+}
 
 void put_time(TextBuffer& out, std::int64_t rel_ns) {
   if (rel_ns < 0) {
@@ -96,8 +127,10 @@ int run_read(const ReadOptions& o) {
   }
   fmt::print(stderr, "reading from file {}, link-type {}, snapshot length {}\n", o.file, to_string(reader->link()),
              reader->snaplen());
+  // A closed pipe shows as EPIPE on the write, handled there, instead of killing us.
+  std::signal(SIGPIPE, SIG_IGN);
   PacketAnalyzer analyzer(reader->link(), AnalyzerOptions{.absolute_seq = o.absolute_seq});
-  Output out(stdout);
+  Output out(stdout, mode != Mode::ladder && show_each_packet(o));
   std::vector<PacketRecord> ladder;
   std::uint64_t shown = 0;
   while (auto p = reader->next()) {
@@ -119,7 +152,7 @@ int run_read(const ReadOptions& o) {
         ladder.push_back(make_record(a));
         break;
     }
-    out.maybe_flush();
+    if (!out.packet_done()) break;
     if (++shown == o.count) break;
     if (mode == Mode::ladder && shown == ladder_max_packets) {
       fmt::print(stderr, "socklab-capture: --ladder shows the first {} packets; use -c to choose fewer\n",
@@ -138,7 +171,8 @@ int run_read(const ReadOptions& o) {
     out.buf().append(picture.data(), picture.data() + picture.size());
   }
   if (!out.flush()) {
-    fmt::print(stderr, "socklab-capture: writing the output failed\n");
+    if (out.closed_by_reader()) return exit_ok;
+    fmt::print(stderr, "socklab-capture: writing the output failed: {}\n", std::strerror(errno));
     return exit_unreadable;
   }
   if (reader->damaged()) {
@@ -156,7 +190,7 @@ int run_read(const ReadOptions& o) {
 void add_read_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<ReadOptions>();
   CLI::App* cmd = app.add_subcommand("read", "Read a pcap/pcapng file and show what happened on the wire");
-  cmd->add_option("FILE", opts->file, "The capture file (pcap or pcapng)")->required();
+  cmd->add_option("FILE", opts->file, "The capture file (pcap or pcapng); - reads standard input")->required();
   auto* lines = cmd->add_flag("--lines", opts->lines,
                               "tcpdump-style lines with each segment's phase and analysis (the default)");
   auto* json = cmd->add_flag("--json", opts->json, "One JSON object per packet (the contract in capture/JSON.md)");
@@ -167,7 +201,11 @@ void add_read_command(CLI::App& app, int& exit_code) {
   layers->excludes(ladder);
   cmd->add_flag("--absolute-seq,-S", opts->absolute_seq,
                 "Absolute sequence numbers (tcpdump -S) instead of relative ones (SYN = 0)");
-  cmd->add_option("-c,--count", opts->count, "Stop after this many packets");
+  cmd->add_option("-c,--count", opts->count, "Stop after this many packets (1 or more)")
+      ->check(whole_number(1, std::numeric_limits<std::uint64_t>::max(), "packets"));
+  cmd->add_flag("-l,--line-buffered", opts->line_buffered,
+                "Write each packet's output at once (as tcpdump -l); the default when the input is a "
+                "pipe or FIFO or the output a terminal");
   cmd->add_flag("--ascii", opts->ascii, "--ladder: plain ASCII instead of box drawing");
   cmd->add_option("--color", opts->color, "--ladder: colour (auto: only on a terminal, never with NO_COLOR set)")
       ->check(CLI::IsMember({"auto", "always", "never"}));
@@ -181,9 +219,10 @@ void add_read_command(CLI::App& app, int& exit_code) {
       "  socklab-capture read --ladder handshake.pcap      # client left, server right\n"
       "  socklab-capture read --ladder --ascii --color never backlog.pcap\n"
       "  socklab-capture read --absolute-seq handshake.pcap  # compare with: tcpdump -nn -S -r handshake.pcap\n"
+      "  tcpdump -i lo -U -w - port 8080 | socklab-capture read -   # packets as they are captured\n"
       "\n"
       "Exit codes:\n"
-      "  0  the whole file was read\n"
+      "  0  the whole file was read (or the reader of the output went away, as with | head)\n"
       "  1  the file could not be read: missing, empty, not a capture, unsupported link type\n"
       "  2  bad usage\n"
       "  3  the file is damaged or truncated: the packets before the damage were printed");

@@ -2,8 +2,13 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 
@@ -22,15 +27,16 @@ std::string slurp(const std::filesystem::path& p) {
   return {b.begin(), b.end()};
 }
 
-Run run_tool(const std::vector<std::string>& args) {
-  TempDir tmp;
-  const auto out = tmp.path / "out", err = tmp.path / "err";
+// Starts the tool with the given descriptors as its standard input and output
+// (-1: inherit); its standard error goes to `err`.
+pid_t spawn_tool(const std::vector<std::string>& args, int in, int out, const std::filesystem::path& err) {
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    std::signal(SIGPIPE, SIG_DFL);  // as a shell starts it, whatever the test runner did
     const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (o < 0 || e < 0 || ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0) ::_exit(126);
+    if (e < 0 || ::dup2(e, 2) < 0) ::_exit(126);
+    if ((in >= 0 && ::dup2(in, 0) < 0) || (out >= 0 && ::dup2(out, 1) < 0)) ::_exit(126);
     std::vector<char*> argv;
     std::string tool = SOCKLAB_CAPTURE_TOOL;
     argv.push_back(tool.data());
@@ -40,10 +46,38 @@ Run run_tool(const std::vector<std::string>& args) {
     ::execv(tool.c_str(), argv.data());
     ::_exit(127);
   }
+  return pid;
+}
+
+int wait_exit_code(pid_t pid) {
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Runs the tool to the end; `stdin_bytes`, when given, arrive through a pipe.
+Run run_tool(const std::vector<std::string>& args, const std::vector<char>* stdin_bytes = nullptr) {
+  TempDir tmp;
+  const auto out = tmp.path / "out", err = tmp.path / "err";
+  const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  REQUIRE(o >= 0);
+  int feed[2] = {-1, -1};
+  if (stdin_bytes != nullptr) REQUIRE(::pipe2(feed, O_CLOEXEC) == 0);
+  const pid_t pid = spawn_tool(args, feed[0], o, err);
+  ::close(o);
+  if (stdin_bytes != nullptr) {
+    std::signal(SIGPIPE, SIG_IGN);  // a tool that stops reading early must not kill the test
+    ::close(feed[0]);
+    std::size_t done = 0;
+    while (done < stdin_bytes->size()) {
+      const ssize_t n = ::write(feed[1], stdin_bytes->data() + done, stdin_bytes->size() - done);
+      if (n <= 0) break;  // the tool stopped reading (an error it reports)
+      done += static_cast<std::size_t>(n);
+    }
+    ::close(feed[1]);
+  }
   Run r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.exit_code = wait_exit_code(pid);
   r.out = slurp(out);
   r.err = slurp(err);
   return r;
@@ -157,4 +191,118 @@ TEST_CASE("read --ladder draws the capture with client and server columns", "[cl
     for (const char c : l) CHECK(static_cast<unsigned char>(c) < 0x80);
   }
   CHECK(run_tool({"read", "--ladder", "--color", "sometimes", capture("handshake.pcap")}).exit_code == 2);
+}
+
+TEST_CASE("read -c: a whole number of packets, 1 or more, refused otherwise in words", "[cli][errors]") {
+  for (const char* bad : {"-1", "0", "abc", "1.5", ""}) {
+    INFO("-c '" << bad << "'");
+    const Run r = run_tool({"read", "-c", bad, capture("data.pcap")});
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.find(std::string("'") + bad + "' is not a whole number of packets, 1 or more") != std::string::npos);
+    CHECK(r.err.find("179769") == std::string::npos);
+  }
+  CHECK(lines_of(run_tool({"read", "-c", "2", capture("data.pcap")}).out).size() == 2);
+}
+
+TEST_CASE("read -: standard input, a pipe, pcap and pcapng, as tcpdump -r -", "[cli][stdin]") {
+  for (const auto& file : {capture("data.pcap"), (golden::data_dir() / "corpus" / "chrissanders__tcp_dupack.pcapng").string()}) {
+    INFO(file);
+    const auto bytes = read_file(file);
+    const Run from_file = run_tool({"read", file});
+    const Run piped = run_tool({"read", "-"}, &bytes);
+    CHECK(piped.exit_code == 0);
+    REQUIRE(from_file.exit_code == 0);
+    CHECK(piped.out == from_file.out);
+    CHECK(piped.err.rfind("reading from file -, link-type EN10MB", 0) == 0);
+  }
+  SECTION("damaged input names standard input") {
+    const auto good = read_file(capture("data.pcap"));
+    const std::vector<char> cut(good.begin(), good.end() - 10);
+    const Run r = run_tool({"read", "-"}, &cut);
+    CHECK(r.exit_code == 3);
+    CHECK(lines_of(r.out).size() == 15);
+    CHECK(r.err.find("standard input: damaged after packet 15") != std::string::npos);
+    const std::vector<char> none;
+    const Run empty = run_tool({"read", "-"}, &none);
+    CHECK(empty.exit_code == 1);
+    CHECK(empty.err.find("standard input: the input is empty") != std::string::npos);
+  }
+}
+
+TEST_CASE("read: a pcapng cut inside its first block ends inside its header, as a pcap", "[cli][errors]") {
+  TempDir tmp;
+  const auto good = read_file(golden::data_dir() / "corpus" / "chrissanders__tcp_dupack.pcapng");
+  for (std::size_t keep : {4, 8, 11, 20}) {
+    INFO(keep << " bytes");
+    const std::vector<char> cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(keep));
+    const auto path = tmp.write("cut.pcapng", cut).string();
+    const Run r = run_tool({"read", path});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find(path + ": the file ends inside its header") != std::string::npos);
+    const Run piped = run_tool({"read", "-"}, &cut);
+    CHECK(piped.exit_code == 1);
+    CHECK(piped.err.find("standard input: the file ends inside its header") != std::string::npos);
+  }
+}
+
+TEST_CASE("read from a FIFO still being written: each packet's line comes out at once", "[cli][fifo]") {
+  TempDir tmp;
+  const auto fifo = tmp.path / "live.pcap";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const auto file = read_file(capture("data.pcap"));
+  const std::size_t first_record_end = 24 + 16 + 74;  // the file header and the 74-byte SYN
+  REQUIRE(static_cast<unsigned char>(file[24 + 8]) == 74);
+  int out[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  const pid_t pid = spawn_tool({"read", fifo.string()}, -1, out[1], tmp.path / "err");
+  ::close(out[1]);
+  const int w = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);  // waits for the tool to open it
+  REQUIRE(w >= 0);
+  REQUIRE(::write(w, file.data(), first_record_end) == static_cast<ssize_t>(first_record_end));
+  // The writer has more to send and keeps the FIFO open: the first line must come now.
+  // (The poll limit only turns a missing line into a failure instead of a hang.)
+  std::string got;
+  while (got.find('\n') == std::string::npos) {
+    pollfd p{out[0], POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 30'000) == 1);
+    char buf[512];
+    const ssize_t n = ::read(out[0], buf, sizeof buf);
+    REQUIRE(n > 0);
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  CHECK(got.rfind("1 0.000000 IP 127.0.0.1.", 0) == 0);
+  CHECK(got.find("[handshake 1/3]") != std::string::npos);
+  const auto rest = static_cast<ssize_t>(file.size() - first_record_end);
+  REQUIRE(::write(w, file.data() + first_record_end, static_cast<std::size_t>(rest)) == rest);
+  ::close(w);
+  char buf[4096];
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
+  ::close(out[0]);
+  CHECK(wait_exit_code(pid) == 0);
+  CHECK(lines_of(got).size() == 16);
+  CHECK(run_tool({"read", "-l", capture("data.pcap")}).out == got);
+}
+
+TEST_CASE("read | head -1: the reader going away ends the run quietly with 0", "[cli][pipe]") {
+  TempDir tmp;
+  // 976 lines (about 150 kB): more than a pipe holds (64 kB), so the tool is still writing.
+  auto file = read_file(capture("data.pcap"));
+  const std::vector<char> records(file.begin() + 24, file.end());
+  for (int i = 0; i < 60; ++i) file.insert(file.end(), records.begin(), records.end());
+  const auto big = tmp.write("big.pcap", file);
+  int out[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  const pid_t pid = spawn_tool({"read", big.string()}, -1, out[1], tmp.path / "err");
+  ::close(out[1]);
+  std::string got;
+  while (got.find('\n') == std::string::npos) {
+    char c;
+    REQUIRE(::read(out[0], &c, 1) == 1);
+    got.push_back(c);
+  }
+  ::close(out[0]);  // as head -1 does after its line
+  CHECK(wait_exit_code(pid) == 0);
+  CHECK(slurp(tmp.path / "err").find("writing the output failed") == std::string::npos);
+  CHECK(got.rfind("1 0.000000 IP ", 0) == 0);
 }

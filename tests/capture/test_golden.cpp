@@ -377,3 +377,70 @@ TEST_CASE("port_filter() keeps the fragments of the port's datagrams", "[golden]
     }
   }
 }
+
+// tests/data/malformed: damaged copies of golden captures (make_malformed.py),
+// each judged as tcpdump and Wireshark judge it (their views lie beside them).
+namespace {
+std::vector<golden::Frame> malformed_view(const char* name, bool absolute = false) {
+  return golden::socklab_view(golden::data_dir() / "malformed" / name, absolute);
+}
+}  // namespace
+
+TEST_CASE("IPv4 total length 0: decoded with the frame's length, and said so", "[golden][malformed]") {
+  const auto ours = malformed_view("ipv4_len0.pcap");
+  REQUIRE(ours.size() == 4);
+  const PacketRecord& r = ours[3].record;
+  // Wireshark's reading (ip.tso_support): the 13-byte request, analysed as usual.
+  const auto tshark = golden::tshark_view(golden::data_dir() / "malformed" / "ipv4_len0.pcap");
+  CHECK(std::to_string(r.len) == tshark[3].len);
+  CHECK(r.phase == Phase::data);
+  CHECK_FALSE(r.malformed);
+  // tcpdump's judgement, in the note (lines, JSON and layers).
+  CHECK(golden::read_lines(golden::data_dir() / "malformed" / "ipv4_len0.pcap.tcpdump.txt")[3] == "IP bad-len 0");
+  CHECK(r.note.rfind("IPv4 total length 0 (tcpdump: bad-len 0): 65 bytes taken from the frame", 0) == 0);
+  CHECK(ours[3].notes.find("data; IPv4 total length 0 (tcpdump: bad-len 0)") == 0);
+  CHECK(nlohmann::json::parse(ours[3].json)["note"] == r.note);
+  CHECK(ours[2].record.note.empty());
+}
+
+TEST_CASE("a repeated IPv6 Hop-by-Hop header is malformed, as tcpdump and Wireshark say", "[golden][malformed]") {
+  const auto ours = malformed_view("ipv6_hbh_repeated.pcap", true);
+  REQUIRE(ours.size() == 4);
+  const PacketRecord& r = ours[3].record;
+  CHECK(r.malformed);
+  CHECK(r.malformed_reason == "IPv6 Hop-by-Hop header at place 2 of the header chain: it may only come first");
+  CHECK(r.proto == Proto::other);  // tshark stops there too
+  CHECK(golden::tshark_view(golden::data_dir() / "malformed" / "ipv6_hbh_repeated.pcap")[3].proto == "other");
+  CHECK(r.line == golden::read_lines(golden::data_dir() / "malformed" / "ipv6_hbh_repeated.pcap.tcpdump-S.txt")[3]);
+  CHECK(r.analysis == 0);
+  CHECK(r.phase == Phase::none);
+}
+
+TEST_CASE("an ICMP error quoting too few bytes: the quote is marked cut, no port invented", "[golden][malformed]") {
+  const auto ours = malformed_view("icmp_quote_cut.pcap");
+  REQUIRE(ours.size() == 2);
+  const PacketRecord& r = ours[1].record;
+  CHECK(r.phase == Phase::unreachable);
+  CHECK(r.line == "IP 127.0.0.1 > 127.0.0.1: ICMP [|icmp]");  // tcpdump: [|icmp] too
+  CHECK(r.note == "quote cut: 22 bytes of the datagram, its ports are missing");
+  CHECK(r.line.find("port 0") == std::string::npos);
+  CHECK(r.malformed);
+  CHECK(r.malformed_reason == "ICMP error quotes 2 bytes of the datagram after its IP header (8 expected)");
+  CHECK(r.related == 0);  // without the ports it cannot be tied to a datagram
+  CHECK(nlohmann::json::parse(ours[1].json)["note"] == r.note);
+}
+
+TEST_CASE("a segment whose header runs past it gets no TCP analysis, as in Wireshark", "[golden][malformed]") {
+  const auto ours = malformed_view("tcp_offset_past.pcap");
+  const auto tshark = golden::tshark_view(golden::data_dir() / "malformed" / "tcp_offset_past.pcap");
+  REQUIRE(ours.size() == 6);
+  const PacketRecord& r = ours[5].record;
+  CHECK(r.malformed);
+  CHECK(r.analysis == 0);  // it would be a keep_alive (seq one below the next expected)
+  CHECK(tshark[5].analysis.empty());
+  CHECK(r.phase == Phase::none);
+  CHECK(std::to_string(r.seq) == tshark[5].seq);  // the numbers as on the wire, as tshark shows them
+  CHECK(std::to_string(r.ack) == tshark[5].ack);
+  CHECK(r.stream == 0);
+  CHECK(ours[5].notes == "malformed: TCP header length 60 exceeds the segment (32 bytes)");
+}

@@ -75,6 +75,7 @@ struct IpHeader {
   std::uint32_t fragment_len = 0;  // bytes of the original payload in this packet (tcpdump's "frag (off|len)")
   std::uint32_t flow_label = 0;    // IPv6
   std::uint8_t extension_headers = 0;
+  bool hop_by_hop_repeated = false;  // IPv6: a Hop-by-Hop header after the first header (malformed)
   std::array<std::uint8_t, 8> extension_kinds{};  // IPv6: the first extension headers' types, in order
 
   // A piece of a fragmented datagram (or an IPv6 atomic fragment).
@@ -118,6 +119,10 @@ struct IcmpHeader {
   bool quoted_ports = false;       // the quote reaches the ports
   std::uint16_t quoted_sport = 0, quoted_dport = 0;
   std::uint16_t quoted_udp_length = 0;  // when the quoted protocol is UDP and it is there
+  // An error message whose quote stops before the IP header and 8 bytes of the
+  // datagram that RFC 792/4443 ask for: the ports may be missing.
+  bool quote_cut = false;
+  std::uint32_t quote_len = 0;     // bytes of the datagram quoted (captured)
 };
 
 // How far decoding got.

@@ -26,9 +26,10 @@ class PcapReader {
     std::span<const std::uint8_t> bytes;
   };
 
-  // Opens a pcap/pcapng file. The error names the file and what is wrong:
-  // missing, unreadable, a directory, empty, not a capture, or a link type
-  // socklab does not decode.
+  // Opens a pcap/pcapng file, or standard input for "-" (as tcpdump -r -; a
+  // pipe works). The error names the file ("standard input" for "-") and what
+  // is wrong: missing, unreadable, a directory, empty, not a capture, cut
+  // inside its header, or a link type socklab does not decode.
   static std::expected<PcapReader, std::string> open(const std::string& path);
 
   ~PcapReader();
@@ -49,6 +50,7 @@ class PcapReader {
   [[nodiscard]] int datalink() const noexcept { return dlt_; }
   [[nodiscard]] std::uint32_t snaplen() const noexcept { return snaplen_; }
   [[nodiscard]] std::uint64_t packets_read() const noexcept { return count_; }
+  // The file's path, or "standard input".
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
  private:
