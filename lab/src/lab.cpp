@@ -437,6 +437,52 @@ net::Result<LinkCounters> Node::counters(std::string_view interface) const {
   return c;
 }
 
+net::Result<Mac> Node::mac(std::string_view interface) const {
+  const std::string name(interface);
+  LinkPtr link;
+  if (const int err = rtnl_link_get_kernel(sock_, 0, name.c_str(), &link.p); err < 0)
+    return std::unexpected(nl_error(err, "lab: MAC address of " + name_ + ":" + name));
+  nl_addr* a = rtnl_link_get_addr(link.p);
+  if (a == nullptr || nl_addr_get_len(a) != 6)
+    return std::unexpected(net::make_error(net::errc::not_supported, "lab: MAC address of " + name_ + ":" + name, "none"));
+  return mac_of(nl_addr_get_binary_addr(a), 6);
+}
+
+net::Result<bool> Node::is_up(std::string_view interface) const {
+  const std::string name(interface);
+  LinkPtr link;
+  if (const int err = rtnl_link_get_kernel(sock_, 0, name.c_str(), &link.p); err < 0)
+    return std::unexpected(nl_error(err, "lab: state of " + name_ + ":" + name));
+  return (rtnl_link_get_flags(link.p) & IFF_UP) != 0;
+}
+
+net::Result<std::vector<std::string>> Node::addresses(std::string_view interface) const {
+  const std::string name(interface);
+  int wanted = 0;
+  for (const auto& i : interfaces_) {
+    if (i.name == name) wanted = i.ifindex;
+  }
+  if (wanted == 0) {
+    if (name != "lo") return std::unexpected(net::system_error(ENODEV, "lab: addresses of " + name_ + ":" + name));
+    wanted = 1;  // lo is always ifindex 1 in a namespace
+  }
+  std::vector<std::string> out;
+  ifaddrmsg req{};
+  req.ifa_family = AF_INET;
+  const int err = dump(sock_, RTM_GETADDR, req, [&](nlmsghdr* h) {
+    const auto* ifa = static_cast<const ifaddrmsg*>(nlmsg_data(h));
+    nlattr* tb[IFA_MAX + 1]{};
+    if (ifa->ifa_family != AF_INET || static_cast<int>(ifa->ifa_index) != wanted ||
+        nlmsg_parse(h, sizeof(ifaddrmsg), tb, IFA_MAX, nullptr) < 0 || !tb[IFA_LOCAL])
+      return;
+    char ip[INET_ADDRSTRLEN]{};
+    ::inet_ntop(AF_INET, nla_data(tb[IFA_LOCAL]), ip, sizeof ip);
+    out.push_back(std::string(ip) + "/" + std::to_string(ifa->ifa_prefixlen));
+  });
+  if (err < 0) return std::unexpected(nl_error(err, "lab: addresses of " + name_ + ":" + name));
+  return out;
+}
+
 net::Result<std::chrono::milliseconds> Node::ageing_time() const {
   std::optional<std::uint32_t> centis;
   const int err = dump(sock_, RTM_GETLINK, ifinfomsg{}, [&](nlmsghdr* h) {
@@ -635,11 +681,10 @@ void Lab::connect_pair(Node& a, const InterfaceSpec& a_spec, Node& b, const Inte
   rtnl_link* peer = rtnl_link_veth_get_peer(link);
   AddrPtr a_mac{a_spec.mac ? mac_addr(*a_spec.mac) : nullptr};
   AddrPtr b_mac{b_spec.mac ? mac_addr(*b_spec.mac) : nullptr};
+  // Both ends come up after creation: an end brought up before its peer exists fails (ENOTCONN).
   rtnl_link_set_name(link, a_spec.name.c_str());
-  rtnl_link_set_flags(link, IFF_UP);
   if (a_mac.p) rtnl_link_set_addr(link, a_mac.p);
   rtnl_link_set_name(peer, b_spec.name.c_str());
-  rtnl_link_set_flags(peer, IFF_UP);
   if (b_mac.p) rtnl_link_set_addr(peer, b_mac.p);
   rtnl_link_set_ns_fd(peer, b.ns_fd_);
   const int err = rtnl_link_add(a.sock_, link, NLM_F_CREATE | NLM_F_EXCL);
@@ -650,7 +695,6 @@ void Lab::connect_pair(Node& a, const InterfaceSpec& a_spec, Node& b, const Inte
   for (const auto& [node, spec] : {std::pair{&a, &a_spec}, std::pair{&b, &b_spec}}) {
     const std::string at = node->name() + ":" + spec->name;
     const LinkInfo info = link_info(node->sock_, spec->name, at);
-    // The peer's flags may not be applied at creation on every kernel: set it up again.
     set_up(node->sock_, spec->name, at);
     if (!spec->address.empty()) add_address(node->sock_, info.ifindex, spec->address, at);
     node->interfaces_.push_back(Interface{node->name(), spec->name, spec->address, info.mac, info.ifindex});
@@ -727,6 +771,30 @@ ParticipantThread Lab::run_on(const Node& node, std::function<void(Participant&)
     }
   });
   return t;
+}
+
+Node& add_lan(Lab& lab, std::string switch_name, const std::vector<std::string>& hosts, std::string_view subnet,
+              std::uint8_t mac_base, bool hub) {
+  Node& sw = lab.add_switch(std::move(switch_name), hub);
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    Node& h = lab.add_host(hosts[i]);
+    lab.connect(h,
+                {.address = std::string(subnet) + "." + std::to_string(i + 1) + "/24",
+                 .mac = Mac::local(static_cast<std::uint8_t>(mac_base + i))},
+                sw);
+  }
+  return sw;
+}
+
+Node& add_two_lans(Lab& lab) {
+  Node& sw1 = add_lan(lab, "sw1", {"A"}, "10.0.1", 0x0a);
+  Node& sw2 = add_lan(lab, "sw2", {"B"}, "10.0.2", 0x0b);
+  Node& r = lab.add_router("R");
+  lab.connect(r, {.address = "10.0.1.254/24", .mac = Mac::local(0xf1), .name = "eth0"}, sw1);
+  lab.connect(r, {.address = "10.0.2.254/24", .mac = Mac::local(0xf2), .name = "eth1"}, sw2);
+  lab.add_route(lab.node("A"), "default", "10.0.1.254");
+  lab.add_route(lab.node("B"), "default", "10.0.2.254");
+  return r;
 }
 
 std::vector<std::string> socklab_namespaces() {

@@ -130,6 +130,9 @@ class Node {
   [[nodiscard]] net::Result<std::vector<Neighbour>> neighbours() const;
   [[nodiscard]] net::Result<std::vector<FdbEntry>> fdb() const;  // a switch's learned MACs
   [[nodiscard]] net::Result<LinkCounters> counters(std::string_view interface) const;
+  [[nodiscard]] net::Result<Mac> mac(std::string_view interface) const;
+  [[nodiscard]] net::Result<std::vector<std::string>> addresses(std::string_view interface) const;  // IPv4, "10.0.0.1/24"
+  [[nodiscard]] net::Result<bool> is_up(std::string_view interface) const;
   [[nodiscard]] net::Result<std::chrono::milliseconds> ageing_time() const;  // a switch's; 0 = hub
   [[nodiscard]] net::Result<bool> forwarding() const;       // net.ipv4.ip_forward
   [[nodiscard]] net::Result<bool> ipv6_enabled() const;     // !net.ipv6.conf.all.disable_ipv6
@@ -239,6 +242,16 @@ class Lab {
   static void connect_pair(Node& a, const InterfaceSpec& a_spec, Node& b, const InterfaceSpec& b_spec);
   std::vector<std::unique_ptr<Node>> nodes_;
 };
+
+// The lessons' usual topologies, written once (lessons, tests and bench/lab use them).
+// A LAN: a switch and hosts on it; host i gets <subnet>.<i+1>/24 on eth0 and the MAC
+// 02:00:00:00:00:<mac_base + i>. Returns the switch.
+Node& add_lan(Lab& lab, std::string switch_name, const std::vector<std::string>& hosts, std::string_view subnet,
+              std::uint8_t mac_base, bool hub = false);
+// Two LANs joined by a router: A (10.0.1.1, 02:..:0a) on sw1, B (10.0.2.1, 02:..:0b) on sw2,
+// router R with eth0 10.0.1.254 (02:..:f1) and eth1 10.0.2.254 (02:..:f2); A's and B's
+// default route goes through R. Returns R.
+Node& add_two_lans(Lab& lab);
 
 // Removes the namespaces of runs whose pid is dead (socklab-<pid>-*, pid not alive);
 // returns their names. Touches nothing that is not named socklab-<pid>-, nor a live pid's.

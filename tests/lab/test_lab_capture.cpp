@@ -1,0 +1,152 @@
+// Capture on every interface of a lab, each opened inside its namespace, merged into one
+// timeline: a broadcast seen at several places is one event with those places.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+
+#include "socklab/capture/live.hpp"
+#include "socklab/capture/merge.hpp"
+#include "socklab/capture/record.hpp"
+#include "socklab/lab/lab.hpp"
+#include "socklab/net/endpoint.hpp"
+#include "socklab/net/udp.hpp"
+
+using namespace std::chrono_literals;
+using namespace socklab::lab;
+using namespace socklab::capture;
+using socklab::net::Endpoint;
+using socklab::net::UdpSocket;
+using socklab::net::value_or_throw;
+
+namespace {
+
+bool is_arp(const RawPacket& p) { return p.bytes.size() >= 14 && p.bytes[12] == 0x08 && p.bytes[13] == 0x06; }
+bool is_broadcast(const RawPacket& p) {
+  return p.bytes.size() >= 6 && std::all_of(p.bytes.begin(), p.bytes.begin() + 6, [](std::uint8_t b) { return b == 0xff; });
+}
+bool is_udp_to(const RawPacket& p, std::uint16_t port) {
+  // Ethernet + IPv4 (20-byte header in the lab) + UDP destination port.
+  return p.bytes.size() >= 38 && p.bytes[12] == 0x08 && p.bytes[13] == 0x00 && p.bytes[23] == 17 &&
+         p.bytes[36] == (port >> 8) && p.bytes[37] == (port & 0xff);
+}
+
+struct PlaceCapture {
+  std::string place;
+  LiveCapture cap;
+};
+
+// A capture on each place, opened inside the place's namespace (the pcap handle stays
+// bound to that namespace's interface).
+std::vector<PlaceCapture> capture_at(const std::vector<Lab::Place>& places) {
+  std::vector<PlaceCapture> out;
+  for (const auto& pl : places) {
+    auto cap = pl.node->in_namespace([&] { return LiveCapture::start({.interface = pl.interface->name}); });
+    if (!cap) FAIL(cap.error().message());
+    out.push_back({pl.interface->place(), std::move(*cap)});
+  }
+  return out;
+}
+
+std::vector<FrameEvent> stop_and_merge(std::vector<PlaceCapture>& caps) {
+  std::vector<LabelledCapture> labelled;
+  for (auto& c : caps) {
+    value_or_throw(c.cap.stop());
+    labelled.push_back({c.place, c.cap.link_type(), c.cap.take_packets()});
+  }
+  return merge_sightings(std::move(labelled));
+}
+
+std::vector<std::string> places_of(const FrameEvent& e) {
+  std::vector<std::string> out;
+  for (const auto& s : e.seen) out.push_back(s.place);
+  return out;
+}
+
+// A sends one datagram to B's port; B receives it.
+std::uint16_t send_a_to_b(Lab& lab) {
+  auto b_sock = lab.node("B").in_namespace([] { return value_or_throw(UdpSocket::bind(Endpoint::any_v4(0))); });
+  const std::uint16_t port = value_or_throw(b_sock.local_endpoint()).port();
+  auto t = lab.run_on(lab.node("A"), [&](Participant&) {
+    auto s = value_or_throw(UdpSocket::open(AF_INET));
+    value_or_throw(s.send_to(std::as_bytes(std::span("hi", 2)), value_or_throw(Endpoint::parse("10.0.0.2:" + std::to_string(port)))));
+  });
+  t.join();
+  std::array<std::byte, 16> buf{};
+  value_or_throw(b_sock.recv_from(buf, 5000ms));
+  return port;
+}
+
+}  // namespace
+
+TEST_CASE("a broadcast ARP seen at B and C is one event with two places; order holds across namespaces",
+          "[lab][capture]") {
+  Lab lab = Lab::create();
+  add_lan(lab, "sw", {"A", "B", "C"}, "10.0.0", 0x0a);
+  std::vector<Lab::Place> at_b_and_c;
+  for (const auto& p : lab.places(false)) {
+    if (p.node->name() != "A") at_b_and_c.push_back(p);
+  }
+  auto caps = capture_at(at_b_and_c);
+  const std::uint16_t port = send_a_to_b(lab);
+  // B saw the datagram before its recv returned; C's copy of the broadcast is waited for.
+  REQUIRE(caps[1].cap.wait_for(is_arp, 5s));
+  const auto events = stop_and_merge(caps);
+
+  const auto request = std::ranges::find_if(events, [](const FrameEvent& e) { return is_arp(e.frame) && is_broadcast(e.frame); });
+  REQUIRE(request != events.end());
+  auto where = places_of(*request);
+  std::ranges::sort(where);
+  CHECK(where == std::vector<std::string>{"B:eth0", "C:eth0"});
+  CHECK(std::ranges::count_if(events, [](const FrameEvent& e) { return is_arp(e.frame) && is_broadcast(e.frame); }) == 1);
+  // The datagram went to B only (the switch had learned B's port from the ARP reply).
+  const auto datagram = std::ranges::find_if(events, [&](const FrameEvent& e) { return is_udp_to(e.frame, port); });
+  REQUIRE(datagram != events.end());
+  CHECK(places_of(*datagram) == std::vector<std::string>{"B:eth0"});
+  // One time line: events by first sighting, each event's sightings in order; the
+  // request came before the datagram it made possible.
+  CHECK(std::ranges::is_sorted(events, {}, [](const FrameEvent& e) { return e.frame.ts_ns; }));
+  for (const auto& e : events) CHECK(std::ranges::is_sorted(e.seen, {}, &Sighting::ts_ns));
+  CHECK(request < datagram);
+
+  // The packet records carry the real MAC addresses.
+  RecordBuilder builder(LinkType::ethernet);
+  const PacketRecord r = builder.next(request->frame);
+  CHECK(r.eth_src == "02:00:00:00:00:0a");
+  CHECK(r.eth_dst == "ff:ff:ff:ff:ff:ff");
+}
+
+TEST_CASE("every interface of the lab: the broadcast at all five places, counted once", "[lab][capture]") {
+  Lab lab = Lab::create();
+  add_lan(lab, "sw", {"A", "B", "C"}, "10.0.0", 0x0a);
+  const auto places = lab.places();
+  REQUIRE(places.size() == 6);  // A, B, C's eth0 and the switch's three ports
+  auto caps = capture_at(places);
+  send_a_to_b(lab);
+  for (auto& c : caps) REQUIRE(c.cap.wait_for(is_broadcast, 5s));
+  const auto events = stop_and_merge(caps);
+  const auto request = std::ranges::find_if(events, [](const FrameEvent& e) { return is_arp(e.frame) && is_broadcast(e.frame); });
+  REQUIRE(request != events.end());
+  CHECK(request->seen.size() == 6);
+  CHECK(request->seen.front().place == "A:eth0");  // the sender's interface sees it first
+  std::size_t sightings = 0;
+  for (const auto& e : events) sightings += e.seen.size();
+  std::size_t captured = 0;
+  for (const auto& c : caps) captured += c.cap.captured();
+  CHECK(sightings == captured);  // every packet of every place in exactly one event
+}
+
+TEST_CASE("hub mode floods a unicast frame to every port", "[lab][capture]") {
+  Lab lab = Lab::create();
+  add_lan(lab, "hub", {"A", "B", "C"}, "10.0.0", 0x0a, true);
+  std::vector<Lab::Place> at_c;
+  for (const auto& p : lab.places(false)) {
+    if (p.node->name() == "C") at_c.push_back(p);
+  }
+  auto caps = capture_at(at_c);
+  const std::uint16_t port = send_a_to_b(lab);
+  // C is not the datagram's destination; a hub repeats it there anyway.
+  CHECK(caps[0].cap.wait_for([&](const RawPacket& p) { return is_udp_to(p, port); }, 5s));
+  stop_and_merge(caps);
+}
