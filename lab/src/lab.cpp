@@ -203,18 +203,22 @@ net::Result<std::string> read_sysctl(const std::string& path) {
 }
 
 // --- netlink helpers ----------------------------------------------------------------
-struct LinkPtr {
-  rtnl_link* p = nullptr;
-  ~LinkPtr() {
-    if (p) rtnl_link_put(p);
-  }
-};
 struct AddrPtr {
   nl_addr* p = nullptr;
   ~AddrPtr() {
     if (p) nl_addr_put(p);
   }
 };
+
+using LinkHandle = std::unique_ptr<rtnl_link, void (*)(rtnl_link*)>;
+
+// The kernel's view of one link, by name, in the namespace `sock` is bound to.
+net::Result<LinkHandle> fetch_link(nl_sock* sock, const std::string& name, const std::string& what) {
+  rtnl_link* link = nullptr;
+  if (const int err = rtnl_link_get_kernel(sock, 0, name.c_str(), &link); err < 0)
+    return std::unexpected(nl_error(err, what));
+  return LinkHandle(link, rtnl_link_put);
+}
 
 nl_addr* mac_addr(const Mac& m) { return nl_addr_build(AF_LLC, m.bytes.data(), m.bytes.size()); }
 
@@ -230,19 +234,17 @@ struct LinkInfo {
 };
 
 LinkInfo link_info(nl_sock* sock, const std::string& name, const std::string& where) {
-  LinkPtr link;
-  if (const int err = rtnl_link_get_kernel(sock, 0, name.c_str(), &link.p); err < 0) fail_nl(err, "lab: find " + where);
-  LinkInfo info{rtnl_link_get_ifindex(link.p), {}};
-  if (nl_addr* a = rtnl_link_get_addr(link.p)) info.mac = mac_of(nl_addr_get_binary_addr(a), nl_addr_get_len(a));
+  const LinkHandle link = net::value_or_throw(fetch_link(sock, name, "lab: find " + where));
+  LinkInfo info{rtnl_link_get_ifindex(link.get()), {}};
+  if (nl_addr* a = rtnl_link_get_addr(link.get())) info.mac = mac_of(nl_addr_get_binary_addr(a), nl_addr_get_len(a));
   return info;
 }
 
 void set_up(nl_sock* sock, const std::string& name, const std::string& where) {
-  LinkPtr orig;
-  if (const int err = rtnl_link_get_kernel(sock, 0, name.c_str(), &orig.p); err < 0) fail_nl(err, "lab: find " + where);
-  LinkPtr change{rtnl_link_alloc()};
-  rtnl_link_set_flags(change.p, IFF_UP);
-  if (const int err = rtnl_link_change(sock, orig.p, change.p, 0); err < 0) fail_nl(err, "lab: set " + where + " up");
+  const LinkHandle orig = net::value_or_throw(fetch_link(sock, name, "lab: find " + where));
+  const LinkHandle change(rtnl_link_alloc(), rtnl_link_put);
+  rtnl_link_set_flags(change.get(), IFF_UP);
+  if (const int err = rtnl_link_change(sock, orig.get(), change.get(), 0); err < 0) fail_nl(err, "lab: set " + where + " up");
 }
 
 // Sends a request made with libnl's message API and waits for the kernel's ack.
@@ -424,25 +426,24 @@ net::Result<std::vector<FdbEntry>> Node::fdb() const {
 
 net::Result<LinkCounters> Node::counters(std::string_view interface) const {
   const std::string name(interface);
-  LinkPtr link;
-  if (const int err = rtnl_link_get_kernel(sock_, 0, name.c_str(), &link.p); err < 0)
-    return std::unexpected(nl_error(err, "lab: counters of " + name_ + ":" + name));
+  const auto fetched = fetch_link(sock_, name, "lab: counters of " + name_ + ":" + name);
+  if (!fetched) return std::unexpected(fetched.error());
+  rtnl_link* link = fetched->get();
   LinkCounters c;
-  c.rx_packets = rtnl_link_get_stat(link.p, RTNL_LINK_RX_PACKETS);
-  c.tx_packets = rtnl_link_get_stat(link.p, RTNL_LINK_TX_PACKETS);
-  c.rx_bytes = rtnl_link_get_stat(link.p, RTNL_LINK_RX_BYTES);
-  c.tx_bytes = rtnl_link_get_stat(link.p, RTNL_LINK_TX_BYTES);
-  c.rx_dropped = rtnl_link_get_stat(link.p, RTNL_LINK_RX_DROPPED);
-  c.tx_dropped = rtnl_link_get_stat(link.p, RTNL_LINK_TX_DROPPED);
+  c.rx_packets = rtnl_link_get_stat(link, RTNL_LINK_RX_PACKETS);
+  c.tx_packets = rtnl_link_get_stat(link, RTNL_LINK_TX_PACKETS);
+  c.rx_bytes = rtnl_link_get_stat(link, RTNL_LINK_RX_BYTES);
+  c.tx_bytes = rtnl_link_get_stat(link, RTNL_LINK_TX_BYTES);
+  c.rx_dropped = rtnl_link_get_stat(link, RTNL_LINK_RX_DROPPED);
+  c.tx_dropped = rtnl_link_get_stat(link, RTNL_LINK_TX_DROPPED);
   return c;
 }
 
 net::Result<Mac> Node::mac(std::string_view interface) const {
   const std::string name(interface);
-  LinkPtr link;
-  if (const int err = rtnl_link_get_kernel(sock_, 0, name.c_str(), &link.p); err < 0)
-    return std::unexpected(nl_error(err, "lab: MAC address of " + name_ + ":" + name));
-  nl_addr* a = rtnl_link_get_addr(link.p);
+  const auto link = fetch_link(sock_, name, "lab: MAC address of " + name_ + ":" + name);
+  if (!link) return std::unexpected(link.error());
+  nl_addr* a = rtnl_link_get_addr(link->get());
   if (a == nullptr || nl_addr_get_len(a) != 6)
     return std::unexpected(net::make_error(net::errc::not_supported, "lab: MAC address of " + name_ + ":" + name, "none"));
   return mac_of(nl_addr_get_binary_addr(a), 6);
@@ -450,10 +451,9 @@ net::Result<Mac> Node::mac(std::string_view interface) const {
 
 net::Result<bool> Node::is_up(std::string_view interface) const {
   const std::string name(interface);
-  LinkPtr link;
-  if (const int err = rtnl_link_get_kernel(sock_, 0, name.c_str(), &link.p); err < 0)
-    return std::unexpected(nl_error(err, "lab: state of " + name_ + ":" + name));
-  return (rtnl_link_get_flags(link.p) & IFF_UP) != 0;
+  const auto link = fetch_link(sock_, name, "lab: state of " + name_ + ":" + name);
+  if (!link) return std::unexpected(link.error());
+  return (rtnl_link_get_flags(link->get()) & IFF_UP) != 0;
 }
 
 net::Result<std::vector<std::string>> Node::addresses(std::string_view interface) const {

@@ -10,16 +10,11 @@
 #include "socklab/capture/merge.hpp"
 #include "socklab/capture/record.hpp"
 #include "socklab/lab/lab.hpp"
+#include "lab_test_support.hpp"
 #include "socklab/lab/lab_capture.hpp"
-#include "socklab/net/endpoint.hpp"
-#include "socklab/net/udp.hpp"
 
-using namespace std::chrono_literals;
-using namespace socklab::lab;
+using namespace socklab::test;
 using namespace socklab::capture;
-using socklab::net::Endpoint;
-using socklab::net::UdpSocket;
-using socklab::net::value_or_throw;
 
 namespace {
 
@@ -39,20 +34,6 @@ std::vector<std::string> places_of(const FrameEvent& e) {
   return out;
 }
 
-// A sends one datagram to B's port; B receives it.
-std::uint16_t send_a_to_b(Lab& lab) {
-  auto b_sock = lab.node("B").in_namespace([] { return value_or_throw(UdpSocket::bind(Endpoint::any_v4(0))); });
-  const std::uint16_t port = value_or_throw(b_sock.local_endpoint()).port();
-  auto t = lab.run_on(lab.node("A"), [&](Participant&) {
-    auto s = value_or_throw(UdpSocket::open(AF_INET));
-    value_or_throw(s.send_to(std::as_bytes(std::span("hi", 2)), value_or_throw(Endpoint::parse("10.0.0.2:" + std::to_string(port)))));
-  });
-  t.join();
-  std::array<std::byte, 16> buf{};
-  value_or_throw(b_sock.recv_from(buf, 5000ms));
-  return port;
-}
-
 }  // namespace
 
 TEST_CASE("a broadcast ARP seen at B and C is one event with two places; order holds across namespaces",
@@ -64,7 +45,7 @@ TEST_CASE("a broadcast ARP seen at B and C is one event with two places; order h
     if (p.node->name() != "A") at_b_and_c.push_back(p);
   }
   auto cap = value_or_throw(LabCapture::start(at_b_and_c));
-  const std::uint16_t port = send_a_to_b(lab);
+  const std::uint16_t port = ping(lab, lab.node("A"), lab.node("B"), "10.0.0.2", nullptr);
   // B saw the datagram before its recv returned; C's copy of the broadcast is waited for.
   REQUIRE(cap.wait_for("C:eth0", is_arp, 5s));
   const auto events = value_or_throw(cap.stop());
@@ -98,7 +79,7 @@ TEST_CASE("every interface of the lab: the broadcast at all six places, counted 
   const auto places = lab.places();
   REQUIRE(places.size() == 6);  // A, B, C's eth0 and the switch's three ports
   auto cap = value_or_throw(LabCapture::start(places));
-  send_a_to_b(lab);
+  ping(lab, lab.node("A"), lab.node("B"), "10.0.0.2", nullptr);
   for (const auto& p : places) REQUIRE(cap.wait_for(p.interface->place(), is_broadcast, 5s));
   const std::uint64_t captured = cap.captured();
   const auto events = value_or_throw(cap.stop());
@@ -119,7 +100,7 @@ TEST_CASE("hub mode floods a unicast frame to every port", "[lab][capture]") {
     if (p.node->name() == "C") at_c.push_back(p);
   }
   auto cap = value_or_throw(LabCapture::start(at_c));
-  const std::uint16_t port = send_a_to_b(lab);
+  const std::uint16_t port = ping(lab, lab.node("A"), lab.node("B"), "10.0.0.2", nullptr);
   // C is not the datagram's destination; a hub repeats it there anyway.
   CHECK(cap.wait_for("C:eth0", [&](const RawPacket& p) { return is_udp_to(p, port); }, 5s));
   value_or_throw(cap.stop());
