@@ -869,6 +869,15 @@ void append_endpoint(TextBuffer& out, const AnalyzedPacket& p, bool source) {
   put_u(out, source ? d.sport : d.dport);
 }
 
+namespace {
+// eth_src/eth_dst: only an Ethernet frame whose header was read carries MAC addresses.
+bool has_macs(const DecodedPacket& d) { return d.link.type == LinkType::ethernet && d.reached != Layer::none; }
+
+void append_mac(TextBuffer& out, const std::array<std::uint8_t, 6>& m) {
+  fmt::format_to(std::back_inserter(out), "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+}  // namespace
+
 void append_json(TextBuffer& out, const AnalyzedPacket& p, std::size_t preview_chars) {
   const DecodedPacket& d = p.pkt;
   const bool tcp = d.proto == Proto::tcp && d.reached == Layer::transport;
@@ -896,6 +905,16 @@ void append_json(TextBuffer& out, const AnalyzedPacket& p, std::size_t preview_c
   out.push_back('"');
   append_endpoint(out, p, false);
   out.push_back('"');
+  if (has_macs(d)) {
+    put_key(out, "eth_dst", first);
+    out.push_back('"');
+    append_mac(out, d.link.dst_mac);
+    out.push_back('"');
+    put_key(out, "eth_src", first);
+    out.push_back('"');
+    append_mac(out, d.link.src_mac);
+    out.push_back('"');
+  }
   if (tcp) {
     put_key(out, "flags", first);
     out.push_back('"');
@@ -992,6 +1011,12 @@ PacketRecord make_record(const AnalyzedPacket& p, std::size_t preview_chars) {
   r.src = take();
   append_endpoint(b, p, false);
   r.dst = take();
+  if (has_macs(d)) {
+    append_mac(b, d.link.src_mac);
+    r.eth_src = take();
+    append_mac(b, d.link.dst_mac);
+    r.eth_dst = take();
+  }
   r.sport = d.sport;
   r.dport = d.dport;
   r.proto = d.proto;
@@ -1037,9 +1062,7 @@ void append_layers(TextBuffer& out, const AnalyzedPacket& p, std::size_t preview
                  static_cast<double>(p.rel_ns) / 1e9);
   // Link
   put(out, "  link       ");
-  const auto mac = [&](const std::array<std::uint8_t, 6>& m) {
-    fmt::format_to(it, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
-  };
+  const auto mac = [&](const std::array<std::uint8_t, 6>& m) { append_mac(out, m); };
   switch (l.type) {
     case LinkType::ethernet:
       put(out, "Ethernet  ");

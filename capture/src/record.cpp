@@ -62,6 +62,10 @@ nlohmann::json to_json(const PacketRecord& r) {
   j["t"] = r.t;
   j["src"] = r.src;
   j["dst"] = r.dst;
+  if (!r.eth_src.empty()) {
+    j["eth_src"] = r.eth_src;
+    j["eth_dst"] = r.eth_dst;
+  }
   j["proto"] = std::string(to_string(r.proto));
   j["len"] = r.len;
   j["phase"] = std::string(to_string(r.phase));

@@ -39,6 +39,7 @@ void Trace::finish(std::int64_t t0, CallEvent ev) const {
   ev.t_ns = t0;
   ev.dur_ns = realtime_ns() - t0;
   ev.side = side;
+  ev.participant = std::string(participant);
   recorder->record(std::move(ev));
 }
 

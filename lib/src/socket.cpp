@@ -140,6 +140,7 @@ void Socket::record_call(std::int64_t t0, std::string_view call, std::string arg
   ev.t_ns = t0;
   ev.dur_ns = realtime_ns() - t0;  // measured before the extra lookups below
   ev.side = trace_.side;
+  ev.participant = std::string(trace_.participant);
   if (fd_ >= 0) {
     ev.local = endpoint_text(fd_, false);
     ev.peer = endpoint_text(fd_, true);

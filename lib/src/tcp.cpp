@@ -362,6 +362,7 @@ Result<TcpListener::Accepted> TcpListener::accept(std::optional<std::chrono::mil
       ev.t_ns = t0;
       ev.dur_ns = realtime_ns() - t0;
       ev.side = trace_.side;
+      ev.participant = std::string(trace_.participant);
       ev.call = "accept";
       ev.result = fd;
       if (auto local = stream.local_endpoint()) ev.local = local->to_string();

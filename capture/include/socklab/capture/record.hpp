@@ -77,6 +77,7 @@ struct PacketRecord {
   double t = 0;                   // seconds since the first packet
   std::string src;                // "127.0.0.1:51514", "[::1]:8080"; address only for ICMP; "" without IP
   std::string dst;
+  std::string eth_src, eth_dst;   // "02:00:00:00:00:0a" on an Ethernet link; "" where the link has no MACs (lo: none)
   std::uint16_t sport = 0, dport = 0;
   Proto proto = Proto::other;
   bool is_tcp = false;            // a whole TCP header: the TCP-only fields below are meaningful

@@ -48,6 +48,8 @@ struct CallEvent {
   std::string preview{};     // printable preview of the data sent or received
   std::string local{};       // "127.0.0.1:51514" when known: ties the call to a flow
   std::string peer{};        // "127.0.0.1:40123" when known
+  std::string participant{}; // the named participant that made the call ("A", "router"), "" when the
+                             // run has only the two sides (a lab host's name: see socklab::lab)
 };
 
 // Thread-safe, append-only log of CallEvents. Both sides of a demo share one.
@@ -66,11 +68,13 @@ class CallRecorder {
 struct Trace {
   CallRecorder* recorder = nullptr;
   Side side = Side::none;
+  // The participant's name, copied into each event; the storage must outlive the sockets.
+  std::string_view participant{};
   explicit operator bool() const noexcept { return recorder != nullptr; }
 
   // When a call is about to start: 0 when off, without reading the clock.
   [[nodiscard]] std::int64_t start() const noexcept { return recorder ? realtime_ns() : 0; }
-  // Records a call that started at t0: fills t_ns, dur_ns and side. No-op when off.
+  // Records a call that started at t0: fills t_ns, dur_ns, side and participant. No-op when off.
   void finish(std::int64_t t0, CallEvent ev) const;
 };
 
