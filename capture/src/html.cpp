@@ -223,7 +223,7 @@ details summary::after{content:" ▸";color:var(--dim)}details[open] summary::af
 .state{font-family:ui-monospace,monospace;font-size:.85rem;background:#eef1f4;border-radius:4px;padding:0 .3rem}
 .gap{display:grid;grid-template-columns:5.5em minmax(9em,17%) minmax(16em,1fr) minmax(9em,17%) minmax(12em,26%);min-height:26px;position:relative}
 .gap .glabel{grid-column:2/5;align-self:center;justify-self:center;background:var(--bg);border:1px dashed var(--line);border-radius:10px;padding:0 .6rem;font-size:.8rem;color:var(--dim);z-index:1}
-.gap .mid{grid-column:3;grid-row:1}
+.gap .mid{grid-column:3;grid-row:1;display:block;min-height:26px}
 .summary ul{list-style:none;padding:0;margin:.3rem 0}.summary li{margin:.25rem 0;padding-left:1.6em;text-indent:-1.6em}
 .mark{display:inline-block;width:1.6em;text-indent:0;font-weight:700}.ok .mark{color:var(--open)}.failed .mark{color:var(--reset)}.fact .mark{color:var(--dim)}
 .detail{display:block;color:var(--dim);font-size:.9rem;text-indent:0}
@@ -424,13 +424,14 @@ details summary::after{content:""}
   }
 
   void script() {
-    // Counts the arrows the browser actually drew (a shaft of non-zero length),
-    // for the reader's tools and the tests; Escape leaves a focused arrow;
+    // Counts the arrows the browser actually drew (a shaft of non-zero length)
+    // and notes when the laid-out page was ready (ms since navigation), for
+    // the tests and bench/html; Escape leaves a focused arrow;
     // printing opens every call so its arguments are on paper.
     fmt::format_to(std::back_inserter(out_), "<script>\n(function(){{var d=document.documentElement;d.setAttribute('data-packets','{}');d.setAttribute('data-calls','{}');",
                    packets_, calls_);
     out_ += R"js(
-function count(){var n=0;document.querySelectorAll('line.shaft').forEach(function(l){if(l.getBoundingClientRect().width>1)n++;});d.setAttribute('data-drawn-arrows',String(n));}
+function count(){var n=0;document.querySelectorAll('line.shaft').forEach(function(l){if(l.getBoundingClientRect().width>1)n++;});d.setAttribute('data-drawn-arrows',String(n));d.setAttribute('data-rendered-ms',String(Math.round(performance.now())));}
 if(document.readyState==='complete')count();else window.addEventListener('load',count);
 document.addEventListener('keydown',function(e){if(e.key==='Escape'&&document.activeElement&&document.activeElement.blur)document.activeElement.blur();});
 window.addEventListener('beforeprint',function(){document.querySelectorAll('details').forEach(function(x){x.open=true;});});
