@@ -9,216 +9,18 @@
 
 #include <fmt/format.h>
 
+#include "ladder_model.hpp"
 #include "socklab/capture/terminal.hpp"
 #include "socklab/capture/timeline.hpp"
+
 
 namespace socklab::capture {
 
 namespace {
 
-// The port of "127.0.0.1:51514" or "[::1]:8080"; nullopt when there is none.
-std::optional<std::uint16_t> port_of(std::string_view endpoint) {
-  const auto colon = endpoint.rfind(':');
-  if (colon == std::string_view::npos || colon + 1 >= endpoint.size()) return std::nullopt;
-  if (endpoint.front() != '[' && endpoint.find(':') != colon) return std::nullopt;  // bare IPv6
-  unsigned value = 0;
-  const auto* first = endpoint.data() + colon + 1;
-  const auto* last = endpoint.data() + endpoint.size();
-  const auto [end, ec] = std::from_chars(first, last, value);
-  if (ec != std::errc{} || end != last || value > 65535) return std::nullopt;
-  return static_cast<std::uint16_t>(value);
-}
-
-// The port a call's endpoint is bound to. Port 0 is a socket not bound yet
-// (a setsockopt right after socket()): it names no client and no server.
-std::optional<std::uint16_t> bound_port_of(std::string_view endpoint) {
-  const auto port = port_of(endpoint);
-  if (port && *port == 0) return std::nullopt;
-  return port;
-}
-
 std::string errno_name(int err) {
   if (const char* name = ::strerrorname_np(err)) return name;
   return fmt::format("errno {}", err);
-}
-
-bool has_flag(const PacketRecord& p, char f) { return p.flags.find(f) != std::string::npos; }
-
-struct Ansi {
-  bool on;
-  [[nodiscard]] std::string paint(std::string_view text, std::string_view code) const {
-    if (!on || text.empty()) return std::string(text);
-    return fmt::format("\x1b[{}m{}\x1b[0m", code, text);
-  }
-};
-constexpr std::string_view red = "31", green = "32", yellow = "33", blue = "34", magenta = "35",
-                           cyan = "36", dim = "2";
-
-std::string_view packet_color(const PacketRecord& p) {
-  if (p.proto == Proto::icmp || p.proto == Proto::icmp6 || has_flag(p, 'R')) return red;
-  if (has_flag(p, 'S')) return green;
-  if (has_flag(p, 'F')) return yellow;
-  if (p.len > 0) return cyan;
-  return {};
-}
-
-// Which end of each packet is the server, and which client each one belongs to.
-class Sides {
- public:
-  Sides(std::span<const TimelineEntry> timeline, std::optional<std::uint16_t> given) {
-    if (given) servers_.insert(*given);
-    std::map<std::pair<std::uint16_t, std::uint16_t>, bool> udp_seen;
-    for (const auto& e : timeline) {
-      if (const auto* p = std::get_if<PacketRecord>(&e.event)) {
-        by_frame_[p->n] = p;
-        if (given) continue;
-        if (p->proto == Proto::tcp && has_flag(*p, 'S')) servers_.insert(has_flag(*p, '.') ? p->sport : p->dport);
-      } else if (!given) {
-        const auto& c = std::get<net::CallEvent>(e.event);
-        if (c.side == net::Side::server) {
-          if (auto port = bound_port_of(c.local)) servers_.insert(*port);
-        } else if (c.side == net::Side::client) {
-          if (auto port = bound_port_of(c.peer)) servers_.insert(*port);
-        }
-      }
-    }
-    // A UDP conversation's server is where its first datagram went, unless known already.
-    for (const auto& e : timeline) {
-      const auto* p = std::get_if<PacketRecord>(&e.event);
-      if (given || p == nullptr || p->proto != Proto::udp) continue;
-      const auto key = std::minmax(p->sport, p->dport);
-      if (udp_seen.emplace(key, true).second && !servers_.contains(p->sport) && !servers_.contains(p->dport))
-        servers_.insert(p->dport);
-    }
-    for (const auto& e : timeline) {
-      if (const auto* p = std::get_if<PacketRecord>(&e.event)) {
-        if (p->proto != Proto::tcp && p->proto != Proto::udp) continue;
-        const bool up = to_server(*p);
-        clients_.insert(up ? p->sport : p->dport);
-        used_servers_.insert(up ? p->dport : p->sport);
-      } else {
-        const auto& c = std::get<net::CallEvent>(e.event);
-        if (!is_server_call(c)) {
-          if (auto port = bound_port_of(c.local)) clients_.insert(*port);
-        } else if (auto port = bound_port_of(c.local)) {
-          used_servers_.insert(*port);
-        }
-      }
-    }
-  }
-
-  // True when the packet travels from the client column to the server column.
-  [[nodiscard]] bool to_server(const PacketRecord& p) const {
-    if (p.phase == Phase::fragment) {
-      // A later fragment goes the way its datagram's first fragment went.
-      if (const auto* first = related(p)) return to_server(*first);
-      return true;
-    }
-    if (p.proto == Proto::icmp || p.proto == Proto::icmp6) {
-      // An ICMP error goes back against the datagram it answers.
-      if (const auto* cause = related(p)) return !to_server(*cause);
-      return false;
-    }
-    if (p.proto != Proto::tcp && p.proto != Proto::udp) return true;
-    const bool from = servers_.contains(p.sport), to = servers_.contains(p.dport);
-    if (to != from) return to;
-    return p.dport <= p.sport;  // nothing tells: ephemeral client ports are the high ones
-  }
-
-  [[nodiscard]] bool is_server_call(const net::CallEvent& c) const {
-    if (c.side != net::Side::none) return c.side == net::Side::server;
-    const auto port = bound_port_of(c.local);
-    return port && servers_.contains(*port);
-  }
-
-  // The client a packet belongs to, shown beside the client's lifeline when
-  // several clients talk: ":51514"; with several servers too: ":51514 ⇄ :8080".
-  [[nodiscard]] std::string conversation_tag(const PacketRecord& p, bool unicode) const {
-    const PacketRecord* q = &p;
-    if (p.proto == Proto::icmp || p.proto == Proto::icmp6 || p.phase == Phase::fragment) {
-      q = related(p);
-      if (q == nullptr || (q->proto != Proto::tcp && q->proto != Proto::udp)) return {};
-    }
-    const bool up = to_server(*q);
-    const std::uint16_t client = up ? q->sport : q->dport, server = up ? q->dport : q->sport;
-    if (used_servers_.size() > 1) return fmt::format(":{} {} :{}", client, unicode ? "⇄" : "<>", server);
-    if (clients_.size() > 1) return fmt::format(":{}", client);
-    return {};
-  }
-
-  [[nodiscard]] std::string call_tag(const net::CallEvent& c) const {
-    if (clients_.size() <= 1 && used_servers_.size() <= 1) return {};
-    const bool server = is_server_call(c);
-    const auto port = bound_port_of(server ? c.peer : c.local);
-    if (!port || (server && c.call == "accept")) return {};
-    return fmt::format(":{}", *port);
-  }
-
-  [[nodiscard]] std::string client_title() const {
-    return clients_.size() == 1 ? fmt::format("client :{}", *clients_.begin()) : "client";
-  }
-  [[nodiscard]] std::string server_title() const {
-    return used_servers_.size() == 1 ? fmt::format("server :{}", *used_servers_.begin()) : "server";
-  }
-
- private:
-  [[nodiscard]] const PacketRecord* related(const PacketRecord& p) const {
-    if (p.related == 0) return nullptr;
-    const auto it = by_frame_.find(p.related);
-    return it == by_frame_.end() ? nullptr : it->second;
-  }
-
-  std::set<std::uint16_t> servers_;
-  std::set<std::uint16_t> clients_;
-  std::set<std::uint16_t> used_servers_;
-  std::map<std::uint64_t, const PacketRecord*> by_frame_;
-};
-
-struct Geometry {
-  std::size_t time, client, arrow, right;
-};
-
-Geometry layout(std::size_t width, std::size_t time_width) {
-  width = std::max<std::size_t>(width, 60);
-  const std::size_t rest = width - time_width - 1;
-  Geometry g{time_width, rest * 26 / 100, rest * 32 / 100, 0};
-  g.right = rest - g.client - g.arrow - 3;  // two lifelines and a space
-  return g;
-}
-
-std::string arrow(std::string_view label, std::size_t width, bool to_right, bool unicode) {
-  const std::string dash = unicode ? "─" : "-";
-  const std::string text = fit(label, width - 5, unicode);
-  const std::size_t dashes = width - display_width(text) - 3;  // two spaces and the head
-  const std::size_t left = dashes / 2, right = dashes - left;
-  std::string out;
-  auto run = [&](std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) out += dash;
-  };
-  if (!to_right) out += unicode ? "◀" : "<";
-  run(left);
-  out += ' ';
-  out += text;
-  out += ' ';
-  run(right);
-  if (to_right) out += unicode ? "▶" : ">";
-  return out;
-}
-
-// A call in words: in full, compact (an endpoint's address dropped, its port
-// kept: on loopback the address says little), minimal (no arguments, no
-// data), and its failure, if any.
-struct CallText {
-  std::string full, compact, minimal, failure;
-  std::string bare;     // compact without the data preview
-  std::string preview;  // the data, as the call recorded it
-};
-
-// Control characters would break the rows: they become spaces.
-std::string printable(std::string text) {
-  for (char& ch : text)
-    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
-  return text;
 }
 
 bool moves_data(std::string_view call) {
@@ -237,8 +39,44 @@ std::vector<std::string> split_words(std::string_view text) {
 
 // "127.0.0.1:8080" -> ":8080"; anything else unchanged.
 std::string port_only(const std::string& text) {
-  const auto port = port_of(text);
+  const auto port = ladder_model::port_of(text);
   return port ? fmt::format(":{}", *port) : text;
+}
+
+}  // namespace
+
+namespace ladder_model {
+
+std::optional<std::uint16_t> port_of(std::string_view endpoint) {
+  const auto colon = endpoint.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 >= endpoint.size()) return std::nullopt;
+  if (endpoint.front() != '[' && endpoint.find(':') != colon) return std::nullopt;  // bare IPv6
+  unsigned value = 0;
+  const auto* first = endpoint.data() + colon + 1;
+  const auto* last = endpoint.data() + endpoint.size();
+  const auto [end, ec] = std::from_chars(first, last, value);
+  if (ec != std::errc{} || end != last || value > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
+std::optional<std::uint16_t> bound_port_of(std::string_view endpoint) {
+  const auto port = port_of(endpoint);
+  if (port && *port == 0) return std::nullopt;
+  return port;
+}
+
+Tone packet_tone(const PacketRecord& p) {
+  if (p.proto == Proto::icmp || p.proto == Proto::icmp6 || has_flag(p, 'R')) return Tone::reset;
+  if (has_flag(p, 'S')) return Tone::open;
+  if (has_flag(p, 'F')) return Tone::close;
+  if (p.len > 0) return Tone::data;
+  return Tone::plain;
+}
+
+std::string printable(std::string text) {
+  for (char& ch : text)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
+  return text;
 }
 
 CallText describe_call(const net::CallEvent& c, bool unicode) {
@@ -313,7 +151,68 @@ std::string note_for(const TimelineEntry& e) {
   return note;
 }
 
+}  // namespace ladder_model
+
+namespace {
+
+using namespace ladder_model;
+
+struct Ansi {
+  bool on;
+  [[nodiscard]] std::string paint(std::string_view text, std::string_view code) const {
+    if (!on || text.empty()) return std::string(text);
+    return fmt::format("\x1b[{}m{}\x1b[0m", code, text);
+  }
+};
+constexpr std::string_view red = "31", green = "32", yellow = "33", blue = "34", magenta = "35",
+                           cyan = "36", dim = "2";
+
+std::string_view packet_color(const PacketRecord& p) {
+  switch (packet_tone(p)) {
+    case Tone::reset: return red;
+    case Tone::open: return green;
+    case Tone::close: return yellow;
+    case Tone::data: return cyan;
+    case Tone::plain: break;
+  }
+  return {};
+}
+
+struct Geometry {
+  std::size_t time, client, arrow, right;
+};
+
+Geometry layout(std::size_t width, std::size_t time_width) {
+  width = std::max<std::size_t>(width, 60);
+  const std::size_t rest = width - time_width - 1;
+  Geometry g{time_width, rest * 26 / 100, rest * 32 / 100, 0};
+  g.right = rest - g.client - g.arrow - 3;  // two lifelines and a space
+  return g;
+}
+
+std::string arrow(std::string_view label, std::size_t width, bool to_right, bool unicode) {
+  const std::string dash = unicode ? "─" : "-";
+  const std::string text = fit(label, width - 5, unicode);
+  const std::size_t dashes = width - display_width(text) - 3;  // two spaces and the head
+  const std::size_t left = dashes / 2, right = dashes - left;
+  std::string out;
+  auto run = [&](std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) out += dash;
+  };
+  if (!to_right) out += unicode ? "◀" : "<";
+  run(left);
+  out += ' ';
+  out += text;
+  out += ' ';
+  run(right);
+  if (to_right) out += unicode ? "▶" : ">";
+  return out;
+}
+
 }  // namespace
+
+using namespace ladder_model;
+
 
 std::string segment_label(const PacketRecord& p) {
   // A fragment after the first, in tcpdump's notation: where it starts and how many bytes.

@@ -6,7 +6,10 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <span>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +20,7 @@
 #include "commands.hpp"
 #include "socklab/capture/analyzer.hpp"
 #include "socklab/capture/format.hpp"
+#include "socklab/capture/html.hpp"
 #include "socklab/capture/pcap_reader.hpp"
 #include "socklab/capture/terminal.hpp"
 #include "socklab/capture/timeline.hpp"
@@ -30,9 +34,10 @@ constexpr int exit_ok = 0;
 constexpr int exit_unreadable = 1;  // missing, not a capture, empty, unsupported link type
 constexpr int exit_incomplete = 3;  // damaged/truncated: the packets before the damage were printed
 
-enum class Mode { lines, json, layers, ladder };
+enum class Mode { lines, json, layers, ladder, html };
 
-// The ladder draws a whole file at once: it is meant for a lesson's few packets.
+// The ladder and the HTML page draw a whole file at once: they are meant for a
+// lesson's packets, and stay usable up to this many (bench/html).
 constexpr std::uint64_t ladder_max_packets = 5000;
 
 struct ReadOptions {
@@ -45,7 +50,54 @@ struct ReadOptions {
   bool ascii = false;
   std::string color = "auto";
   std::optional<std::uint16_t> server_port;
+  // --html only
+  std::string html;
+  std::string lang;  // en, zh; empty: from the environment
 };
+
+// --lang, else LC_ALL, LC_MESSAGES, LANG as the demos do: zh* means Chinese.
+HtmlLang html_lang(const std::string& flag) {
+  if (!flag.empty()) return flag == "zh" ? HtmlLang::zh : HtmlLang::en;
+  for (const char* name : {"LC_ALL", "LC_MESSAGES", "LANG"}) {
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == '\0') continue;
+    return std::string_view(v).starts_with("zh") ? HtmlLang::zh : HtmlLang::en;
+  }
+  return HtmlLang::en;
+}
+
+// The page of `read --html`: the capture's ladder with each packet's layers.
+int write_html_page(const ReadOptions& o, std::span<const PacketRecord> packets, std::map<std::uint64_t, std::string> layers,
+                    std::uint64_t left_out, std::uint64_t last_frame) {
+  HtmlPage page;
+  page.lang = html_lang(o.lang);
+  const bool zh = page.lang == HtmlLang::zh;
+  page.title = o.file;
+  page.server_port = o.server_port;
+  page.layers = std::move(layers);
+  if (left_out > 0) {
+    page.notices.push_back(
+        zh ? fmt::format("只显示了前 {} 个报文；其余 {} 个（第 {} 到 {} 帧）没有画出。用 -c 选择更少的报文。", packets.size(),
+                         left_out, packets.size() + 1, last_frame)
+           : fmt::format("Only the first {} packets are drawn; the other {} (frames {} to {}) are left out. Use -c to "
+                         "choose fewer.",
+                         packets.size(), left_out, packets.size() + 1, last_frame));
+  }
+  page.footer.push_back(zh ? fmt::format("由 socklab-capture read --html 从 {} 生成，共 {} 个报文。", o.file, packets.size() + left_out)
+                           : fmt::format("Made by socklab-capture read --html from {}, {} packets.", o.file,
+                                         packets.size() + left_out));
+  const auto timeline = merge_timeline({}, packets);
+  if (auto problem = write_file_replacing(o.html, render_html(timeline, page))) {
+    fmt::print(stderr, "socklab-capture: --html {}\n", *problem);
+    return exit_unreadable;
+  }
+  if (left_out > 0) {
+    fmt::print(stderr, "socklab-capture: --html draws the first {} packets; {} more are left out; use -c to choose fewer\n",
+               packets.size(), left_out);
+  }
+  fmt::print(stderr, "socklab-capture: wrote {}\n", o.html);
+  return exit_ok;
+}
 
 // Output goes through one big buffer written in large blocks, or after every
 // packet when someone is watching the packets arrive (see run_read).
@@ -119,7 +171,11 @@ void put_line(TextBuffer& out, const AnalyzedPacket& a) {
 }
 
 int run_read(const ReadOptions& o) {
-  const Mode mode = o.json ? Mode::json : o.layers ? Mode::layers : o.ladder ? Mode::ladder : Mode::lines;
+  const Mode mode = !o.html.empty() ? Mode::html
+                    : o.json        ? Mode::json
+                    : o.layers      ? Mode::layers
+                    : o.ladder      ? Mode::ladder
+                                    : Mode::lines;
   auto reader = PcapReader::open(o.file);
   if (!reader) {
     fmt::print(stderr, "socklab-capture: {}\n", reader.error());
@@ -133,7 +189,18 @@ int run_read(const ReadOptions& o) {
   Output out(stdout, mode != Mode::ladder && show_each_packet(o));
   std::vector<PacketRecord> ladder;
   std::uint64_t shown = 0;
+  std::map<std::uint64_t, std::string> html_layers;
+  std::uint64_t left_out = 0, last_frame = 0;
+  TextBuffer scratch;
   while (auto p = reader->next()) {
+    if (mode == Mode::html && shown == ladder_max_packets) {
+      // Drawn no more, but counted, so the page says what it left out.
+      analyzer.next(p->ts_ns, p->bytes, p->wire_len);
+      ++left_out;
+      last_frame = shown + left_out;
+      if (o.count != 0 && shown + left_out == o.count) break;
+      continue;
+    }
     const AnalyzedPacket& a = analyzer.next(p->ts_ns, p->bytes, p->wire_len);
     TextBuffer& b = out.buf();
     switch (mode) {
@@ -151,6 +218,12 @@ int run_read(const ReadOptions& o) {
       case Mode::ladder:
         ladder.push_back(make_record(a));
         break;
+      case Mode::html:
+        ladder.push_back(make_record(a));
+        scratch.clear();
+        append_layers(scratch, a);
+        html_layers.emplace(a.n, std::string(scratch.data(), scratch.size()));
+        break;
     }
     if (!out.packet_done()) break;
     if (++shown == o.count) break;
@@ -159,6 +232,10 @@ int run_read(const ReadOptions& o) {
                  ladder_max_packets);
       break;
     }
+  }
+  if (mode == Mode::html) {
+    const int written = write_html_page(o, ladder, std::move(html_layers), left_out, last_frame);
+    if (written != exit_ok) return written;
   }
   if (mode == Mode::ladder) {
     LadderOptions lo;
@@ -196,9 +273,15 @@ void add_read_command(CLI::App& app, int& exit_code) {
   auto* json = cmd->add_flag("--json", opts->json, "One JSON object per packet (the contract in capture/JSON.md)");
   auto* layers = cmd->add_flag("--layers", opts->layers, "Each header in turn: link, network, transport, payload");
   auto* ladder = cmd->add_flag("--ladder", opts->ladder, "A ladder diagram: client left, server right");
-  lines->excludes(json, layers, ladder);
-  json->excludes(layers, ladder);
-  layers->excludes(ladder);
+  auto* html = cmd->add_option("--html", opts->html,
+                               "Write the ladder as one self-contained HTML page (SVG; hover a packet for its "
+                               "line and layers) to this file");
+  lines->excludes(json, layers, ladder, html);
+  json->excludes(layers, ladder, html);
+  layers->excludes(ladder, html);
+  ladder->excludes(html);
+  cmd->add_option("--lang", opts->lang, "--html: the page's language, en or zh (default from LANG)")
+      ->check(CLI::IsMember({"en", "zh"}));
   cmd->add_flag("--absolute-seq,-S", opts->absolute_seq,
                 "Absolute sequence numbers (tcpdump -S) instead of relative ones (SYN = 0)");
   cmd->add_option("-c,--count", opts->count, "Stop after this many packets (1 or more)")
@@ -210,7 +293,7 @@ void add_read_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--color", opts->color, "--ladder: colour (auto: only on a terminal, never with NO_COLOR set)")
       ->check(CLI::IsMember({"auto", "always", "never"}));
   cmd->add_option("--server-port", opts->server_port,
-                  "--ladder: the server's port (right column); default: the port that received the SYN");
+                  "--ladder, --html: the server's port (right column); default: the port that received the SYN");
   cmd->footer(
       "Examples:\n"
       "  socklab-capture read handshake.pcap               # lines: IP 127.0.0.1.51514 > ...  [handshake 1/3]\n"
@@ -218,6 +301,7 @@ void add_read_command(CLI::App& app, int& exit_code) {
       "  socklab-capture read --layers -c 3 handshake.pcap # the headers of the first 3 packets\n"
       "  socklab-capture read --ladder handshake.pcap      # client left, server right\n"
       "  socklab-capture read --ladder --ascii --color never backlog.pcap\n"
+      "  socklab-capture read --html handshake.html handshake.pcap  # open it in a browser\n"
       "  socklab-capture read --absolute-seq handshake.pcap  # compare with: tcpdump -nn -S -r handshake.pcap\n"
       "  tcpdump -i lo -U -w - port 8080 | socklab-capture read -   # packets as they are captured\n"
       "\n"

@@ -168,13 +168,23 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
     failure = e.what();
   }
 
+  // The page first, so the report can say whether it was written.
+  std::optional<std::string> html_problem;
+  if (!options_.html_path.empty()) html_problem = write_html_report(options_.html_path, session, common, failure);
   if (options_.json) {
     print_json_report(stdout, session, failure);
   } else {
     const ReportStyle style{.ascii = options_.ascii || !capture::locale_is_utf8(), .color = use_color(options_.color)};
     print_text_report(stdout, session, common, style, failure);
+    if (!options_.html_path.empty() && !html_problem && !failure) {
+      std::printf("%s\n", common.note(CommonNote{"html_written"}, {{"path", options_.html_path}}).c_str());
+    }
   }
   std::fflush(stdout);
+  if (html_problem) {
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), common.note(CommonNote{"html_failed"}, {{"problem", *html_problem}}).c_str());
+    if (!failure) return exit_failed;
+  }
   if (failure) {
     std::fprintf(stderr, "%s: %s\n", program.c_str(), common.note(CommonNote{"failed"}, {{"message", *failure}}).c_str());
     return exit_failed;

@@ -41,6 +41,9 @@ void add_common_flags(CLI::App& app, CommonOptions& opts) {
                  "Also keep the capture in this pcap file (implies --capture; opens in "
                  "tcpdump/Wireshark)")
       ->group("Output");
+  app.add_option("--html", opts.html_path,
+                 "Also write the timeline as one self-contained HTML page (opens from disk, fetches nothing)")
+      ->group("Output");
   app.add_flag("--json", opts.json, "Print JSON lines (packets, calls, verdicts) instead of the lesson")
       ->group("Output");
   app.add_option("--lang", opts.lang_flag, "Language of the lesson: en or zh (default from LANG)")

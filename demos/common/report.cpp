@@ -6,6 +6,7 @@
 
 #include "common_notes.hpp"
 #include "render.hpp"
+#include "socklab/capture/html.hpp"
 #include "socklab/capture/terminal.hpp"
 #include "socklab/capture/timeline.hpp"
 
@@ -26,6 +27,53 @@ void print_wrapped(std::FILE* out, std::string_view text, std::size_t width, std
   for (std::size_t i = 0; i < lines.size(); ++i) {
     fmt::print(out, "{}{}\n", i == 0 ? first : rest, lines[i]);
   }
+}
+
+// What the capture did: packets seen and dropped, the file written, or how to
+// turn it on.
+std::vector<std::string> capture_lines(const Session& s, const Lesson& common) {
+  std::vector<std::string> lines;
+  if (s.options().capture && !s.capture_problem() && !s.capture_stats().is_null()) {
+    const auto& st = s.capture_stats();
+    lines.push_back(common.note(CommonNote{"capture_stats"},
+                                {{"captured", st.value("captured", nlohmann::json(0)).dump()},
+                                 {"dropped", st.value("dropped_by_kernel", nlohmann::json(0)).dump()}}));
+    if (s.packets().empty()) lines.push_back(common.note(CommonNote{"no_packets"}));
+    if (st.value("dropped_by_kernel", 0) > 0 || st.value("dropped_by_interface", 0) > 0) {
+      lines.push_back(common.note(CommonNote{"kernel_drops"}));
+    }
+    if (st.contains("pcap")) lines.push_back(common.note(CommonNote{"pcap_written"}, {{"path", st["pcap"].get<std::string>()}}));
+  } else if (!s.options().capture) {
+#if SOCKLAB_HAVE_PCAP
+    lines.push_back(common.note(CommonNote{"see_wire"}, {{"program", "demo-" + s.demo()}}));
+#else
+    lines.push_back(common.note(CommonNote{"no_capture_support"}));  // --capture cannot help
+#endif
+  }
+  return lines;
+}
+
+// "(expected S S. ., observed S S.)" for a verdict that differs; "" when it holds.
+std::string differs_text(const Verdict& v, const Lesson& common) {
+  if (v.ok) return {};
+  return common.note(CommonNote{"verdict_differs"},
+                     {{"expected", render_value(v.expected)}, {"observed", render_value(v.observed)}});
+}
+
+// Both sides' calls and the wire's packets on one time line, with the lesson's notes.
+std::vector<capture::TimelineEntry> annotated_timeline(const Session& s) {
+  const auto calls = s.calls();
+  auto timeline = capture::merge_timeline(calls, s.packets());
+  for (auto& entry : timeline) {
+    std::optional<std::string> note;
+    if (const auto* call = std::get_if<net::CallEvent>(&entry.event)) {
+      note = s.call_note(*call);
+    } else {
+      note = s.packet_note(std::get<capture::PacketRecord>(entry.event));
+    }
+    if (note) entry.note = *note;
+  }
+  return timeline;
 }
 
 }  // namespace
@@ -53,10 +101,7 @@ void print_text_report(std::FILE* out, const Session& s, const Lesson& common, c
       const Verdict& v = s.verdicts()[line.index];
       const std::string mark = style.ascii ? (v.ok ? "[ok]" : "[!!]") : (v.ok ? "✓" : "✗");
       std::string text = v.text;
-      if (!v.ok) {
-        text += " " + common.note(CommonNote{"verdict_differs"},
-                                  {{"expected", render_value(v.expected)}, {"observed", render_value(v.observed)}});
-      }
+      if (!v.ok) text += " " + differs_text(v, common);
       const std::string first = "  " + paint(mark, v.ok ? green : red, style.color) + " ";
       const std::string rest(2 + capture::display_width(mark) + 1, ' ');
       const auto lines = capture::wrap(text, style.width - rest.size());
@@ -71,28 +116,7 @@ void print_text_report(std::FILE* out, const Session& s, const Lesson& common, c
   }
 
   fmt::print(out, "\n");
-  if (s.options().capture && !s.capture_problem() && !s.capture_stats().is_null()) {
-    const auto& st = s.capture_stats();
-    print_wrapped(out,
-                  common.note(CommonNote{"capture_stats"},
-                              {{"captured", st.value("captured", nlohmann::json(0)).dump()},
-                               {"dropped", st.value("dropped_by_kernel", nlohmann::json(0)).dump()}}),
-                  style.width, "", "");
-    if (s.packets().empty()) print_wrapped(out, common.note(CommonNote{"no_packets"}), style.width, "", "");
-    if (st.value("dropped_by_kernel", 0) > 0 || st.value("dropped_by_interface", 0) > 0) {
-      print_wrapped(out, common.note(CommonNote{"kernel_drops"}), style.width, "", "");
-    }
-    if (st.contains("pcap")) {
-      print_wrapped(out, common.note(CommonNote{"pcap_written"}, {{"path", st["pcap"].get<std::string>()}}),
-                    style.width, "", "");
-    }
-  } else if (!s.options().capture) {
-#if SOCKLAB_HAVE_PCAP
-    print_wrapped(out, common.note(CommonNote{"see_wire"}, {{"program", "demo-" + s.demo()}}), style.width, "", "");
-#else
-    print_wrapped(out, common.note(CommonNote{"no_capture_support"}), style.width, "", "");  // --capture cannot help
-#endif
-  }
+  for (const auto& line : capture_lines(s, common)) print_wrapped(out, line, style.width, "", "");
 }
 
 void print_json_report(std::FILE* out, const Session& s, const std::optional<std::string>& failure) {
@@ -162,17 +186,7 @@ void print_json_report(std::FILE* out, const Session& s, const std::optional<std
 }
 
 std::string render_timeline(const Session& s, const Lesson& common, const ReportStyle& style) {
-  const auto calls = s.calls();
-  auto timeline = capture::merge_timeline(calls, s.packets());
-  for (auto& entry : timeline) {
-    std::optional<std::string> note;
-    if (const auto* call = std::get_if<net::CallEvent>(&entry.event)) {
-      note = s.call_note(*call);
-    } else {
-      note = s.packet_note(std::get<capture::PacketRecord>(entry.event));
-    }
-    if (note) entry.note = *note;
-  }
+  const auto timeline = annotated_timeline(s);
   capture::LadderOptions ladder;
   ladder.server_port = s.server_port();
   ladder.width = style.width;
@@ -181,6 +195,38 @@ std::string render_timeline(const Session& s, const Lesson& common, const Report
   std::string out = common.note(CommonNote{"timeline_heading"}) + "\n";
   out += capture::render_ladder(timeline, ladder);
   return out;
+}
+
+std::optional<std::string> write_html_report(const std::string& path, const Session& s, const Lesson& common,
+                                             const std::optional<std::string>& failure) {
+  capture::HtmlPage page;
+  page.lang = s.options().lang == Lang::zh ? capture::HtmlLang::zh : capture::HtmlLang::en;
+  page.title = s.lesson().title();
+  if (!s.options().no_lesson) page.goal = s.lesson().goal();
+  page.timeline_heading = common.note(CommonNote{"timeline_heading"});
+  page.summary_heading = common.note(CommonNote{"summary_heading"});
+  page.server_port = s.server_port();
+  if (failure) page.notices.push_back(common.note(CommonNote{"failed"}, {{"message", *failure}}));
+  if (s.options().role == Role::client) page.notices.push_back(common.note(CommonNote{"client_only_hint"}));
+  if (s.options().role == Role::server) page.notices.push_back(common.note(CommonNote{"server_only_hint"}));
+  if (!failure) {
+    for (const auto& line : s.summary_order()) {
+      capture::HtmlSummaryLine out;
+      if (line.is_verdict) {
+        const Verdict& v = s.verdicts()[line.index];
+        out.kind = v.ok ? capture::HtmlSummaryLine::Kind::ok : capture::HtmlSummaryLine::Kind::failed;
+        out.text = v.text;
+        out.detail = differs_text(v, common);
+        if (!v.ok && !v.why.empty()) out.detail += " " + common.note(CommonNote{"why"}, {{"reason", v.why}});
+      } else {
+        out.text = s.facts()[line.index].text;
+      }
+      page.summary.push_back(std::move(out));
+    }
+  }
+  page.footer = capture_lines(s, common);
+  const auto timeline = annotated_timeline(s);
+  return capture::write_file_replacing(path, capture::render_html(timeline, page));
 }
 
 }  // namespace socklab::demo

@@ -25,4 +25,9 @@ void print_json_report(std::FILE* out, const Session& s, const std::optional<std
 // The ladder: both sides' calls and the wire's segments, by time, with notes.
 std::string render_timeline(const Session& s, const Lesson& common, const ReportStyle& style);
 
+// --html: the same lesson as one self-contained page (capture/html.hpp), written
+// whole or not at all. Returns the problem when it could not be written.
+std::optional<std::string> write_html_report(const std::string& path, const Session& s, const Lesson& common,
+                                             const std::optional<std::string>& failure);
+
 }  // namespace socklab::demo

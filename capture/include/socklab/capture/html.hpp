@@ -1,0 +1,62 @@
+// The timeline as one self-contained HTML page: the ladder of ladder.cpp (the
+// same columns, labels, notes and colours, from the same model) drawn with
+// inline SVG and CSS, for a projector, a browser and paper.
+//
+//   - one column per participant (client and server today), the calls in the
+//     outer lanes, one arrow per packet with its tcpdump-style label and the
+//     note beside it; states as they change;
+//   - a time axis in ms; idle gaps of 10 ms and more (a delayed ACK, a SYN
+//     retransmitted 1 s later) are drawn compressed and marked with their length;
+//   - hover or keyboard focus on an arrow shows the full tcpdump line, the
+//     analysis flags and the layers; a call opens (click, Enter) to show its
+//     arguments and result;
+//   - nothing is fetched: a Content-Security-Policy of default-src 'none'
+//     forbids it, the styles and the script are inline, the fonts the system's.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "socklab/capture/timeline.hpp"
+
+namespace socklab::capture {
+
+enum class HtmlLang { en, zh };  // the page's own words, and <html lang>
+
+struct HtmlSummaryLine {
+  enum class Kind { ok, failed, fact } kind = Kind::fact;  // ✓, ✗, ·
+  std::string text;
+  std::string detail;  // under the line: what differs and why
+};
+
+struct HtmlPage {
+  HtmlLang lang = HtmlLang::en;
+  std::string title;  // the lesson's title, or the capture file's name
+  std::string goal;   // may be empty
+  std::string timeline_heading;  // default: the page's own words
+  std::string summary_heading;   // the summary is shown only when it has lines
+  std::vector<HtmlSummaryLine> summary;
+  std::vector<std::string> notices;  // above the timeline: what was left out, a failure
+  std::vector<std::string> footer;   // below the summary: capture statistics, files written
+  std::optional<std::uint16_t> server_port;  // as LadderOptions::server_port
+  // The layered view of a packet by frame number (format.hpp's append_layers),
+  // when the caller has its bytes; otherwise the page shows the layers the
+  // packet's record carries (network, transport, payload).
+  std::map<std::uint64_t, std::string> layers;
+};
+
+// The whole page, UTF-8.
+std::string render_html(std::span<const TimelineEntry> timeline, const HtmlPage& page);
+
+// Writes `content` to `path` whole or not at all: into a temporary file beside
+// it, then renamed over it. Refuses a path that exists and is not a regular
+// file (a directory, a device, a FIFO, a symbolic link). Returns the problem,
+// naming the path, or nullopt when written.
+std::optional<std::string> write_file_replacing(const std::string& path, std::string_view content);
+
+}  // namespace socklab::capture

@@ -1,0 +1,499 @@
+#include "socklab/capture/html.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "ladder_model.hpp"
+
+namespace socklab::capture {
+
+namespace {
+
+using namespace ladder_model;
+
+// The page's own words; the lesson's text comes from the caller.
+struct Words {
+  std::string_view lang, ms, client, server, timeline, summary, empty, idle, phase, analysis, none, layers, link,
+      network, transport, payload, link_not_kept, bytes, arguments, result, error, duration, local, peer, hint,
+      frame;
+};
+constexpr Words english{
+    "en", "ms", "client", "server", "Timeline", "Summary", "(no calls and no packets)", "idle {} (compressed)",
+    "phase", "analysis", "none", "layers", "link", "network", "transport", "payload",
+    "not kept by this run (read the pcap file for it)", "bytes", "arguments", "result", "error", "took",
+    "local", "peer",
+    "Hover over an arrow, or move to it with Tab, for its tcpdump line and layers; open a call (click or "
+    "Enter) for its arguments and result.",
+    "frame"};
+constexpr Words chinese{
+    "zh-CN", "毫秒", "客户端", "服务器", "时间线", "小结", "（没有调用，也没有报文）", "空闲 {}（已压缩）",
+    "阶段", "分析", "无", "分层", "链路层", "网络层", "传输层", "载荷",
+    "本次运行没有保存（请读取 pcap 文件）", "字节", "参数", "结果", "错误", "耗时",
+    "本端", "对端",
+    "把鼠标移到箭头上，或用 Tab 键移过去，可以看到它的 tcpdump 行和各层内容；点开一个调用（单击或回车）可以看到它的参数和结果。",
+    "帧"};
+
+// Gaps at least this long are drawn compressed, marked with their real length;
+// shorter ones stretch the row above them by up to this many pixels.
+constexpr std::int64_t compress_gap_ns = 10'000'000;
+
+void escape_into(std::string& out, std::string_view text) {
+  for (char ch : text) {
+    switch (ch) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default:
+        // Control characters would be invalid in the document: shown as spaces.
+        out += static_cast<unsigned char>(ch) < 0x20 && ch != '\n' && ch != '\t' ? ' ' : ch;
+    }
+  }
+}
+
+std::string esc(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  escape_into(out, text);
+  return out;
+}
+
+std::string gap_text(std::int64_t ns) {
+  const double ms = static_cast<double>(ns) / 1e6;
+  return ms < 1000 ? fmt::format("{:.1f} ms", ms) : fmt::format("{:.2f} s", ms / 1000);
+}
+
+std::string_view tone_class(Tone t) {
+  switch (t) {
+    case Tone::open: return "t-open";
+    case Tone::close: return "t-close";
+    case Tone::reset: return "t-reset";
+    case Tone::data: return "t-data";
+    case Tone::plain: break;
+  }
+  return "t-plain";
+}
+
+// The column titles in the page's language: "client :51514" -> "客户端 :51514".
+std::string column_title(const std::string& title, std::string_view english_word, std::string_view word) {
+  if (!title.starts_with(english_word)) return title;
+  return std::string(word) + title.substr(english_word.size());
+}
+
+// Participants' lifelines, as percentages of the middle cell's width, so any
+// number of columns share one layout (hosts, a switch and a router later).
+struct Columns {
+  std::vector<std::string> titles;
+  [[nodiscard]] double x(std::size_t i) const {
+    if (titles.size() < 2) return 50;
+    return 1.0 + 98.0 * static_cast<double>(i) / static_cast<double>(titles.size() - 1);
+  }
+  void lifelines(std::string& out, bool dashed = false) const {
+    for (std::size_t i = 0; i < titles.size(); ++i) {
+      fmt::format_to(std::back_inserter(out), R"(<line class="life{}" x1="{:.2f}%" x2="{:.2f}%" y1="0" y2="100%"/>)",
+                     dashed ? " idle" : "", x(i), x(i));
+    }
+  }
+};
+
+std::string address_only(std::string_view endpoint, bool has_port) {
+  std::string_view a = endpoint;
+  if (has_port) {
+    if (const auto colon = a.rfind(':'); colon != std::string_view::npos) a = a.substr(0, colon);
+  }
+  if (a.size() >= 2 && a.front() == '[' && a.back() == ']') a = a.substr(1, a.size() - 2);
+  return std::string(a);
+}
+
+// The layers a packet's record carries, when the caller has no bytes to show.
+void record_layers(std::string& out, const PacketRecord& p, const Words& w) {
+  const bool ports = p.proto == Proto::tcp || p.proto == Proto::udp;
+  auto row = [&](std::string_view name, const std::string& value) {
+    out += "<dt>";
+    escape_into(out, name);
+    out += "</dt><dd>";
+    escape_into(out, value);
+    out += "</dd>";
+  };
+  row(w.link, std::string(w.link_not_kept));
+  if (!p.src.empty()) {
+    const bool v6 = p.src.starts_with('[') || p.proto == Proto::icmp6 || std::count(p.src.begin(), p.src.end(), ':') > 1;
+    row(w.network, fmt::format("IPv{} {} → {}", v6 ? 6 : 4, address_only(p.src, ports), address_only(p.dst, ports)));
+  }
+  if (p.proto == Proto::tcp && p.is_tcp) {
+    std::string t = fmt::format("TCP {} → {}, [{}], seq {} ({}), ack {} ({}), win {} ({})", p.sport, p.dport, p.flags,
+                                p.seq, p.seq_abs, p.ack, p.ack_abs, p.win, p.win_raw);
+    if (!p.options.empty()) t += fmt::format(", options [{}]", p.options);
+    row(w.transport, t);
+  } else if (p.proto == Proto::udp) {
+    row(w.transport, fmt::format("UDP {} → {}, length {}", p.sport, p.dport, p.len + 8));
+  } else if (p.proto == Proto::icmp || p.proto == Proto::icmp6) {
+    row(w.transport, fmt::format("{} {}", p.proto == Proto::icmp ? "ICMP" : "ICMP6", p.note));
+  }
+  std::string payload = fmt::format("{} {}", p.len, w.bytes);
+  if (!p.preview.empty()) payload += fmt::format(" \"{}\"", p.preview);
+  row(w.payload, payload);
+}
+
+class Writer {
+ public:
+  Writer(std::span<const TimelineEntry> timeline, const HtmlPage& page)
+      : timeline_(timeline), page_(page), w_(page.lang == HtmlLang::zh ? chinese : english), sides_(timeline, page.server_port) {
+    columns_.titles = {column_title(sides_.client_title(), "client", w_.client),
+                       column_title(sides_.server_title(), "server", w_.server)};
+  }
+
+  std::string page() {
+    out_.reserve(4096 + timeline_.size() * 1200);
+    head();
+    out_ += "<body>\n<header>\n<h1>";
+    escape_into(out_, page_.title);
+    out_ += "</h1>\n";
+    if (!page_.goal.empty()) out_ += "<p class=\"goal\">" + esc(page_.goal) + "</p>\n";
+    out_ += "</header>\n<main>\n";
+    for (const auto& n : page_.notices) out_ += "<p class=\"notice\" role=\"status\">" + esc(n) + "</p>\n";
+    out_ += "<h2>" + esc(page_.timeline_heading.empty() ? w_.timeline : page_.timeline_heading) + "</h2>\n";
+    out_ += "<p class=\"hint\">" + esc(w_.hint) + "</p>\n";
+    ladder();
+    summary();
+    out_ += "</main>\n";
+    if (!page_.footer.empty()) {
+      out_ += "<footer>\n";
+      for (const auto& f : page_.footer) out_ += "<p>" + esc(f) + "</p>\n";
+      out_ += "</footer>\n";
+    }
+    script();
+    out_ += "</body>\n</html>\n";
+    return std::move(out_);
+  }
+
+ private:
+  void head() {
+    out_ += "<!DOCTYPE html>\n<html lang=\"";
+    out_ += w_.lang;
+    out_ +=
+        "\">\n<head>\n<meta charset=\"utf-8\">\n"
+        // Nothing may be fetched: no fonts, images, scripts or styles by URL.
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+        "script-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        "<meta name=\"generator\" content=\"socklab\">\n<title>";
+    escape_into(out_, page_.title);
+    out_ += "</title>\n<style>\n";
+    out_ += R"css(:root{--bg:#fff;--fg:#1b1f24;--dim:#6a737d;--line:#8c959f;--open:#1a7f37;--close:#9a6700;--reset:#cf222e;--data:#0969da;--plain:#57606a;--client:#0550ae;--server:#8250df;--tip:#f6f8fa}
+*{box-sizing:border-box}
+body{margin:0 auto;max-width:1400px;padding:1rem 1.5rem;background:var(--bg);color:var(--fg);font:15px/1.35 system-ui,"Noto Sans","Noto Sans CJK SC",sans-serif}
+h1{font-size:1.5rem;margin:.2rem 0 .4rem}h2{font-size:1.15rem;margin:1rem 0 .3rem}
+.goal{max-width:60rem;margin:.2rem 0 .6rem}.hint{color:var(--dim);font-size:.85rem;margin:.2rem 0 .6rem}
+.notice{border-left:4px solid var(--close);background:#fff8c5;padding:.3rem .6rem}
+code,.t,.lbl,.tip dd{font-family:ui-monospace,"DejaVu Sans Mono","Noto Sans Mono",monospace}
+.ladder{border-top:1px solid #d0d7de;border-bottom:1px solid #d0d7de}
+.row{display:grid;grid-template-columns:5.5em minmax(9em,17%) minmax(16em,1fr) minmax(9em,17%) minmax(12em,26%);align-items:stretch;position:relative;min-height:30px}
+.row>span{padding:3px 6px;overflow-wrap:anywhere}
+.row{padding-top:var(--s,0px)}.row>.mid{margin-top:calc(-1 * var(--s,0px))}
+.t{color:var(--dim);text-align:right;font-size:.85rem;padding-top:7px!important}
+.lane.l{text-align:right}.note{font-size:.9rem;color:#24292f}
+.mid{position:relative;padding:0!important}
+.mid svg{position:absolute;inset:0;width:100%;height:100%;overflow:visible}
+.life{stroke:var(--line);stroke-width:1.5}.life.idle{stroke-dasharray:3 4}
+.shaft{stroke-width:2.2}
+.lbl{font-size:13px;text-anchor:middle;paint-order:stroke;stroke:var(--bg);stroke-width:4px}
+.t-open{--c:var(--open)}.t-close{--c:var(--close)}.t-reset{--c:var(--reset)}.t-data{--c:var(--data)}.t-plain{--c:var(--plain)}
+.pkt .shaft{stroke:var(--c)}.pkt .head{fill:var(--c)}.pkt .lbl{fill:var(--c)}
+.head-row{min-height:34px;font-weight:600}.head-row .ttl{font-size:14px;text-anchor:middle;fill:var(--fg)}
+.pkt{cursor:default}.pkt:hover,.pkt:focus{background:#f0f6ff;outline:none}
+.pkt:focus-visible,.call summary:focus-visible{outline:3px solid #0969da;outline-offset:-3px}
+.tip{display:none;position:absolute;z-index:5;left:5.5em;right:0;top:100%;background:var(--tip);border:1px solid #d0d7de;border-radius:6px;padding:.4rem .6rem;box-shadow:0 4px 12px #0002;font-size:.85rem}
+.pkt:hover .tip,.pkt:focus .tip{display:block}
+.tip code{display:block;white-space:pre-wrap;overflow-wrap:anywhere;margin-bottom:.3rem}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem .8rem;margin:.2rem 0}dt{color:var(--dim)}dd{margin:0;overflow-wrap:anywhere}
+.call.client .lane.l{color:var(--client)}.call.server .lane.r{color:var(--server)}
+details summary{cursor:pointer;list-style:none}details summary::-webkit-details-marker{display:none}
+details summary::after{content:" ▸";color:var(--dim)}details[open] summary::after{content:" ▾"}
+.callinfo{text-align:left;color:var(--fg);background:var(--tip);border:1px solid #d0d7de;border-radius:6px;padding:.3rem .5rem;font-size:.85rem}
+.state{font-family:ui-monospace,monospace;font-size:.85rem;background:#eef1f4;border-radius:4px;padding:0 .3rem}
+.gap{display:grid;grid-template-columns:5.5em minmax(9em,17%) minmax(16em,1fr) minmax(9em,17%) minmax(12em,26%);min-height:26px;position:relative}
+.gap .glabel{grid-column:2/5;align-self:center;justify-self:center;background:var(--bg);border:1px dashed var(--line);border-radius:10px;padding:0 .6rem;font-size:.8rem;color:var(--dim);z-index:1}
+.gap .mid{grid-column:3;grid-row:1;display:block;min-height:26px}
+.summary ul{list-style:none;padding:0;margin:.3rem 0}.summary li{margin:.25rem 0;padding-left:1.6em;text-indent:-1.6em}
+.mark{display:inline-block;width:1.6em;text-indent:0;font-weight:700}.ok .mark{color:var(--open)}.failed .mark{color:var(--reset)}.fact .mark{color:var(--dim)}
+.detail{display:block;color:var(--dim);font-size:.9rem;text-indent:0}
+footer{color:var(--dim);font-size:.85rem;margin-top:1rem}
+@media print{
+@page{size:landscape;margin:10mm}
+body{max-width:none;padding:0;font-size:10pt}
+.hint,.tip{display:none!important}
+.row,.gap{break-inside:avoid;min-height:22px}
+.row{grid-template-columns:4.5em 17% 1fr 17% 26%}
+*{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+details summary::after{content:""}
+}
+)css";
+    out_ += "</style>\n</head>\n";
+  }
+
+  void ladder() {
+    out_ += "<div class=\"ladder\" role=\"list\">\n";
+    // The head: the time axis' unit and one title above each lifeline.
+    out_ += "<div class=\"row head-row\" role=\"presentation\"><span class=\"t\">";
+    escape_into(out_, w_.ms);
+    out_ += "</span><span class=\"lane l\"></span><span class=\"mid\"><svg aria-hidden=\"false\">";
+    for (std::size_t i = 0; i < columns_.titles.size(); ++i) {
+      fmt::format_to(std::back_inserter(out_), R"(<text class="ttl" x="{:.2f}%" y="20">)", columns_.x(i));
+      escape_into(out_, columns_.titles[i]);
+      out_ += "</text>";
+    }
+    out_ += "</svg></span><span class=\"lane r\"></span><span class=\"note\"></span></div>\n";
+
+    std::int64_t t0 = 0;
+    if (!timeline_.empty()) {
+      t0 = std::min_element(timeline_.begin(), timeline_.end(), [](const auto& a, const auto& b) {
+             return a.t_ns < b.t_ns;
+           })->t_ns;
+    }
+    std::optional<std::int64_t> previous;
+    for (std::size_t i = 0; i < timeline_.size(); ++i) {
+      const TimelineEntry& e = timeline_[i];
+      const std::int64_t gap = previous ? e.t_ns - *previous : 0;
+      previous = e.t_ns;
+      if (gap >= compress_gap_ns) {
+        out_ += "<div class=\"gap\" role=\"separator\"><span class=\"mid\"><svg aria-hidden=\"true\">";
+        columns_.lifelines(out_, true);
+        out_ += "</svg></span><span class=\"glabel\">⋯ ";
+        escape_into(out_, fmt::format(fmt::runtime(w_.idle), gap_text(gap)));
+        out_ += " ⋯</span></div>\n";
+      }
+      // Short gaps stretch the row a little: a burst reads as a burst.
+      const long stretch =
+          gap >= compress_gap_ns ? 0 : std::min(24L, std::lround(static_cast<double>(gap) / 1e6 * 1.5));
+      const std::string time = fmt::format("{:.3f}", static_cast<double>(e.t_ns - t0) / 1e6);
+      if (const auto* p = std::get_if<PacketRecord>(&e.event)) {
+        packet_row(e, *p, time, stretch);
+      } else {
+        call_row(e, std::get<net::CallEvent>(e.event), time, stretch);
+      }
+    }
+    if (timeline_.empty()) {
+      out_ += "<div class=\"row\"><span class=\"t\"></span><span class=\"lane l\"></span><span class=\"mid\">";
+      escape_into(out_, w_.empty);
+      out_ += "</span></div>\n";
+    }
+    out_ += "</div>\n";
+  }
+
+  void row_start(std::string_view classes, long stretch, std::string_view extra = {}) {
+    fmt::format_to(std::back_inserter(out_), "<div class=\"row {}\" role=\"listitem\"{}", classes, extra);
+    if (stretch > 0) fmt::format_to(std::back_inserter(out_), " style=\"--s:{}px\"", stretch);
+    out_ += '>';
+  }
+
+  void packet_row(const TimelineEntry& e, const PacketRecord& p, const std::string& time, long stretch) {
+    const bool up = sides_.to_server(p);
+    const std::size_t from = up ? 0 : 1, to = up ? 1 : 0;
+    const std::string label = printable(segment_label(p));
+    const std::string note = printable(note_for(e));
+    ++packets_;
+    row_start(fmt::format("pkt {}", tone_class(packet_tone(p))), stretch,
+              fmt::format(" tabindex=\"0\" data-frame=\"{}\" aria-label=\"{} {}: {}\"", p.n, esc(time), esc(label),
+                          esc(note)));
+    out_ += "<span class=\"t\">" + time + "</span><span class=\"lane l\">";
+    escape_into(out_, sides_.conversation_tag(p, true));
+    out_ += "</span><span class=\"mid\"><svg aria-hidden=\"true\">";
+    columns_.lifelines(out_);
+    const double x1 = columns_.x(from), x2 = columns_.x(to);
+    const long y = 17 + stretch;  // the stretch is above the arrow: the time it waited
+    fmt::format_to(std::back_inserter(out_),
+                   R"(<line class="shaft" x1="{:.2f}%" x2="{:.2f}%" y1="{}" y2="{}"/>)"
+                   R"(<svg x="{:.2f}%" y="{}" overflow="visible"><path class="head" d="{}"/></svg>)"
+                   R"(<text class="lbl" x="{:.2f}%" y="{}">)",
+                   x1, x2, y, y, x2, y, x2 > x1 ? "M-10,-5L0,0L-10,5z" : "M10,-5L0,0L10,5z", (x1 + x2) / 2, y - 5);
+    escape_into(out_, label);
+    out_ += "</text></svg></span><span class=\"lane r\"></span><span class=\"note\">";
+    escape_into(out_, note);
+    out_ += "</span><div class=\"tip\" role=\"tooltip\"><code>";
+    escape_into(out_, fmt::format("{} {} {}", w_.frame, p.n, p.line));
+    out_ += "</code><dl><dt>";
+    escape_into(out_, w_.phase);
+    out_ += "</dt><dd>";
+    const auto phase = to_string(p.phase);
+    escape_into(out_, phase.empty() ? w_.none : phase);
+    out_ += "</dd><dt>";
+    escape_into(out_, w_.analysis);
+    out_ += "</dt><dd>";
+    std::string flags;
+    if (p.malformed) flags = "malformed: " + p.malformed_reason;
+    for (const auto& name : analysis_names(p.analysis)) flags += (flags.empty() ? "" : ", ") + name;
+    escape_into(out_, flags.empty() ? std::string(w_.none) : flags);
+    out_ += "</dd></dl><dl class=\"layers\">";
+    if (const auto it = page_.layers.find(p.n); it != page_.layers.end()) {
+      layers_from_text(it->second);
+    } else {
+      record_layers(out_, p, w_);
+    }
+    out_ += "</dl></div></div>\n";
+  }
+
+  // format.hpp's layered view: a block per header, its first line the header's name.
+  void layers_from_text(std::string_view text) {
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+      std::size_t end = text.find("\n\n", pos);
+      if (end == std::string_view::npos) end = text.size();
+      std::string_view block = text.substr(pos, end - pos);
+      pos = end + 2;
+      while (!block.empty() && block.front() == '\n') block.remove_prefix(1);
+      if (block.empty()) continue;
+      const std::size_t nl = block.find('\n');
+      out_ += "<dt>";
+      escape_into(out_, block.substr(0, nl));
+      out_ += "</dt><dd><code>";
+      if (nl != std::string_view::npos) escape_into(out_, block.substr(nl + 1));
+      out_ += "</code></dd>";
+    }
+  }
+
+  void call_row(const TimelineEntry& e, const net::CallEvent& c, const std::string& time, long stretch) {
+    const bool server = sides_.is_server_call(c);
+    const CallText text = describe_call(c, true);
+    const std::string note = printable(note_for(e));
+    std::string lane;
+    const std::string tag = sides_.call_tag(c);
+    const std::string prefix = tag.empty() ? "" : tag + " ";
+    if (c.call == "state") {
+      lane = "<span class=\"state\">" + esc(prefix + text.full) + "</span>";
+    } else if (c.call == "note") {
+      lane = esc(prefix + text.full);
+    } else {
+      lane = "<details><summary>" + esc(prefix + text.full + (text.failure.empty() ? "" : " " + text.failure)) +
+             "</summary><dl class=\"callinfo\">";
+      auto item = [&](std::string_view name, const std::string& value) {
+        if (!value.empty()) lane += "<dt>" + esc(name) + "</dt><dd>" + esc(printable(value)) + "</dd>";
+      };
+      item(w_.arguments, c.args.empty() ? std::string(w_.none) : c.args);
+      item(w_.result, std::to_string(c.result));
+      if (c.err != 0) {
+        const char* name = ::strerrorname_np(c.err);
+        item(w_.error, name != nullptr ? name : std::to_string(c.err));
+      }
+      item(w_.duration, fmt::format("{:.3f} ms", static_cast<double>(c.dur_ns) / 1e6));
+      item(w_.local, c.local);
+      item(w_.peer, c.peer);
+      if (!c.preview.empty()) item(w_.payload, "\"" + c.preview + "\"");
+      lane += "</dl></details>";
+    }
+    ++calls_;
+    row_start(fmt::format("call {}", server ? "server" : "client"), stretch, fmt::format(" data-call=\"{}\"", esc(c.call)));
+    out_ += "<span class=\"t\">" + time + "</span><span class=\"lane l\">";
+    if (!server) out_ += lane;
+    out_ += "</span><span class=\"mid\"><svg aria-hidden=\"true\">";
+    columns_.lifelines(out_);
+    out_ += "</svg></span><span class=\"lane r\">";
+    if (server) out_ += lane;
+    out_ += "</span><span class=\"note\">";
+    escape_into(out_, note);
+    out_ += "</span></div>\n";
+  }
+
+  void summary() {
+    if (page_.summary.empty()) return;
+    out_ += "<section class=\"summary\"><h2>";
+    escape_into(out_, page_.summary_heading.empty() ? w_.summary : page_.summary_heading);
+    out_ += "</h2><ul>\n";
+    for (const auto& line : page_.summary) {
+      const char* cls = line.kind == HtmlSummaryLine::Kind::ok       ? "ok"
+                        : line.kind == HtmlSummaryLine::Kind::failed ? "failed"
+                                                                     : "fact";
+      const char* mark = line.kind == HtmlSummaryLine::Kind::ok       ? "✓"
+                         : line.kind == HtmlSummaryLine::Kind::failed ? "✗"
+                                                                      : "·";
+      fmt::format_to(std::back_inserter(out_), "<li class=\"{}\"><span class=\"mark\">{}</span>", cls, mark);
+      escape_into(out_, line.text);
+      if (!line.detail.empty()) out_ += "<span class=\"detail\">" + esc(line.detail) + "</span>";
+      out_ += "</li>\n";
+    }
+    out_ += "</ul></section>\n";
+  }
+
+  void script() {
+    // Counts the arrows the browser actually drew (a shaft of non-zero length)
+    // and notes when the laid-out page was ready (ms since navigation), for
+    // the tests and bench/html; Escape leaves a focused arrow;
+    // printing opens every call so its arguments are on paper.
+    fmt::format_to(std::back_inserter(out_), "<script>\n(function(){{var d=document.documentElement;d.setAttribute('data-packets','{}');d.setAttribute('data-calls','{}');",
+                   packets_, calls_);
+    out_ += R"js(
+function count(){var n=0;document.querySelectorAll('line.shaft').forEach(function(l){if(l.getBoundingClientRect().width>1)n++;});d.setAttribute('data-drawn-arrows',String(n));d.setAttribute('data-rendered-ms',String(Math.round(performance.now())));}
+if(document.readyState==='complete')count();else window.addEventListener('load',count);
+document.addEventListener('keydown',function(e){if(e.key==='Escape'&&document.activeElement&&document.activeElement.blur)document.activeElement.blur();});
+window.addEventListener('beforeprint',function(){document.querySelectorAll('details').forEach(function(x){x.open=true;});});
+})();
+</script>
+)js";
+  }
+
+  std::span<const TimelineEntry> timeline_;
+  const HtmlPage& page_;
+  const Words& w_;
+  Sides sides_;
+  Columns columns_;
+  std::string out_;
+  std::size_t packets_ = 0, calls_ = 0;
+};
+
+}  // namespace
+
+std::string render_html(std::span<const TimelineEntry> timeline, const HtmlPage& page) {
+  return Writer(timeline, page).page();
+}
+
+std::optional<std::string> write_file_replacing(const std::string& path, std::string_view content) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return fmt::format("{}: not a regular file ({}); give a file name", path,
+                       S_ISDIR(st.st_mode) ? "a directory" : S_ISLNK(st.st_mode) ? "a symbolic link" : "a device, FIFO or socket");
+  }
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  std::string temp = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + ".socklab-XXXXXX";
+  const int fd = ::mkstemp(temp.data());
+  if (fd < 0) return fmt::format("{}: cannot create a file in {}: {}", path, dir, std::strerror(errno));
+  auto fail = [&](const char* what) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return fmt::format("{}: {}: {}", path, what, std::strerror(err));
+  };
+  // mkstemp makes it 0600; the page is for reading, as any new file (umask applies).
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  if (::fchmod(fd, 0666 & ~mask) != 0) return fail("cannot set its permissions");
+  for (std::size_t done = 0; done < content.size();) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail("writing failed");
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) return fail("writing failed");
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return fmt::format("{}: writing failed: {}", path, std::strerror(err));
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return fmt::format("{}: cannot replace it: {}", path, std::strerror(err));
+  }
+  return std::nullopt;
+}
+
+}  // namespace socklab::capture

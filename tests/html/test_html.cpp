@@ -1,0 +1,287 @@
+// The HTML timeline (--html on the demos, `socklab-capture read --html`) opened
+// in a real browser: headless Chromium loads each page from disk, and the test
+// reads the DOM it rendered and the console it logged. Each page is compared
+// with the same run's --json lines: one arrow per packet, one row per call,
+// every verdict. A screenshot at 1280x800 of each goes to the log directory.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "../capture/builder.hpp"
+#include "../capture/temp_dir.hpp"
+#include "../demos/demo_runner.hpp"
+#include "process.hpp"
+#include "socklab/capture/html.hpp"
+#include "socklab/capture/pcap_writer.hpp"
+
+namespace fs = std::filesystem;
+using socklab::test::run;
+using socklab::test::run_demo;
+
+namespace {
+
+// Without Chromium these tests are skipped (77), except where CI requires them.
+void need_chromium() {
+  if (fs::exists(SOCKLAB_CHROMIUM)) return;
+  const char* require = std::getenv("SOCKLAB_REQUIRE_CAPTURE");
+  if (require != nullptr && std::string_view(require) == "1") {
+    FAIL("SOCKLAB_REQUIRE_CAPTURE=1 but " SOCKLAB_CHROMIUM " is missing (apt-get install chromium)");
+  }
+  std::fprintf(stderr, "skipped: %s is not installed\n", SOCKLAB_CHROMIUM);
+  std::exit(77);
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::size_t count(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
+  return n;
+}
+
+std::string escaped(const std::string& text) {
+  std::string out;
+  for (char ch : text) {
+    switch (ch) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      default: out += ch;
+    }
+  }
+  return out;
+}
+
+struct Rendered {
+  std::string dom;      // the document after its script ran (--dump-dom)
+  std::string console;  // every console message the page produced
+};
+
+// One short Chromium run: load the page from disk, print the DOM, take the
+// screenshot. Name resolution is mapped to nothing so that even the
+// browser's own background requests leave no trace outside this machine.
+Rendered open_in_chromium(const fs::path& page, const fs::path& screenshot) {
+  TempDir profile;
+  std::vector<std::string> argv{SOCKLAB_CHROMIUM, "--headless", "--disable-gpu", "--no-first-run",
+                                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                                "--disable-extensions", "--no-proxy-server", "--host-resolver-rules=MAP * ~NOTFOUND",
+                                "--user-data-dir=" + profile.path.string(), "--enable-logging=stderr", "--v=0",
+                                "--window-size=1280,800", "--screenshot=" + screenshot.string(), "--dump-dom",
+                                "file://" + fs::absolute(page).string()};
+  if (::geteuid() == 0) argv.insert(argv.begin() + 1, "--no-sandbox");  // Chromium refuses root otherwise
+  const auto r = run(argv);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  Rendered out{r.out, {}};
+  for (const auto& line : [&] {
+         std::vector<std::string> lines;
+         std::size_t pos = 0;
+         while (pos < r.err.size()) {
+           const auto eol = std::min(r.err.find('\n', pos), r.err.size());
+           lines.push_back(r.err.substr(pos, eol - pos));
+           pos = eol + 1;
+         }
+         return lines;
+       }()) {
+    if (line.find(":CONSOLE") != std::string::npos) out.console += line + "\n";
+  }
+  REQUIRE(fs::exists(screenshot));
+  return out;
+}
+
+std::string attribute(const std::string& dom, const std::string& name) {
+  const std::regex re(name + "=\"([^\"]*)\"");
+  std::smatch m;
+  return std::regex_search(dom, m, re) ? m[1].str() : std::string("(absent)");
+}
+
+// Nothing outside the file: no URL in any src/href/action, no CSS url(), the
+// Content-Security-Policy that forbids fetching in place, no console message at all
+// (a blocked request, a script error, a warning would each log one).
+void check_self_contained(const Rendered& r) {
+  INFO(r.console);
+  CHECK(r.console.empty());
+  CHECK(r.dom.find("default-src 'none'") != std::string::npos);
+  CHECK_FALSE(std::regex_search(r.dom, std::regex(R"((src|href|action|xlink:href)\s*=)", std::regex::icase)));
+  CHECK(r.dom.find("url(") == std::string::npos);
+  CHECK(r.dom.find("@import") == std::string::npos);
+}
+
+fs::path log_dir() {
+  fs::path dir = SOCKLAB_HTML_LOG_DIR;
+  fs::create_directories(dir);
+  return dir;
+}
+
+}  // namespace
+
+TEST_CASE("the harness sees a script error and a blocked request", "[html]") {
+  need_chromium();
+  TempDir dir;
+  const auto page = dir.path / "bad.html";
+  std::ofstream(page) << "<!DOCTYPE html><html><head><meta http-equiv=\"Content-Security-Policy\" "
+                         "content=\"default-src 'none'; script-src 'unsafe-inline'\"></head><body>"
+                         "<p>bad page</p><img src=\"http://example.invalid/x.png\"><script>nosuchfunction();</script>"
+                         "</body></html>";
+  const auto r = open_in_chromium(page, dir.path / "bad.png");
+  CHECK(r.console.find("nosuchfunction") != std::string::npos);
+  CHECK(r.console.find("example.invalid") != std::string::npos);
+}
+
+TEST_CASE("every demo's page, opened in Chromium, shows its run", "[html]") {
+  need_chromium();
+  TempDir dir;
+  for (const std::string demo : {DEMO_HANDSHAKE, DEMO_TEARDOWN, DEMO_STICKY, DEMO_UDP, DEMO_BACKLOG}) {
+    const std::string name = fs::path(demo).filename().string();
+    DYNAMIC_SECTION(name) {
+      const auto page = dir.path / (name + ".html");
+      const auto r = run_demo({demo, "--capture", "--json", "--html", page.string()});
+      INFO(r.err);
+      REQUIRE(r.exit_code == 0);
+      const auto lines = r.json();
+      const auto packets = socklab::test::of_kind(lines, "packet");
+      const auto calls = socklab::test::of_kind(lines, "call");
+      const auto verdicts = socklab::test::of_kind(lines, "verdict");
+      REQUIRE(!packets.empty());
+      REQUIRE(!verdicts.empty());
+
+      const auto shot = log_dir() / (name + ".png");
+      const auto shown = open_in_chromium(page, shot);
+      CHECK(fs::file_size(shot) > 20'000);  // a blank 1280x800 PNG takes a few kB
+      check_self_contained(shown);
+      const std::string& dom = shown.dom;
+      CHECK(count(dom, "class=\"row pkt ") == packets.size());
+      CHECK(count(dom, "<line class=\"shaft\"") == packets.size());
+      // Measured by the page's script from the rendered layout: arrows with a length.
+      CHECK(attribute(dom, "data-drawn-arrows") == std::to_string(packets.size()));
+      CHECK(count(dom, "class=\"row call ") == calls.size());
+      for (const auto& p : packets) CHECK(dom.find("data-frame=\"" + std::to_string(p.at("n").get<int>()) + "\"") != std::string::npos);
+      for (const auto& v : verdicts) {
+        INFO(v.dump());
+        const std::string cls = v.at("ok").get<bool>() ? "ok" : "failed";
+        const std::string mark = v.at("ok").get<bool>() ? "✓" : "✗";
+        CHECK(dom.find("<li class=\"" + cls + "\"><span class=\"mark\">" + mark + "</span>" +
+                       escaped(v.at("text").get<std::string>())) != std::string::npos);
+      }
+      CHECK(dom.find("<html lang=\"en\"") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("a Chinese run's page is in Chinese", "[html]") {
+  need_chromium();
+  TempDir dir;
+  const auto page = dir.path / "zh.html";
+  const auto r = run_demo({DEMO_HANDSHAKE, "--capture", "--lang", "zh", "--html", page.string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find(page.string()) != std::string::npos);  // the report says where the page is
+  const std::string html = slurp(page);
+  CHECK(html.find("<html lang=\"zh-CN\"") != std::string::npos);
+  CHECK(html.find("客户端") != std::string::npos);
+  CHECK(html.find("服务器") != std::string::npos);
+  CHECK(html.find("Hover") == std::string::npos);
+  CHECK(html.find(">client") == std::string::npos);
+}
+
+TEST_CASE("read --html draws a capture file with each packet's layers", "[html]") {
+  need_chromium();
+  TempDir dir;
+  const auto page = dir.path / "handshake.html";
+  const std::string capture = std::string(SOCKLAB_TESTDATA_DIR) + "/captures/handshake.pcap";
+  const auto r = run({SOCKLAB_CAPTURE_TOOL, "read", capture, "--html", page.string(), "--lang", "en"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto json = run({SOCKLAB_CAPTURE_TOOL, "read", "--json", capture});
+  const auto packets = json.json().size();
+  REQUIRE(packets > 0);
+  const auto shown = open_in_chromium(page, log_dir() / "read-handshake.png");
+  check_self_contained(shown);
+  CHECK(count(shown.dom, "class=\"row pkt ") == packets);
+  CHECK(attribute(shown.dom, "data-drawn-arrows") == std::to_string(packets));
+  CHECK(count(shown.dom, "class=\"row call ") == 0);
+  // The layered view from the bytes: the link layer is there, as --layers prints it.
+  CHECK(count(shown.dom, "<dl class=\"layers\"><dt>") == packets);
+  CHECK(shown.dom.find("Flags [S]") != std::string::npos);  // the full tcpdump line in the tooltip
+}
+
+TEST_CASE("read --html of a capture too big to draw says what it left out", "[html]") {
+  // No browser needed: the page's rows are counted in the file.
+  TempDir dir;
+  const auto file = dir.path / "big.pcap";
+  {
+    auto writer = socklab::capture::PcapWriter::create(file, socklab::capture::LinkType::ethernet);
+    REQUIRE(writer);
+    const builder::Pair pair;
+    std::int64_t t = 1'700'000'000'000'000'000;
+    std::uint32_t seq = 1;
+    auto put = [&](const builder::Segment& s) {
+      const auto frame = pair.tcp(s);
+      REQUIRE(writer->write(t += 1000, frame, static_cast<std::uint32_t>(frame.size())));
+    };
+    put({.from_client = true, .seq = 0, .ack = 0, .flags = builder::S});
+    put({.from_client = false, .seq = 0, .ack = 1, .flags = builder::S | builder::A});
+    put({.from_client = true, .seq = 1, .ack = 1, .flags = builder::A});
+    for (int i = 0; i < 5000; ++i) {
+      put({.from_client = true, .seq = seq, .ack = 1, .flags = builder::P | builder::A, .len = 10});
+      seq += 10;
+    }
+    REQUIRE(writer->commit());
+  }
+  const auto page = dir.path / "big.html";
+  const auto r = run({SOCKLAB_CAPTURE_TOOL, "read", file.string(), "--html", page.string(), "--lang", "en"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("3 more are left out") != std::string::npos);
+  const std::string html = slurp(page);
+  CHECK(count(html, "class=\"row pkt ") == 5000);
+  CHECK(html.find("the other 3 (frames 5001 to 5003) are left out") != std::string::npos);
+
+  // -c below the limit draws exactly that many, and leaves nothing out it must mention.
+  const auto few = run({SOCKLAB_CAPTURE_TOOL, "read", file.string(), "-c", "10", "--html", page.string()});
+  REQUIRE(few.exit_code == 0);
+  const std::string small = slurp(page);
+  CHECK(count(small, "class=\"row pkt ") == 10);
+  CHECK(small.find("left out") == std::string::npos);
+}
+
+TEST_CASE("the page is written whole, and never over something that is not a file", "[html]") {
+  TempDir dir;
+  using socklab::capture::write_file_replacing;
+  const auto target = dir.path / "page.html";
+  REQUIRE_FALSE(write_file_replacing(target.string(), "first"));
+  REQUIRE_FALSE(write_file_replacing(target.string(), "second"));
+  CHECK(slurp(target) == "second");
+  CHECK((fs::status(target).permissions() & fs::perms::others_read) != fs::perms::none);
+  // Only the page is left in the directory: no temporary file.
+  CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
+
+  const auto problem = write_file_replacing(dir.path.string(), "x");
+  REQUIRE(problem);
+  CHECK(problem->find("not a regular file") != std::string::npos);
+  CHECK(problem->find(dir.path.string()) != std::string::npos);
+
+  const auto link = dir.path / "link.html";
+  fs::create_symlink(target, link);
+  REQUIRE(write_file_replacing(link.string(), "x"));
+  CHECK(slurp(target) == "second");
+
+  const auto missing = write_file_replacing((dir.path / "no" / "such" / "dir.html").string(), "x");
+  REQUIRE(missing);
+  CHECK(missing->find("no/such") != std::string::npos);
+
+  // A demo given a directory says so and fails, after running its lesson.
+  const auto r = run_demo({DEMO_HANDSHAKE, "--html", dir.path.string()});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("not a regular file") != std::string::npos);
+}
