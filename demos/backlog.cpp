@@ -311,7 +311,7 @@ int main(int argc, char** argv) {
     // of them must fit in the emptied queue (backlog + 1), or those that do not
     // are dropped again, or answered with SYN cookies and lost (see the lesson).
     if (cfg.clients > 2 * (cfg.backlog + 1)) {
-      throw demo::UsageError(fmt::format("--clients {} with --backlog {}: at most {} clients (twice backlog + 1), so that "
+      throw demo::UsageError(fmt::format("--clients {} with --backlog {}: at most {} clients (2 x (backlog + 1)), so that "
                                          "the clients left waiting all fit in the queue once the server accepts",
                                          cfg.clients, cfg.backlog, 2 * (cfg.backlog + 1)));
     }

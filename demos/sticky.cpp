@@ -35,7 +35,7 @@ using demo::Side;
 using demo::bytes_of;
 using demo::text_of;
 
-constexpr std::array<std::string_view, 76> kNoteKeys{
+constexpr std::array<std::string_view, 89> kNoteKeys{
     // the timeline: both sides
     "connect", "accept", "nodelay", "send_message", "all_acked", "server_queued", "recv_glued",
     // --nagle
@@ -52,12 +52,14 @@ constexpr std::array<std::string_view, 76> kNoteKeys{
     "naive_close", "exact_recv", "exact_payload",
     // the wire
     "wire_syn", "wire_syn_ack", "wire_ack", "wire_data", "wire_data_ack", "wire_other",
+    "wire_fin1", "wire_fin1_alone", "wire_ack1", "wire_fin2", "wire_ack2", "the_client", "the_server",
     // the summary
-    "verdict_glued", "verdict_glued_both", "why_not_glued", "fact_layers", "verdict_segments",
+    "verdict_glued", "verdict_glued_both", "why_not_glued", "fact_layers", "fact_layers_sent", "verdict_segments",
+    "verdict_segments_sent",
     "why_segments_retransmitted", "verdict_nagle_queue", "why_acked_early", "verdict_nagle_wire", "fact_nagle_wait",
     "verdict_split", "fact_chunks", "fact_split_segments", "verdict_messages_whole", "fact_boundaries",
-    "verdict_header", "verdict_file", "verdict_file_size_only", "verdict_file_sent", "fact_file_pieces",
-    "fact_header_offset", "fact_file_reference", "verdict_naive_short", "fact_naive_error", "verdict_exact",
+    "codec_length", "codec_delimiter", "codec_fixed", "verdict_header", "verdict_file", "verdict_file_size_only", "verdict_file_sent", "fact_file_pieces",
+    "fact_header_offset", "fact_header_alone", "fact_file_reference", "verdict_naive_short", "fact_naive_error", "verdict_exact",
     "fact_exact_calls", "verdict_header_bytes", "why_receiver_remote", "word_none",
     // labels in a side's column
     "label_frames", "label_file_done", "label_peer_closed", "label_header_broken"};
@@ -148,6 +150,11 @@ class FileBytes {
       return f;
     }
     std::error_code ec;
+    // The header announces the size before the body: a device or a pipe has none to announce.
+    if (const auto st = std::filesystem::status(path, ec); !ec && !std::filesystem::is_regular_file(st)) {
+      throw demo::UsageError(fmt::format("--file {}: not a regular file, so it has no size for the header to "
+                                         "announce; copy the bytes to send into a file and give that", path));
+    }
     const auto size = std::filesystem::file_size(path, ec);
     if (ec) throw demo::UsageError(fmt::format("--file {}: {}", path, ec.message()));
     f.in_ = std::make_unique<std::ifstream>(path, std::ios::binary);
@@ -214,6 +221,10 @@ bool any_retransmission(const Session& s) {
   return std::any_of(s.packets().begin(), s.packets().end(), is_retransmission);
 }
 
+std::string who_sent(const Session& s, const PacketRecord& p) {
+  return p.sport == server_port_of(s) ? s.note(Note{"the_server"}) : s.note(Note{"the_client"});
+}
+
 void explain_wire(Session& s) {
   s.explain_packets([&s](const PacketRecord& p) -> std::optional<std::string> {
     switch (p.phase) {
@@ -223,6 +234,16 @@ void explain_wire(Session& s) {
       case Phase::data:
         return s.note(Note{"wire_data"}, {{"bytes", std::to_string(p.len)}, {"preview", p.preview}});
       case Phase::ack: return s.note(Note{"wire_data_ack"}, {{"ack", std::to_string(p.ack)}});
+      // A connection closed inside the lesson; the others close after the capture.
+      case Phase::teardown_fin1: {
+        const bool other_fin = std::any_of(s.packets().begin(), s.packets().end(), [&p](const PacketRecord& q) {
+          return q.is_tcp && q.stream == p.stream && q.sport == p.dport && q.flags.find('F') != std::string::npos;
+        });
+        return s.note(other_fin ? Note{"wire_fin1"} : Note{"wire_fin1_alone"}, {{"who", who_sent(s, p)}});
+      }
+      case Phase::teardown_ack1: return s.note(Note{"wire_ack1"});
+      case Phase::teardown_fin2: return s.note(Note{"wire_fin2"}, {{"who", who_sent(s, p)}});
+      case Phase::teardown_ack2: return s.note(Note{"wire_ack2"});
       default: return s.note(Note{"wire_other"}, {{"phase", std::string(capture::to_string(p.phase))}});
     }
   });
@@ -267,10 +288,12 @@ void layers_fact(Session& s, const std::vector<std::size_t>& recv_sizes) {
   for (auto m : kMessages) sends.push_back(m.size());
   const nlohmann::json segments = s.capturing() ? data_segments(s, 0, true) : nlohmann::json(nullptr);
   const nlohmann::json recvs = recv_sizes;
-  s.fact("three_layers", {{"send", sends}, {"segments", segments}, {"recv", recvs}}, Note{"fact_layers"},
+  // A lone client saw no recv(): the server's happened in the server's process.
+  s.fact("three_layers", {{"send", sends}, {"segments", segments}, {"recv", s.plays(Side::server) ? recvs : nullptr}},
+         s.plays(Side::server) ? Note{"fact_layers"} : Note{"fact_layers_sent"},
          {{"send", demo::render_value(sends)},
           {"segments", s.capturing() ? demo::render_value(segments) : s.note(Note{"word_none"})},
-          {"recv", s.plays(Side::server) ? demo::render_value(recvs) : "-"}});
+          {"recv", demo::render_value(recvs)}});
 }
 
 void glued(Session& s) {
@@ -298,7 +321,8 @@ void glued(Session& s) {
   if (s.capturing()) {
     explain_wire(s);
     const auto observed = data_segments(s, 0, true);
-    s.verdict("separate_segments", {5, 3, 6}, observed, Note{"verdict_segments"});
+    s.verdict("separate_segments", {5, 3, 6}, observed,
+              s.plays(Side::server) ? Note{"verdict_segments"} : Note{"verdict_segments_sent"});
     if (observed != nlohmann::json({5, 3, 6}) && any_retransmission(s)) s.why(Note{"why_segments_retransmitted"});
   }
   layers_fact(s, first_read ? std::vector<std::size_t>{first_read->size()} : std::vector<std::size_t>{});
@@ -493,11 +517,12 @@ class MessageCodec {
     return "[" + hex + "]" + preview(frame.subspan(length_.header_size()), 64);
   }
 
-  [[nodiscard]] std::string describe() const {
+  // The framing in the lesson's words: "a '!I' length prefix", "a fixed size of 8 bytes".
+  [[nodiscard]] std::string describe(const Session& s) const {
     switch (fix_) {
-      case Fix::length: return "'" + length_.prefix().struct_format() + "'";
-      case Fix::delimiter: return "\\n";
-      case Fix::fixed: return std::to_string(kFixedFrame);
+      case Fix::length: return s.note(Note{"codec_length"}, {{"format", length_.prefix().struct_format()}});
+      case Fix::delimiter: return s.note(Note{"codec_delimiter"});
+      case Fix::fixed: return s.note(Note{"codec_fixed"}, {{"size", std::to_string(kFixedFrame)}});
       default: return {};
     }
   }
@@ -567,7 +592,7 @@ void framed(Session& s, const Config& cfg) {
   if (s.plays(Side::server)) {
     const MessageCodec codec(cfg.fix, cfg.order);
     s.verdict("messages_whole", {"hello", "hai", "hahaha"}, decoded, Note{"verdict_messages_whole"},
-              {{"codec", codec.describe()}});
+              {{"codec", codec.describe(s)}});
     s.fact("frame_boundaries", boundaries, Note{"fact_boundaries"},
            {{"chunks", std::to_string(boundaries.size())}, {"offsets", demo::render_value(boundaries)}});
   }
@@ -576,7 +601,8 @@ void framed(Session& s, const Config& cfg) {
     nlohmann::json expected = nlohmann::json::array();
     const MessageCodec codec(cfg.fix, cfg.order);
     for (auto m : kMessages) expected.push_back(codec.encode(m).size());
-    s.verdict("separate_segments", expected, data_segments(s, 0, true), Note{"verdict_segments"});
+    s.verdict("separate_segments", expected, data_segments(s, 0, true),
+              s.plays(Side::server) ? Note{"verdict_segments"} : Note{"verdict_segments_sent"});
   }
 }
 
@@ -599,6 +625,7 @@ void file_transfer(Session& s, const Config& cfg) {
   std::uint64_t sent_bytes = 0;
   std::optional<nlohmann::json> header;
   std::optional<std::size_t> header_end;   // offset in the first chunk where the header ended
+  std::size_t glued_body = 0;              // bytes of the file in that same chunk
   std::uint64_t body_bytes = 0;
   std::optional<std::uint64_t> first_difference;
   bool complete = false;
@@ -678,6 +705,7 @@ void file_transfer(Session& s, const Config& cfg) {
               complete = true;
             }
           }));
+          if (header_now) glued_body = n - *header_end;
           if (header_now && recv_calls <= kShownCalls) {
             s.explain(Side::client, "recv", Note{"recv_header"},
                       {{"offset", std::to_string(*header_end)}, {"body", std::to_string(n - *header_end)}});
@@ -706,21 +734,25 @@ void file_transfer(Session& s, const Config& cfg) {
   }
   if (s.plays(Side::client)) {
     nlohmann::json observed = nullptr;
+    // The header as it came, every field (a classic server adds file_content, file_root).
+    const std::string as_received = header ? header->dump() : "-";
     if (header) {
       observed = {{"file_name", header->value("file_name", nlohmann::json(nullptr))},
                   {"file_size", header->value("file_size", nlohmann::json(nullptr))}};
     }
     if (compared || !header) {
       const nlohmann::json expected = {{"file_name", known.name()}, {"file_size", known.size()}};
-      s.verdict("header_received", expected, observed, Note{"verdict_header"});
+      s.verdict("header_received", expected, observed, Note{"verdict_header"}, {{"observed", as_received}});
     } else {
       // Nothing to compare with: a header is right when it names a file and gives its size.
       const bool valid = observed["file_name"].is_string() && observed["file_size"].is_number_unsigned();
       s.verdict("header_received", {{"file_name", "a name"}, {"file_size", "a size"}}, observed, valid,
-                Note{"verdict_header"});
+                Note{"verdict_header"}, {{"observed", as_received}});
     }
     if (header_end) {
-      s.fact("header_end", *header_end, Note{"fact_header_offset"}, {{"offset", std::to_string(*header_end)}});
+      // "Glued" only when file bytes came in the header's chunk (an empty file has none).
+      s.fact("header_end", *header_end, glued_body > 0 ? Note{"fact_header_offset"} : Note{"fact_header_alone"},
+             {{"offset", std::to_string(*header_end)}, {"bytes", std::to_string(glued_body)}});
     }
     const std::uint64_t announced = header ? codec_body_size : 0;
     const nlohmann::json want = {{"bytes", compared ? known.size() : announced}, {"same_bytes", compared ? nlohmann::json(true) : nlohmann::json(nullptr)}};

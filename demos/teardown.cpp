@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "demo.hpp"
+#include "server_setup.hpp"
 
 namespace {
 
@@ -31,7 +32,7 @@ using capture::Phase;
 using net::TcpState;
 using namespace std::chrono_literals;
 
-constexpr std::array<std::string_view, 72> kNoteKeys{
+constexpr std::array<std::string_view, 73> kNoteKeys{
     // the timeline: calls and states
     "accept", "connect", "client_send_bye", "server_recv_bye", "server_send_reply", "client_recv_reply",
     "server_send_hello", "client_recv_hello", "client_close", "client_fin_wait_1",
@@ -49,7 +50,7 @@ constexpr std::array<std::string_view, 72> kNoteKeys{
     "verdict_segments", "verdict_time_wait", "verdict_no_time_wait", "verdict_close_wait",
     "verdict_received_after_fin", "verdict_data_after_fin", "verdict_rst", "verdict_peer_reset",
     "verdict_rebind_plain", "verdict_rebind_reuseaddr", "verdict_server_time_wait", "fact_delayed_ack",
-    "fact_last_ack", "fact_states", "why_merged_late"};
+    "fact_last_ack", "fact_last_ack_net", "fact_states", "why_merged_late"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::string_view kGoodbye = "bye";
@@ -112,13 +113,11 @@ void ack_now(net::TcpStream& conn) { (void)conn.set_quickack(true); }
 // The client's side of every teardown that ends in TIME_WAIT: after its close,
 // the state right away, then TIME_WAIT once the server's FIN was acknowledged.
 struct ClientStates {
-  std::vector<std::string> seen;
   std::optional<TcpState> final_state;
 };
 
 void watch_client_after_close(Session& s, const demo::ConnectionEnds& p, ClientStates& out) {
   if (auto now = demo::find_socket(p.me, p.other); now && now->state != TcpState::time_wait) {
-    out.seen.emplace_back(net::to_string(now->state));
     if (now->state == TcpState::fin_wait_1) {
       s.record_state(Side::client, now->state, Note{"client_fin_wait_1"});
     } else {
@@ -129,7 +128,6 @@ void watch_client_after_close(Session& s, const demo::ConnectionEnds& p, ClientS
   auto tw = demo::wait_for_socket(p.me, p.other, {TcpState::time_wait}, s.patience());
   if (!tw) throw demo::DemoFailure(tw.error().message());
   out.final_state = tw->state;
-  out.seen.emplace_back(net::to_string(tw->state));
   const double left = tw->timer ? static_cast<double>(tw->timer->count()) / 1000.0 : 60.0;
   s.record_state(Side::client, tw->state, Note{"client_time_wait"}, {{"seconds", fmt::format("{:.0f}", left)}});
 }
@@ -167,7 +165,17 @@ void explain_wire(Session& s, std::uint16_t server_port, bool abort_variant) {
       case Phase::data: return s.note(Note{"wire_data"}, {{"who", who}, {"bytes", std::to_string(p.len)}});
       case Phase::ack: return s.note(Note{"wire_data_ack"}, {{"who", who}});
       case Phase::teardown_fin1: return s.note(Note{"wire_fin1"}, {{"who", who}});
-      case Phase::teardown_ack1: return s.note(Note{"wire_ack1"}, {{"who", who}});
+      case Phase::teardown_ack1: {
+        // The delay the timer really took, measured from the FIN this ACK answers.
+        std::int64_t delay = 0;
+        for (const auto& fin : s.packets()) {
+          if (fin.ts_ns > p.ts_ns) break;
+          if (fin.is_tcp && fin.stream == p.stream && fin.sport == p.dport && fin.flags.find('F') != std::string::npos) {
+            delay = p.ts_ns - fin.ts_ns;
+          }
+        }
+        return s.note(Note{"wire_ack1"}, {{"who", who}, {"delay", demo::duration_text(delay)}});
+      }
       case Phase::teardown_fin2: return s.note(Note{"wire_fin2"}, {{"who", who}});
       case Phase::teardown_fin2_ack1: return s.note(Note{"wire_fin2_ack1"}, {{"who", who}});
       case Phase::teardown_ack2: return s.note(Note{"wire_ack2"}, {{"who", who}});
@@ -202,7 +210,11 @@ void wire_timing_facts(Session& s, std::uint16_t server_port) {
   }
   if (fin2 != nullptr && last != nullptr) {
     const std::int64_t ns = last->ts_ns - fin2->ts_ns;
-    s.fact("last_ack_ns", ns, Note{"fact_last_ack"}, {{"delay", demo::duration_text(ns)}});
+    // "On loopback" only when this connection's addresses are loopback ones.
+    const auto peer = net::Endpoint::parse(fin2->src);
+    const bool loopback = peer && demo::is_loopback(*peer);
+    s.fact("last_ack_ns", ns, loopback ? Note{"fact_last_ack"} : Note{"fact_last_ack_net"},
+           {{"delay", demo::duration_text(ns)}});
   }
 }
 
@@ -212,9 +224,23 @@ void segments_verdict(Session& s, nlohmann::json expected, std::uint32_t stream 
             {{"observed", demo::flags_text(observed)}, {"expected", demo::flags_text(expected)}});
 }
 
+// Every state the run read for the client after its close(), in time order:
+// the client's own reads and the server's (FIN_WAIT_2, seen from the server side).
+std::vector<std::string> client_states_after_close(const Session& s) {
+  std::vector<std::string> out;
+  bool closed = false;
+  for (const auto& c : s.calls()) {
+    if (c.side != Side::client) continue;
+    if (c.call == "close") closed = true;
+    if (closed && c.call == "state" && (out.empty() || out.back() != c.args)) out.push_back(c.args);
+  }
+  return out;
+}
+
 void client_verdicts(Session& s, const ClientStates& client) {
   if (!s.plays(Side::client)) return;
-  s.fact("client_states", client.seen, Note{"fact_states"}, {{"states", demo::render_value(client.seen)}});
+  const auto seen = client_states_after_close(s);
+  s.fact("client_states", seen, Note{"fact_states"}, {{"states", demo::render_value(seen)}});
   s.verdict("client_time_wait", "TIME_WAIT",
             client.final_state ? nlohmann::json(net::to_string(*client.final_state)) : nlohmann::json(nullptr),
             Note{"verdict_time_wait"});

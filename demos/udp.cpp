@@ -383,9 +383,11 @@ void unreachable(Session& s) {
         auto holder = must(net::UdpSocket::bind(s.options().listen_endpoint));
         const net::Endpoint at = must(holder.local_endpoint());
         must(holder.connect(at));
-        s.announce(at);
+        // Said before announce() releases the client: the port has had no receiver
+        // since the connect above, so the note stands before any datagram, every run.
         s.record_note(Side::server, s.note(Note{"label_port_closed"}, {{"port", std::to_string(at.port())}}), Note{"port_closed"},
                       {{"port", std::to_string(at.port())}});
+        s.announce(at);
         s.end_capture();  // until the client has had its answer
       },
       [&] {  // the client

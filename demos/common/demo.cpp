@@ -28,7 +28,8 @@ std::set<std::string> placeholders(std::string_view text) {
     if (text[i] != '{') continue;
     const std::size_t close = text.find('}', i);
     if (close == std::string_view::npos) break;
-    out.emplace(text.substr(i + 1, close - i - 1));
+    const std::string_view inside = text.substr(i + 1, close - i - 1);
+    out.emplace(inside.substr(0, inside.find('|')));  // {n|one|other} uses n, as {n} does
     i = close;
   }
   return out;

@@ -210,11 +210,23 @@ std::string fill(std::string_view text, const Values& values, std::string_view w
     if (close == std::string_view::npos) {
       throw std::logic_error(fmt::format("{}: \"{{\" without \"}}\"", what));
     }
-    const std::string_view name = text.substr(i + 1, close - i - 1);
+    const std::string_view inside = text.substr(i + 1, close - i - 1);
+    // {n|packet|packets}: the word for the count n, not n itself (English needs it; Chinese does not).
+    const std::size_t bar = inside.find('|');
+    const std::string_view name = inside.substr(0, bar);
     bool found = false;
     for (const auto& [k, v] : values) {
       if (k == name) {
-        out += v;
+        if (bar == std::string_view::npos) {
+          out += v;
+        } else {
+          const std::string_view forms = inside.substr(bar + 1);
+          const std::size_t second = forms.find('|');
+          if (second == std::string_view::npos) {
+            throw std::logic_error(fmt::format("{}: {{{}}} needs two forms, {{n|one|other}}", what, inside));
+          }
+          out += v == "1" ? forms.substr(0, second) : forms.substr(second + 1);
+        }
         found = true;
         break;
       }

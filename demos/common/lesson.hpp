@@ -54,7 +54,8 @@ class Lesson {
   std::map<std::string, std::string, std::less<>> notes_;
 };
 
-// Fills {name} placeholders ("{{" and "}}" are literal braces); throws
+// Fills {name} placeholders ("{{" and "}}" are literal braces); {name|one|other}
+// is the word for the count in name: "one" when it is 1, else "other". Throws
 // std::logic_error for a placeholder without a value or an unclosed brace.
 std::string fill(std::string_view text, const Values& values, std::string_view what);
 

@@ -76,6 +76,27 @@ std::vector<capture::TimelineEntry> annotated_timeline(const Session& s) {
   return timeline;
 }
 
+// One line per analysis mark the ladder shows ([retransmission], ...): what it
+// means, from common.md (keys "analysis_" + the mark, declared in common_notes.hpp).
+std::string explain_analysis(const std::vector<capture::PacketRecord>& packets, const Lesson& common,
+                             const ReportStyle& style) {
+  std::vector<std::string> marks;
+  for (const auto& p : packets) {
+    for (const auto& name : capture::analysis_names(p.analysis)) {
+      if (name == "retransmission" && p.phase == capture::Phase::syn_retransmission) continue;  // the ladder says "SYN sent again"
+      if (std::find(marks.begin(), marks.end(), name) == marks.end()) marks.push_back(name);
+    }
+  }
+  if (marks.empty()) return {};
+  std::string out;
+  for (const auto& line : capture::wrap(common.note(CommonNote{"analysis_heading"}), style.width)) out += line + "\n";
+  for (const auto& name : marks) {
+    const auto lines = capture::wrap("[" + name + "] " + common.note("analysis_" + name), style.width - 4);
+    for (std::size_t i = 0; i < lines.size(); ++i) out += (i == 0 ? "  " : "    ") + lines[i] + "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 void print_text_report(std::FILE* out, const Session& s, const Lesson& common, const ReportStyle& style,
@@ -194,6 +215,7 @@ std::string render_timeline(const Session& s, const Lesson& common, const Report
   ladder.color = style.color;
   std::string out = common.note(CommonNote{"timeline_heading"}) + "\n";
   out += capture::render_ladder(timeline, ladder);
+  out += explain_analysis(s.packets(), common, style);
   return out;
 }
 

@@ -1,5 +1,9 @@
 #include "server_setup.hpp"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <cerrno>
 #include <utility>
 
@@ -21,15 +25,26 @@ CaptureProblem no_capture_support(const Lesson& common) {
   return {common.note(CommonNote{"no_capture_support"}), true};
 }
 
-#if SOCKLAB_HAVE_PCAP
-namespace {
-
-bool is_loopback(const net::Endpoint& e) {
-  const std::string a = e.address();
-  return a.starts_with("127.") || a == "::1";
+bool is_loopback(const net::Endpoint& peer) {
+  const std::string a = peer.address();
+  if (a.starts_with("127.") || a == "::1" || a.starts_with("::ffff:127.")) return true;
+  // Linux routes traffic to its own addresses through lo too.
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return false;
+  bool own = false;
+  for (const ifaddrs* i = list; i != nullptr && !own; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != peer.family()) continue;
+    char text[INET6_ADDRSTRLEN] = {};
+    const void* raw = i->ifa_addr->sa_family == AF_INET
+                          ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr)
+                          : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr);
+    own = ::inet_ntop(i->ifa_addr->sa_family, raw, text, sizeof text) != nullptr && a == text;
+  }
+  ::freeifaddrs(list);
+  return own;
 }
 
-}  // namespace
+#if SOCKLAB_HAVE_PCAP
 
 capture::LiveCaptureConfig capture_config_for(const net::Endpoint& server, const std::string& pcap_path) {
   capture::LiveCaptureConfig config;

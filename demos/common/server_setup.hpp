@@ -9,11 +9,16 @@
 #include "lesson.hpp"
 #include "socklab/net/endpoint.hpp"
 #include "socklab/net/error.hpp"
+
 #if SOCKLAB_HAVE_PCAP
 #include "socklab/capture/live.hpp"
 #endif
 
 namespace socklab::demo {
+
+// True when traffic to `peer` stays on this machine, on the lo interface:
+// 127.0.0.0/8, ::1, or one of this machine's own addresses.
+[[nodiscard]] bool is_loopback(const net::Endpoint& peer);
 
 // The message for a failed bind() of a server at `at` (--listen/--port), with
 // the remedy: a port in use, an address that is not this machine's, a port

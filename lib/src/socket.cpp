@@ -75,7 +75,7 @@ Result<int> open_socket(int family, int type, const Trace& trace) {
 }  // namespace detail
 
 Socket::Socket(Socket&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), trace_(other.trace_) {}
+    : fd_(std::exchange(other.fd_, -1)), trace_(other.trace_), last_peer_(std::move(other.last_peer_)) {}
 
 Socket& Socket::operator=(Socket&& other) noexcept {
   if (this != &other) {
@@ -87,6 +87,7 @@ Socket& Socket::operator=(Socket&& other) noexcept {
     }
     fd_ = std::exchange(other.fd_, -1);
     trace_ = other.trace_;
+    last_peer_ = std::move(other.last_peer_);
   }
   return *this;
 }
@@ -109,6 +110,7 @@ Result<void> Socket::close() {
   if (trace_) {
     local = endpoint_text(fd_, false);
     peer = endpoint_text(fd_, true);
+    if (peer.empty()) peer = last_peer_;
   }
   const std::int64_t t0 = trace_.start();
   const int fd = std::exchange(fd_, -1);
@@ -144,6 +146,11 @@ void Socket::record_call(std::int64_t t0, std::string_view call, std::string arg
   if (fd_ >= 0) {
     ev.local = endpoint_text(fd_, false);
     ev.peer = endpoint_text(fd_, true);
+    if (ev.peer.empty()) {
+      ev.peer = last_peer_;
+    } else {
+      last_peer_ = ev.peer;
+    }
   }
   trace_.recorder->record(std::move(ev));
 }

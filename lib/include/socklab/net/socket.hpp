@@ -87,6 +87,9 @@ class Socket {
 
   int fd_ = -1;
   Trace trace_;
+  // The last peer a recorded call saw: a reset socket has none any more, yet its
+  // calls still belong to that connection (the timeline labels them by it).
+  mutable std::string last_peer_;
 };
 
 namespace detail {
