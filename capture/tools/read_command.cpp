@@ -141,7 +141,7 @@ int run_read(const ReadOptions& o) {
     if (!told_stream_limit && analyzer.streams_refused() != 0) {
       told_stream_limit = true;
       fmt::print(stderr,
-                 "socklab-capture: packet {}: {} conversations are open at once, the most --max-streams allows: "
+                 "socklab-capture: packet {}: the stream table is full (--max-streams {}, all still open): "
                  "packets of new conversations are shown from now on without stream, phase or analysis\n",
                  a.n, o.max_streams);
     }

@@ -317,7 +317,8 @@ TEST_CASE("read --max-streams: past the bound, one notice and the packets still 
   std::size_t untracked = 0;
   for (const auto& line : b) untracked += nlohmann::json::parse(line).contains("stream") ? 0 : 1;
   CHECK(untracked > 0);
-  const std::string notice = "conversations are open at once, the most --max-streams allows";
+  const std::string notice = "packet 4: the stream table is full (--max-streams 1, all still open): packets of new "
+                             "conversations are shown from now on without stream, phase or analysis";
   const auto at = capped.err.find(notice);
   CHECK(at != std::string::npos);
   CHECK(capped.err.find(notice, at + 1) == std::string::npos);  // said once
