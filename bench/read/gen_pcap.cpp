@@ -69,7 +69,7 @@ constexpr std::uint8_t FIN = 0x01, SYN = 0x02, PSH = 0x08, ACK = 0x10;
 // Ethernet + IPv4 127.0.0.1 > 127.0.0.1 + TCP with options, into `b`.
 void tcp_frame(std::vector<std::uint8_t>& b, std::uint16_t sport, std::uint16_t dport, std::uint32_t seq,
                std::uint32_t ack, std::uint8_t flags, std::uint16_t win, std::uint32_t tsval, std::uint32_t tsecr,
-               std::uint32_t len, std::uint16_t ip_id) {
+               std::uint32_t len, std::uint16_t ip_id, std::uint32_t src_ip = 0x7f000001) {
   b.assign(12, 0);
   put16(b, 0x0800);
   const bool syn = flags & SYN;
@@ -77,7 +77,9 @@ void tcp_frame(std::vector<std::uint8_t>& b, std::uint16_t sport, std::uint16_t 
   b.insert(b.end(), {0x45, 0x00});
   put16(b, 20 + 20 + opt + len);
   put16(b, ip_id);
-  b.insert(b.end(), {0x40, 0x00, 0x40, 0x06, 0x00, 0x00, 127, 0, 0, 1, 127, 0, 0, 1});
+  b.insert(b.end(), {0x40, 0x00, 0x40, 0x06, 0x00, 0x00});
+  put32(b, src_ip);
+  b.insert(b.end(), {127, 0, 0, 1});
   put16(b, sport);
   put16(b, dport);
   put32(b, seq);
@@ -139,6 +141,10 @@ int main(int argc, char** argv) {
   app.add_option("--reply-mean", reply_mean, "Mean size of a reply in bytes (default 400)");
   app.add_option("--concurrent", concurrent, "TCP connections alive at once (default 200)");
   app.add_option("--seed", seed, "Random seed (default 1)");
+  std::uint32_t syn_streams = 0;
+  app.add_option("--syn-streams", syn_streams,
+                 "Instead: this many SYNs, each from its own address and port (127.x.y.z), "
+                 "every one a new TCP stream that never closes (the stream-table worst case)");
   CLI11_PARSE(app, argc, argv);
   if (bytes != 0) packets = UINT64_MAX;
 
@@ -170,6 +176,13 @@ int main(int argc, char** argv) {
   PcapOut out(f);
   std::vector<std::uint8_t> frame;
   std::int64_t now = 1'700'000'000'000'000'000;
+  for (std::uint32_t i = 0; i < syn_streams; ++i) {
+    const std::uint32_t src = 0x7f000002u + i / 16;  // 16 ports per address
+    tcp_frame(frame, static_cast<std::uint16_t>(40000 + i % 16), 8080, static_cast<std::uint32_t>(rng()), 0, SYN,
+              65495, 1000, 0, 0, static_cast<std::uint16_t>(i), src);
+    out.packet(now += 1000, frame);
+  }
+  if (syn_streams != 0) packets = 0;
   std::uint16_t ip_id = 0;
   std::uint32_t tsval = 1000;
   while (out.packets() < packets && (bytes == 0 || out.bytes() < bytes)) {

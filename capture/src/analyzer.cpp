@@ -145,6 +145,7 @@ struct PacketAnalyzer::Impl {
   std::unordered_map<FlowKey, UdpConversation, FlowKeyHash> udp;
   Lru tcp_open_lru, tcp_closed_lru, udp_lru;  // least recently seen first
   detail::FirstFragments first_fragments;  // for later fragments to point back at
+  std::uint64_t refused = 0;  // packets of conversations over max_streams
 
   Impl(LinkType l, AnalyzerOptions o) : link(l), opts(o) {}
 
@@ -168,11 +169,29 @@ struct PacketAnalyzer::Impl {
     drop(udp_lru, idle_timeout_ns(), udp);
   }
 
-  TcpConversation& tcp_conversation(const FlowKey& key, std::int64_t now, bool& created) {
-    auto [it, inserted] = tcp.try_emplace(key);
+  // Room for one more conversation under opts.max_streams: forgets the least
+  // recently seen closed TCP conversation if need be; false when all are live.
+  bool room_for_new_flow() {
+    if (opts.max_streams == 0 || tcp.size() + udp.size() < opts.max_streams) return true;
+    if (tcp_closed_lru.empty()) {
+      ++refused;
+      return false;
+    }
+    tcp.erase(tcp_closed_lru.front().key);
+    tcp_closed_lru.pop_front();
+    return true;
+  }
+
+  // nullptr: a new conversation with no room for it (room_for_new_flow).
+  TcpConversation* tcp_conversation(const FlowKey& key, std::int64_t now, bool& created) {
+    auto it = tcp.find(key);
+    created = it == tcp.end();
+    if (created) {
+      if (!room_for_new_flow()) return nullptr;
+      it = tcp.try_emplace(key).first;
+    }
     TcpConversation& c = it->second;
-    created = inserted;
-    if (inserted) {
+    if (created) {
       c.stream = next_tcp_stream++;
       tcp_open_lru.push_back({key, now});
       c.lru = std::prev(tcp_open_lru.end());
@@ -181,7 +200,7 @@ struct PacketAnalyzer::Impl {
       lru.splice(lru.end(), lru, c.lru);
       c.lru->last_seen = now;
     }
-    return c;
+    return &c;
   }
 
   // The same ports again with a new SYN: a new stream, as tshark's "reused ports".
@@ -201,10 +220,15 @@ struct PacketAnalyzer::Impl {
     tcp_closed_lru.splice(tcp_closed_lru.end(), tcp_open_lru, c.lru);
   }
 
-  UdpConversation& udp_conversation(const FlowKey& key, std::int64_t now) {
-    auto [it, inserted] = udp.try_emplace(key);
+  UdpConversation* udp_conversation(const FlowKey& key, std::int64_t now) {
+    auto it = udp.find(key);
+    const bool created = it == udp.end();
+    if (created) {
+      if (!room_for_new_flow()) return nullptr;
+      it = udp.try_emplace(key).first;
+    }
     UdpConversation& c = it->second;
-    if (inserted) {
+    if (created) {
       c.stream = next_udp_stream++;
       udp_lru.push_back({key, now});
       c.lru = std::prev(udp_lru.end());
@@ -212,7 +236,7 @@ struct PacketAnalyzer::Impl {
       udp_lru.splice(udp_lru.end(), udp_lru, c.lru);
       c.lru->last_seen = now;
     }
-    return c;
+    return &c;
   }
 
   void analyze_sequence(TcpConversation& c, int d, std::uint32_t seq, std::uint32_t ackno,
@@ -459,10 +483,16 @@ void PacketAnalyzer::Impl::analyze_tcp(AnalyzedPacket& o) {
   const int d = make_key(p.ip.src, p.sport, p.ip.dst, p.dport, key);
   const std::int64_t now = p.ts_ns;
   bool created = false;
-  TcpConversation* c = &tcp_conversation(key, now, created);
+  const TcpHeader& t = p.tcp;
+  TcpConversation* c = tcp_conversation(key, now, created);
+  if (c == nullptr) {  // over max_streams: shown as on the wire, without analysis
+    o.seq = t.seq;
+    o.ack = t.ack;
+    o.win = t.window;
+    return;
+  }
   o.has_stream = true;
 
-  const TcpHeader& t = p.tcp;
   const std::uint16_t flags = t.flags;
   // As Wireshark: without a whole header in the segment (data offset under 5,
   // or past the segment's end) its length is unknown, so neither the sequence
@@ -542,10 +572,12 @@ void PacketAnalyzer::Impl::analyze_udp(AnalyzedPacket& o) {
   const DecodedPacket& p = o.pkt;
   FlowKey key;
   const int d = make_key(p.ip.src, p.sport, p.ip.dst, p.dport, key);
-  UdpConversation& c = udp_conversation(key, p.ts_ns);
+  o.phase = Phase::datagram;
+  UdpConversation* found = udp_conversation(key, p.ts_ns);
+  if (found == nullptr) return;  // over max_streams
+  UdpConversation& c = *found;
   o.has_stream = true;
   o.stream = c.stream;
-  o.phase = Phase::datagram;
   c.recent[c.next_slot] = UdpDatagram{o.n, p.ip.id, static_cast<std::uint8_t>(d)};
   c.next_slot = static_cast<std::uint8_t>((c.next_slot + 1) % c.recent.size());
 }
@@ -561,7 +593,9 @@ void PacketAnalyzer::Impl::analyze_icmp(AnalyzedPacket& o) {
   const int d = make_key(m.quoted_src, m.quoted_sport, m.quoted_dst, m.quoted_dport, key);
   if (m.quoted_protocol == 17) {
     // As tshark: the quoted datagram belongs to (or opens) its UDP conversation.
-    UdpConversation& c = udp_conversation(key, p.ts_ns);
+    UdpConversation* found = udp_conversation(key, p.ts_ns);
+    if (found == nullptr) return;  // over max_streams
+    UdpConversation& c = *found;
     o.has_stream = true;
     o.stream = c.stream;
     std::uint64_t best = 0;
@@ -577,9 +611,10 @@ void PacketAnalyzer::Impl::analyze_icmp(AnalyzedPacket& o) {
     o.related = best;
   } else if (m.quoted_protocol == 6) {
     bool created = false;
-    TcpConversation& c = tcp_conversation(key, p.ts_ns, created);
-    o.has_stream = true;
-    o.stream = c.stream;
+    if (const TcpConversation* c = tcp_conversation(key, p.ts_ns, created)) {
+      o.has_stream = true;
+      o.stream = c->stream;
+    }
   }
 }
 
@@ -607,6 +642,7 @@ PacketAnalyzer& PacketAnalyzer::operator=(PacketAnalyzer&&) noexcept = default;
 LinkType PacketAnalyzer::link() const noexcept { return impl_->link; }
 const AnalyzerOptions& PacketAnalyzer::options() const noexcept { return impl_->opts; }
 std::size_t PacketAnalyzer::live_flows() const noexcept { return impl_->tcp.size() + impl_->udp.size(); }
+std::uint64_t PacketAnalyzer::streams_refused() const noexcept { return impl_->refused; }
 
 const AnalyzedPacket& PacketAnalyzer::next(std::int64_t ts_ns, std::span<const std::uint8_t> bytes,
                                            std::uint32_t wire_len) {

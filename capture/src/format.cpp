@@ -508,6 +508,10 @@ void put_icmp6_line(TextBuffer& out, const AnalyzedPacket& p, bool addresses) {
   const std::uint16_t sq = static_cast<std::uint16_t>(m.rest & 0xffff);
   switch (m.type) {
     case 1: {
+      if (m.quote_cut && (!m.has_quote || (m.code == 4 && !m.quoted_ports))) {
+        put(out, "[|icmp6]");  // the quote stops before what the line would name
+        return;
+      }
       put(out, "destination unreachable, ");
       const std::string_view code = icmp6_unreach_code(m.code);
       if (code.empty()) {

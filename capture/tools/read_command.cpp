@@ -46,6 +46,7 @@ struct ReadOptions {
   bool absolute_seq = false;
   bool line_buffered = false;  // -l
   std::uint64_t count = 0;     // 0: no limit (the option itself accepts 1 or more)
+  std::size_t max_streams = AnalyzerOptions{}.max_streams;
   // --ladder only
   bool ascii = false;
   std::string color = "auto";
@@ -185,7 +186,9 @@ int run_read(const ReadOptions& o) {
              reader->snaplen());
   // A closed pipe shows as EPIPE on the write, handled there, instead of killing us.
   std::signal(SIGPIPE, SIG_IGN);
-  PacketAnalyzer analyzer(reader->link(), AnalyzerOptions{.absolute_seq = o.absolute_seq});
+  PacketAnalyzer analyzer(reader->link(),
+                          AnalyzerOptions{.absolute_seq = o.absolute_seq, .max_streams = o.max_streams});
+  bool told_stream_limit = false;
   Output out(stdout, mode != Mode::ladder && show_each_packet(o));
   std::vector<PacketRecord> ladder;
   std::uint64_t shown = 0;
@@ -202,6 +205,13 @@ int run_read(const ReadOptions& o) {
       continue;
     }
     const AnalyzedPacket& a = analyzer.next(p->ts_ns, p->bytes, p->wire_len);
+    if (!told_stream_limit && analyzer.streams_refused() != 0) {
+      told_stream_limit = true;
+      fmt::print(stderr,
+                 "socklab-capture: packet {}: the stream table is full (--max-streams {}, all still open): "
+                 "packets of new conversations are shown from now on without stream, phase or analysis\n",
+                 a.n, o.max_streams);
+    }
     TextBuffer& b = out.buf();
     switch (mode) {
       case Mode::lines:
@@ -289,6 +299,11 @@ void add_read_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("-l,--line-buffered", opts->line_buffered,
                 "Write each packet's output at once (as tcpdump -l); the default when the input is a "
                 "pipe or FIFO or the output a terminal");
+  cmd->add_option("--max-streams", opts->max_streams,
+                  "Conversations (TCP and UDP) analysed at once; past it, closed ones are forgotten first, "
+                  "then new ones go without analysis, said once (0: no bound)")
+      ->check(whole_number(0, std::numeric_limits<std::uint32_t>::max(), "conversations"))
+      ->capture_default_str();
   cmd->add_flag("--ascii", opts->ascii, "--ladder: plain ASCII instead of box drawing");
   cmd->add_option("--color", opts->color, "--ladder: colour (auto: only on a terminal, never with NO_COLOR set)")
       ->check(CLI::IsMember({"auto", "always", "never"}));

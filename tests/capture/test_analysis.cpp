@@ -286,3 +286,40 @@ TEST_CASE("a later IP fragment points at its datagram's first fragment", "[analy
     CHECK(f(with_id(last, 299)).related == 207);  // frames 8..207 were the 200 first fragments
   }
 }
+
+TEST_CASE("the stream table is bounded: closed conversations go first, then new ones go untracked",
+          "[analysis][memory]") {
+  Feed f({.max_streams = 3});
+  const auto pair = [](std::uint16_t port) { return Pair{.client_port = port}; };
+  for (std::uint16_t port = 1; port <= 3; ++port) {
+    const auto& a = f(pair(port).tcp({true, 1000, 0, S, 65535}));
+    CHECK(a.has_stream);
+    CHECK(a.stream == port - 1u);
+  }
+  CHECK(f.analyzer.streams_refused() == 0);
+  // A fourth conversation while all three are open: decoded, not tracked.
+  const auto& over = f(pair(4).tcp({true, 5000, 0, S, 65535}));
+  CHECK_FALSE(over.has_stream);
+  CHECK(over.phase == Phase::none);
+  CHECK(over.seq == 5000);  // as on the wire: no base to count from
+  CHECK_FALSE(over.pkt.malformed);
+  CHECK(f.analyzer.streams_refused() == 1);
+  CHECK(f.analyzer.live_flows() == 3);
+  // The known ones go on being analysed (a retransmitted SYN is still recognised).
+  CHECK(f(pair(2).tcp({true, 1000, 0, S, 65535})).phase == Phase::syn_retransmission);
+  // Once one closes, it is forgotten first to make room for a new one.
+  CHECK(f(pair(1).tcp({false, 7000, 1001, R | A})).phase == Phase::refused);
+  const auto& fifth = f(pair(5).tcp({true, 9000, 0, S, 65535}));
+  CHECK(fifth.has_stream);
+  CHECK(fifth.stream == 3);
+  CHECK(fifth.phase == Phase::handshake_syn);
+  CHECK(f.analyzer.live_flows() == 3);
+  CHECK(f.analyzer.streams_refused() == 1);
+  // UDP counts against the same bound.
+  CHECK_FALSE(f(pair(6).udp(true, 1, 10)).has_stream);
+  CHECK(f.analyzer.streams_refused() == 2);
+  // 0: no bound.
+  Feed unbounded({.max_streams = 0});
+  for (std::uint16_t port = 1; port <= 50; ++port) CHECK(unbounded(pair(port).tcp({true, 1, 0, S, 65535})).has_stream);
+  CHECK(unbounded.analyzer.live_flows() == 50);
+}

@@ -306,3 +306,24 @@ TEST_CASE("read | head -1: the reader going away ends the run quietly with 0", "
   CHECK(slurp(tmp.path / "err").find("writing the output failed") == std::string::npos);
   CHECK(got.rfind("1 0.000000 IP ", 0) == 0);
 }
+
+TEST_CASE("read --max-streams: past the bound, one notice and the packets still shown", "[cli][memory]") {
+  const Run all = run_tool({"read", "--json", capture("backlog.pcap")});
+  const Run capped = run_tool({"read", "--json", "--max-streams", "1", capture("backlog.pcap")});
+  REQUIRE(all.exit_code == 0);
+  CHECK(capped.exit_code == 0);
+  const auto a = lines_of(all.out), b = lines_of(capped.out);
+  REQUIRE(a.size() == b.size());
+  std::size_t untracked = 0;
+  for (const auto& line : b) untracked += nlohmann::json::parse(line).contains("stream") ? 0 : 1;
+  CHECK(untracked > 0);
+  const std::string notice = "packet 4: the stream table is full (--max-streams 1, all still open): packets of new "
+                             "conversations are shown from now on without stream, phase or analysis";
+  const auto at = capped.err.find(notice);
+  CHECK(at != std::string::npos);
+  CHECK(capped.err.find(notice, at + 1) == std::string::npos);  // said once
+  CHECK(all.err.find(notice) == std::string::npos);
+  const Run bad = run_tool({"read", "--max-streams", "-1", capture("backlog.pcap")});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("'-1' is not a whole number of conversations, from 0 to 4294967295") != std::string::npos);
+}

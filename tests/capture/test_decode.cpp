@@ -6,6 +6,7 @@
 #include <string>
 
 #include "frames.hpp"
+#include "socklab/capture/analyzer.hpp"
 #include "socklab/capture/format.hpp"
 #include "socklab/capture/packet.hpp"
 
@@ -482,5 +483,53 @@ TEST_CASE("every prefix and many mutations of real frames decode within bounds",
     append_tcpdump_line(out, a);
     append_json(out, a);
     append_layers(out, a);
+  }
+}
+
+TEST_CASE("an ICMP error quoting too little: the quote is cut, malformed only when the sender cut it",
+          "[decode][icmp][malformed]") {
+  const auto line = [](const std::vector<std::uint8_t>& b, std::uint32_t wire) {
+    PacketAnalyzer an(LinkType::ethernet);
+    return make_record(an.next(1, b, wire)).line;
+  };
+  SECTION("IPv4: 22 bytes quoted (the IP header and 2 of UDP), as sent") {
+    auto b = frames::bytes(frames::icmp_unreachable);
+    b.resize(14 + 20 + 8 + 22);
+    b[16] = 0;
+    b[17] = 20 + 8 + 22;  // the IP total length says so too
+    const auto d = dec(LinkType::ethernet, b);
+    CHECK(d.icmp.has_quote);
+    CHECK(d.icmp.quote_cut);
+    CHECK(d.icmp.quote_len == 22);
+    CHECK_FALSE(d.icmp.quoted_ports);
+    CHECK(d.malformed);
+    CHECK(d.malformed_reason() == "ICMP error quotes 2 bytes of the datagram after its IP header (8 expected)");
+    CHECK(line(b, static_cast<std::uint32_t>(b.size())) == "IP 127.0.0.1 > 127.0.0.1: ICMP [|icmp]");
+  }
+  SECTION("IPv4: the same bytes cut by the snapshot length: not malformed, still no port") {
+    auto b = frames::bytes(frames::icmp_unreachable);
+    const auto wire = static_cast<std::uint32_t>(b.size());
+    b.resize(14 + 20 + 8 + 22);
+    const auto d = dec(LinkType::ethernet, b, wire);
+    CHECK(d.icmp.quote_cut);
+    CHECK(d.truncated);
+    CHECK_FALSE(d.malformed);
+    CHECK(line(b, wire) == "IP 127.0.0.1 > 127.0.0.1: ICMP [|icmp]");
+  }
+  SECTION("IPv4: a whole quote is not cut") {
+    const auto d = dec(LinkType::ethernet, frames::bytes(frames::icmp_unreachable));
+    CHECK_FALSE(d.icmp.quote_cut);
+    CHECK(d.icmp.quoted_dport == 47116);
+  }
+  SECTION("ICMPv6: 42 bytes quoted (the IPv6 header and 2 of UDP)") {
+    auto b = frames::bytes(frames::icmp6_unreachable);
+    b.resize(14 + 40 + 8 + 42);
+    b[18] = 0;
+    b[19] = 8 + 42;  // the payload length says so too
+    const auto d = dec(LinkType::ethernet, b);
+    CHECK(d.icmp.quote_cut);
+    CHECK_FALSE(d.icmp.quoted_ports);
+    CHECK(d.malformed);
+    CHECK(line(b, static_cast<std::uint32_t>(b.size())) == "IP6 ::1 > ::1: ICMP6, [|icmp6]");
   }
 }

@@ -19,6 +19,14 @@
 // is forgotten after `closed_flow_timeout_s` of capture time once it has
 // closed (both FINs or a RST), and any flow after `idle_flow_timeout_s`
 // without a packet. The per-packet path allocates nothing once warm.
+//
+// At most `max_streams` conversations (TCP + UDP, about 450 bytes each) are
+// remembered at once. When a new one would pass that, the least recently seen
+// closed TCP conversation is forgotten first (it is finished); when none is
+// closed, the new conversation is not tracked: its packets are decoded and
+// shown without stream, relative numbers, phase or analysis, and
+// streams_refused() counts them. (Wireshark has no such bound: tshark grows
+// until memory runs out; this keeps a hostile capture from doing that.)
 #pragma once
 
 #include <cstdint>
@@ -34,6 +42,7 @@ struct AnalyzerOptions {
   bool absolute_seq = false;          // report absolute sequence numbers (tcpdump -S)
   double closed_flow_timeout_s = 60;  // forget a closed TCP flow after this much idle capture time
   double idle_flow_timeout_s = 600;   // forget any flow after this much idle capture time
+  std::size_t max_streams = 100'000;  // conversations remembered at once; 0: no bound
 };
 
 // One analysed frame. Valid until the next call to PacketAnalyzer::next(); its
@@ -71,6 +80,8 @@ class PacketAnalyzer {
   [[nodiscard]] const AnalyzerOptions& options() const noexcept;
   // Conversations currently remembered (TCP + UDP), for memory tests.
   [[nodiscard]] std::size_t live_flows() const noexcept;
+  // Packets of new conversations left untracked because max_streams were live.
+  [[nodiscard]] std::uint64_t streams_refused() const noexcept;
 
  private:
   struct Impl;
