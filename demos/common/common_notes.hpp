@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 22> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 28> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -17,6 +17,8 @@ inline constexpr std::array<std::string_view, 22> kCommonNoteKeys{
     "failed",           "kernel_drops",    "pcap_written",    "client_only_hint",
     "no_packets",       "capture_armed",
     "capture_armed_first",
+    // the comments of a pcapng file (Session::write_capture_file)
+    "pcapng_section", "pcapng_phase", "pcapng_analysis", "pcapng_calls", "pcapng_client", "pcapng_server",
 };
 using CommonNote = Key<kCommonNoteKeys>;
 

@@ -137,6 +137,7 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
   } catch (const std::exception& e) {
     failure = e.what();
   }
+  session.write_capture_file();  // pcapng: every note is known now
 
   if (options_.json) {
     print_json_report(stdout, session, failure);

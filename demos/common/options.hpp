@@ -31,6 +31,7 @@ struct CommonOptions {
   bool ipv6 = false;             // -6: ::1 instead of 127.0.0.1
   bool capture = false;          // --capture, or implied by --pcap
   std::string pcap_path;         // -w/--pcap
+  bool pcapng = false;           // --pcapng, or implied by a -w name ending in .pcapng
   bool json = false;
   Lang lang = Lang::en;
   bool no_lesson = false;
