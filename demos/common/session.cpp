@@ -335,8 +335,8 @@ void Session::write_capture_file() {
   std::vector<std::string> calls_since;
   for (const auto& entry : capture::merge_timeline(calls(), packets_)) {
     if (const auto* call = std::get_if<net::CallEvent>(&entry.event)) {
-      const std::string side = common_.note(call->side == Side::server ? CommonNote{"pcapng_server"} : CommonNote{"pcapng_client"});
-      calls_since.push_back(side + ": " + capture::call_label(*call));
+      calls_since.push_back(common_.note(call->side == Side::server ? CommonNote{"pcapng_server"} : CommonNote{"pcapng_client"},
+                                         {{"call", capture::call_label(*call)}}));
       continue;
     }
     const auto& p = std::get<capture::PacketRecord>(entry.event);

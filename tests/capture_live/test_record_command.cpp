@@ -228,7 +228,7 @@ TEST_CASE("a full disk stops record at once and keeps a valid, shorter file", "[
   REQUIRE(child.wait_for_output("recording on lo", 10s));
   // More than the 1 MiB the writer buffers: the first flush meets the full disk.
   auto sender = value_or_throw(UdpSocket::open(to.family()));
-  const std::vector<std::uint8_t> block(8000, 'x');
+  const std::vector<std::byte> block(8000, std::byte{0x78});
   for (int i = 0; i < 200; ++i) value_or_throw(sender.send_to(block, to));
   const int code = child.wait();  // ends by itself: nobody signals it
   INFO(child.err());
