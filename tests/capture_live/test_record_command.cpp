@@ -247,3 +247,24 @@ TEST_CASE("a full disk stops record at once and keeps a valid, shorter file", "[
   CHECK_THAT(r.out, !Catch::Contains("truncated"));
   CHECK(lines_of(r.out).size() == kept + 1);  // + tcpdump's "reading from file" line
 }
+
+TEST_CASE("record -w FILE.pcapng streams pcapng with each packet's phase as its comment", "[record][pcapng]") {
+  auto receiver = value_or_throw(UdpSocket::bind(Endpoint::loopback_v4()));
+  const auto to = value_or_throw(receiver.local_endpoint());
+  ScratchDir dir;
+  const bool by_flag = GENERATE(false, true);
+  const auto file = dir / (by_flag ? "three.cap" : "three.pcapng");
+  std::vector<std::string> argv{tool, "record", "--port", std::to_string(to.port()), "--count", "3", "-w", file.string()};
+  if (by_flag) argv.emplace_back("--pcapng");
+  Child child(argv);
+  REQUIRE(child.wait_for_output("recording on lo", 10s));
+  send_datagrams(to, 3);
+  const int code = child.wait();
+  INFO(child.err());
+  REQUIRE(code == 0);
+  const auto comments = run_command(fmt::format("HOME='{}' {} -r '{}' -T fields -e frame.interface_name -e frame.comment 2>/dev/null",
+                                                dir.path().string(), SOCKLAB_TSHARK, file.string()));
+  REQUIRE(comments.exit_code == 0);
+  CHECK(lines_of(comments.out) == std::vector<std::string>(3, "lo\tdatagram"));
+  CHECK(tcpdump_count(file) == 3);
+}
