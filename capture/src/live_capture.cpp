@@ -26,6 +26,7 @@
 
 #include "first_fragments.hpp"
 #include "socklab/capture/packet.hpp"
+#include "socklab/capture/format.hpp"
 #include "socklab/capture/pcap_writer.hpp"
 
 namespace socklab::capture {
@@ -108,6 +109,11 @@ struct LiveCapture::Impl {
   pcap_t* handle = nullptr;
   LinkType link = LinkType::ethernet;
   std::optional<PcapWriter> writer;
+  // pcapng: the writer and the analyser whose phase and flags annotate each packet.
+  std::optional<PcapngWriter> ng_writer;
+  std::uint32_t ng_interface = 0;
+  std::optional<PacketAnalyzer> annotator;
+  TextBuffer comment;
   pcap_stat stats_at_start{};
   int stop_fd = -1;  // eventfd: tells the capture thread to drain and finish
   std::thread reader;
@@ -130,6 +136,7 @@ struct LiveCapture::Impl {
       reader.join();
     }
     writer.reset();  // without commit: the temporary file goes
+    ng_writer.reset();
     if (handle != nullptr) pcap_close(handle);
     if (stop_fd >= 0) ::close(stop_fd);
   }
@@ -141,8 +148,21 @@ struct LiveCapture::Impl {
   }
 
   void fail(net::Error e) {
-    std::lock_guard lock(mutex);
-    if (!failure) failure = std::move(e);
+    bool first = false;
+    {
+      std::lock_guard lock(mutex);
+      first = !failure;
+      if (first) failure = std::move(e);
+    }
+    if (first && config.on_error) config.on_error();
+  }
+
+  net::Result<void> write_packet(std::int64_t ts_ns, std::span<const std::uint8_t> data, std::uint32_t wire_len) {
+    if (writer) return writer->write(ts_ns, data, wire_len);
+    if (!ng_writer) return {};
+    comment.clear();
+    append_notes(comment, annotator->next(ts_ns, data, wire_len));
+    return ng_writer->write(ng_interface, ts_ns, data, wire_len, std::string_view(comment.data(), comment.size()));
   }
 
   static void on_packet(u_char* user, const pcap_pkthdr* hdr, const u_char* bytes) {
@@ -168,12 +188,10 @@ struct LiveCapture::Impl {
       ++stray_fragments;
       return;
     }
-    if (writer) {
-      if (auto w = writer->write(ts_ns, data, hdr.len); !w) {
-        fail(w.error());
-        pcap_breakloop(handle);
-        return;
-      }
+    if (auto w = write_packet(ts_ns, data, hdr.len); !w) {
+      fail(w.error());
+      pcap_breakloop(handle);
+      return;
     }
     const bool waiting = has_waiters.load(std::memory_order_acquire);
     if (config.keep_packets || config.sink || waiting) {
@@ -299,9 +317,20 @@ net::Result<LiveCapture> LiveCapture::start(LiveCaptureConfig config) {
     return std::unexpected(pcap_failure(std::errc::not_supported, context, "no selectable descriptor"));
 
   if (!cfg.write_to.empty()) {
-    auto w = PcapWriter::create(cfg.write_to, impl->link, static_cast<std::uint32_t>(pcap_snapshot(h)));
-    if (!w) return std::unexpected(std::move(w.error()));
-    impl->writer.emplace(std::move(*w));
+    const auto snaplen = static_cast<std::uint32_t>(pcap_snapshot(h));
+    if (cfg.write_format.value_or(capture_format_for(cfg.write_to)) == CaptureFormat::pcapng) {
+      auto w = PcapngWriter::create(cfg.write_to, cfg.pcapng_section);
+      if (!w) return std::unexpected(std::move(w.error()));
+      auto id = w->add_interface({.name = cfg.interface, .link = impl->link, .snaplen = snaplen});
+      if (!id) return std::unexpected(std::move(id.error()));
+      impl->ng_interface = *id;
+      impl->ng_writer.emplace(std::move(*w));
+      impl->annotator.emplace(impl->link);
+    } else {
+      auto w = PcapWriter::create(cfg.write_to, impl->link, snaplen);
+      if (!w) return std::unexpected(std::move(w.error()));
+      impl->writer.emplace(std::move(*w));
+    }
   }
 
   impl->stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -367,14 +396,21 @@ net::Result<CaptureStats> LiveCapture::stop() {
     std::lock_guard lock(s.mutex);
     failure = s.failure;
   }
+  // The file keeps what was written, also after an error: a write error's
+  // commit() says how many packets it kept; another error gets that added.
+  net::Result<void> committed;
+  if (s.writer) committed = s.writer->commit();
+  if (s.ng_writer) committed = s.ng_writer->commit();
+  const bool had_file = s.writer || s.ng_writer;
+  s.writer.reset();
+  s.ng_writer.reset();
+  if (!committed) return std::unexpected(std::move(committed.error()));
   if (failure) {
-    s.writer.reset();  // an incomplete capture leaves no file behind
+    if (had_file)
+      failure->detail = fmt::format("{}; the {} packets captured before it are in {}",
+                                    failure->detail.empty() ? failure->code.message() : failure->detail,
+                                    stats.captured, s.config.write_to.string());
     return std::unexpected(std::move(*failure));
-  }
-  if (s.writer) {
-    auto committed = s.writer->commit();
-    s.writer.reset();
-    if (!committed) return std::unexpected(std::move(committed.error()));
   }
   s.final_stats = stats;
   return stats;

@@ -168,6 +168,7 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
   } catch (const std::exception& e) {
     failure = e.what();
   }
+  session.write_capture_file();  // pcapng: every note is known now
 
   // The page first, so the report can say whether it was written.
   std::optional<std::string> html_problem;

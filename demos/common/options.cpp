@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 
+#include "socklab/capture/capture_file.hpp"
+
 namespace socklab::demo {
 
 Lang lang_from_environment() {
@@ -38,8 +40,14 @@ void add_common_flags(CLI::App& app, CommonOptions& opts) {
                "CAP_NET_RAW)")
       ->group("Output");
   app.add_option("-w,--pcap", opts.pcap_path,
-                 "Also keep the capture in this pcap file (implies --capture; opens in "
-                 "tcpdump/Wireshark)")
+                 "Also keep the capture in this file (implies --capture; opens in tcpdump/Wireshark): "
+                 "pcap, or pcapng with the lesson's notes on each packet when it ends in .pcapng")
+      ->check(CLI::Validator([](const std::string& v) { return v.empty() ? "a file name is needed (-w '' names none)" : ""; },
+                             "FILE"))
+      ->group("Output");
+  app.add_flag("--pcapng", opts.pcapng,
+               "Write the -w file as pcapng whatever its name: each packet's comment has its phase, the "
+               "lesson's note and the calls made since the previous packet")
       ->group("Output");
   app.add_option("--html", opts.html_path,
                  "Also write the timeline as one self-contained HTML page (opens from disk, fetches nothing)")
@@ -63,6 +71,12 @@ void add_common_flags(CLI::App& app, CommonOptions& opts) {
 
 std::optional<std::string> finish(CommonOptions& opts, std::string_view program) {
   if (!opts.pcap_path.empty()) opts.capture = true;
+  if (opts.pcapng && opts.pcap_path.empty()) return "--pcapng says how to write the -w file: give -w FILE too";
+  if (!opts.pcap_path.empty()) {
+    // Checked before anything runs: a -w that cannot be written is never found out after the lesson.
+    if (auto target = capture::capture_file_target(opts.pcap_path); !target) return "-w " + target.error().message();
+    if (capture::capture_format_for(opts.pcap_path) == capture::CaptureFormat::pcapng) opts.pcapng = true;
+  }
   opts.role = opts.role_flag == "server" ? Role::server : opts.role_flag == "client" ? Role::client : Role::both;
   opts.lang = opts.lang_flag.empty() ? lang_from_environment() : opts.lang_flag == "zh" ? Lang::zh : Lang::en;
   opts.color = opts.color_flag == "always" ? ColorChoice::always

@@ -32,6 +32,7 @@ struct CommonOptions {
   bool capture = false;          // --capture, or implied by --pcap
   std::string pcap_path;         // -w/--pcap
   std::string html_path;         // --html: the timeline as a self-contained page
+  bool pcapng = false;           // --pcapng, or implied by a -w name ending in .pcapng
   bool json = false;
   Lang lang = Lang::en;
   bool no_lesson = false;

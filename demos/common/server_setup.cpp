@@ -55,7 +55,11 @@ capture::LiveCaptureConfig capture_config_for(const net::Endpoint& server, const
   // it is set up in under 20 ms. The 64 MiB default takes ~280 ms to map, which
   // would show in the timeline as a pause between the server and the client.
   config.buffer_bytes = 8 << 20;
+  // Written as it is captured; a .pcapng name gets each packet's phase and
+  // analysis flags as its comment (a lesson demo writes its pcapng itself, at
+  // the end, with the lesson's notes: Session::write_capture_file).
   if (!pcap_path.empty()) config.write_to = pcap_path;
+  config.pcapng_section.application = "socklab";
   return config;
 }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -14,6 +15,8 @@
 
 #include "common_notes.hpp"
 #include "render.hpp"
+#include "socklab/capture/pcapng_writer.hpp"
+#include "socklab/capture/timeline.hpp"
 #include "server_setup.hpp"
 
 namespace socklab::demo {
@@ -238,7 +241,9 @@ bool Session::capturing() const noexcept { return captured_; }
 void Session::arm_capture(const net::Endpoint& server) {
   if (!options_.capture || capture_ || capture_problem_) return;
 #if SOCKLAB_HAVE_PCAP
-  const auto config = capture_config_for(server, options_.pcap_path);
+  auto config = capture_config_for(server, options_.pcap_path);
+  if (options_.pcapng) config.write_to.clear();  // written after the lesson, with its notes
+  capture_interface_ = config.interface;
   const bool before_any_call = recorder_.snapshot().empty();
   const std::int64_t t0 = net::realtime_ns();
   auto started = start_capture(config);
@@ -294,10 +299,12 @@ void Session::stop_capture() {
                         {"received", stats->received},
                         {"dropped_by_kernel", stats->dropped_by_kernel},
                         {"dropped_by_interface", stats->dropped_by_interface}};
-      if (!options_.pcap_path.empty()) capture_stats_["pcap"] = options_.pcap_path;
+      if (!options_.pcap_path.empty() && !options_.pcapng) capture_stats_["pcap"] = options_.pcap_path;
     }
     const auto link = capture_->link_type();
     const auto raw = capture_->take_packets();
+    capture_link_ = link;
+    if (options_.pcapng) raw_packets_ = raw;
     capture::RecordBuilder records(link);
     packets_.reserve(raw.size());
     for (const auto& p : raw) packets_.push_back(records.next(p));
@@ -305,6 +312,54 @@ void Session::stop_capture() {
   }
 #endif
   changed_.notify_all();
+}
+
+void Session::write_capture_file() {
+  if (!options_.pcapng || !captured_ || capture_file_written_) return;
+  capture_file_written_ = true;
+  const std::string program = "demo-" + demo_;
+  auto writer = capture::PcapngWriter::create(
+      options_.pcap_path,
+      {.comment = common_.note(CommonNote{"pcapng_section"}, {{"program", program}, {"title", lesson_.title()}}),
+       .application = program});
+  if (!writer) {
+    capture_problem_ = writer.error().message();
+    return;
+  }
+  auto interface = writer->add_interface({.name = capture_interface_, .link = capture_link_});
+  if (!interface) {
+    capture_problem_ = interface.error().message();
+    return;
+  }
+  // The calls between two packets, in the ladder's order: merge_timeline places them.
+  std::vector<std::string> calls_since;
+  for (const auto& entry : capture::merge_timeline(calls(), packets_)) {
+    if (const auto* call = std::get_if<net::CallEvent>(&entry.event)) {
+      calls_since.push_back(common_.note(call->side == Side::server ? CommonNote{"pcapng_server"} : CommonNote{"pcapng_client"},
+                                         {{"call", capture::call_label(*call)}}));
+      continue;
+    }
+    const auto& p = std::get<capture::PacketRecord>(entry.event);
+    if (p.n == 0 || p.n > raw_packets_.size()) continue;
+    std::vector<std::string> parts;
+    if (const auto phase = capture::to_string(p.phase); !phase.empty())
+      parts.push_back(common_.note(CommonNote{"pcapng_phase"}, {{"phase", std::string(phase)}}));
+    if (p.analysis != 0)
+      parts.push_back(common_.note(CommonNote{"pcapng_analysis"},
+                                   {{"flags", fmt::format("{}", fmt::join(capture::analysis_names(p.analysis), ", "))}}));
+    if (auto note = packet_note(p)) parts.push_back(*note);
+    if (!calls_since.empty())
+      parts.push_back(common_.note(CommonNote{"pcapng_calls"}, {{"calls", fmt::format("{}", fmt::join(calls_since, "; "))}}));
+    calls_since.clear();
+    const auto& raw = raw_packets_[p.n - 1];
+    if (auto w = writer->write(*interface, raw.ts_ns, raw.bytes, raw.wire_len, fmt::format("{}", fmt::join(parts, " | "))); !w)
+      break;  // commit() says what was kept
+  }
+  if (auto done = writer->commit(); !done) {
+    capture_problem_ = done.error().message();
+    return;
+  }
+  capture_stats_["pcap"] = options_.pcap_path;
 }
 
 std::vector<net::CallEvent> Session::calls() const {

@@ -44,6 +44,7 @@
 #include "lesson.hpp"
 #include "note_key.hpp"
 #include "options.hpp"
+#include "socklab/capture/raw_packet.hpp"
 #include "socklab/capture/record.hpp"
 #include "socklab/net.hpp"
 
@@ -172,6 +173,12 @@ class Session {
   [[nodiscard]] const std::vector<capture::PacketRecord>& packets() const noexcept { return packets_; }
   // The calls recorded up to the end of the capture (or all, without one).
   [[nodiscard]] std::vector<net::CallEvent> calls() const;
+  // With -w FILE.pcapng (or --pcapng): writes the packets held, each with a
+  // comment in the run's language (phase, analysis flags, the lesson's note,
+  // the calls since the previous packet), once the lesson has run and every
+  // note is known. A failure becomes capture_problem(). Without pcapng: nothing
+  // (a pcap file is written as it is captured).
+  void write_capture_file();
 
   // ---- results
   // One lesson point: ok when observed == expected.
@@ -235,6 +242,11 @@ class Session {
   bool capture_not_permitted_ = false;
   nlohmann::json capture_stats_;
   std::vector<capture::PacketRecord> packets_;
+  // For the pcapng written at the end: the packets as captured, and where.
+  std::vector<capture::RawPacket> raw_packets_;
+  capture::LinkType capture_link_ = capture::LinkType::ethernet;
+  std::string capture_interface_;
+  bool capture_file_written_ = false;
 
   std::map<std::pair<Side, std::int64_t>, std::string> call_notes_;  // by (side, start time)
   std::function<std::optional<std::string>(const capture::PacketRecord&)> packet_notes_;

@@ -21,9 +21,12 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "socklab/capture/capture_file.hpp"
+#include "socklab/capture/pcapng_writer.hpp"
 #include "socklab/capture/raw_packet.hpp"
 #include "socklab/net/error.hpp"
 
@@ -61,8 +64,17 @@ struct LiveCaptureConfig {
   int buffer_bytes = 64 << 20;
   // Keep every packet in memory (take_packets()); off for long recordings.
   bool keep_packets = true;
-  // Also write a pcap file here (nanosecond timestamps); it appears at stop().
+  // Also write a capture file here (nanosecond timestamps); it appears at
+  // stop(). The rules of capture_file.hpp apply: start() fails, before any
+  // packet, when the target cannot be written. A write error (disk full) ends
+  // the capture at once (see on_error) and stop() keeps the packets written
+  // before it, in a valid file, and says so in its error.
   std::filesystem::path write_to{};
+  // pcap or pcapng; default: by the name (capture_format_for). In pcapng each
+  // packet's comment carries its phase and analysis flags ("data; retransmission"),
+  // and the section's comment is pcapng_section.comment.
+  std::optional<CaptureFormat> write_format{};
+  PcapngSection pcapng_section{};
   // Called on the capture thread for every packet; must not block for long, nor
   // call back into the LiveCapture (stop() from there would wait for itself).
   std::function<void(const RawPacket&)> sink{};
@@ -70,6 +82,9 @@ struct LiveCaptureConfig {
   std::uint64_t max_packets = 0;
   // Called once, on the capture thread, when max_packets have been captured.
   std::function<void()> on_limit{};
+  // Called once, on the capture thread, when the capture ends by itself on an
+  // error (a write error, the interface gone): stop() returns that error.
+  std::function<void()> on_error{};
   // A later IP fragment carries no ports, so port_filter() lets every one of
   // them through, whoever sent it. By default one is kept only when this capture
   // kept its datagram's first fragment (on loopback fragments leave in order);
@@ -109,8 +124,9 @@ class LiveCapture {
   [[nodiscard]] const std::string& filter() const noexcept;
 
   // Reads every packet still queued in the kernel, closes the handle, renames
-  // the pcap file into place, and returns the counts. Calling it again returns
-  // the same counts.
+  // the capture file into place, and returns the counts. Calling it again returns
+  // the same counts. After an error of the capture the file still holds the
+  // packets written before it, and the error says so.
   net::Result<CaptureStats> stop();
 
   // Moves out the packets kept so far (all of them after stop()).

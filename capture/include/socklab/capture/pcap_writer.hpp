@@ -1,9 +1,13 @@
-// PcapWriter: a classic pcap file with nanosecond timestamps (magic 0xa1b23c4d),
-// written through libpcap, that tcpdump, tshark and Wireshark open.
+// PcapWriter: a classic pcap file with nanosecond timestamps (magic 0xa1b23c4d,
+// this machine's byte order, as libpcap writes it), that tcpdump, tshark and
+// Wireshark open.
 //
-// The file appears whole or not at all: packets go to a temporary file beside
-// the target, and commit() renames it into place. A writer destroyed without
-// commit() (an error, an exception) removes the temporary file.
+// The file follows the rules of capture_file.hpp: it appears whole or not at
+// all (a temporary file beside the target, renamed into place by commit()),
+// only a regular file is replaced, a symlink is followed. A writer destroyed
+// without commit() removes the temporary file. A write error (disk full) cuts
+// the file back to its last whole packet; commit() then still puts that valid,
+// shorter file in place and its error says how many packets it kept.
 #pragma once
 
 #include <cstdint>
@@ -21,8 +25,8 @@ class PcapWriter {
   // tcpdump's default: large enough for any packet on any interface.
   static constexpr std::uint32_t default_snaplen = 262144;
 
-  // Opens a temporary file in the directory of `path` (the link type is the one
-  // of the packets to come, e.g. LiveCapture::link_type()).
+  // Checks the target (capture_file_target) and opens a temporary file beside
+  // it (the link type is the one of the packets to come, e.g. LiveCapture::link_type()).
   static net::Result<PcapWriter> create(std::filesystem::path path, LinkType link,
                                         std::uint32_t snaplen = default_snaplen);
 
