@@ -178,6 +178,35 @@ TEST_CASE("every demo's page, opened in Chromium, shows its run", "[html]") {
   }
 }
 
+TEST_CASE("the keyboard reaches an arrow's details and a call's arguments", "[html]") {
+  need_chromium();
+  TempDir dir;
+  const auto page = dir.path / "handshake.html";
+  const auto r = run_demo({DEMO_HANDSHAKE, "--capture", "--html", page.string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  // What a user does with Tab and Enter, done by a script added to a copy of
+  // the page: focus the second arrow (the SYN-ACK), open the first call.
+  std::string html = slurp(page);
+  const auto body_end = html.rfind("</body>");
+  REQUIRE(body_end != std::string::npos);
+  html.insert(body_end,
+              "<script>document.querySelectorAll('.pkt')[1].focus();"
+              "document.querySelector('.call summary').click();</script>");
+  const auto probe = dir.path / "probe.html";
+  std::ofstream(probe) << html;
+  const auto shown = open_in_chromium(probe, log_dir() / "demo-handshake-focus.png");
+  INFO(shown.console);
+  CHECK(shown.console.empty());
+  const std::string& dom = shown.dom;
+  const auto tip = dom.find("<div id=\"tip\" class=\"tip\" role=\"tooltip\"><code>frame ");
+  REQUIRE(tip != std::string::npos);
+  CHECK(dom.find("Flags [S.]", tip) != std::string::npos);  // the SYN-ACK's full line
+  CHECK(dom.find("<dt>transport</dt>", tip) != std::string::npos);
+  CHECK(dom.find("<details open=\"\"><summary>") != std::string::npos);
+  CHECK(dom.find("<dt>arguments</dt>") != std::string::npos);
+}
+
 TEST_CASE("a Chinese run's page is in Chinese", "[html]") {
   need_chromium();
   TempDir dir;
@@ -210,9 +239,12 @@ TEST_CASE("read --html draws a capture file with each packet's layers", "[html]"
   CHECK(count(shown.dom, "class=\"row pkt ") == packets);
   CHECK(attribute(shown.dom, "data-drawn-arrows") == std::to_string(packets));
   CHECK(count(shown.dom, "class=\"row call ") == 0);
-  // The layered view from the bytes: the link layer is there, as --layers prints it.
-  CHECK(count(shown.dom, "<dl class=\"layers\"><dt>") == packets);
-  CHECK(shown.dom.find("Flags [S]") != std::string::npos);  // the full tcpdump line in the tooltip
+  // The tooltips' data: each packet's full tcpdump line and its layered view
+  // from the bytes, link layer included, as --layers prints it.
+  CHECK(count(shown.dom, "\"layers\":[[") == packets);
+  CHECK(count(shown.dom, "Ethernet") >= packets);
+  CHECK(shown.dom.find("Flags [S]") != std::string::npos);
+  CHECK(shown.dom.find("<div id=\"tip\" class=\"tip\" role=\"tooltip\" hidden=\"\"></div>") != std::string::npos);
 }
 
 TEST_CASE("read --html of a capture too big to draw says what it left out", "[html]") {
