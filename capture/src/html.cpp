@@ -216,7 +216,7 @@ class Writer {
         "\">\n<head>\n<meta charset=\"utf-8\">\n"
         // Nothing may be fetched: no fonts, images, scripts or styles by URL.
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-        "script-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'\">\n"
+        "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         "<meta name=\"generator\" content=\"socklab\">\n<title>";
     escape_into(out_, page_.title);
@@ -426,11 +426,12 @@ details summary::after{content:""}
   }
 
   void script() {
-    // The tooltips' contents; "</" cannot end the block early.
+    // The tooltips' contents. No '<' at all inside the block (JSON's \u003c
+    // instead), so no "</script" or "<!--" in a payload can end or bend it.
     std::string data = nlohmann::json{{"words", {{"phase", w_.phase}, {"analysis", w_.analysis}, {"layers", w_.layers}}},
                                       {"packets", details_}}
                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    for (std::size_t at = data.find("</"); at != std::string::npos; at = data.find("</", at)) data.replace(at, 2, "<\\/");
+    for (std::size_t at = data.find('<'); at != std::string::npos; at = data.find('<', at)) data.replace(at, 1, "\\u003c");
     out_ += "<div id=\"tip\" class=\"tip\" role=\"tooltip\" hidden></div>\n<script type=\"application/json\" id=\"details\">";
     out_ += data;
     out_ += "</script>\n";
@@ -443,9 +444,9 @@ details summary::after{content:""}
     out_ += R"js(
 function count(){var n=0;document.querySelectorAll('line.shaft').forEach(function(l){if(l.getBoundingClientRect().width>1)n++;});d.setAttribute('data-drawn-arrows',String(n));d.setAttribute('data-rendered-ms',String(Math.round(performance.now())));}
 if(document.readyState==='complete')count();else window.addEventListener('load',count);
-var info=JSON.parse(document.getElementById('details').textContent),tip=document.getElementById('tip');
+var info=null,tip=document.getElementById('tip');
 function el(tag,text){var e=document.createElement(tag);if(text!==undefined)e.textContent=text;return e;}
-function show(row){var p=info.packets[row.getAttribute('data-frame')];if(!p)return;tip.textContent='';tip.appendChild(el('code',p.line));
+function show(row){if(!info)info=JSON.parse(document.getElementById('details').textContent);var p=info.packets[row.getAttribute('data-frame')];if(!p)return;tip.textContent='';tip.appendChild(el('code',p.line));
 var dl=el('dl');[[info.words.phase,p.phase],[info.words.analysis,p.analysis]].concat(p.layers).forEach(function(r){dl.appendChild(el('dt',r[0]));var dd=el('dd');dd.appendChild(el('code',r[1]));dl.appendChild(dd);});
 tip.appendChild(dl);row.appendChild(tip);tip.hidden=false;}
 function hide(){tip.hidden=true;}

@@ -317,3 +317,44 @@ TEST_CASE("the page is written whole, and never over something that is not a fil
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("not a regular file") != std::string::npos);
 }
+
+TEST_CASE("text from the wire or the program cannot change the page", "[html]") {
+  // No browser needed: what matters is the markup the renderer writes.
+  using namespace socklab::capture;
+  socklab::net::CallEvent send{.t_ns = 1'000'000, .dur_ns = 10, .side = socklab::net::Side::client, .call = "send",
+                               .args = "30", .result = 30, .err = 0,
+                               .preview = "</script><!--<script>alert(1)</script><b>x", .local = "127.0.0.1:40000",
+                               .peer = "127.0.0.1:8080"};
+  PacketRecord p;
+  p.n = 1;
+  p.ts_ns = 2'000'000'000;  // 2 s later: a compressed gap
+  p.src = "127.0.0.1:40000";
+  p.dst = "127.0.0.1:8080";
+  p.sport = 40000;
+  p.dport = 8080;
+  p.proto = Proto::tcp;
+  p.is_tcp = true;
+  p.flags = "P.";
+  p.len = 30;
+  p.preview = "</script><img src=x onerror=alert(1)>";
+  p.line = "IP 127.0.0.1.40000 > 127.0.0.1.8080: Flags [P.], length 30 </script>";
+  std::vector<socklab::net::CallEvent> calls{send};
+  std::vector<PacketRecord> packets{p};
+  auto timeline = merge_timeline(calls, packets);
+  timeline.back().note = "<b>bold?</b> & more";
+  HtmlPage page;
+  page.lang = HtmlLang::zh;
+  page.title = "<title> & \"quotes\"";
+  page.summary.push_back({HtmlSummaryLine::Kind::failed, "<i>verdict</i>", "why <u>"});
+  const std::string html = render_html(timeline, page);
+  CHECK(count(html, "</script>") == 2);  // the data block and the script: nothing else closes one
+  CHECK(count(html, "<script") == 2);
+  CHECK(html.find("<b>") == std::string::npos);
+  CHECK(html.find("<i>") == std::string::npos);
+  CHECK(html.find("<img") == std::string::npos);
+  CHECK(html.find("&lt;b&gt;bold?&lt;/b&gt; &amp; more") != std::string::npos);
+  CHECK(html.find("<li class=\"failed\"><span class=\"mark\">✗</span>&lt;i&gt;verdict&lt;/i&gt;") != std::string::npos);
+  // The 2 s pause is drawn compressed, with its real length, in Chinese.
+  CHECK(html.find("空闲 2.00 s（已压缩）") != std::string::npos);
+  CHECK(html.find("<html lang=\"zh-CN\"") != std::string::npos);
+}
