@@ -264,7 +264,7 @@ footer{color:var(--dim);font-size:.85rem;margin-top:1rem}
 body{max-width:none;padding:0;font-size:10pt}
 .hint,.tip{display:none!important}
 .row,.gap{break-inside:avoid;min-height:22px}
-.row{grid-template-columns:4.5em 17% 1fr 17% 26%}
+.row,.gap{grid-template-columns:6em 17% 1fr 17% 26%}
 *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 details summary::after{content:""}
 }
@@ -437,8 +437,8 @@ details summary::after{content:""}
     out_ += "</script>\n";
     // Counts the arrows the browser actually drew (a shaft of non-zero length)
     // and notes when the laid-out page was ready (ms since navigation), for
-    // the tests and bench/html; Escape leaves a focused arrow;
-    // printing opens every call so its arguments are on paper.
+    // the tests and bench/html; Escape leaves a focused arrow. Printing
+    // keeps calls as they are (closed: the ladder fits fewer pages).
     fmt::format_to(std::back_inserter(out_), "<script>\n(function(){{var d=document.documentElement;d.setAttribute('data-packets','{}');d.setAttribute('data-calls','{}');",
                    packets_, calls_);
     out_ += R"js(
@@ -455,7 +455,6 @@ document.addEventListener('mouseover',function(e){var r=rowOf(e.target);if(r)sho
 document.addEventListener('focusin',function(e){var r=rowOf(e.target);if(r)show(r);else hide();});
 document.addEventListener('focusout',function(e){if(!rowOf(e.relatedTarget))hide();});
 document.addEventListener('keydown',function(e){if(e.key==='Escape'){hide();if(document.activeElement&&document.activeElement.blur)document.activeElement.blur();}});
-window.addEventListener('beforeprint',function(){document.querySelectorAll('details').forEach(function(x){x.open=true;});});
 })();
 </script>
 )js";
