@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "ladder_model.hpp"
 
@@ -97,10 +98,18 @@ struct Columns {
     if (titles.size() < 2) return 50;
     return 1.0 + 98.0 * static_cast<double>(i) / static_cast<double>(titles.size() - 1);
   }
-  void lifelines(std::string& out, bool dashed = false) const {
-    for (std::size_t i = 0; i < titles.size(); ++i) {
-      fmt::format_to(std::back_inserter(out), R"(<line class="life{}" x1="{:.2f}%" x2="{:.2f}%" y1="0" y2="100%"/>)",
-                     dashed ? " idle" : "", x(i), x(i));
+  // The lifelines as the middle cell's background, one layer per column:
+  // drawn by CSS for every row, not repeated in each row's markup.
+  void lifelines_css(std::string& out) const {
+    for (const bool idle : {false, true}) {
+      out += idle ? ".gap .mid{background:" : ".mid{background:";
+      for (std::size_t i = 0; i < titles.size(); ++i) {
+        fmt::format_to(std::back_inserter(out), "{}{} calc({:.2f}% - 1px) 0/2px {} repeat-y", i == 0 ? "" : ",",
+                       idle ? "repeating-linear-gradient(var(--line) 0 3px,transparent 3px 7px)"
+                            : "linear-gradient(var(--line),var(--line))",
+                       x(i), idle ? "7px" : "100%");
+      }
+      out += "}\n";
     }
   }
 };
@@ -115,15 +124,12 @@ std::string address_only(std::string_view endpoint, bool has_port) {
 }
 
 // The layers a packet's record carries, when the caller has no bytes to show.
-void record_layers(std::string& out, const PacketRecord& p, const Words& w) {
+using Layers = std::vector<std::pair<std::string, std::string>>;  // (layer, what it says)
+
+Layers record_layers(const PacketRecord& p, const Words& w) {
   const bool ports = p.proto == Proto::tcp || p.proto == Proto::udp;
-  auto row = [&](std::string_view name, const std::string& value) {
-    out += "<dt>";
-    escape_into(out, name);
-    out += "</dt><dd>";
-    escape_into(out, value);
-    out += "</dd>";
-  };
+  Layers out;
+  auto row = [&](std::string_view name, std::string value) { out.emplace_back(name, std::move(value)); };
   row(w.link, std::string(w.link_not_kept));
   if (!p.src.empty()) {
     const bool v6 = p.src.starts_with('[') || p.proto == Proto::icmp6 || std::count(p.src.begin(), p.src.end(), ':') > 1;
@@ -142,6 +148,32 @@ void record_layers(std::string& out, const PacketRecord& p, const Words& w) {
   std::string payload = fmt::format("{} {}", p.len, w.bytes);
   if (!p.preview.empty()) payload += fmt::format(" \"{}\"", p.preview);
   row(w.payload, payload);
+  return out;
+}
+
+// format.hpp's layered view: after the "frame N: ..." line, one line per
+// layer ("  link       Ethernet ..."); a line indented further continues it.
+Layers layers_from_text(std::string_view text) {
+  Layers out;
+  std::size_t pos = text.find('\n');  // past the frame line
+  while (pos != std::string_view::npos && pos < text.size()) {
+    const std::size_t start = pos + 1;
+    const std::size_t end = std::min(text.find('\n', start), text.size());
+    const std::string_view line = text.substr(start, end - start);
+    pos = end < text.size() ? end : std::string_view::npos;
+    const std::size_t first = line.find_first_not_of(' ');
+    if (first == std::string_view::npos) continue;
+    if (first <= 2 || out.empty()) {
+      const std::string_view rest = line.substr(first);
+      const std::size_t gap = rest.find(' ');
+      const std::size_t value = gap == std::string_view::npos ? rest.size() : rest.find_first_not_of(' ', gap);
+      out.emplace_back(rest.substr(0, gap), value == std::string_view::npos ? std::string_view() : rest.substr(value));
+    } else {
+      out.back().second += "\n";
+      out.back().second += line.substr(first);
+    }
+  }
+  return out;
 }
 
 class Writer {
@@ -184,7 +216,7 @@ class Writer {
         "\">\n<head>\n<meta charset=\"utf-8\">\n"
         // Nothing may be fetched: no fonts, images, scripts or styles by URL.
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-        "script-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'\">\n"
+        "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         "<meta name=\"generator\" content=\"socklab\">\n<title>";
     escape_into(out_, page_.title);
@@ -204,16 +236,15 @@ code,.t,.lbl,.tip dd{font-family:ui-monospace,"DejaVu Sans Mono","Noto Sans Mono
 .lane.l{text-align:right}.note{font-size:.9rem;color:#24292f}
 .mid{position:relative;padding:0!important}
 .mid svg{position:absolute;inset:0;width:100%;height:100%;overflow:visible}
-.life{stroke:var(--line);stroke-width:1.5}.life.idle{stroke-dasharray:3 4}
 .shaft{stroke-width:2.2}
 .lbl{font-size:13px;text-anchor:middle;paint-order:stroke;stroke:var(--bg);stroke-width:4px}
 .t-open{--c:var(--open)}.t-close{--c:var(--close)}.t-reset{--c:var(--reset)}.t-data{--c:var(--data)}.t-plain{--c:var(--plain)}
 .pkt .shaft{stroke:var(--c)}.pkt .head{fill:var(--c)}.pkt .lbl{fill:var(--c)}
-.head-row{min-height:34px;font-weight:600}.head-row .ttl{font-size:14px;text-anchor:middle;fill:var(--fg)}
+.head-row{min-height:34px;font-weight:600}.head-row .mid{background:none}.head-row .ttl{font-size:14px;text-anchor:middle;fill:var(--fg)}
 .pkt{cursor:default}.pkt:hover,.pkt:focus{background:#f0f6ff;outline:none}
 .pkt:focus-visible,.call summary:focus-visible{outline:3px solid #0969da;outline-offset:-3px}
-.tip{display:none;position:absolute;z-index:5;left:5.5em;right:0;top:100%;background:var(--tip);border:1px solid #d0d7de;border-radius:6px;padding:.4rem .6rem;box-shadow:0 4px 12px #0002;font-size:.85rem}
-.pkt:hover .tip,.pkt:focus .tip{display:block}
+.tip{position:absolute;z-index:5;left:5.5em;right:0;top:100%;background:var(--tip);border:1px solid #d0d7de;border-radius:6px;padding:.4rem .6rem;box-shadow:0 4px 12px #0002;font-size:.85rem}
+.tip[hidden]{display:none}
 .tip code{display:block;white-space:pre-wrap;overflow-wrap:anywhere;margin-bottom:.3rem}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.1rem .8rem;margin:.2rem 0}dt{color:var(--dim)}dd{margin:0;overflow-wrap:anywhere}
 .call.client .lane.l{color:var(--client)}.call.server .lane.r{color:var(--server)}
@@ -233,11 +264,12 @@ footer{color:var(--dim);font-size:.85rem;margin-top:1rem}
 body{max-width:none;padding:0;font-size:10pt}
 .hint,.tip{display:none!important}
 .row,.gap{break-inside:avoid;min-height:22px}
-.row{grid-template-columns:4.5em 17% 1fr 17% 26%}
+.row,.gap{grid-template-columns:6em 17% 1fr 17% 26%}
 *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 details summary::after{content:""}
 }
 )css";
+    columns_.lifelines_css(out_);
     out_ += "</style>\n</head>\n";
   }
 
@@ -266,9 +298,7 @@ details summary::after{content:""}
       const std::int64_t gap = previous ? e.t_ns - *previous : 0;
       previous = e.t_ns;
       if (gap >= compress_gap_ns) {
-        out_ += "<div class=\"gap\" role=\"separator\"><span class=\"mid\"><svg aria-hidden=\"true\">";
-        columns_.lifelines(out_, true);
-        out_ += "</svg></span><span class=\"glabel\">⋯ ";
+        out_ += "<div class=\"gap\" role=\"separator\"><span class=\"mid\"></span><span class=\"glabel\">⋯ ";
         escape_into(out_, fmt::format(fmt::runtime(w_.idle), gap_text(gap)));
         out_ += " ⋯</span></div>\n";
       }
@@ -303,12 +333,10 @@ details summary::after{content:""}
     const std::string note = printable(note_for(e));
     ++packets_;
     row_start(fmt::format("pkt {}", tone_class(packet_tone(p))), stretch,
-              fmt::format(" tabindex=\"0\" data-frame=\"{}\" aria-label=\"{} {}: {}\"", p.n, esc(time), esc(label),
-                          esc(note)));
+              fmt::format(" tabindex=\"0\" data-frame=\"{}\" aria-describedby=\"tip\"", p.n));
     out_ += "<span class=\"t\">" + time + "</span><span class=\"lane l\">";
     escape_into(out_, sides_.conversation_tag(p, true));
     out_ += "</span><span class=\"mid\"><svg aria-hidden=\"true\">";
-    columns_.lifelines(out_);
     const double x1 = columns_.x(from), x2 = columns_.x(to);
     const long y = 17 + stretch;  // the stretch is above the arrow: the time it waited
     fmt::format_to(std::back_inserter(out_),
@@ -319,46 +347,22 @@ details summary::after{content:""}
     escape_into(out_, label);
     out_ += "</text></svg></span><span class=\"lane r\"></span><span class=\"note\">";
     escape_into(out_, note);
-    out_ += "</span><div class=\"tip\" role=\"tooltip\"><code>";
-    escape_into(out_, fmt::format("{} {} {}", w_.frame, p.n, p.line));
-    out_ += "</code><dl><dt>";
-    escape_into(out_, w_.phase);
-    out_ += "</dt><dd>";
-    const auto phase = to_string(p.phase);
-    escape_into(out_, phase.empty() ? w_.none : phase);
-    out_ += "</dd><dt>";
-    escape_into(out_, w_.analysis);
-    out_ += "</dt><dd>";
+    out_ += "</span></div>\n";
+
+    // What the tooltip shows, kept once in a data block (not per row in the
+    // DOM), so a 5,000-packet page stays light: built on hover or focus.
     std::string flags;
     if (p.malformed) flags = "malformed: " + p.malformed_reason;
     for (const auto& name : analysis_names(p.analysis)) flags += (flags.empty() ? "" : ", ") + name;
-    escape_into(out_, flags.empty() ? std::string(w_.none) : flags);
-    out_ += "</dd></dl><dl class=\"layers\">";
-    if (const auto it = page_.layers.find(p.n); it != page_.layers.end()) {
-      layers_from_text(it->second);
-    } else {
-      record_layers(out_, p, w_);
-    }
-    out_ += "</dl></div></div>\n";
-  }
-
-  // format.hpp's layered view: a block per header, its first line the header's name.
-  void layers_from_text(std::string_view text) {
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-      std::size_t end = text.find("\n\n", pos);
-      if (end == std::string_view::npos) end = text.size();
-      std::string_view block = text.substr(pos, end - pos);
-      pos = end + 2;
-      while (!block.empty() && block.front() == '\n') block.remove_prefix(1);
-      if (block.empty()) continue;
-      const std::size_t nl = block.find('\n');
-      out_ += "<dt>";
-      escape_into(out_, block.substr(0, nl));
-      out_ += "</dt><dd><code>";
-      if (nl != std::string_view::npos) escape_into(out_, block.substr(nl + 1));
-      out_ += "</code></dd>";
-    }
+    const auto phase = to_string(p.phase);
+    const auto it = page_.layers.find(p.n);
+    const Layers layers = it != page_.layers.end() ? layers_from_text(it->second) : record_layers(p, w_);
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& [name, value] : layers) rows.push_back({name, value});
+    details_[std::to_string(p.n)] = {{"line", fmt::format("{} {}: {}", w_.frame, p.n, p.line)},
+                                     {"phase", phase.empty() ? std::string(w_.none) : std::string(phase)},
+                                     {"analysis", flags.empty() ? std::string(w_.none) : flags},
+                                     {"layers", std::move(rows)}};
   }
 
   void call_row(const TimelineEntry& e, const net::CallEvent& c, const std::string& time, long stretch) {
@@ -394,9 +398,7 @@ details summary::after{content:""}
     row_start(fmt::format("call {}", server ? "server" : "client"), stretch, fmt::format(" data-call=\"{}\"", esc(c.call)));
     out_ += "<span class=\"t\">" + time + "</span><span class=\"lane l\">";
     if (!server) out_ += lane;
-    out_ += "</span><span class=\"mid\"><svg aria-hidden=\"true\">";
-    columns_.lifelines(out_);
-    out_ += "</svg></span><span class=\"lane r\">";
+    out_ += "</span><span class=\"mid\"></span><span class=\"lane r\">";
     if (server) out_ += lane;
     out_ += "</span><span class=\"note\">";
     escape_into(out_, note);
@@ -424,17 +426,35 @@ details summary::after{content:""}
   }
 
   void script() {
+    // The tooltips' contents. No '<' at all inside the block (JSON's \u003c
+    // instead), so no "</script" or "<!--" in a payload can end or bend it.
+    std::string data = nlohmann::json{{"words", {{"phase", w_.phase}, {"analysis", w_.analysis}, {"layers", w_.layers}}},
+                                      {"packets", details_}}
+                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    for (std::size_t at = data.find('<'); at != std::string::npos; at = data.find('<', at)) data.replace(at, 1, "\\u003c");
+    out_ += "<div id=\"tip\" class=\"tip\" role=\"tooltip\" hidden></div>\n<script type=\"application/json\" id=\"details\">";
+    out_ += data;
+    out_ += "</script>\n";
     // Counts the arrows the browser actually drew (a shaft of non-zero length)
     // and notes when the laid-out page was ready (ms since navigation), for
-    // the tests and bench/html; Escape leaves a focused arrow;
-    // printing opens every call so its arguments are on paper.
+    // the tests and bench/html; Escape leaves a focused arrow. Printing
+    // keeps calls as they are (closed: the ladder fits fewer pages).
     fmt::format_to(std::back_inserter(out_), "<script>\n(function(){{var d=document.documentElement;d.setAttribute('data-packets','{}');d.setAttribute('data-calls','{}');",
                    packets_, calls_);
     out_ += R"js(
 function count(){var n=0;document.querySelectorAll('line.shaft').forEach(function(l){if(l.getBoundingClientRect().width>1)n++;});d.setAttribute('data-drawn-arrows',String(n));d.setAttribute('data-rendered-ms',String(Math.round(performance.now())));}
 if(document.readyState==='complete')count();else window.addEventListener('load',count);
-document.addEventListener('keydown',function(e){if(e.key==='Escape'&&document.activeElement&&document.activeElement.blur)document.activeElement.blur();});
-window.addEventListener('beforeprint',function(){document.querySelectorAll('details').forEach(function(x){x.open=true;});});
+var info=null,tip=document.getElementById('tip');
+function el(tag,text){var e=document.createElement(tag);if(text!==undefined)e.textContent=text;return e;}
+function show(row){if(!info)info=JSON.parse(document.getElementById('details').textContent);var p=info.packets[row.getAttribute('data-frame')];if(!p)return;tip.textContent='';tip.appendChild(el('code',p.line));
+var dl=el('dl');[[info.words.phase,p.phase],[info.words.analysis,p.analysis]].concat(p.layers).forEach(function(r){dl.appendChild(el('dt',r[0]));var dd=el('dd');dd.appendChild(el('code',r[1]));dl.appendChild(dd);});
+tip.appendChild(dl);row.appendChild(tip);tip.hidden=false;}
+function hide(){tip.hidden=true;}
+function rowOf(t){return t&&t.closest?t.closest('.pkt'):null;}
+document.addEventListener('mouseover',function(e){var r=rowOf(e.target);if(r)show(r);else if(!tip.contains(e.target)&&!rowOf(document.activeElement))hide();});
+document.addEventListener('focusin',function(e){var r=rowOf(e.target);if(r)show(r);else hide();});
+document.addEventListener('focusout',function(e){if(!rowOf(e.relatedTarget))hide();});
+document.addEventListener('keydown',function(e){if(e.key==='Escape'){hide();if(document.activeElement&&document.activeElement.blur)document.activeElement.blur();}});
 })();
 </script>
 )js";
@@ -447,6 +467,7 @@ window.addEventListener('beforeprint',function(){document.querySelectorAll('deta
   Columns columns_;
   std::string out_;
   std::size_t packets_ = 0, calls_ = 0;
+  nlohmann::json details_ = nlohmann::json::object();  // frame -> tooltip contents
 };
 
 }  // namespace

@@ -178,6 +178,35 @@ TEST_CASE("every demo's page, opened in Chromium, shows its run", "[html]") {
   }
 }
 
+TEST_CASE("the keyboard reaches an arrow's details and a call's arguments", "[html]") {
+  need_chromium();
+  TempDir dir;
+  const auto page = dir.path / "handshake.html";
+  const auto r = run_demo({DEMO_HANDSHAKE, "--capture", "--html", page.string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  // What a user does with Tab and Enter, done by a script added to a copy of
+  // the page: focus the second arrow (the SYN-ACK), open the first call.
+  std::string html = slurp(page);
+  const auto body_end = html.rfind("</body>");
+  REQUIRE(body_end != std::string::npos);
+  html.insert(body_end,
+              "<script>document.querySelectorAll('.pkt')[1].focus();"
+              "document.querySelector('.call summary').click();</script>");
+  const auto probe = dir.path / "probe.html";
+  std::ofstream(probe) << html;
+  const auto shown = open_in_chromium(probe, log_dir() / "demo-handshake-focus.png");
+  INFO(shown.console);
+  CHECK(shown.console.empty());
+  const std::string& dom = shown.dom;
+  const auto tip = dom.find("<div id=\"tip\" class=\"tip\" role=\"tooltip\"><code>frame ");
+  REQUIRE(tip != std::string::npos);
+  CHECK(dom.find("Flags [S.]", tip) != std::string::npos);  // the SYN-ACK's full line
+  CHECK(dom.find("<dt>transport</dt>", tip) != std::string::npos);
+  CHECK(dom.find("<details open=\"\"><summary>") != std::string::npos);
+  CHECK(dom.find("<dt>arguments</dt>") != std::string::npos);
+}
+
 TEST_CASE("a Chinese run's page is in Chinese", "[html]") {
   need_chromium();
   TempDir dir;
@@ -210,9 +239,12 @@ TEST_CASE("read --html draws a capture file with each packet's layers", "[html]"
   CHECK(count(shown.dom, "class=\"row pkt ") == packets);
   CHECK(attribute(shown.dom, "data-drawn-arrows") == std::to_string(packets));
   CHECK(count(shown.dom, "class=\"row call ") == 0);
-  // The layered view from the bytes: the link layer is there, as --layers prints it.
-  CHECK(count(shown.dom, "<dl class=\"layers\"><dt>") == packets);
-  CHECK(shown.dom.find("Flags [S]") != std::string::npos);  // the full tcpdump line in the tooltip
+  // The tooltips' data: each packet's full tcpdump line and its layered view
+  // from the bytes, link layer included, as --layers prints it.
+  CHECK(count(shown.dom, "\"layers\":[[") == packets);
+  CHECK(count(shown.dom, "Ethernet") >= packets);
+  CHECK(shown.dom.find("Flags [S]") != std::string::npos);
+  CHECK(shown.dom.find("<div id=\"tip\" class=\"tip\" role=\"tooltip\" hidden=\"\"></div>") != std::string::npos);
 }
 
 TEST_CASE("read --html of a capture too big to draw says what it left out", "[html]") {
@@ -284,4 +316,45 @@ TEST_CASE("the page is written whole, and never over something that is not a fil
   const auto r = run_demo({DEMO_HANDSHAKE, "--html", dir.path.string()});
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("not a regular file") != std::string::npos);
+}
+
+TEST_CASE("text from the wire or the program cannot change the page", "[html]") {
+  // No browser needed: what matters is the markup the renderer writes.
+  using namespace socklab::capture;
+  socklab::net::CallEvent send{.t_ns = 1'000'000, .dur_ns = 10, .side = socklab::net::Side::client, .call = "send",
+                               .args = "30", .result = 30, .err = 0,
+                               .preview = "</script><!--<script>alert(1)</script><b>x", .local = "127.0.0.1:40000",
+                               .peer = "127.0.0.1:8080"};
+  PacketRecord p;
+  p.n = 1;
+  p.ts_ns = 2'000'000'000;  // 2 s later: a compressed gap
+  p.src = "127.0.0.1:40000";
+  p.dst = "127.0.0.1:8080";
+  p.sport = 40000;
+  p.dport = 8080;
+  p.proto = Proto::tcp;
+  p.is_tcp = true;
+  p.flags = "P.";
+  p.len = 30;
+  p.preview = "</script><img src=x onerror=alert(1)>";
+  p.line = "IP 127.0.0.1.40000 > 127.0.0.1.8080: Flags [P.], length 30 </script>";
+  std::vector<socklab::net::CallEvent> calls{send};
+  std::vector<PacketRecord> packets{p};
+  auto timeline = merge_timeline(calls, packets);
+  timeline.back().note = "<b>bold?</b> & more";
+  HtmlPage page;
+  page.lang = HtmlLang::zh;
+  page.title = "<title> & \"quotes\"";
+  page.summary.push_back({HtmlSummaryLine::Kind::failed, "<i>verdict</i>", "why <u>"});
+  const std::string html = render_html(timeline, page);
+  CHECK(count(html, "</script>") == 2);  // the data block and the script: nothing else closes one
+  CHECK(count(html, "<script") == 2);
+  CHECK(html.find("<b>") == std::string::npos);
+  CHECK(html.find("<i>") == std::string::npos);
+  CHECK(html.find("<img") == std::string::npos);
+  CHECK(html.find("&lt;b&gt;bold?&lt;/b&gt; &amp; more") != std::string::npos);
+  CHECK(html.find("<li class=\"failed\"><span class=\"mark\">✗</span>&lt;i&gt;verdict&lt;/i&gt;") != std::string::npos);
+  // The 2 s pause is drawn compressed, with its real length, in Chinese.
+  CHECK(html.find("空闲 2.00 s（已压缩）") != std::string::npos);
+  CHECK(html.find("<html lang=\"zh-CN\"") != std::string::npos);
 }
