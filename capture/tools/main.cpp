@@ -3,11 +3,13 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.hpp"
+#include "socklab/cli/help_format.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{
       "socklab-capture: record the traffic of socket programs and read captures back,\n"
       "with each TCP segment's role (handshake, data, teardown...) and Wireshark's analysis."};
+  socklab::cli::use_wrapping_help(app);  // before the subcommands, which inherit it
   app.require_subcommand(1);
   app.footer("Run `socklab-capture read --help` or `socklab-capture record --help` for examples.");
   int exit_code = 0;

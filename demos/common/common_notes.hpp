@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 22> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 26> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -16,7 +16,8 @@ inline constexpr std::array<std::string_view, 22> kCommonNoteKeys{
     "summary_heading",  "timeline_heading", "verdict_differs", "why",
     "failed",           "kernel_drops",    "pcap_written",    "client_only_hint",
     "no_packets",       "capture_armed",
-    "capture_armed_first",
+    "capture_armed_first", "capture_not_permitted",
+    "server_loopback_only", "server_addresses", "server_no_address",
 };
 using CommonNote = Key<kCommonNoteKeys>;
 

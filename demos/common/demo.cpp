@@ -9,6 +9,7 @@
 #include <set>
 
 #include "report.hpp"
+#include "socklab/cli/help_format.hpp"
 #include "socklab/capture/terminal.hpp"
 
 namespace socklab::demo {
@@ -66,6 +67,7 @@ bool use_color(ColorChoice c) {
 }  // namespace
 
 Demo::Demo(DemoInfo info) : info_(info), app_(std::string(info.description), "demo-" + std::string(info.name)) {
+  cli::use_wrapping_help(app_);
   add_common_flags(app_, options_);
   app_.footer(
       "Exit codes: 0 the lesson ran, 1 a step failed (the message says which), 2 bad usage, "
@@ -102,6 +104,7 @@ int Demo::check_notes() const {
 
 int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson) {
   const std::string program = "demo-" + std::string(info_.name);
+  options_.command_line.assign(argv, argv + argc);
   try {
     app_.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

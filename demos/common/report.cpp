@@ -88,7 +88,7 @@ void print_text_report(std::FILE* out, const Session& s, const Lesson& common, c
     }
   } else if (!s.options().capture) {
 #if SOCKLAB_HAVE_PCAP
-    print_wrapped(out, common.note(CommonNote{"see_wire"}, {{"program", "demo-" + s.demo()}}), style.width, "", "");
+    print_wrapped(out, common.note(CommonNote{"see_wire"}, {{"command", rerun_command(s.options(), "--capture", true)}}), style.width, "", "");
 #else
     print_wrapped(out, common.note(CommonNote{"no_capture_support"}), style.width, "", "");  // --capture cannot help
 #endif

@@ -23,11 +23,6 @@ namespace {
 // The side the current thread plays (set by run()), so end_capture() knows who calls.
 thread_local Side tl_side = Side::none;
 
-bool is_unspecified(const net::Endpoint& e) {
-  const std::string a = e.address();
-  return a == "0.0.0.0" || a == "::";
-}
-
 }  // namespace
 
 Session::Session(CommonOptions options, std::string demo, Lesson lesson, Lesson common)
@@ -167,14 +162,13 @@ void Session::announce(const net::Endpoint& bound) {
   }
   changed_.notify_all();
   if (options_.role == Role::server) {
-    std::string host = options_.listen_endpoint.address();
-    if (is_unspecified(bound)) host = "<" + common_.note(CommonNote{"this_machine_address"}) + ">";
-    std::string command = fmt::format("demo-{} --role client --host {} --port {}", demo_, host, bound.port());
-    if (!variant_flags_.empty()) command += " " + variant_flags_;
-    if (options_.lang == Lang::zh) command += " --lang zh";
-    std::fprintf(stderr, "%s\n",
-                 common_.note(CommonNote{"server_waiting"}, {{"endpoint", bound.to_string()}, {"command", command}})
-                     .c_str());
+    const auto command = [&](const std::string& host) {
+      std::string c = fmt::format("demo-{} --role client --host {} --port {}", demo_, host, bound.port());
+      if (!variant_flags_.empty()) c += " " + variant_flags_;
+      if (options_.lang == Lang::zh) c += " --lang zh";
+      return c;
+    };
+    std::fprintf(stderr, "%s\n", server_ready_text(bound, common_, command).c_str());
     std::fflush(stderr);
   }
 }
@@ -241,7 +235,7 @@ void Session::arm_capture(const net::Endpoint& server) {
   const auto config = capture_config_for(server, options_.pcap_path);
   const bool before_any_call = recorder_.snapshot().empty();
   const std::int64_t t0 = net::realtime_ns();
-  auto started = start_capture(config);
+  auto started = start_capture(config, common_, rerun_command(options_, "", true));
   if (started) {
     capture_.reset(new capture::LiveCapture(std::move(*started)));
     captured_ = true;
