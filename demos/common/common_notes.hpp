@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 26> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 28> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -17,7 +17,7 @@ inline constexpr std::array<std::string_view, 26> kCommonNoteKeys{
     "failed",           "kernel_drops",    "pcap_written",    "client_only_hint",
     "no_packets",       "capture_armed",
     "capture_armed_first", "capture_not_permitted",
-    "server_loopback_only", "server_addresses", "server_no_address",
+    "server_loopback_only", "server_addresses", "server_no_address", "capture_row", "accept_queue_row",
 };
 using CommonNote = Key<kCommonNoteKeys>;
 

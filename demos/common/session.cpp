@@ -196,6 +196,10 @@ void Session::record_note(Side side, std::string args, NoteKey note, const Value
   record_event(side, "note", std::move(args), lesson_.note(note, values));
 }
 
+std::string Session::queue_label(const net::ListenQueue& q) const {
+  return common_.note(CommonNote{"accept_queue_row"}, {{"length", std::to_string(q.length)}, {"limit", std::to_string(q.limit)}});
+}
+
 void Session::record_event(Side side, std::string call, std::string args, std::string note_text) {
   net::CallEvent ev;
   ev.t_ns = net::realtime_ns();
@@ -242,7 +246,7 @@ void Session::arm_capture(const net::Endpoint& server) {
     // Mapping the capture ring takes milliseconds, far longer than the calls
     // around it: say so in the timeline, or the gap looks like the network's.
     const std::int64_t took_us = (net::realtime_ns() - t0) / 1000;
-    record_event(Side::server, "note", "capture " + config.interface,
+    record_event(Side::server, "note", common_.note(CommonNote{"capture_row"}, {{"interface", config.interface}}),
                  common_.note(before_any_call ? CommonNote{"capture_armed_first"} : CommonNote{"capture_armed"},
                               {{"interface", config.interface},
                                {"port", std::to_string(server.port())},

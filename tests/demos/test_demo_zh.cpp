@@ -101,7 +101,7 @@ TEST_CASE("foreign_words finds English and lets protocol tokens be", "[demos][zh
 // Hidden (run it with: test_demos_zh "[zh-sweep]"): it still finds English in
 // text that comes from capture/src (the ladder's "client"/"server" heading, the
 // phase labels such as "teardown 1/4") and in row labels and verdict values of
-// the demos ("accept queue 1/8", "capture lo", "no TIME_WAIT", "ok", "at").
+// the demos ("no TIME_WAIT", "recvfrom ... from", "ok", "at"), framing errors.
 TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[.][zh-sweep]") {
   const std::vector<Strings> runs{
       {DEMO_HANDSHAKE},
