@@ -55,8 +55,6 @@ constexpr std::array<std::string_view, 5> kSettings{"net.core.somaxconn", "net.i
                                                     "net.ipv4.tcp_syncookies", "net.ipv4.tcp_abort_on_overflow",
                                                     "net.ipv4.tcp_syn_linear_timeouts"};
 
-std::string queue_text(const net::ListenQueue& q) { return fmt::format("accept queue {}/{}", q.length, q.limit); }
-
 // The listener as inet_diag sees it, when it is on this machine: its accept
 // queue's length (Recv-Q) and limit (Send-Q).
 std::optional<net::DiagSocket> find_listener(const net::Endpoint& server) {
@@ -138,7 +136,7 @@ void backlog(Session& s, const Config& cfg) {
         auto listener = s.listen_unannounced({.backlog = cfg.backlog});
         s.explain(Side::server, "listen", Note{"listen"}, {{"backlog", std::to_string(cfg.backlog)}});
         const auto empty = must(listener.queue());
-        s.record_note(Side::server, queue_text(empty), Note{"queue_empty"}, {{"limit", std::to_string(empty.limit)}});
+        s.record_note(Side::server, s.queue_label(empty), Note{"queue_empty"}, {{"limit", std::to_string(empty.limit)}});
         const std::uint32_t drops_before = must(listener.drops());
         server_port = listener.endpoint().port();
         s.announce(listener.endpoint());
@@ -151,7 +149,7 @@ void backlog(Session& s, const Config& cfg) {
           throw demo::DemoFailure(fmt::format("the accept queue never held {} connections", complete));
         }
         queue_full = must(listener.queue());
-        s.record_note(Side::server, queue_text(*queue_full), Note{"queue_full"},
+        s.record_note(Side::server, s.queue_label(*queue_full), Note{"queue_full"},
                       {{"length", std::to_string(queue_full->length)}, {"limit", std::to_string(queue_full->limit)}});
         // Every waiting client's first SYN and its first retransmission, both dropped here.
         const auto want = static_cast<std::uint32_t>(2 * expected_waiting);

@@ -55,8 +55,6 @@ std::string read_sysctl(const std::string& name) {
   return in >> value ? value : "?";
 }
 
-std::string queue_text(const net::ListenQueue& q) { return fmt::format("accept queue {}/{}", q.length, q.limit); }
-
 
 // The TCP segments of the first connection, in capture order.
 std::vector<const PacketRecord*> first_flow(const std::vector<PacketRecord>& packets) {
@@ -95,7 +93,7 @@ void handshake(Session& s) {
         auto listener = s.listen_unannounced({.backlog = 8});
         s.explain(Side::server, "listen", Note{"listen"}, {{"endpoint", listener.endpoint().to_string()}});
         const auto empty = must(listener.queue());
-        s.record_note(Side::server, queue_text(empty), Note{"queue_empty"},
+        s.record_note(Side::server, s.queue_label(empty), Note{"queue_empty"},
                       {{"length", std::to_string(empty.length)}, {"limit", std::to_string(empty.limit)}});
         s.announce(listener.endpoint());
 
@@ -103,12 +101,12 @@ void handshake(Session& s) {
         // connection waits in the accept queue, before accept() is called.
         must(listener.wait_readable(s.accept_patience()));
         seen.queue_ready = must(listener.queue());
-        s.record_note(Side::server, queue_text(*seen.queue_ready), Note{"queue_ready"});
+        s.record_note(Side::server, s.queue_label(*seen.queue_ready), Note{"queue_ready"});
 
         auto accepted = must(listener.accept(s.patience()));
         s.explain(Side::server, "accept", Note{"accept"}, {{"peer", accepted.peer.to_string()}});
         seen.queue_after = must(listener.queue());
-        s.record_note(Side::server, queue_text(*seen.queue_after), Note{"queue_after_accept"});
+        s.record_note(Side::server, s.queue_label(*seen.queue_after), Note{"queue_after_accept"});
         s.end_capture();  // the ACK reached us: all three segments are on the wire
         // Keep the connection until the client hangs up, so that the client reads
         // its own state, not the effect of our close. (Not part of the lesson.)

@@ -5,12 +5,14 @@
 #include "commands.hpp"
 #include "socklab/cli/docs.hpp"
 #include "socklab/cli/version.hpp"
+#include "socklab/cli/help_format.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{
       "socklab-capture: record the traffic of socket programs and read captures back,\n"
       "with each TCP segment's role (handshake, data, teardown...) and Wireshark's analysis."};
   app.name("socklab-capture");  // the man page and completion are for this name, whatever argv[0] is
+  socklab::cli::use_wrapping_help(app);  // before the subcommands, which inherit it
   app.require_subcommand(1);
   app.footer("Run `socklab-capture read --help` or `socklab-capture record --help` for examples.");
   int exit_code = 0;

@@ -12,6 +12,7 @@
 #include "socklab/cli/docs.hpp"
 #include "socklab/cli/version.hpp"
 #include "socklab_lessons.hpp"
+#include "socklab/cli/help_format.hpp"
 #include "socklab/capture/terminal.hpp"
 
 namespace socklab::demo {
@@ -94,6 +95,7 @@ void add_program_flags(CLI::App& app, std::string_view lesson) {
 }
 
 Demo::Demo(DemoInfo info) : info_(info), app_(std::string(info.description), "demo-" + std::string(info.name)) {
+  cli::use_wrapping_help(app_);
   add_common_flags(app_, options_);
   add_program_flags(app_, info_.name);
   app_.footer(
@@ -131,6 +133,7 @@ int Demo::check_notes() const {
 
 int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson) {
   const std::string program = "demo-" + std::string(info_.name);
+  options_.command_line.assign(argv, argv + argc);
   try {
     app_.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -69,6 +69,34 @@ void add_common_flags(CLI::App& app, CommonOptions& opts) {
       ->group("");  // hidden: for tests and lesson writers
 }
 
+std::string shell_quote(std::string_view word) {
+  constexpr std::string_view safe =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_";
+  if (!word.empty() && word.find_first_not_of(safe) == std::string_view::npos) return std::string(word);
+  std::string out = "'";
+  for (char c : word) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+std::string rerun_command(const CommonOptions& opts, std::string_view missing, bool as_root) {
+  std::string out = as_root ? "sudo" : "";
+  for (const auto& word : opts.command_line) {
+    if (!out.empty()) out += ' ';
+    out += shell_quote(word);
+  }
+  if (!missing.empty()) {
+    if (!out.empty()) out += ' ';
+    out += missing;
+  }
+  return out;
+}
+
 std::optional<std::string> finish(CommonOptions& opts, std::string_view program) {
   if (!opts.pcap_path.empty()) opts.capture = true;
   if (opts.pcapng && opts.pcap_path.empty()) return "--pcapng says how to write the -w file: give -w FILE too";

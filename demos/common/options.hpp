@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -43,6 +45,10 @@ struct CommonOptions {
   // The words given on the command line, turned into the enums above by finish().
   std::string role_flag, lang_flag, color_flag;
 
+  // The command line as the user typed it (argv, the program's path included),
+  // for hints that say "run again with ...".
+  std::vector<std::string> command_line;
+
   // Resolved by finish(): where the server listens, where the client connects.
   net::Endpoint listen_endpoint;
   net::Endpoint server_endpoint;
@@ -53,6 +59,14 @@ Lang lang_from_environment();
 
 // Adds the common flags to `app`, writing into `opts`.
 void add_common_flags(CLI::App& app, CommonOptions& opts);
+
+// `word` quoted for a POSIX shell: as is when it is made of safe characters
+// only, else in single quotes (a ' inside becomes '\'').
+std::string shell_quote(std::string_view word);
+
+// The user's own command line, quoted for a shell, with `missing` (already
+// shell words, e.g. "--capture") appended and "sudo " in front when `as_root`.
+std::string rerun_command(const CommonOptions& opts, std::string_view missing, bool as_root);
 
 // Checks the flags together and resolves the endpoints. The error text names
 // the flag and says what is wrong (exit_usage).

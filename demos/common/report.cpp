@@ -45,7 +45,7 @@ std::vector<std::string> capture_lines(const Session& s, const Lesson& common) {
     if (st.contains("pcap")) lines.push_back(common.note(CommonNote{"pcap_written"}, {{"path", st["pcap"].get<std::string>()}}));
   } else if (!s.options().capture) {
 #if SOCKLAB_HAVE_PCAP
-    lines.push_back(common.note(CommonNote{"see_wire"}, {{"program", "demo-" + s.demo()}}));
+    lines.push_back(common.note(CommonNote{"see_wire"}, {{"command", rerun_command(s.options(), "--capture", true)}}));
 #else
     lines.push_back(common.note(CommonNote{"no_capture_support"}));  // --capture cannot help
 #endif

@@ -2,12 +2,16 @@
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <filesystem>
 #include <utility>
 
 #include "common_notes.hpp"
+#include "options.hpp"
 
 namespace socklab::demo {
 
@@ -44,6 +48,55 @@ bool is_loopback(const net::Endpoint& peer) {
   return own;
 }
 
+bool is_unspecified(const net::Endpoint& e) {
+  const std::string a = e.address();
+  return a == "0.0.0.0" || a == "::";
+}
+
+std::vector<std::string> reachable_addresses(int family) {
+  std::vector<std::string> v4, v6;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return {};
+  for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || (i->ifa_flags & IFF_UP) == 0 || (i->ifa_flags & IFF_LOOPBACK) != 0) continue;
+    const int f = i->ifa_addr->sa_family;
+    if (f != AF_INET && f != AF_INET6) continue;
+    if (family != AF_UNSPEC && f != family) continue;
+    const socklen_t len = f == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    auto e = net::Endpoint::from_sockaddr(i->ifa_addr, len);
+    if (!e) continue;
+    // fe80:: needs its interface named (%eth0) and only reaches the same link: not worth a student's typing.
+    if (f == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr)) continue;
+    auto& out = f == AF_INET ? v4 : v6;
+    if (std::find(out.begin(), out.end(), e->address()) == out.end()) out.push_back(e->address());
+  }
+  ::freeifaddrs(list);
+  v4.insert(v4.end(), v6.begin(), v6.end());
+  return v4;
+}
+
+std::string server_ready_text(const net::Endpoint& bound, const Lesson& common,
+                              const std::function<std::string(const std::string& host)>& client_command) {
+  if (is_loopback(bound)) {
+    return common.note(CommonNote{"server_waiting"}, {{"endpoint", bound.to_string()}, {"command", client_command(bound.address())}}) +
+           "\n" + common.note(CommonNote{"server_loopback_only"}, {{"any", bound.is_v6() ? "::" : "0.0.0.0"}});
+  }
+  if (!is_unspecified(bound)) {
+    return common.note(CommonNote{"server_waiting"}, {{"endpoint", bound.to_string()}, {"command", client_command(bound.address())}});
+  }
+  // A socket on :: takes IPv4 clients too (net.ipv6.bindv6only is 0 by default).
+  const auto addresses = reachable_addresses(bound.is_v6() ? AF_UNSPEC : AF_INET);
+  if (addresses.empty()) {
+    const std::string placeholder = "<" + common.note(CommonNote{"this_machine_address"}) + ">";
+    return common.note(CommonNote{"server_waiting"}, {{"endpoint", bound.to_string()}, {"command", client_command(placeholder)}}) +
+           "\n" + common.note(CommonNote{"server_no_address"});
+  }
+  std::string list;
+  for (const auto& a : addresses) list += (list.empty() ? "" : ", ") + a;
+  return common.note(CommonNote{"server_waiting"}, {{"endpoint", bound.to_string()}, {"command", client_command(addresses.front())}}) +
+         "\n" + common.note(CommonNote{"server_addresses"}, {{"addresses", list}});
+}
+
 #if SOCKLAB_HAVE_PCAP
 
 capture::LiveCaptureConfig capture_config_for(const net::Endpoint& server, const std::string& pcap_path) {
@@ -70,6 +123,21 @@ std::expected<capture::LiveCapture, CaptureProblem> start_capture(capture::LiveC
                                           capture::is_missing_privilege(started.error())});
   }
   return std::move(*started);
+}
+
+std::expected<capture::LiveCapture, CaptureProblem> start_capture(capture::LiveCaptureConfig config,
+                                                                  const Lesson& common, const std::string& rerun) {
+  const std::string interface = config.interface;
+  auto started = capture::LiveCapture::start(std::move(config));
+  if (started) return std::move(*started);
+  if (!capture::is_missing_privilege(started.error())) return std::unexpected(CaptureProblem{started.error().message(), false});
+  // setcap needs the file itself, whatever path or link the user typed.
+  std::error_code ec;
+  const auto program = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return std::unexpected(CaptureProblem{
+      common.note(CommonNote{"capture_not_permitted"},
+                  {{"interface", interface}, {"command", rerun}, {"program", ec ? std::string("PROGRAM") : shell_quote(program.string())}}),
+      true});
 }
 #endif
 

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <expected>
+#include <functional>
+#include <vector>
 #include <string>
 
 #include "lesson.hpp"
@@ -25,6 +27,22 @@ namespace socklab::demo {
 // below 1024 without privilege. Any other error: its own message.
 [[nodiscard]] std::string explain_bind_failure(const net::Error& e, const net::Endpoint& at, const Lesson& common);
 
+// 0.0.0.0 or ::: every address of the machine.
+[[nodiscard]] bool is_unspecified(const net::Endpoint& e);
+
+// The addresses of this machine's interfaces that are up, loopback and
+// link-local ones left out (getifaddrs): the ones students on other machines
+// can use. `family` AF_INET, AF_INET6, or AF_UNSPEC for both (IPv4 first).
+[[nodiscard]] std::vector<std::string> reachable_addresses(int family);
+
+// What a server started with --role server tells the teacher once it listens
+// at `bound`: the command students run (`client_command(host)`), with an
+// address they can reach; on loopback, that students need the server started
+// with --listen 0.0.0.0; on a wildcard address, every address of this machine
+// they can use.
+[[nodiscard]] std::string server_ready_text(const net::Endpoint& bound, const Lesson& common,
+                                            const std::function<std::string(const std::string& host)>& client_command);
+
 // Why --capture shows no wire, for the user.
 struct CaptureProblem {
   std::string text;
@@ -45,6 +63,13 @@ struct CaptureProblem {
 
 // Starts a capture, or says why it cannot: a missing privilege names its remedy.
 [[nodiscard]] std::expected<capture::LiveCapture, CaptureProblem> start_capture(capture::LiveCaptureConfig config);
+
+// The same, with a missing privilege explained in the lesson's language
+// (common note capture_not_permitted): run again as `rerun` (the user's own
+// command line under sudo), or setcap the program.
+[[nodiscard]] std::expected<capture::LiveCapture, CaptureProblem> start_capture(capture::LiveCaptureConfig config,
+                                                                                const Lesson& common,
+                                                                                const std::string& rerun);
 #endif
 
 }  // namespace socklab::demo

@@ -26,11 +26,6 @@ namespace {
 // The side the current thread plays (set by run()), so end_capture() knows who calls.
 thread_local Side tl_side = Side::none;
 
-bool is_unspecified(const net::Endpoint& e) {
-  const std::string a = e.address();
-  return a == "0.0.0.0" || a == "::";
-}
-
 }  // namespace
 
 Session::Session(CommonOptions options, std::string demo, Lesson lesson, Lesson common)
@@ -170,14 +165,13 @@ void Session::announce(const net::Endpoint& bound) {
   }
   changed_.notify_all();
   if (options_.role == Role::server) {
-    std::string host = options_.listen_endpoint.address();
-    if (is_unspecified(bound)) host = "<" + common_.note(CommonNote{"this_machine_address"}) + ">";
-    std::string command = fmt::format("demo-{} --role client --host {} --port {}", demo_, host, bound.port());
-    if (!variant_flags_.empty()) command += " " + variant_flags_;
-    if (options_.lang == Lang::zh) command += " --lang zh";
-    std::fprintf(stderr, "%s\n",
-                 common_.note(CommonNote{"server_waiting"}, {{"endpoint", bound.to_string()}, {"command", command}})
-                     .c_str());
+    const auto command = [&](const std::string& host) {
+      std::string c = fmt::format("demo-{} --role client --host {} --port {}", demo_, host, bound.port());
+      if (!variant_flags_.empty()) c += " " + variant_flags_;
+      if (options_.lang == Lang::zh) c += " --lang zh";
+      return c;
+    };
+    std::fprintf(stderr, "%s\n", server_ready_text(bound, common_, command).c_str());
     std::fflush(stderr);
   }
 }
@@ -203,6 +197,10 @@ void Session::record_state(Side side, net::TcpState state, NoteKey note, const V
 
 void Session::record_note(Side side, std::string args, NoteKey note, const Values& values) {
   record_event(side, "note", std::move(args), lesson_.note(note, values));
+}
+
+std::string Session::queue_label(const net::ListenQueue& q) const {
+  return common_.note(CommonNote{"accept_queue_row"}, {{"length", std::to_string(q.length)}, {"limit", std::to_string(q.limit)}});
 }
 
 void Session::record_event(Side side, std::string call, std::string args, std::string note_text) {
@@ -246,14 +244,14 @@ void Session::arm_capture(const net::Endpoint& server) {
   capture_interface_ = config.interface;
   const bool before_any_call = recorder_.snapshot().empty();
   const std::int64_t t0 = net::realtime_ns();
-  auto started = start_capture(config);
+  auto started = start_capture(config, common_, rerun_command(options_, "", true));
   if (started) {
     capture_.reset(new capture::LiveCapture(std::move(*started)));
     captured_ = true;
     // Mapping the capture ring takes milliseconds, far longer than the calls
     // around it: say so in the timeline, or the gap looks like the network's.
     const std::int64_t took_us = (net::realtime_ns() - t0) / 1000;
-    record_event(Side::server, "note", "capture " + config.interface,
+    record_event(Side::server, "note", common_.note(CommonNote{"capture_row"}, {{"interface", config.interface}}),
                  common_.note(before_any_call ? CommonNote{"capture_armed_first"} : CommonNote{"capture_armed"},
                               {{"interface", config.interface},
                                {"port", std::to_string(server.port())},

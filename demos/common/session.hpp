@@ -156,6 +156,9 @@ class Session {
   void record_state(Side side, net::TcpState state, NoteKey note, const Values& values = {});
   // Any observation shown in the side's column (call name "note").
   void record_note(Side side, std::string args, NoteKey note, const Values& values = {});
+  // The row label of a reading of a listener's accept queue ("accept queue 1/8"),
+  // in the lesson's language.
+  [[nodiscard]] std::string queue_label(const net::ListenQueue& q) const;
   // Attaches the lesson's note to the side's most recent call named `call`.
   void explain(Side side, std::string_view call, NoteKey note, const Values& values = {});
   // Notes for the packets, decided once they are decoded (by phase, flags, ...).

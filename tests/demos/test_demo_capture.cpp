@@ -202,6 +202,8 @@ TEST_CASE("without the capture privilege: a clear message and exit code 4", "[de
                            "--capture", "-w", file.string(), "--json"});
   CHECK(r.exit_code == 4);
   CHECK_THAT(r.err, Catch::Contains("CAP_NET_RAW") && Catch::Contains("setcap"));
+  // The remedy is the user's own command line, as typed, under sudo.
+  CHECK_THAT(r.err, Catch::Contains("sudo " + std::string(DEMO_HANDSHAKE) + " --capture -w " + file.string() + " --json"));
   const auto capture = of_kind(r.json(), "capture");
   REQUIRE(capture.size() == 1);
   CHECK(capture[0].at("enabled") == false);
