@@ -875,7 +875,12 @@ void append_endpoint(TextBuffer& out, const AnalyzedPacket& p, bool source) {
 
 namespace {
 // eth_src/eth_dst: only an Ethernet frame whose header was read carries MAC addresses.
-bool has_macs(const DecodedPacket& d) { return d.link.type == LinkType::ethernet && d.reached != Layer::none; }
+// Linux loopback is captured as Ethernet with both addresses zero: it has none to show.
+bool has_macs(const DecodedPacket& d) {
+  constexpr std::array<std::uint8_t, 6> zero{};
+  return d.link.type == LinkType::ethernet && d.reached != Layer::none &&
+         (d.link.src_mac != zero || d.link.dst_mac != zero);
+}
 
 void append_mac(TextBuffer& out, const std::array<std::uint8_t, 6>& m) {
   fmt::format_to(std::back_inserter(out), "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);

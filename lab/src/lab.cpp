@@ -277,12 +277,15 @@ std::string upper(std::string s) {
   return s;
 }
 
-void check_name(std::string_view name, std::string_view what, std::size_t max) {
-  const bool ok = !name.empty() && name.size() <= max &&
-                  std::ranges::all_of(name, [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+// Node names become part of namespace and port names; interface names may also hold '-'
+// ("A-eth0") and are at most 15 characters (IFNAMSIZ).
+void check_name(std::string_view name, std::string_view what, std::size_t max, bool dash = false) {
+  const bool ok = !name.empty() && name.size() <= max && std::ranges::all_of(name, [dash](char c) {
+                    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || (dash && c == '-');
+                  });
   if (!ok) {
     throw LabError(net::make_error(net::errc::not_supported, "lab: " + std::string(what) + " \"" + std::string(name) + "\"",
-                                   "1 to " + std::to_string(max) + " characters of A-Z a-z 0-9 _"));
+                                   "1 to " + std::to_string(max) + " characters of A-Z a-z 0-9 _" + (dash ? " -" : "")));
   }
 }
 
@@ -672,10 +675,8 @@ void Lab::connect(Node& a, const InterfaceSpec& a_spec, Node& b, const Interface
 // One veth pair, made from a's namespace with its peer put straight into b's: neither
 // end ever exists in the machine's own namespace.
 void Lab::connect_pair(Node& a, const InterfaceSpec& a_spec, Node& b, const InterfaceSpec& b_spec) {
-  for (const auto& s : {std::pair{&a, &a_spec}, std::pair{&b, &b_spec}}) {
-    if (s.second->name.size() > 15 || s.second->name.empty())
-      fail(EINVAL, "lab: interface name \"" + s.second->name + "\" on " + s.first->name() + " (1 to 15 characters)");
-  }
+  for (const auto& [node, spec] : {std::pair{&a, &a_spec}, std::pair{&b, &b_spec}})
+    check_name(spec->name, "interface name on " + node->name(), 15, true);
   rtnl_link* link = rtnl_link_veth_alloc();
   if (link == nullptr) fail(ENOMEM, "lab: veth");
   rtnl_link* peer = rtnl_link_veth_get_peer(link);

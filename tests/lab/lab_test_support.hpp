@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "net_helpers.hpp"
 #include "socklab/lab/lab.hpp"
 #include "socklab/net/endpoint.hpp"
 #include "socklab/net/udp.hpp"
@@ -21,8 +22,6 @@ using namespace socklab::lab;
 using socklab::net::Endpoint;
 using socklab::net::UdpSocket;
 using socklab::net::value_or_throw;
-
-inline std::span<const std::byte> bytes_of(std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); }
 
 // Catch's assertions are not thread-safe: the participants throw, join() rethrows here.
 // One UDP request and its echo: `server` on `on` answers one datagram; `client` sends

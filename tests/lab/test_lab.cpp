@@ -124,4 +124,6 @@ TEST_CASE("bad input is refused with a message naming it", "[lab]") {
   CHECK_THROWS_WITH(lab.connect(a, {.address = "10.0.0.300/24"}, sw), Catch::Contains("10.0.0.300/24"));
   CHECK_THROWS_WITH(lab.connect(sw, {.address = "10.0.0.1/24"}, a), Catch::Contains("the second a switch"));
   CHECK_THROWS_WITH(lab.add_route(a, "10.1.0.0/16", "not-an-ip"), Catch::Contains("gateway"));
+  CHECK_THROWS_WITH(lab.connect(a, {.address = "10.0.0.1/24", .name = "eth/0"}, sw),
+                    Catch::Contains("interface name on A \"eth/0\""));
 }

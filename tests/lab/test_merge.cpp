@@ -87,7 +87,7 @@ TEST_CASE("equal bytes on different link types are different frames", "[merge]")
   CHECK(merge_sightings(std::move(caps)).size() == 2);
 }
 
-TEST_CASE("an Ethernet frame's JSON carries eth_src and eth_dst; loopback's has none", "[merge][json]") {
+TEST_CASE("an Ethernet frame's JSON carries eth_src and eth_dst; loopback's (zero MACs) has none", "[merge][json]") {
   const auto frame = arp_request();
   RecordBuilder builder(LinkType::ethernet);
   const PacketRecord r = builder.next(1, frame, static_cast<std::uint32_t>(frame.size()));
@@ -108,4 +108,17 @@ TEST_CASE("an Ethernet frame's JSON carries eth_src and eth_dst; loopback's has 
   const PacketRecord l = lo_builder.next(1, lo, static_cast<std::uint32_t>(lo.size()));
   CHECK(l.eth_src.empty());
   CHECK_FALSE(to_json(l).contains("eth_src"));
+
+  // Linux loopback as libpcap delivers it: Ethernet with both addresses zero.
+  std::vector<std::uint8_t> lo_eth{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00};
+  lo_eth.resize(lo_eth.size() + lo.size() - 4);
+  std::copy(lo.begin() + 4, lo.end(), lo_eth.begin() + 14);
+  RecordBuilder lo_eth_builder(LinkType::ethernet);
+  const PacketRecord le = lo_eth_builder.next(1, lo_eth, static_cast<std::uint32_t>(lo_eth.size()));
+  CHECK(le.eth_src.empty());
+  CHECK(le.eth_dst.empty());
+  PacketAnalyzer lo_analyzer(LinkType::ethernet);
+  TextBuffer lo_out;
+  append_json(lo_out, lo_analyzer.next(1, lo_eth, static_cast<std::uint32_t>(lo_eth.size())));
+  CHECK(std::string(lo_out.data(), lo_out.size()).find("eth_src") == std::string::npos);
 }

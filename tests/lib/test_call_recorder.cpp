@@ -155,6 +155,22 @@ TEST_CASE("UDP calls are recorded with sizes, addresses and truncation", "[lib][
   CHECK(s[2].preview == "data");
 }
 
+TEST_CASE("A named participant is recorded on every call, TCP accept included", "[lib][recorder]") {
+  CallRecorder rec;
+  auto listener = TcpListener::bind(Endpoint::loopback_v4(), {.trace = {&rec, Side::server, "B"}}).value();
+  auto client = TcpStream::connect(listener.local_endpoint().value(), {.trace = {&rec, Side::client, "A"}}).value();
+  auto served = listener.accept().value();
+  REQUIRE(client.send_all(bytes_of("hi")));
+  std::array<std::byte, 2> buf{};
+  REQUIRE(served.stream.recv_exact(buf));
+  const auto evs = rec.snapshot();
+  REQUIRE(std::ranges::any_of(evs, [](const CallEvent& e) { return e.call == "accept"; }));
+  for (const auto& e : evs) {
+    INFO(e.call);
+    CHECK(e.participant == (e.side == Side::client ? "A" : "B"));
+  }
+}
+
 TEST_CASE("Nothing is recorded when the trace is off", "[lib][recorder]") {
   CallRecorder rec;
   const Trace off{};

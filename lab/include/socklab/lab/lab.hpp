@@ -230,6 +230,7 @@ class Lab {
 
   // Starts fn on a new thread that has entered the node's namespace; `recorder` (may be
   // null) gets the calls of sockets made with Participant::trace, under the node's name.
+  // Join the thread before the Lab (and the recorder) goes away.
   ParticipantThread run_on(const Node& node, std::function<void(Participant&)> fn,
                            net::CallRecorder* recorder = nullptr);
 
