@@ -28,8 +28,8 @@ void print_wrapped(std::FILE* out, std::string_view text, std::size_t width, std
   }
 }
 
-// One line per analysis mark the ladder shows ([retransmission], ...): what it
-// means, from common.md (keys "analysis_" + the mark, declared in common_notes.hpp).
+}  // namespace
+
 std::string explain_analysis(const std::vector<capture::PacketRecord>& packets, const Lesson& common,
                              const ReportStyle& style) {
   std::vector<std::string> marks;
@@ -48,8 +48,6 @@ std::string explain_analysis(const std::vector<capture::PacketRecord>& packets, 
   }
   return out;
 }
-
-}  // namespace
 
 void print_text_report(std::FILE* out, const Session& s, const Lesson& common, const ReportStyle& style,
                        const std::optional<std::string>& failure) {
@@ -141,6 +139,7 @@ void print_json_report(std::FILE* out, const Session& s, const std::optional<std
     } else {
       auto j = capture::to_json(packets[p]);
       if (!j.contains("kind")) j["kind"] = "packet";
+      if (const auto note = s.packet_note(packets[p])) j["note"] = *note;  // as the ladder shows it
       emit(j);
       ++p;
     }
