@@ -239,7 +239,11 @@ void Session::arm_capture(const net::Endpoint& server) {
   if (!options_.capture || capture_ || capture_problem_) return;
 #if SOCKLAB_HAVE_PCAP
   const auto config = capture_config_for(server, options_.pcap_path);
-  const bool before_any_call = recorder_.snapshot().empty();
+  // Notes and states of our own are not calls: a server may say what its port is first.
+  const auto so_far = recorder_.snapshot();
+  const bool before_any_call = std::none_of(so_far.begin(), so_far.end(), [](const net::CallEvent& e) {
+    return e.call != "note" && e.call != "state";
+  });
   const std::int64_t t0 = net::realtime_ns();
   auto started = start_capture(config);
   if (started) {
