@@ -17,7 +17,7 @@ inline constexpr std::array<std::string_view, 51> kCommonNoteKeys{
     "failed",           "kernel_drops",    "pcap_written",    "client_only_hint",
     "no_packets",       "capture_armed",
     "capture_armed_first", "html_written", "html_failed",
-    // the ladder's [analysis] marks, explained below it ("analysis_" + the mark)
+    // the ladder's [analysis] marks, explained below it (report.cpp: kAnalysisNotes)
     "analysis_heading", "analysis_retransmission", "analysis_fast_retransmission", "analysis_spurious_retransmission", "analysis_out_of_order", "analysis_lost_segment", "analysis_ack_lost_segment", "analysis_dup_ack", "analysis_zero_window", "analysis_zero_window_probe", "analysis_zero_window_probe_ack", "analysis_window_full", "analysis_window_update", "analysis_keep_alive", "analysis_keep_alive_ack",
     // the comments of a pcapng file (Session::write_capture_file)
     "pcapng_section", "pcapng_phase", "pcapng_analysis", "pcapng_calls", "pcapng_client", "pcapng_server",

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <utility>
 
 #include "common_notes.hpp"
 #include "render.hpp"
@@ -76,8 +78,27 @@ std::vector<capture::TimelineEntry> annotated_timeline(const Session& s) {
   return timeline;
 }
 
-// One line per analysis mark the ladder shows ([retransmission], ...): what it
-// means, from common.md (keys "analysis_" + the mark, declared in common_notes.hpp).
+
+// Each analysis mark (capture::analysis_names) and the common.md note that explains it.
+constexpr std::array<std::pair<std::string_view, CommonNote>, 14> kAnalysisNotes{{
+    {"retransmission", CommonNote{"analysis_retransmission"}},
+    {"fast_retransmission", CommonNote{"analysis_fast_retransmission"}},
+    {"spurious_retransmission", CommonNote{"analysis_spurious_retransmission"}},
+    {"out_of_order", CommonNote{"analysis_out_of_order"}},
+    {"lost_segment", CommonNote{"analysis_lost_segment"}},
+    {"ack_lost_segment", CommonNote{"analysis_ack_lost_segment"}},
+    {"dup_ack", CommonNote{"analysis_dup_ack"}},
+    {"zero_window", CommonNote{"analysis_zero_window"}},
+    {"zero_window_probe", CommonNote{"analysis_zero_window_probe"}},
+    {"zero_window_probe_ack", CommonNote{"analysis_zero_window_probe_ack"}},
+    {"window_full", CommonNote{"analysis_window_full"}},
+    {"window_update", CommonNote{"analysis_window_update"}},
+    {"keep_alive", CommonNote{"analysis_keep_alive"}},
+    {"keep_alive_ack", CommonNote{"analysis_keep_alive_ack"}},
+}};
+
+}  // namespace
+
 std::string explain_analysis(const std::vector<capture::PacketRecord>& packets, const Lesson& common,
                              const ReportStyle& style) {
   std::vector<std::string> marks;
@@ -91,13 +112,14 @@ std::string explain_analysis(const std::vector<capture::PacketRecord>& packets, 
   std::string out;
   for (const auto& line : capture::wrap(common.note(CommonNote{"analysis_heading"}), style.width)) out += line + "\n";
   for (const auto& name : marks) {
-    const auto lines = capture::wrap("[" + name + "] " + common.note("analysis_" + name), style.width - 4);
+    const auto it = std::find_if(kAnalysisNotes.begin(), kAnalysisNotes.end(),
+                                 [&name](const auto& entry) { return entry.first == name; });
+    if (it == kAnalysisNotes.end()) continue;  // a mark without a text yet: the ladder still shows it
+    const auto lines = capture::wrap("[" + name + "] " + common.note(it->second), style.width - 4);
     for (std::size_t i = 0; i < lines.size(); ++i) out += (i == 0 ? "  " : "    ") + lines[i] + "\n";
   }
   return out;
 }
-
-}  // namespace
 
 void print_text_report(std::FILE* out, const Session& s, const Lesson& common, const ReportStyle& style,
                        const std::optional<std::string>& failure) {
@@ -165,6 +187,7 @@ void print_json_report(std::FILE* out, const Session& s, const std::optional<std
     } else {
       auto j = capture::to_json(packets[p]);
       if (!j.contains("kind")) j["kind"] = "packet";
+      if (const auto note = s.packet_note(packets[p])) j["note"] = *note;  // as the ladder shows it
       emit(j);
       ++p;
     }

@@ -22,6 +22,12 @@ void print_text_report(std::FILE* out, const Session& s, const Lesson& common, c
 // verdicts, capture, summary (and error, when the lesson failed).
 void print_json_report(std::FILE* out, const Session& s, const std::optional<std::string>& failure);
 
+// Below the ladder, one line per analysis mark it shows ([retransmission], ...):
+// what the mark means and why it can happen here, from common.md (keys
+// "analysis_" + the mark). Empty when no packet is marked.
+std::string explain_analysis(const std::vector<capture::PacketRecord>& packets, const Lesson& common,
+                             const ReportStyle& style);
+
 // The ladder: both sides' calls and the wire's segments, by time, with notes.
 std::string render_timeline(const Session& s, const Lesson& common, const ReportStyle& style);
 

@@ -242,7 +242,11 @@ void Session::arm_capture(const net::Endpoint& server) {
   auto config = capture_config_for(server, options_.pcap_path);
   if (options_.pcapng) config.write_to.clear();  // written after the lesson, with its notes
   capture_interface_ = config.interface;
-  const bool before_any_call = recorder_.snapshot().empty();
+  // Notes and states of our own are not calls: a server may say what its port is first.
+  const auto so_far = recorder_.snapshot();
+  const bool before_any_call = std::none_of(so_far.begin(), so_far.end(), [](const net::CallEvent& e) {
+    return e.call != "note" && e.call != "state";
+  });
   const std::int64_t t0 = net::realtime_ns();
   auto started = start_capture(config, common_, rerun_command(options_, "", true));
   if (started) {

@@ -357,6 +357,7 @@ Result<TcpListener::Accepted> TcpListener::accept(std::optional<std::chrono::mil
     auto peer = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss), len);
     TcpStream stream(fd, trace_);
     if (!peer) return std::unexpected(peer.error());
+    stream.last_peer_ = peer->to_string();  // a reset may come before the stream's first call
     if (trace_) {
       CallEvent ev;
       ev.t_ns = t0;

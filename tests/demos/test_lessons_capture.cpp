@@ -146,10 +146,13 @@ TEST_CASE("udp: datagrams from the first packet on; TCP needs a handshake", "[de
 TEST_CASE("udp --unreachable: the capture, armed before any call, says so and claims no pause",
           "[demos][lessons][capture]") {
   const auto calls = of_kind(captured({DEMO_UDP, "--unreachable"}), "call");
-  REQUIRE_FALSE(calls.empty());
-  CHECK(calls.front().at("call") == "note");
-  CHECK(calls.front().at("args") == "capture lo");
-  const auto note = calls.front().at("note").get<std::string>();
+  // Only notes (the port's, where nobody receives) may come before the capture's.
+  auto armed = calls.begin();
+  while (armed != calls.end() && armed->at("call") == "note" && armed->at("args") != "capture lo") ++armed;
+  REQUIRE(armed != calls.end());
+  CHECK(armed->at("call") == "note");
+  CHECK(armed->at("args") == "capture lo");
+  const auto note = armed->at("note").get<std::string>();
   CHECK_THAT(note, Catch::Contains("before the first call"));
   CHECK(note.find("pause") == std::string::npos);
 }

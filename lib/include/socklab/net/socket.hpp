@@ -17,6 +17,8 @@
 
 namespace socklab::net {
 
+class TcpListener;
+
 class Socket {
  public:
   Socket() noexcept = default;
@@ -90,6 +92,7 @@ class Socket {
   // The last peer a recorded call saw: a reset socket has none any more, yet its
   // calls still belong to that connection (the timeline labels them by it).
   mutable std::string last_peer_;
+  friend class TcpListener;  // accept() knows an accepted socket's peer first
 };
 
 namespace detail {

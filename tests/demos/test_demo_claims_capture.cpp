@@ -1,0 +1,96 @@
+// Issue 10, the wire's side: the notes and facts that come from the capture say
+// what the capture holds (the handshake's span, the delayed ACK as measured,
+// the teardown steps shown, a note before the event it explains).
+#include <catch2/catch.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "demo_checks.hpp"
+#include "render.hpp"
+
+using namespace socklab;
+using nlohmann::json;
+using test::captured;
+using test::of_kind;
+
+namespace {
+
+json fact(const std::vector<json>& lines, std::string_view name) {
+  for (const auto& f : of_kind(lines, "fact")) {
+    if (f.at("name") == name) return f;
+  }
+  FAIL("no fact " << name);
+  return {};
+}
+
+const json* packet_in_phase(const std::vector<json>& packets, std::string_view phase) {
+  for (const auto& p : packets) {
+    if (p.value("phase", "") == phase) return &p;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("demo-handshake gives the connect() call's span and the wire's, both", "[demos][capture][wording]") {
+  const auto lines = captured({DEMO_HANDSHAKE});
+  const auto packets = of_kind(lines, "packet");
+  const json* syn = packet_in_phase(packets, "handshake 1/3");
+  const json* ack = packet_in_phase(packets, "handshake 3/3");
+  REQUIRE(syn != nullptr);
+  REQUIRE(ack != nullptr);
+  const auto wire = fact(lines, "handshake_wire_ns");
+  const double seconds = ack->at("t").get<double>() - syn->at("t").get<double>();
+  CHECK(wire.at("value").get<double>() / 1e9 == Approx(seconds).margin(2e-6));
+  CHECK(wire.at("text") == "On the wire the handshake took " + demo::duration_text(wire.at("value").get<std::int64_t>()) +
+                               ", from the SYN to the final ACK, after which both ends are ESTABLISHED.");
+  CHECK(fact(lines, "connect_ns").at("text").get<std::string>().starts_with("The connect() call took "));
+}
+
+TEST_CASE("demo-teardown's delayed ACK: the delay measured, the timer's minimum", "[demos][capture][wording]") {
+  const auto lines = captured({DEMO_TEARDOWN});
+  const auto packets = of_kind(lines, "packet");
+  const json* ack1 = packet_in_phase(packets, "teardown 2/4");
+  REQUIRE(ack1 != nullptr);
+  const auto delay = fact(lines, "first_fin_answered_ns").at("value").get<std::int64_t>();
+  CHECK(ack1->at("note") == "ACK of the FIN, alone, " + demo::duration_text(delay) +
+                                " later: Linux's delayed-ACK timer (40 ms at least, TCP_DELACK_MIN).");
+}
+
+TEST_CASE("demo-sticky --short-reads: the teardown steps shown are the ones captured", "[demos][capture][wording]") {
+  const auto lines = captured({DEMO_STICKY, "--short-reads"});
+  const auto packets = of_kind(lines, "packet");
+  const json* fin = packet_in_phase(packets, "teardown 1/4");
+  REQUIRE(fin != nullptr);
+  if (packet_in_phase(packets, "teardown 3/4") == nullptr) {
+    CHECK(fin->at("note") == "FIN: the server closes (teardown 1/4). The other side closes after the capture ended: "
+                             "steps 3/4 and 4/4 are not shown.");
+  } else {
+    CHECK(fin->at("note") == "FIN: the server closes (teardown 1/4).");
+  }
+}
+
+TEST_CASE("demo-udp --unreachable -6: the port's note stands before the datagram, every run",
+          "[demos][capture][wording]") {
+  for (int run = 0; run < 3; ++run) {
+    const auto lines = captured({DEMO_UDP, "--unreachable", "-6"});
+    std::optional<double> note_t, icmp_t, first_send_t;  // seconds from the first packet (the note's is < 0)
+    for (const auto& c : of_kind(lines, "call")) {
+      if (c.at("side") == "server" && c.at("call") == "note" && c.at("args").get<std::string>().starts_with("port ")) {
+        note_t = c.at("t").get<double>();
+      }
+      if (c.at("side") == "client" && c.at("call") == "send" && !first_send_t) first_send_t = c.at("t").get<double>();
+    }
+    for (const auto& p : of_kind(lines, "packet")) {
+      if (p.value("phase", "") == "unreachable") icmp_t = p.at("t").get<double>();
+    }
+    REQUIRE(note_t);
+    REQUIRE(icmp_t);
+    REQUIRE(first_send_t);
+    INFO("run " << run << ": note " << *note_t << ", send " << *first_send_t << ", ICMP " << *icmp_t);
+    CHECK(*note_t < *first_send_t);
+    CHECK(*note_t < *icmp_t);
+  }
+}
