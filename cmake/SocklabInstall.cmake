@@ -15,6 +15,7 @@ install(FILES "${PROJECT_SOURCE_DIR}/demos/README.md" DESTINATION "${CMAKE_INSTA
 set_target_properties(socklab_net PROPERTIES EXPORT_NAME net)
 set_target_properties(socklab_capture PROPERTIES EXPORT_NAME capture)
 set_target_properties(socklab_instrumentation PROPERTIES EXPORT_NAME instrumentation)
+add_dependencies(socklab_installables socklab_net socklab_capture)
 install(TARGETS socklab_net socklab_capture socklab_instrumentation
         EXPORT socklabTargets
         ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"

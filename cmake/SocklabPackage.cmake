@@ -18,6 +18,8 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER "socklab maintainers <socklab@localhost>")
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# Stripped, as Debian ships programs (the debug info would make it 100 MB).
+set(CPACK_STRIP_FILES ON)
 # The maintainer scripts use debconf, addgroup/delgroup (adduser) and setcap (libcap2-bin).
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "debconf (>= 0.5) | debconf-2.0, adduser, libcap2-bin")
 
