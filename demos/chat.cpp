@@ -15,9 +15,12 @@
 // slow, silent or hostile client can hold up nobody. The per-client limits
 // (ServerLimits) are what protect it; the lesson (lessons/<lang>/chat.md)
 // explains each.
+#include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -25,19 +28,26 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
+#include <filesystem>
 #include <list>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "chat_text.hpp"
 #include "demo.hpp"
 #include "server_setup.hpp"
 #include "socklab/capture/terminal.hpp"
@@ -45,81 +55,103 @@
 namespace {
 
 using namespace socklab;
+using demo::chat::TextProblem;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr std::array<std::string_view, 36> kNoteKeys{
+constexpr std::array<std::string_view, 69> kNoteKeys{
     // server
-    "listening", "limits", "joined", "message_refused", "turned_away", "stopping",
+    "listening", "limits", "joined", "message_refused", "turned_away", "stopping", "log_dropped",
+    "no_descriptors", "descriptors_back", "max_clients_capped", "max_clients_refused",
     "left.closed", "left.reset", "left.eof_in_frame", "left.frame_too_large", "left.malformed_frame",
-    "left.bad_name", "left.frame_timeout", "left.idle_timeout", "left.too_slow",
+    "left.bad_name", "left.frame_timeout", "left.idle_timeout", "left.too_slow", "left.hello_timeout",
+    "left.crowded_out",
+    // what exactly went wrong: the "detail" of the log and of "bye" frames
+    "detail.name_empty", "detail.name_long", "detail.name_text", "detail.too_large", "detail.negative",
+    "detail.eof_in_header", "detail.eof_in_payload", "detail.frame_timeout", "detail.idle_timeout",
+    "detail.too_slow", "detail.hello_timeout", "detail.crowded_out", "detail.server_full",
+    "detail.no_descriptors", "detail.shutdown", "detail.empty",
+    // why a message is not text (server log, and the client's refusal line)
+    "text.not_utf8", "text.cut", "text.invalid", "text.control", "text.c1_control", "text.bidi",
+    "text.noncharacter",
     // client
-    "connected", "empty_not_sent", "refused", "disconnected", "server_closed", "server_reset",
+    "connected", "empty_not_sent", "line_too_long", "refused", "disconnected", "server_closed", "server_reset",
     "joined_other", "left_other", "not_answered",
     // why a client left, as the client shows it
     "reason.closed", "reason.reset", "reason.eof_in_frame", "reason.frame_too_large",
     "reason.malformed_frame", "reason.bad_name", "reason.frame_timeout", "reason.idle_timeout",
-    "reason.too_slow", "reason.server_full", "reason.shutdown", "reason.unknown"};
+    "reason.too_slow", "reason.hello_timeout", "reason.crowded_out", "reason.server_full", "reason.shutdown",
+    "reason.unknown"};
 using Note = demo::Key<kNoteKeys>;
 
 // ---------------------------------------------------------------- limits
 
 // What protects the server from a hostile or broken peer (documented in the lesson).
 struct ServerLimits {
-  std::size_t max_clients = 64;         // more are greeted with "bye" and closed at once
+  std::size_t max_clients = 64;         // live clients; one more is greeted with "bye" and closed at once
   std::size_t max_message = 4096;       // bytes in one frame; a bigger header closes the client
   milliseconds frame_timeout{10'000};   // a frame, once begun, must arrive whole within this
   std::chrono::seconds idle_timeout{900};  // a client that sends nothing for this long is closed
+  milliseconds hello_timeout{5'000};    // a new connection must send its name within this
   std::size_t max_queued = 1 << 20;     // bytes waiting to be sent to one client (it stopped reading)
 };
 constexpr std::size_t max_name_bytes = 32;
-
-// ---------------------------------------------------------------- text checks
-
-// Why `bytes` is not one line of UTF-8 text (nullopt when it is): the server
-// relays text only, so a terminal never receives escape sequences or bytes it
-// cannot show.
-std::optional<std::string> text_problem(std::span<const std::byte> bytes) {
-  std::size_t i = 0;
-  while (i < bytes.size()) {
-    const auto b = std::to_integer<unsigned>(bytes[i]);
-    std::size_t len = 0;
-    unsigned cp = 0;
-    if (b < 0x80) {
-      if ((b < 0x20 && b != '\t') || b == 0x7f)
-        return fmt::format("control character 0x{:02x} at byte {}", b, i);
-      ++i;
-      continue;
-    }
-    if ((b & 0xe0U) == 0xc0) { len = 2; cp = b & 0x1fU; }
-    else if ((b & 0xf0U) == 0xe0) { len = 3; cp = b & 0x0fU; }
-    else if ((b & 0xf8U) == 0xf0) { len = 4; cp = b & 0x07U; }
-    else return fmt::format("byte 0x{:02x} at byte {} is not UTF-8", b, i);
-    if (i + len > bytes.size()) return fmt::format("a UTF-8 sequence is cut at byte {}", i);
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto c = std::to_integer<unsigned>(bytes[i + k]);
-      if ((c & 0xc0U) != 0x80) return fmt::format("byte 0x{:02x} at byte {} is not UTF-8", c, i + k);
-      cp = (cp << 6U) | (c & 0x3fU);
-    }
-    constexpr std::array<unsigned, 5> min_of_len{0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_of_len[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return fmt::format("invalid UTF-8 sequence at byte {}", i);
-    i += len;
-  }
-  return std::nullopt;
-}
+// Log lines (bytes) that may wait for a blocked standard output; more are dropped and counted.
+constexpr std::size_t log_queue_bytes = 1024 * 1024;
+// Descriptors the server needs besides one per client: stdio, the listener, the
+// signalfd and eventfd, the reserve, the capture's socket and file, one
+// connection being turned away, and some slack for the C library.
+constexpr std::size_t spare_descriptors = 16;
 
 // ---------------------------------------------------------------- output
 
+void write_all(int fd, std::string_view text, bool& broken) {
+  while (!text.empty() && !broken) {
+    const ssize_t n = ::write(fd, text.data(), text.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      broken = true;  // EPIPE (nobody reads any more), EIO: the rest of the log has nowhere to go
+      return;
+    }
+    text.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
 // One printer for every line of a program: the server's loop and the capture
 // thread both print, so lines are whole and in the order they were made.
+//
+// The server's printer never blocks (never_block): its lines go into a queue
+// of at most log_queue_bytes that a writer thread empties into stdout/stderr,
+// so a paused terminal (Ctrl-S) or a pipe nobody reads stops the log, never
+// the serving. A line that does not fit is dropped and counted; the writer
+// reports how many were lost at the place they were lost ("log_dropped").
+// Start it with SIGINT/SIGTERM already blocked: its thread must not take them.
 class Printer {
  public:
   // `timestamps`: text lines start with the seconds since start (the server's log);
   // the client shows the conversation alone.
-  Printer(bool json_mode, bool timestamps, const demo::Lesson& lesson)
-      : json_(json_mode), timestamps_(timestamps), lesson_(lesson) {}
+  Printer(bool json_mode, bool timestamps, const demo::Lesson& lesson, bool never_block = false)
+      : json_(json_mode), timestamps_(timestamps), never_block_(never_block), lesson_(lesson),
+        width_(static_cast<std::size_t>(std::max(capture::terminal_width(STDOUT_FILENO), 40))) {
+    if (!never_block_) return;
+    idle_fd_ = ::eventfd(0, EFD_CLOEXEC);
+    if (idle_fd_ < 0) throw demo::DemoFailure(fmt::format("eventfd: {}", std::strerror(errno)));
+    writer_ = std::thread([this] { write_queued(); });
+  }
+  Printer(const Printer&) = delete;
+  Printer& operator=(const Printer&) = delete;
+  ~Printer() {
+    if (writer_.joinable()) {
+      {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+      }
+      wake_.notify_one();
+      writer_.join();
+    }
+    if (idle_fd_ >= 0) ::close(idle_fd_);
+  }
 
   [[nodiscard]] bool json_mode() const noexcept { return json_; }
   [[nodiscard]] std::string note(demo::NoteKey key, const demo::Values& values = {}) const {
@@ -135,43 +167,135 @@ class Printer {
   // front (microseconds, as tcpdump: on loopback a whole exchange fits in one ms).
   // `at_ns`: when it happened, if not now (a packet's capture time).
   void event(std::string_view kind, json fields, const std::string& text, std::optional<std::int64_t> at_ns = {}) {
-    std::lock_guard lock(mutex_);
-    const double t = seconds_since_start(at_ns);
-    if (json_) {
-      fields["kind"] = kind;
-      fields["t"] = std::round(t * 1e6) / 1e6;
-      std::fputs((fields.dump(-1, ' ', false, json::error_handler_t::replace) + "\n").c_str(), stdout);
-    } else if (timestamps_) {
-      std::fputs(fmt::format("{:12.6f}  {}\n", t, text).c_str(), stdout);
-    } else {
-      std::fputs((text + "\n").c_str(), stdout);
-    }
-    std::fflush(stdout);
+    put(STDOUT_FILENO, make_line(kind, std::move(fields), text, at_ns));
   }
   // A line for people only (stderr), e.g. how to start the clients.
-  void tell(const std::string& text) {
-    std::lock_guard lock(mutex_);
-    std::fputs((text + "\n").c_str(), stderr);
-    std::fflush(stderr);
-  }
+  void tell(const std::string& text) { put(STDERR_FILENO, wrapped(text, "")); }
   // Title and goal, or the "lesson" JSON object.
   void lesson_header(std::string_view role, bool capturing, bool no_lesson, demo::Lang lang) {
     if (json_) {
       event("lesson", {{"demo", "chat"}, {"role", role}, {"lang", demo::to_string(lang)},
                        {"title", lesson_.title()}, {"capture", capturing}}, "");
     } else if (!no_lesson) {
-      std::lock_guard lock(mutex_);
-      std::fputs(fmt::format("{}\n\n{}\n\n", lesson_.title(), lesson_.goal()).c_str(), stdout);
-      std::fflush(stdout);
+      put(STDOUT_FILENO, wrapped(lesson_.title(), "") + "\n" + wrapped(lesson_.goal(), "") + "\n");
+    }
+  }
+
+  // Log lines lost to a blocked output so far.
+  [[nodiscard]] std::uint64_t dropped() const {
+    std::lock_guard lock(mutex_);
+    return dropped_total_;
+  }
+  // Serving is over: from now on lines wait for room instead of being dropped
+  // (the summary must not be lost).
+  void stop_dropping() {
+    std::lock_guard lock(mutex_);
+    unbounded_ = true;
+  }
+  // Waits until every queued line is written. A stop signal meanwhile (a
+  // second Ctrl-C, with the output still blocked) gives up: false.
+  bool drain(int signal_fd) {
+    if (!never_block_) return true;
+    for (;;) {
+      {
+        std::lock_guard lock(mutex_);
+        if (queue_.empty() && !writing_) return true;
+      }
+      std::array<pollfd, 2> fds{{{idle_fd_, POLLIN, 0}, {signal_fd, POLLIN, 0}}};
+      if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) return false;
+      if (fds[1].revents != 0) return false;
+      std::uint64_t count = 0;
+      if (fds[0].revents != 0) (void)!::read(idle_fd_, &count, sizeof count);
     }
   }
 
  private:
+  struct Pending {
+    int fd = STDOUT_FILENO;
+    std::string text;
+    std::uint64_t dropped = 0;  // > 0: not a line, the report of that many lines lost here
+  };
+
+  std::string make_line(std::string_view kind, json fields, const std::string& text,
+                        std::optional<std::int64_t> at_ns) const {
+    const double t = seconds_since_start(at_ns);
+    if (json_) {
+      fields["kind"] = kind;
+      fields["t"] = std::round(t * 1e6) / 1e6;
+      return fields.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    }
+    return wrapped(text, timestamps_ ? fmt::format("{:12.6f}  ", t) : "");
+  }
+  // `text` after `first`, wrapped to the terminal's width (80 when not a
+  // terminal) as every demo wraps; later lines are indented under the text.
+  [[nodiscard]] std::string wrapped(std::string_view text, std::string_view first) const {
+    std::string out;
+    const auto lines = capture::wrap(text, width_ - first.size());
+    for (std::size_t i = 0; i < lines.size(); ++i)
+      out += (i == 0 ? std::string(first) : std::string(first.size(), ' ')) + lines[i] + "\n";
+    return out;
+  }
+
+  void put(int fd, std::string text) {
+    std::unique_lock lock(mutex_);
+    if (!never_block_) {
+      write_all(fd, text, broken_[fd == STDERR_FILENO ? 1 : 0]);
+      return;
+    }
+    if (queued_bytes_ + text.size() > log_queue_bytes && !unbounded_) {
+      ++dropped_total_;
+      if (!queue_.empty() && queue_.back().dropped > 0) ++queue_.back().dropped;
+      else queue_.push_back({fd, {}, 1});
+      return;
+    }
+    queued_bytes_ += text.size();
+    queue_.push_back({fd, std::move(text), 0});
+    lock.unlock();
+    wake_.notify_one();
+  }
+
+  // The writer thread: the only place the server's output may block.
+  void write_queued() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      if (queue_.empty()) return;
+      Pending p = std::move(queue_.front());
+      queue_.pop_front();
+      queued_bytes_ -= p.text.size();
+      writing_ = true;
+      lock.unlock();
+      if (p.dropped > 0) {
+        p.text = make_line("log_dropped", {{"lines", p.dropped}},
+                           note(Note{"log_dropped"}, {{"lines", std::to_string(p.dropped)}}), {});
+      }
+      write_all(p.fd, p.text, broken_[p.fd == STDERR_FILENO ? 1 : 0]);
+      lock.lock();
+      writing_ = false;
+      if (queue_.empty()) {
+        const std::uint64_t one = 1;
+        (void)!::write(idle_fd_, &one, sizeof one);
+      }
+    }
+  }
+
   bool json_;
   bool timestamps_;
+  bool never_block_;
   const demo::Lesson& lesson_;
-  std::mutex mutex_;
+  std::size_t width_;
   std::int64_t start_ns_ = net::realtime_ns();
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Pending> queue_;
+  std::size_t queued_bytes_ = 0;
+  std::uint64_t dropped_total_ = 0;
+  bool unbounded_ = false;
+  bool writing_ = false;
+  bool stopping_ = false;
+  std::array<bool, 2> broken_{};  // stdout, stderr: a write failed for good
+  int idle_fd_ = -1;              // the writer counts up whenever the queue empties
+  std::thread writer_;
 };
 
 // ---------------------------------------------------------------- the server
@@ -179,11 +303,11 @@ class Printer {
 // Why a client's connection ended; the id is in the JSON and in "leave"/"bye" frames.
 enum class Leave {
   closed, reset, eof_in_frame, frame_too_large, malformed_frame, bad_name,
-  frame_timeout, idle_timeout, too_slow, shutdown
+  frame_timeout, idle_timeout, too_slow, hello_timeout, crowded_out, shutdown
 };
-constexpr std::array<std::string_view, 10> kLeaveIds{
+constexpr std::array<std::string_view, 12> kLeaveIds{
     "closed", "reset", "eof_in_frame", "frame_too_large", "malformed_frame", "bad_name",
-    "frame_timeout", "idle_timeout", "too_slow", "shutdown"};
+    "frame_timeout", "idle_timeout", "too_slow", "hello_timeout", "crowded_out", "shutdown"};
 std::string_view id_of(Leave why) { return kLeaveIds[static_cast<std::size_t>(why)]; }
 
 Note left_note(Leave why) {
@@ -197,9 +321,27 @@ Note left_note(Leave why) {
     case Leave::frame_timeout: return "left.frame_timeout";
     case Leave::idle_timeout: return "left.idle_timeout";
     case Leave::too_slow: return "left.too_slow";
+    case Leave::hello_timeout: return "left.hello_timeout";
+    case Leave::crowded_out: return "left.crowded_out";
     case Leave::shutdown: break;
   }
   return "left.closed";
+}
+
+// The words of a text problem, in the lesson's language.
+demo::Values text_values(const TextProblem& p) { return {{"code", p.code()}, {"at", std::to_string(p.at)}}; }
+Note text_note(demo::chat::TextProblemKind kind) {
+  using K = demo::chat::TextProblemKind;
+  switch (kind) {
+    case K::not_utf8: return "text.not_utf8";
+    case K::cut: return "text.cut";
+    case K::invalid: return "text.invalid";
+    case K::control: return "text.control";
+    case K::c1_control: return "text.c1_control";
+    case K::bidi: return "text.bidi";
+    case K::noncharacter: break;
+  }
+  return "text.noncharacter";
 }
 
 struct Client {
@@ -207,50 +349,77 @@ struct Client {
   net::Endpoint peer;
   std::string name;                      // empty until the first frame named the client
   net::LengthPrefixCodec decoder;
-  std::vector<std::byte> outbox;         // frames not yet taken by the kernel
-  std::size_t outbox_sent = 0;           // bytes of outbox already sent
+  Clock::time_point connected_at;
   Clock::time_point last_heard;
-  std::optional<Clock::time_point> frame_began;  // a frame is half received since then
-  std::optional<std::pair<Leave, std::string>> leaving;  // set once: the reason and its detail
+  std::vector<std::byte> outbox{};       // frames not yet taken by the kernel
+  std::size_t outbox_sent = 0;           // bytes of outbox already sent
+  std::optional<Clock::time_point> frame_began{};  // a frame is half received since then
+  std::optional<std::pair<Leave, std::string>> leaving{};  // set once: the reason and its detail
+  // The current frame's first bytes (its length prefix) and how many bytes of it
+  // arrived: what a refused header or a half frame is described by.
+  std::array<std::byte, 4> head{};
+  std::size_t head_have = 0;
+  std::size_t frame_bytes = 0;
 
   [[nodiscard]] std::size_t queued() const noexcept { return outbox.size() - outbox_sent; }
 };
 
+// The length a prefix announces, read as the prefix says (negative for a signed one).
+std::int64_t announced_length(const net::LengthPrefix& prefix, std::span<const std::byte> head) {
+  const std::size_t n = prefix.size();
+  std::uint32_t raw = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    raw = (raw << 8U) | std::to_integer<std::uint32_t>(head[prefix.order == net::ByteOrder::big ? i : n - 1 - i]);
+  const std::uint32_t sign_bit = n == 2 ? 0x8000U : 0x80000000U;
+  if (prefix.is_signed && (raw & sign_bit) != 0) return std::int64_t{raw} - std::int64_t{sign_bit} * 2;
+  return raw;
+}
+
 class ChatServer {
  public:
   ChatServer(net::TcpListener listener, const ServerLimits& limits, net::LengthPrefix prefix, Printer& out)
-      : listener_(std::move(listener)), limits_(limits), prefix_(prefix), encoder_(prefix, 1 << 20), out_(out) {}
+      : listener_(std::move(listener)), limits_(limits), prefix_(prefix), encoder_(prefix, 1 << 20), out_(out),
+        reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+  ChatServer(const ChatServer&) = delete;
+  ChatServer& operator=(const ChatServer&) = delete;
+  ~ChatServer() {
+    if (reserve_fd_ >= 0) ::close(reserve_fd_);
+  }
 
   // Serves until SIGINT or SIGTERM arrives on `signal_fd`.
   void serve(int signal_fd) {
     std::vector<pollfd> fds;
-    std::vector<std::byte> buffer(64 * 1024);
     for (;;) {
       fds.clear();
       fds.push_back({signal_fd, POLLIN, 0});
-      fds.push_back({listener_.fd(), POLLIN, 0});
+      fds.push_back({accept_paused_ ? -1 : listener_.fd(), POLLIN, 0});
       for (const auto& c : clients_) {
         const short want = static_cast<short>(POLLIN | (c.queued() > 0 ? POLLOUT : 0));
         fds.push_back({c.stream.fd(), want, 0});
       }
       const int ready = ::poll(fds.data(), fds.size(), poll_timeout_ms());
       if (ready < 0 && errno != EINTR) throw demo::DemoFailure(fmt::format("poll: {}", std::strerror(errno)));
-      if (ready > 0 && fds[0].revents != 0) break;  // asked to stop
+      if (ready > 0 && fds[0].revents != 0) {  // asked to stop; taken, so that only a second signal is seen later
+        signalfd_siginfo info{};
+        (void)!::read(signal_fd, &info, sizeof info);
+        break;
+      }
 
       // Clients first (the list only changes below), then new connections.
       std::size_t i = 2;
       for (auto& c : clients_) {
         const short ev = fds[i++].revents;
-        if ((ev & (POLLIN | POLLERR | POLLHUP)) != 0) receive(c, buffer);
+        if ((ev & (POLLIN | POLLERR | POLLHUP)) != 0) receive(c);
         if ((ev & POLLOUT) != 0 && !c.leaving) flush(c);
       }
+      if (accept_paused_ && Clock::now() >= resume_accepting_) resume_accepting();
       if (ready > 0 && fds[1].revents != 0) accept_all();
       check_deadlines();
       drop_leaving();
     }
     for (auto& c : clients_) {
       if (!c.leaving) c.leaving = {Leave::shutdown, ""};
-      queue(c, {{"type", "bye"}, {"reason", id_of(Leave::shutdown)}, {"detail", "the server is stopping"}});
+      queue(c, {{"type", "bye"}, {"reason", id_of(Leave::shutdown)}, {"detail", out_.note(Note{"detail.shutdown"})}});
       flush(c);
     }
     drop_leaving();
@@ -263,59 +432,173 @@ class ChatServer {
   void accept_all() {
     for (;;) {
       auto accepted = listener_.accept(milliseconds(0));
-      if (!accepted) return;  // none left (timed_out), or a connection that vanished first
-      if (clients_.size() >= limits_.max_clients) {
-        turn_away(std::move(*accepted));
-        continue;
+      if (!accepted) {
+        const int err = accepted.error().errno_value();
+        if ((err == EMFILE || err == ENFILE) && shed_one(err)) continue;
+        return;  // none left (timed_out), a connection that vanished first, or accepting is paused
+      }
+      if (shed_ > 0) {  // a descriptor was free again for a normal accept
+        out_.event("descriptors_back", {{"turned_away", shed_}},
+                   out_.note(Note{"descriptors_back"}, {{"count", std::to_string(shed_)}}));
+        shed_ = 0;
       }
       if (!accepted->stream.set_nonblocking(true)) continue;
+      if (live_count() >= limits_.max_clients) make_room();
+      if (live_count() >= limits_.max_clients) {
+        turn_away(std::move(*accepted), "server_full",
+                  out_.note(Note{"detail.server_full"}, {{"max_clients", std::to_string(limits_.max_clients)}}));
+        continue;
+      }
+      const auto now = Clock::now();
       clients_.push_back(Client{std::move(accepted->stream), accepted->peer, {},
-                                net::LengthPrefixCodec(prefix_, limits_.max_message), {}, 0, Clock::now(), {}, {}});
+                                net::LengthPrefixCodec(prefix_, limits_.max_message), now, now});
     }
+  }
+
+  // Out of descriptors (EMFILE, ENFILE), the connection waiting in the queue
+  // would keep the listener readable and poll() spinning. The reserve
+  // descriptor is given up for a moment so that it can be accepted, told
+  // "server_full" and closed; logged once per episode. Without a reserve,
+  // accepting pauses until a client leaves (or a second passes). True: go on accepting.
+  bool shed_one(int err) {
+    if (shed_ == 0) {
+      rlimit files{};
+      (void)::getrlimit(RLIMIT_NOFILE, &files);
+      out_.event("no_descriptors", {{"errno", demo::errno_name(err)}, {"limit", files.rlim_cur}},
+                 out_.note(Note{"no_descriptors"}, {{"errno", demo::errno_name(err)},
+                                                    {"limit", std::to_string(files.rlim_cur)}}));
+    }
+    const auto pause = [&] {
+      accept_paused_ = true;
+      resume_accepting_ = Clock::now() + std::chrono::seconds(1);
+      return false;
+    };
+    if (reserve_fd_ < 0) return pause();
+    ::close(reserve_fd_);
+    auto accepted = listener_.accept(milliseconds(0));
+    if (accepted) {
+      ++shed_;
+      turn_away(std::move(*accepted), "server_full", out_.note(Note{"detail.no_descriptors"}), false);  // and closed
+    }
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (reserve_fd_ < 0) return pause();
+    if (!accepted) {
+      const int again = accepted.error().errno_value();
+      return again == EMFILE || again == ENFILE ? pause() : false;  // else the connection vanished first
+    }
+    return true;
+  }
+  void resume_accepting() {
+    accept_paused_ = false;
+    if (reserve_fd_ < 0) reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   }
 
   // Full: say so in one frame and close. The kernel buffer takes a frame this
   // small at once; if it does not, the client was not reading anyway.
-  void turn_away(net::TcpListener::Accepted a) {
-    const std::string detail = fmt::format("{} clients are online, the maximum (--max-clients)", limits_.max_clients);
+  void turn_away(net::TcpListener::Accepted a, std::string_view reason, const std::string& detail, bool log = true) {
     std::vector<std::byte> frame;
-    (void)encoder_.encode(json{{"type", "bye"}, {"reason", "server_full"}, {"detail", detail}}.dump(), frame);
+    (void)encoder_.encode(json{{"type", "bye"}, {"reason", reason}, {"detail", detail}}.dump(), frame);
     (void)a.stream.set_nonblocking(true);
     (void)a.stream.send_some(frame, MSG_NOSIGNAL);
-    out_.event("turned_away", {{"peer", a.peer.to_string()}, {"reason", "server_full"}, {"detail", detail}},
+    if (!log) return;
+    out_.event("turned_away", {{"peer", a.peer.to_string()}, {"reason", reason}, {"detail", detail}},
                out_.note(Note{"turned_away"}, {{"peer", a.peer.to_string()},
                                                {"max_clients", std::to_string(limits_.max_clients)}}));
   }
 
-  void receive(Client& c, std::span<std::byte> buffer) {
+  // Full with a newcomer waiting: first read what every client has sent (a
+  // reset or a name may be waiting), then close the oldest connection that
+  // has still not said its name. Silent connections never lock others out.
+  void make_room() {
+    std::vector<pollfd> fds;
+    std::vector<Client*> polled;
+    for (auto& c : clients_) {
+      if (c.leaving) continue;
+      fds.push_back({c.stream.fd(), POLLIN, 0});
+      polled.push_back(&c);
+    }
+    if (::poll(fds.data(), fds.size(), 0) > 0) {
+      for (std::size_t i = 0; i < fds.size(); ++i)
+        if (fds[i].revents != 0) receive(*polled[i]);
+    }
+    if (live_count() >= limits_.max_clients) {
+      Client* oldest = nullptr;
+      for (auto& c : clients_)
+        if (!c.leaving && c.name.empty() && (oldest == nullptr || c.connected_at < oldest->connected_at)) oldest = &c;
+      if (oldest != nullptr) {
+        const auto silent = std::chrono::duration_cast<milliseconds>(Clock::now() - oldest->connected_at).count();
+        leave(*oldest, Leave::crowded_out, out_.note(Note{"detail.crowded_out"}, {{"waited", std::to_string(silent)}}),
+              true);
+      }
+    }
+    drop_leaving();  // their descriptors are free before the next accept
+  }
+
+  [[nodiscard]] std::size_t live_count() const {
+    return static_cast<std::size_t>(
+        std::count_if(clients_.begin(), clients_.end(), [](const Client& c) { return !c.leaving; }));
+  }
+
+  void receive(Client& c) {
     if (c.leaving) return;
-    auto got = c.stream.recv_some(buffer);
+    auto got = c.stream.recv_some(buffer_);
     if (!got) {
       if (got.error().errno_value() == EAGAIN || got.error().errno_value() == EWOULDBLOCK) return;
       const bool reset = got.error().errno_value() == ECONNRESET;
       return leave(c, reset ? Leave::reset : Leave::closed, got.error().message());
     }
     c.last_heard = Clock::now();
+    const std::size_t header = prefix_.size();
     if (*got == 0) {  // EOF: a FIN (Python: recv() returned b'')
-      if (auto done = c.decoder.finish(); !done) return leave(c, Leave::eof_in_frame, done.error().message());
-      return leave(c, Leave::closed, "");
+      if (!c.decoder.in_frame()) return leave(c, Leave::closed, "");
+      if (c.head_have < header)
+        return leave(c, Leave::eof_in_frame,
+                     out_.note(Note{"detail.eof_in_header"}, {{"got", std::to_string(c.head_have)},
+                                                               {"size", std::to_string(header)}}));
+      return leave(c, Leave::eof_in_frame,
+                   out_.note(Note{"detail.eof_in_payload"},
+                             {{"got", std::to_string(c.frame_bytes - header)},
+                              {"size", std::to_string(announced_length(prefix_, c.head))}}));
     }
-    auto fed = net::feed(c.decoder, std::span<const std::byte>(buffer).first(*got), [&](const net::Frame& f) {
-      if (!c.leaving) on_frame(c, f.payload);
-    });
-    if (!fed) {
-      const bool too_large = fed.error().code == net::errc::frame_too_large;
-      return leave(c, too_large ? Leave::frame_too_large : Leave::malformed_frame, fed.error().message(), true);
+    // Frame by frame, keeping each frame's first bytes (see Client::head).
+    const auto chunk = std::span<const std::byte>(buffer_).first(*got);
+    for (std::size_t pos = 0; pos < chunk.size() && !c.leaving;) {
+      if (!c.decoder.in_frame()) c.head_have = c.frame_bytes = 0;
+      const auto rest = chunk.subspan(pos);
+      const std::size_t copy = std::min(header - std::min(header, c.head_have), rest.size());
+      std::copy_n(rest.begin(), copy, c.head.begin() + static_cast<std::ptrdiff_t>(c.head_have));
+      c.head_have += copy;
+      auto step = c.decoder.decode(rest);
+      if (!step) return bad_header(c, step.error().code == net::errc::frame_too_large);
+      pos += step->consumed;
+      c.frame_bytes += step->consumed;
+      if (!step->item) break;
+      on_frame(c, step->item->payload);
     }
     // The frame deadline runs from the first byte of a frame to its last.
     if (!c.decoder.in_frame()) c.frame_began.reset();
     else if (!c.frame_began) c.frame_began = Clock::now();
   }
 
+  // A length prefix that cannot be served: more than --max-message, or negative.
+  void bad_header(Client& c, bool too_large) {
+    const auto head = std::span<const std::byte>(c.head).first(prefix_.size());
+    const demo::Values values{
+        {"prefix", prefix_.struct_format()},
+        {"bytes", fmt::format("{:02x}", fmt::join(head | std::views::transform([](std::byte b) {
+                                                     return std::to_integer<unsigned>(b);
+                                                   }), " "))},
+        {"announced", std::to_string(announced_length(prefix_, head))},
+        {"max", std::to_string(limits_.max_message)}};
+    if (too_large) return leave(c, Leave::frame_too_large, out_.note(Note{"detail.too_large"}, values), true);
+    leave(c, Leave::malformed_frame, out_.note(Note{"detail.negative"}, values), true);
+  }
+
   void on_frame(Client& c, std::span<const std::byte> payload) {
     if (c.name.empty()) return welcome(c, payload);
-    if (payload.empty()) return refuse(c, "empty", "an empty message");
-    if (auto problem = text_problem(payload)) return refuse(c, "not_text", *problem);
+    if (payload.empty()) return refuse(c, "empty", out_.note(Note{"detail.empty"}));
+    if (auto problem = demo::chat::text_problem(payload))
+      return refuse(c, "not_text", out_.note(text_note(problem->kind), text_values(*problem)), problem);
     ++relayed_;
     const std::string text = demo::text_of(payload);
     out_.event("message", {{"from", c.name}, {"text", text}, {"bytes", payload.size()}},
@@ -324,25 +607,37 @@ class ChatServer {
   }
 
   void welcome(Client& c, std::span<const std::byte> name) {
-    std::optional<std::string> problem = text_problem(name);
-    if (name.empty()) problem = "an empty name";
-    if (name.size() > max_name_bytes) problem = fmt::format("a name of {} bytes (at most {})", name.size(), max_name_bytes);
-    if (problem) return leave(c, Leave::bad_name, "the first frame must be a name: " + *problem, true);
+    std::optional<std::string> problem;
+    if (name.empty()) problem = out_.note(Note{"detail.name_empty"});
+    else if (name.size() > max_name_bytes)
+      problem = out_.note(Note{"detail.name_long"},
+                          {{"size", std::to_string(name.size())}, {"max", std::to_string(max_name_bytes)}});
+    else if (auto text = demo::chat::text_problem(name))
+      problem = out_.note(Note{"detail.name_text"}, {{"problem", out_.note(text_note(text->kind), text_values(*text))}});
+    if (problem) return leave(c, Leave::bad_name, *problem, true);
     c.name = unique_name(demo::text_of(name));
     ++served_;
     const std::size_t online = named_count();
     out_.event("join", {{"name", c.name}, {"peer", c.peer.to_string()}, {"online", online}},
                out_.note(Note{"joined"}, {{"name", c.name}, {"peer", c.peer.to_string()},
                                           {"online", std::to_string(online)}}));
-    queue(c, {{"type", "welcome"}, {"name", c.name}, {"online", online}});
+    // max_message: so that the client can refuse an over-long line itself, before sending it.
+    queue(c, {{"type", "welcome"}, {"name", c.name}, {"online", online}, {"max_message", limits_.max_message}});
     broadcast({{"type", "join"}, {"name", c.name}, {"online", online}}, &c);
   }
 
   // A bad message is refused, but its frame was whole: the stream is intact and the client stays.
-  void refuse(Client& c, std::string_view reason, const std::string& detail) {
+  void refuse(Client& c, std::string_view reason, const std::string& detail,
+              const std::optional<TextProblem>& problem = std::nullopt) {
     out_.event("refused", {{"name", c.name}, {"reason", reason}, {"detail", detail}},
                out_.note(Note{"message_refused"}, {{"name", c.name}, {"detail", detail}}));
-    queue(c, {{"type", "refused"}, {"reason", reason}, {"detail", detail}});
+    json frame{{"type", "refused"}, {"reason", reason}, {"detail", detail}};
+    if (problem) {  // so that a client can say it in its own language
+      frame["problem"] = problem->id();
+      frame["code"] = problem->code();
+      frame["at"] = problem->at;
+    }
+    queue(c, frame);
   }
 
   std::string unique_name(const std::string& wanted) const {
@@ -376,7 +671,7 @@ class ChatServer {
 
   void queue_bytes(Client& c, std::span<const std::byte> frame) {
     if (c.queued() + frame.size() > limits_.max_queued && !c.leaving) {
-      return leave(c, Leave::too_slow, fmt::format("{} bytes were waiting to be sent to it", c.queued()));
+      return leave(c, Leave::too_slow, out_.note(Note{"detail.too_slow"}, {{"queued", std::to_string(c.queued())}}));
     }
     if (c.outbox_sent > 0 && c.outbox_sent == c.outbox.size()) {
       c.outbox.clear();
@@ -406,29 +701,33 @@ class ChatServer {
 
   void check_deadlines() {
     const auto now = Clock::now();
+    const auto ms = [](Clock::duration d) { return std::to_string(std::chrono::duration_cast<milliseconds>(d).count()); };
     for (auto& c : clients_) {
       if (c.leaving) continue;
-      if (c.frame_began && now - *c.frame_began >= limits_.frame_timeout) {
+      if (c.name.empty() && now - c.connected_at >= limits_.hello_timeout) {
+        leave(c, Leave::hello_timeout, out_.note(Note{"detail.hello_timeout"}, {{"limit", ms(limits_.hello_timeout)}}),
+              true);
+      } else if (c.frame_began && now - *c.frame_began >= limits_.frame_timeout) {
         leave(c, Leave::frame_timeout,
-              fmt::format("a frame began {} ms ago and is still incomplete (at most {} ms)",
-                          std::chrono::duration_cast<milliseconds>(now - *c.frame_began).count(),
-                          limits_.frame_timeout.count()),
+              out_.note(Note{"detail.frame_timeout"}, {{"waited", ms(now - *c.frame_began)},
+                                                        {"limit", ms(limits_.frame_timeout)}}),
               true);
       } else if (now - c.last_heard >= limits_.idle_timeout) {
         leave(c, Leave::idle_timeout,
-              fmt::format("nothing received for {} s (at most {} s)", limits_.idle_timeout.count(),
-                          limits_.idle_timeout.count()),
-              true);
+              out_.note(Note{"detail.idle_timeout"}, {{"limit", std::to_string(limits_.idle_timeout.count())}}), true);
       }
     }
   }
 
-  // The time until the next deadline of any client, for poll(); -1: none.
+  // The time until the next deadline (a client's, or the end of a pause in
+  // accepting), for poll(); -1: none.
   [[nodiscard]] int poll_timeout_ms() const {
     std::optional<Clock::time_point> next;
+    if (accept_paused_) next = resume_accepting_;
     for (const auto& c : clients_) {
       auto deadline = c.last_heard + limits_.idle_timeout;
       if (c.frame_began) deadline = std::min(deadline, *c.frame_began + limits_.frame_timeout);
+      if (c.name.empty()) deadline = std::min(deadline, c.connected_at + limits_.hello_timeout);
       if (!next || deadline < *next) next = deadline;
     }
     if (!next) return -1;
@@ -453,6 +752,7 @@ class ChatServer {
 
   void drop_leaving() {
     const bool had_clients = !clients_.empty();
+    bool dropped = false;
     for (auto it = clients_.begin(); it != clients_.end();) {
       if (!it->leaving) {
         ++it;
@@ -463,6 +763,7 @@ class ChatServer {
       const std::string peer = it->peer.to_string();
       (void)it->stream.close();
       it = clients_.erase(it);
+      dropped = true;
       if (why == Leave::shutdown) continue;
       const std::size_t online = named_count();
       const std::string shown = name.empty() ? peer : name;
@@ -472,6 +773,7 @@ class ChatServer {
                  out_.note(left_note(why), {{"name", shown}, {"detail", detail}, {"online", std::to_string(online)}}));
       if (!name.empty()) broadcast({{"type", "leave"}, {"name", name}, {"reason", id_of(why)}, {"online", online}});
     }
+    if (dropped && accept_paused_) resume_accepting();  // a descriptor is free again
     // A burst of busy clients leaves its send queues with the allocator; when the
     // room empties, give that memory back, so the footprint follows the clients.
     if (clients_.empty() && had_clients) ::malloc_trim(0);
@@ -483,6 +785,11 @@ class ChatServer {
   net::LengthPrefixCodec encoder_;  // frames the server writes (its own messages are never large)
   Printer& out_;
   std::list<Client> clients_;       // a list: a Client never moves while we hold a reference
+  std::vector<std::byte> buffer_ = std::vector<std::byte>(64 * 1024);  // what one recv() reads into
+  int reserve_fd_;                  // held to be given up when out of descriptors (shed_one)
+  std::uint64_t shed_ = 0;          // connections turned away for want of a descriptor, this episode
+  bool accept_paused_ = false;
+  Clock::time_point resume_accepting_{};
   std::uint64_t served_ = 0;
   std::uint64_t relayed_ = 0;
 };
@@ -493,7 +800,8 @@ int stop_signals_fd() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
-  // Blocked in every thread started from here on (the capture's too): only the fd sees them.
+  // Blocked in every thread started from here on (the log writer's and the
+  // capture's): only the fd sees them.
   if (::pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) throw demo::DemoFailure("cannot block SIGINT/SIGTERM");
   const int fd = ::signalfd(-1, &set, SFD_CLOEXEC);
   if (fd < 0) throw demo::DemoFailure(fmt::format("signalfd: {}", std::strerror(errno)));
@@ -502,14 +810,52 @@ int stop_signals_fd() {
 
 struct ServerFlags {
   ServerLimits limits;
+  bool max_clients_given = false;  // --max-clients on the command line (else the default)
   long long frame_timeout_ms = 10'000;
   long long idle_timeout_s = 900;
+  long long hello_timeout_ms = 5'000;
 };
 
-int run_server(const demo::CommonOptions& opts, const ServerFlags& flags, net::LengthPrefix prefix,
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n > 0 ? n - 1 : 0;  // the directory's own descriptor, open while it is read
+}
+
+// One descriptor per client must fit under RLIMIT_NOFILE: the soft limit is
+// raised toward the hard one if needed. What still does not fit is refused when
+// --max-clients asked for it (nullopt, after saying why), or capped when it
+// was the default (the limits line says so).
+std::optional<std::size_t> clients_that_fit(const ServerFlags& flags, Printer& out) {
+  const std::size_t wanted = flags.limits.max_clients;
+  const std::size_t base = open_descriptors() + spare_descriptors;
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0) return wanted;
+  if (files.rlim_cur != RLIM_INFINITY && files.rlim_cur < base + wanted) {
+    const rlim_t raised = files.rlim_max == RLIM_INFINITY ? base + wanted : std::min<rlim_t>(files.rlim_max, base + wanted);
+    if (raised > files.rlim_cur) {
+      rlimit more{raised, files.rlim_max};
+      if (::setrlimit(RLIMIT_NOFILE, &more) == 0) files.rlim_cur = raised;
+    }
+  }
+  if (files.rlim_cur == RLIM_INFINITY || files.rlim_cur >= base + wanted) return wanted;
+  const std::size_t fit = files.rlim_cur > base ? files.rlim_cur - base : 0;
+  const demo::Values values{{"wanted", std::to_string(wanted)}, {"limit", std::to_string(files.rlim_cur)},
+                            {"hard", std::to_string(files.rlim_max)}, {"fit", std::to_string(fit)},
+                            {"needed", std::to_string(base + wanted)}};
+  if (flags.max_clients_given || fit == 0) {
+    out.tell("demo-chat server: " + out.note(Note{"max_clients_refused"}, values));
+    return std::nullopt;
+  }
+  out.event("max_clients_capped", {{"wanted", wanted}, {"max_clients", fit}, {"nofile", files.rlim_cur}},
+            out.note(Note{"max_clients_capped"}, values));
+  return fit;
+}
+
+int run_server(const demo::CommonOptions& opts, ServerFlags flags, net::LengthPrefix prefix,
                const demo::Lesson& lesson, const demo::Lesson& common) {
-  Printer out(opts.json, true, lesson);
-  const int signal_fd = stop_signals_fd();
+  const int signal_fd = stop_signals_fd();  // first: the log writer's thread must not take the signals
+  Printer out(opts.json, true, lesson, /*never_block=*/true);
   std::optional<demo::CaptureProblem> capture_problem;
 #if SOCKLAB_HAVE_PCAP
   // The capture is armed before any client can know the port: before listen()
@@ -559,12 +905,21 @@ int run_server(const demo::CommonOptions& opts, const ServerFlags& flags, net::L
 #endif
 
   out.lesson_header("server", !capture_problem && opts.capture, opts.no_lesson, opts.lang);
+  const auto fit = clients_that_fit(flags, out);
+  if (!fit) {
+    out.stop_dropping();
+    (void)out.drain(signal_fd);
+    return flags.max_clients_given ? demo::exit_usage : demo::exit_failed;
+  }
+  flags.limits.max_clients = *fit;
   if (capture_problem) out.tell(common.note(demo::CommonNote{"capture_problem"}, {{"problem", capture_problem->text}}));
   std::string host = bound.address();
   if (host == "0.0.0.0" || host == "::") host = "<" + common.note(demo::CommonNote{"this_machine_address"}) + ">";
   std::string command = fmt::format("demo-chat client --host {} --port {} --name YOUR_NAME", host, bound.port());
   if (prefix != net::LengthPrefix::network_uint32()) command += " --prefix '" + prefix.struct_format() + "'";
   if (opts.lang == demo::Lang::zh) command += " --lang zh";
+  // Made before it is announced: its descriptors (the reserve) are all open when a client can come.
+  ChatServer server(std::move(*listener), flags.limits, prefix, out);
   const auto& l = flags.limits;
   out.event("listening",
             {{"endpoint", bound.to_string()},
@@ -572,17 +927,17 @@ int run_server(const demo::CommonOptions& opts, const ServerFlags& flags, net::L
              {"limits",
               {{"max_clients", l.max_clients}, {"max_message", l.max_message},
                {"frame_timeout_ms", l.frame_timeout.count()}, {"idle_timeout_s", l.idle_timeout.count()},
-               {"max_queued", l.max_queued}}}},
+               {"hello_timeout_ms", l.hello_timeout.count()}, {"max_queued", l.max_queued}}}},
             out.note(Note{"limits"}, {{"max_clients", std::to_string(l.max_clients)},
                                       {"max_message", std::to_string(l.max_message)},
                                       {"frame_timeout", std::to_string(l.frame_timeout.count())},
                                       {"idle_timeout", std::to_string(l.idle_timeout.count())},
+                                      {"hello_timeout", std::to_string(l.hello_timeout.count())},
                                       {"max_queued", std::to_string(l.max_queued)}}));
   out.tell(out.note(Note{"listening"}, {{"endpoint", bound.to_string()}, {"command", command}}));
 
-  ChatServer server(std::move(*listener), flags.limits, prefix, out);
   server.serve(signal_fd);
-  ::close(signal_fd);
+  out.stop_dropping();
 
   json stats_json = nullptr;
 #if SOCKLAB_HAVE_PCAP
@@ -601,11 +956,17 @@ int run_server(const demo::CommonOptions& opts, const ServerFlags& flags, net::L
 #endif
   out.event("summary",
             {{"clients_served", server.clients_served()}, {"messages", server.messages_relayed()},
-             {"capture", stats_json}, {"ok", !capture_problem}},
+             {"capture", stats_json}, {"log_dropped", out.dropped()}, {"ok", !capture_problem}},
             out.note(Note{"stopping"}, {{"served", std::to_string(server.clients_served())},
                                         {"messages", std::to_string(server.messages_relayed())}}));
-  if (capture_problem) return capture_problem->not_permitted ? demo::exit_capture_not_permitted : demo::exit_failed;
-  return demo::exit_ok;
+  const int code = !capture_problem               ? demo::exit_ok
+                   : capture_problem->not_permitted ? demo::exit_capture_not_permitted
+                                                    : demo::exit_failed;
+  // The rest of the log is written before leaving; a second Ctrl-C while the
+  // output stays blocked leaves without it (the writer's thread cannot be joined).
+  if (!out.drain(signal_fd)) std::_Exit(code);
+  ::close(signal_fd);
+  return code;
 }
 
 // ---------------------------------------------------------------- the client
@@ -646,7 +1007,8 @@ class ChatClient {
         const ssize_t n = ::read(STDIN_FILENO, in.data(), in.size());
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {  // EOF (Ctrl-D, or the end of a script)
-          if (!pending.empty() && !send_line(pending)) return demo::exit_failed;
+          if (discarded_ > 0) too_long(discarded_ + pending.size());
+          else if (!pending.empty() && !send_line(pending)) return demo::exit_failed;
           stdin_open = false;
           if (!scripted) return leave_now();
           give_up = Clock::now() + patience;  // the answers to what we sent are on their way
@@ -654,8 +1016,15 @@ class ChatClient {
         }
         pending.append(in.data(), static_cast<std::size_t>(n));
         for (std::size_t eol; (eol = pending.find('\n')) != std::string::npos;) {
-          if (!send_line(pending.substr(0, eol))) return demo::exit_failed;
+          if (discarded_ > 0) too_long(discarded_ + eol);
+          else if (!send_line(pending.substr(0, eol))) return demo::exit_failed;
           pending.erase(0, eol + 1);
+        }
+        // A line already too long to send is not kept: its length is counted
+        // until it ends, so that a huge input line costs no memory.
+        if (max_message_ > 0 && pending.size() > max_message_ + 1) {
+          discarded_ += pending.size();
+          pending.clear();
         }
       }
     }
@@ -668,9 +1037,22 @@ class ChatClient {
       out_.event("not_sent", {{"reason", "empty"}}, out_.note(Note{"empty_not_sent"}));
       return true;
     }
+    // The server would close the connection for a frame above its limit, and
+    // the lines after it would be lost: refused here, whole (a split line
+    // would arrive as two messages, one maybe cut inside a character).
+    if (max_message_ > 0 && line.size() > max_message_) {
+      too_long(line.size());
+      return true;
+    }
     if (!send_frame(line)) return false;
     ++outstanding_;
     return true;
+  }
+
+  void too_long(std::size_t bytes) {
+    discarded_ = 0;
+    out_.event("not_sent", {{"reason", "too_long"}, {"bytes", bytes}, {"max_message", max_message_}},
+               out_.note(Note{"line_too_long"}, {{"size", std::to_string(bytes)}, {"max", std::to_string(max_message_)}}));
   }
 
   bool send_frame(std::string_view text) {
@@ -710,6 +1092,8 @@ class ChatClient {
     std::string text;
     if (type == "welcome") {
       name_ = str("name");
+      if (e.contains("max_message") && e["max_message"].is_number_unsigned())
+        max_message_ = e["max_message"].get<std::size_t>();
       text = out_.note(Note{"connected"}, {{"server", server_}, {"name", name_}, {"online", str("online")}});
     } else if (type == "message") {
       text = fmt::format("[{}] {}", str("from"), str("text"));
@@ -719,15 +1103,29 @@ class ChatClient {
     } else if (type == "leave") {
       text = out_.note(Note{"left_other"}, {{"name", str("name")}, {"reason", reason_text()}, {"online", str("online")}});
     } else if (type == "refused") {
-      text = out_.note(Note{"refused"}, {{"detail", str("detail")}});
+      text = out_.note(Note{"refused"}, {{"detail", refusal_text(e)}});
       if (outstanding_ > 0) --outstanding_;
     } else if (type == "bye") {
       bye_reason_ = str("reason");
-      text = out_.note(Note{"disconnected"}, {{"reason", reason_text()}, {"detail", str("detail")}});
+      text = out_.note(Note{"disconnected"}, {{"reason", reason_text()}});
     } else {
       text = std::string(frame);
     }
     out_.event("received", {{"frame", e.is_object() ? e : json(std::string(frame))}}, text);
+  }
+
+  // Why our line was refused, in our language: from the frame's fields, the
+  // server's own words (its --lang) only for what this client does not know.
+  std::string refusal_text(const json& e) const {
+    const auto& ids = demo::chat::kTextProblemIds;
+    const auto known = std::find(ids.begin(), ids.end(), e.value("problem", ""));
+    if (known != ids.end()) {
+      const auto kind = static_cast<demo::chat::TextProblemKind>(known - ids.begin());
+      return out_.note(text_note(kind), {{"code", e.value("code", "")},
+                                         {"at", e.contains("at") ? demo::render_value(e["at"]) : "?"}});
+    }
+    if (e.value("reason", "") == "empty") return out_.note(Note{"detail.empty"});
+    return e.contains("detail") ? demo::render_value(e["detail"]) : out_.note(Note{"reason.unknown"});
   }
 
   static Note reason_note(std::string_view id) {
@@ -740,6 +1138,8 @@ class ChatClient {
     if (id == "frame_timeout") return "reason.frame_timeout";
     if (id == "idle_timeout") return "reason.idle_timeout";
     if (id == "too_slow") return "reason.too_slow";
+    if (id == "hello_timeout") return "reason.hello_timeout";
+    if (id == "crowded_out") return "reason.crowded_out";
     if (id == "server_full") return "reason.server_full";
     if (id == "shutdown") return "reason.shutdown";
     return "reason.unknown";
@@ -763,6 +1163,8 @@ class ChatClient {
   std::string name_;
   std::string bye_reason_;
   std::size_t outstanding_ = 0;  // lines sent whose echo (or refusal) has not come back
+  std::size_t max_message_ = 0;  // the server's limit (its welcome says it); 0: not known
+  std::size_t discarded_ = 0;    // bytes of a too-long line not ended yet
 };
 
 int run_client(const demo::CommonOptions& opts, const std::string& name, net::LengthPrefix prefix,
@@ -828,7 +1230,9 @@ int main(int argc, char** argv) {
   server_cmd->add_flag("--capture", opts.capture,
                        "Show this server's packets as they pass (needs root or CAP_NET_RAW)");
   server_cmd->add_option("-w,--pcap", opts.pcap_path, "Also keep the packets in this pcap file (implies --capture)");
-  server_cmd->add_option("--max-clients", server_flags.limits.max_clients, "Clients at once; more are turned away")
+  auto* max_clients = server_cmd->add_option("--max-clients", server_flags.limits.max_clients,
+                         "Live clients at once; more are turned away (at most what the descriptor limit, ulimit -n, "
+                         "allows)")
       ->check(CLI::Range(1, 100000))
       ->default_val(server_flags.limits.max_clients);
   server_cmd->add_option("--max-message", server_flags.limits.max_message,
@@ -843,6 +1247,11 @@ int main(int argc, char** argv) {
                          "Seconds a client may stay silent before it is closed")
       ->check(CLI::Range(1LL, 86'400LL * 7))
       ->default_val(server_flags.idle_timeout_s);
+  server_cmd->add_option("--hello-timeout", server_flags.hello_timeout_ms,
+                         "Milliseconds a new connection has to send its name; when the server is full, the oldest "
+                         "connection still silent makes room for a newcomer")
+      ->check(CLI::Range(1LL, 3'600'000LL))
+      ->default_val(server_flags.hello_timeout_ms);
   server_cmd->add_option("--max-queued", server_flags.limits.max_queued,
                          "Bytes that may wait to be sent to one client; a client that stops reading is closed")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30))
@@ -883,7 +1292,7 @@ int main(int argc, char** argv) {
   auto prefix = net::LengthPrefix::from_struct_format(prefix_flag);
   if (!prefix) return usage_error("--prefix: " + prefix.error().message());
   if (!is_server) {
-    if (name.empty() || name.size() > max_name_bytes || text_problem(demo::bytes_of(name)))
+    if (name.empty() || name.size() > max_name_bytes || demo::chat::text_problem(demo::bytes_of(name)))
       return usage_error(fmt::format("--name \"{}\": a name is 1 to {} bytes of text", name, max_name_bytes));
   }
 
@@ -897,6 +1306,8 @@ int main(int argc, char** argv) {
     if (is_server) {
       server_flags.limits.frame_timeout = milliseconds(server_flags.frame_timeout_ms);
       server_flags.limits.idle_timeout = std::chrono::seconds(server_flags.idle_timeout_s);
+      server_flags.limits.hello_timeout = milliseconds(server_flags.hello_timeout_ms);
+      server_flags.max_clients_given = max_clients->count() > 0;
       return run_server(opts, server_flags, *prefix, *lesson, *common);
     }
     return run_client(opts, name, *prefix, *lesson);

@@ -9,6 +9,10 @@
 //   server.wait_for([](const json& e) { return e["kind"] == "leave"; });
 #pragma once
 
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -34,8 +38,10 @@ inline constexpr std::chrono::milliseconds chat_patience{30'000};
 // `demo-chat server --json --port 0 ARGS...`, its stdout read line by line as it comes.
 class ChatServerProcess {
  public:
-  explicit ChatServerProcess(const std::vector<std::string>& args, const std::string& program = DEMO_CHAT)
-      : process_(server_command(program, args), {.env = demo_environment()}) {
+  // `wrapper`: a command the server runs under, e.g. {"/bin/sh", "-c", "ulimit -n 64 && exec \"$0\" \"$@\""}.
+  explicit ChatServerProcess(const std::vector<std::string>& args, const std::string& program = DEMO_CHAT,
+                             const std::vector<std::string>& wrapper = {})
+      : process_(server_command(wrapper, program, args), {.env = demo_environment()}) {
     const auto listening = wait_for([](const nlohmann::json& e) { return e.value("kind", "") == "listening"; });
     if (!listening) throw std::runtime_error("demo-chat server did not start: " + stderr_text());
     endpoint_ = net::value_or_throw(net::Endpoint::parse((*listening)["endpoint"].get<std::string>()));
@@ -95,8 +101,10 @@ class ChatServerProcess {
   }
 
  private:
-  static std::vector<std::string> server_command(const std::string& program, const std::vector<std::string>& args) {
-    std::vector<std::string> argv{program, "server", "--json"};
+  static std::vector<std::string> server_command(const std::vector<std::string>& wrapper, const std::string& program,
+                                                 const std::vector<std::string>& args) {
+    std::vector<std::string> argv = wrapper;
+    argv.insert(argv.end(), {program, "server", "--json"});
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
   }
@@ -173,6 +181,15 @@ class RawChatClient {
     while (auto f = next_frame()) all.push_back(std::move(*f));
     return all;
   }
+  // Frames up to the first that satisfies `match` (the last one returned), or up to the close.
+  std::vector<nlohmann::json> frames_until_closed_or(const std::function<bool(const nlohmann::json&)>& match) {
+    std::vector<nlohmann::json> all;
+    while (auto f = next_frame()) {
+      all.push_back(std::move(*f));
+      if (match(all.back())) break;
+    }
+    return all;
+  }
   [[nodiscard]] bool was_reset() const noexcept { return reset_; }
 
  private:
@@ -182,6 +199,81 @@ class RawChatClient {
   std::vector<nlohmann::json> frames_;
   bool eof_ = false;
   bool reset_ = false;
+};
+
+// A child whose stdin and stdout are pipes the test holds and uses as it
+// likes: stdin written and kept open (a user who has not left yet), stdout
+// read only when the test says so (or never: a log nobody reads). stderr is
+// read by a thread so that it never blocks the child.
+class HeldPipesChild {
+ public:
+  explicit HeldPipesChild(std::vector<std::string> argv) {
+    std::array<int, 2> in{-1, -1}, out{-1, -1};
+    if (::pipe2(in.data(), O_CLOEXEC) != 0 || ::pipe2(out.data(), O_CLOEXEC) != 0)
+      throw std::runtime_error("pipe failed");
+    stdin_ = in[1];
+    stdout_ = out[0];
+    // The pipes reach the child under numbers above 2 (Process gives it stdin
+    // /dev/null and reads its stdout), and bash puts them in place before exec.
+    const int in_child = ::fcntl(in[0], F_DUPFD, 3), out_child = ::fcntl(out[1], F_DUPFD, 3);
+    ::close(in[0]);
+    ::close(out[1]);
+    fds_for_child_ = {in_child, out_child};
+    const std::string a = std::to_string(in_child), b = std::to_string(out_child);
+    std::vector<std::string> command{"/bin/bash", "-c",
+                                     "exec 0<&" + a + " 1>&" + b + " " + a + "<&- " + b + ">&-; exec \"$0\" \"$@\""};
+    command.insert(command.end(), argv.begin(), argv.end());
+    process_.emplace(command, ProcessOptions{.env = demo_environment()});
+    for (int fd : fds_for_child_) ::close(fd);
+  }
+  HeldPipesChild(const HeldPipesChild&) = delete;
+  HeldPipesChild& operator=(const HeldPipesChild&) = delete;
+  ~HeldPipesChild() {
+    close_stdin();
+    close_stdout();
+  }
+
+  [[nodiscard]] Process& process() noexcept { return *process_; }
+  void write_stdin(std::string_view text) {
+    while (!text.empty()) {
+      const ssize_t n = ::write(stdin_, text.data(), text.size());
+      if (n <= 0) throw std::runtime_error("writing to the child's stdin failed");
+      text.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+  void close_stdin() {
+    if (stdin_ >= 0) ::close(stdin_);
+    stdin_ = -1;
+  }
+  void close_stdout() {
+    if (stdout_ >= 0) ::close(stdout_);
+    stdout_ = -1;
+  }
+  // Reads stdout until `done` holds for what was read (true), its end, or the patience ran out.
+  bool read_stdout_until(const std::function<bool(const std::string&)>& done,
+                         std::chrono::milliseconds patience = chat_patience) {
+    const auto deadline = std::chrono::steady_clock::now() + patience;
+    while (!done(out_)) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{stdout_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      std::array<char, 65536> buf{};
+      const ssize_t n = ::read(stdout_, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return done(out_);
+      out_.append(buf.data(), static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  [[nodiscard]] const std::string& out() const noexcept { return out_; }
+
+ private:
+  int stdin_ = -1;
+  int stdout_ = -1;
+  std::array<int, 2> fds_for_child_{-1, -1};
+  std::string out_;
+  std::optional<Process> process_;
 };
 
 // `demo-chat client ARGS...` with `script` on its stdin (a pipe: scripted mode).

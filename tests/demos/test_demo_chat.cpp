@@ -21,6 +21,33 @@ namespace {
 
 std::string port_of(const ChatServerProcess& s) { return std::to_string(s.endpoint().port()); }
 
+// Text as wrapped lines say it, without the line breaks and spaces wrapping moves.
+std::string squeezed(std::string_view text) {
+  std::string out;
+  for (char ch : text)
+    if (ch != ' ' && ch != '\n') out += ch;
+  return out;
+}
+
+// Every line of `out` fits in 80 columns (the width when stdout is not a terminal).
+void check_fits_80_columns(const std::string& out) {
+  std::size_t start = 0;
+  while (start < out.size()) {
+    const std::size_t eol = std::min(out.find('\n', start), out.size());
+    const std::string line = out.substr(start, eol - start);
+    std::size_t columns = 0;  // CJK characters (3 UTF-8 bytes here) take two columns
+    for (std::size_t i = 0; i < line.size();) {
+      const auto b = static_cast<unsigned char>(line[i]);
+      const std::size_t len = b < 0x80 ? 1 : b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
+      columns += len == 3 ? 2 : 1;
+      i += len;
+    }
+    INFO(line);
+    CHECK(columns <= 80);
+    start = eol + 1;
+  }
+}
+
 std::vector<json> received(const socklab::test::RunResult& r) {
   std::vector<json> frames;
   for (const auto& line : r.json())
@@ -46,7 +73,7 @@ TEST_CASE("demo-chat: two clients talk through the server, which announces who j
   INFO(alice.out << alice.err);
   const auto frames = received(alice);
   REQUIRE(frames.size() == 3);
-  CHECK(frames[0] == json{{"type", "welcome"}, {"name", "alice"}, {"online", 2}});
+  CHECK(frames[0] == json{{"type", "welcome"}, {"name", "alice"}, {"online", 2}, {"max_message", 4096}});
   CHECK(frames[1] == json{{"type", "message"}, {"from", "alice"}, {"text", "hello bob"}});
   CHECK(frames[2] == json{{"type", "message"}, {"from", "alice"}, {"text", "second line"}});
   // The empty line was refused by the client itself: never sent, so never relayed.
@@ -80,17 +107,21 @@ TEST_CASE("demo-chat: the text a person reads, in English and Chinese", "[demos]
     const auto r = run_chat_client({"--port", port_of(server), "--name", "ann", "--no-lesson"}, "hi\n\n");
     CHECK(r.exit_code == 0);
     // The script is read at once: the empty line is refused before the echo of "hi" is back.
-    CHECK(r.out == "Connected to " + server.endpoint().to_string() +
-                       " as ann (1 online). Type a line and press Enter; Ctrl-D leaves.\n"
-                       "(empty line: not sent)\n"
-                       "[ann] hi\n");
+    CHECK(squeezed(r.out) == squeezed("Connected to " + server.endpoint().to_string() +
+                                      " as ann (1 online). Type a line and press Enter; Ctrl-D leaves."
+                                      "(empty line: not sent)"
+                                      "[ann] hi"));
+    CHECK(r.out.ends_with("\n(empty line: not sent)\n[ann] hi\n"));
+    check_fits_80_columns(r.out);
   }
   SECTION("Chinese, with the lesson's title first") {
     const auto r = run_chat_client({"--port", port_of(server), "--name", "李雷", "--lang", "zh"}, "你好\n");
     CHECK(r.exit_code == 0);
     CHECK(r.out.rfind("第 6 课：一直在服务的聊天服务器\n", 0) == 0);
-    CHECK(r.out.find("已连接到 " + server.endpoint().to_string() + "，名字是 李雷（在线 1 人）") != std::string::npos);
+    CHECK(squeezed(r.out).find(squeezed("已连接到 " + server.endpoint().to_string() + "，名字是 李雷（在线 1 人）")) !=
+          std::string::npos);
     CHECK(r.out.find("[李雷] 你好\n") != std::string::npos);
+    check_fits_80_columns(r.out);  // the goal paragraph is wrapped, not one 600-column line
   }
   SECTION("the same name twice is made unique") {
     RawChatClient first(server.endpoint(), "ann");
@@ -186,4 +217,139 @@ TEST_CASE("demo-chat: a client whose server is gone, or refuses, says so", "[dem
     REQUIRE(bye);
     CHECK((*bye)["reason"] == "shutdown");
   }
+}
+
+TEST_CASE("demo-chat client: a line longer than the server's limit is refused before sending; later lines go on",
+          "[demos][chat]") {
+  ChatServerProcess server({"--max-message", "100"});
+  // A line over the limit, then one far too long to be kept in memory, then a good one.
+  const std::string script = "first\n" + std::string(300, 'x') + "\n" + std::string(200'000, 'y') + "\nafter\n";
+  const auto r = run_chat_client({"--port", port_of(server), "--name", "long", "--json"}, script);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  const auto not_sent = socklab::test::of_kind(r.json(), "not_sent");
+  REQUIRE(not_sent.size() == 2);
+  CHECK(not_sent[0] == json{{"kind", "not_sent"}, {"reason", "too_long"}, {"bytes", 300}, {"max_message", 100},
+                            {"t", not_sent[0]["t"]}});
+  CHECK(not_sent[1]["bytes"] == 200'000);
+  const auto frames = received(r);
+  REQUIRE(frames.size() == 3);
+  CHECK(frames[1]["text"] == "first");
+  CHECK(frames[2]["text"] == "after");
+  CHECK(server.events("leave").size() <= 1);  // the client's own goodbye, never frame_too_large
+  for (const auto& e : server.events("leave")) CHECK(e["reason"] == "closed");
+
+  SECTION("and says so in words") {
+    const auto text = run_chat_client({"--port", port_of(server), "--name", "long", "--no-lesson"},
+                                      std::string(101, 'z') + "\nok\n");
+    CHECK(text.exit_code == 0);
+    CHECK(squeezed(text.out).find(squeezed(
+              "(a line of 101 bytes: not sent; the server takes messages of at most 100 bytes)")) != std::string::npos);
+    CHECK(text.out.ends_with("[long] ok\n"));
+  }
+}
+
+TEST_CASE("demo-chat client: when the server stops, the reason is said once, in the client's language",
+          "[demos][chat]") {
+  const auto [lang, expected] = GENERATE(table<std::string, std::string>({
+      {"en", "! The server closed your connection: the server is stopping\n"},
+      {"zh", "! 服务器关闭了你的连接：服务器正在停止\n"}}));
+  ChatServerProcess server({});
+  // stdin held open: the client stays until the server goes.
+  socklab::test::HeldPipesChild client({DEMO_CHAT, "client", "--port", port_of(server), "--name", "stays",
+                                        "--no-lesson", "--lang", lang});
+  REQUIRE(client.read_stdout_until([](const std::string& out) { return out.find('\n') != std::string::npos; }));
+  REQUIRE(server.wait_for([](const json& e) { return e.value("kind", "") == "join"; }));
+  CHECK(server.stop() == 0);
+  const auto done = client.process().finish();
+  (void)client.read_stdout_until([](const std::string&) { return false; });  // to its end
+  INFO(client.out() << done.err);
+  CHECK(done.exit_code == 0);
+  CHECK(client.out().find(expected) != std::string::npos);
+  CHECK(client.out().find("(the server is stopping)") == std::string::npos);
+  CHECK(client.out().find("（服务器正在停止）") == std::string::npos);
+}
+
+namespace {
+
+// The Latin words of `text` that are not a protocol token, a flag, a code or a
+// name the test chose: what must not appear in a --lang zh run.
+std::vector<std::string> english_words(const std::string& text, const std::vector<std::string>& allowed) {
+  std::vector<std::string> found;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto starts_token = [&](std::size_t at) {
+      return text.compare(at, 2, "--") == 0 || text.compare(at, 2, "0x") == 0 || text.compare(at, 2, "U+") == 0;
+    };
+    if (starts_token(i)) {  // a flag (--max-message), a byte (0x07), a code point (U+009B)
+      while (i < text.size() && text[i] != ' ' && static_cast<unsigned char>(text[i]) < 0x80 && text[i] != '\n') ++i;
+      continue;
+    }
+    if (std::isdigit(static_cast<unsigned char>(text[i]))) {  // a number, or hex bytes such as 6d
+      while (i < text.size() && std::isalnum(static_cast<unsigned char>(text[i]))) ++i;
+      continue;
+    }
+    if (!std::isalpha(static_cast<unsigned char>(text[i]))) {
+      ++i;
+      continue;
+    }
+    std::size_t end = i;
+    while (end < text.size() && std::isalnum(static_cast<unsigned char>(text[end]))) ++end;
+    const std::string word = text.substr(i, end - i);
+    if (std::find(allowed.begin(), allowed.end(), word) == allowed.end()) found.push_back(word);
+    i = end;
+  }
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("demo-chat --lang zh: the server's log and the client's lines are Chinese, wrapped to 80 columns",
+          "[demos][chat]") {
+  socklab::test::Process server({DEMO_CHAT, "server", "--lang", "zh", "--max-message", "100"},
+                                {.env = socklab::test::demo_environment()});
+  const std::string err = server.wait_for_stderr("127.0.0.1:");
+  const auto at = err.find("127.0.0.1:");
+  REQUIRE(at != std::string::npos);
+  const auto endpoint = socklab::net::value_or_throw(
+      socklab::net::Endpoint::parse(err.substr(at, err.find_first_not_of("0123456789.:", at) - at)));
+  {
+    RawChatClient witness(endpoint, "见证人");
+    RawChatClient giant(endpoint, "巨人");
+    const std::array<std::byte, 4> header{std::byte{0x6d}, std::byte{0x73}, std::byte{0x67}, std::byte{0x20}};
+    giant.send_bytes(header);  // "msg " read as a length: 1836279584 bytes
+    (void)giant.frames_until_closed();
+    RawChatClient half(endpoint, "半截");
+    half.send_bytes(std::array<std::byte, 5>{std::byte{0}, std::byte{0}, std::byte{0}, std::byte{9}, std::byte{'a'}});
+    (void)half.stream().shutdown_write();
+    (void)half.frames_until_closed();
+    RawChatClient nameless(endpoint);
+    nameless.send_text("");
+    (void)nameless.frames_until_closed();
+    witness.send_text("\xc2\x9b" "31m");  // 8-bit CSI
+    REQUIRE(witness.frame_where([](const json& f) { return f["type"] == "refused"; }));
+  }
+  const auto zh_client = run_chat_client({"--port", std::to_string(endpoint.port()), "--name", "学生", "--lang", "zh"},
+                                         "你好\n" + std::string(101, 'z') + "\n\xe2\x80\xae" "abc\n");
+  server.signal(SIGTERM);
+  const auto done = server.finish();
+  INFO(done.out << done.err << zh_client.out << zh_client.err);
+  CHECK(done.exit_code == 0);
+  CHECK(zh_client.exit_code == 0);
+  // The 2 GiB-style header is described in Chinese, with its bytes and number.
+  CHECK(squeezed(done.out).find(squeezed("长度前缀 '!I' [6d 73 67 20] 声称有 1836279584 字节")) != std::string::npos);
+  CHECK(squeezed(zh_client.out).find(squeezed("第 0 字节处有双向文本控制符 U+202E")) != std::string::npos);
+  const std::vector<std::string> tokens{"recv", "ECONNRESET", "Python", "ConnectionResetError", "UTF", "C1", "I",
+                                        "demo", "chat", "client", "host", "port", "name", "YOUR_NAME", "lang", "zh",
+                                        "Ctrl", "D", "YOUR", "NAME", "zzzzzzzzzz"};
+  const auto joined = [](const std::vector<std::string>& words) {
+    std::string out;
+    for (const auto& w : words) out += w + " ";
+    return out;
+  };
+  CHECK(joined(english_words(done.out, tokens)) == "");
+  CHECK(joined(english_words(done.err, tokens)) == "");
+  CHECK(joined(english_words(zh_client.out, tokens)) == "");
+  check_fits_80_columns(done.out);
+  check_fits_80_columns(zh_client.out);
 }
