@@ -48,6 +48,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chat_text.hpp"
+#include "socklab/cli/help_format.hpp"
 #include "demo.hpp"
 #include "server_setup.hpp"
 #include "socklab/capture/terminal.hpp"
@@ -1199,6 +1200,7 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);  // a closed stdout pipe or socket is an error to report, not a signal
   CLI::App app("demo-chat: Lesson 6, a chat server that keeps serving (several clients, bad peers, limits)",
                "demo-chat");
+  socklab::cli::use_wrapping_help(app);  // before the subcommands, which inherit it
   app.require_subcommand(0, 1);
   app.footer("Exit codes: 0 done, 1 a step failed (the message says which), 2 bad usage, 4 --capture asked "
              "for but not permitted, or this build has no capture support.\nSee lessons/en/chat.md for the "

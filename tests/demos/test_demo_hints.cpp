@@ -143,6 +143,7 @@ TEST_CASE("every program's --help fits 80 columns off a terminal, and COLUMNS wh
   const std::vector<Strings> helps{
       {DEMO_HANDSHAKE, "--help"}, {DEMO_TEARDOWN, "--help"},         {DEMO_STICKY, "--help"},
       {DEMO_UDP, "--help"},       {DEMO_BACKLOG, "--help"},
+      {DEMO_CHAT, "--help"},      {DEMO_CHAT, "server", "--help"}, {DEMO_CHAT, "client", "--help"},
 #ifdef SOCKLAB_CAPTURE_TOOL
       {SOCKLAB_CAPTURE_TOOL, "--help"}, {SOCKLAB_CAPTURE_TOOL, "read", "--help"}, {SOCKLAB_CAPTURE_TOOL, "record", "--help"},
 #endif
