@@ -161,7 +161,7 @@ int run_record(const RecordOptions& o) {
   config.on_error = [fd = limit_reached.fd] { notify(fd); };
 
   // The file is checked before capturing: a bad -w is reported before any packet.
-  if (auto target = capture_file_target(o.file); !target) {
+  if (auto target = output_file_target(o.file, "capture file"); !target) {
     fmt::print(stderr, "socklab-capture: {}\n", target.error().message());
     return exit_failed;
   }

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
@@ -131,6 +132,11 @@ int Demo::check_notes() const {
 
 int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson) {
   const std::string program = "demo-" + std::string(info_.name);
+  // A reader of our output that goes away (`demo-handshake | head -1`) is no
+  // error: the writes fail with EPIPE and are dropped, the lesson ends and its
+  // files (-w, --html) are written whole, the exit code is the lesson's. Sockets
+  // send with MSG_NOSIGNAL, so no lesson relies on the signal.
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     app_.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
