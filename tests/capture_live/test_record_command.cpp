@@ -279,7 +279,8 @@ TEST_CASE("record whose stderr reader went away (2>&1 | head -1) still writes it
                                {.stderr_reader_gone = true});
   // No "recording on" to wait for: a datagram at a time until the third one captured ends it.
   const auto ended = [](const socklab::test::ProcessOutput& o) { return o.ended; };
-  for (int i = 0; i < 1000 && !child.wait_until(ended, 10ms); ++i) send_datagrams(to, 1);
+  const auto give_up = std::chrono::steady_clock::now() + socklab::test::process_patience;
+  while (!child.wait_until(ended, 10ms) && std::chrono::steady_clock::now() < give_up) send_datagrams(to, 1);
   const auto r = child.finish();
   CHECK(r.exit_code == 0);
   CHECK(tcpdump_count(file) == 3);
