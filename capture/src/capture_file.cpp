@@ -23,8 +23,8 @@ namespace socklab::capture {
 
 namespace {
 
-net::Error target_error(std::errc code, const std::filesystem::path& path, std::string detail) {
-  return net::Error{std::make_error_code(code), fmt::format("capture file {}", path.string()), std::move(detail)};
+net::Error target_error(std::errc code, std::string_view what, const std::filesystem::path& path, std::string detail) {
+  return net::Error{std::make_error_code(code), fmt::format("{} {}", what, path.string()), std::move(detail)};
 }
 
 // What a directory entry is, in words, for a file that must not be replaced.
@@ -38,17 +38,17 @@ std::string_view kind_of(mode_t mode) {
 }
 
 // Follows symbolic links (as open() would) to the name that will be replaced.
-net::Result<std::filesystem::path> follow_links(const std::filesystem::path& given) {
+net::Result<std::filesystem::path> follow_links(const std::filesystem::path& given, std::string_view what) {
   std::filesystem::path p = given;
   for (int hops = 0; hops < 40; ++hops) {
     struct stat st {};
     if (::lstat(p.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return p;
     std::error_code ec;
     const auto to = std::filesystem::read_symlink(p, ec);
-    if (ec) return std::unexpected(net::system_error(ec.value(), fmt::format("capture file {}", given.string())));
+    if (ec) return std::unexpected(net::system_error(ec.value(), fmt::format("{} {}", what, given.string())));
     p = to.is_absolute() ? to : p.parent_path() / to;
   }
-  return std::unexpected(target_error(std::errc::too_many_symbolic_link_levels, given,
+  return std::unexpected(target_error(std::errc::too_many_symbolic_link_levels, what, given,
                                       "too many levels of symbolic links"));
 }
 
@@ -91,33 +91,34 @@ CaptureFormat capture_format_for(const std::filesystem::path& path) noexcept {
   return ext == ".pcapng" ? CaptureFormat::pcapng : CaptureFormat::pcap;
 }
 
-net::Result<std::filesystem::path> capture_file_target(const std::filesystem::path& path) {
-  if (path.empty()) return std::unexpected(target_error(std::errc::invalid_argument, path, "no file name given (-w '')"));
-  auto target = follow_links(path);
+net::Result<std::filesystem::path> output_file_target(const std::filesystem::path& path, std::string_view what) {
+  if (path.empty()) return std::unexpected(target_error(std::errc::invalid_argument, what, path, "no file name given"));
+  auto target = follow_links(path, what);
   if (!target) return target;
   const std::string via = *target == path ? "" : fmt::format(" (the link points to {})", target->string());
   struct stat st {};
   if (::stat(target->c_str(), &st) == 0) {
     if (!S_ISREG(st.st_mode))
-      return std::unexpected(target_error(S_ISDIR(st.st_mode) ? std::errc::is_a_directory : std::errc::file_exists, path,
-                                          fmt::format("is {}{}; a capture replaces only a regular file: name a new "
-                                                      "file or an existing capture",
+      return std::unexpected(target_error(S_ISDIR(st.st_mode) ? std::errc::is_a_directory : std::errc::file_exists, what,
+                                          path,
+                                          fmt::format("is {}{}; only a regular file is replaced: name a new file "
+                                                      "or an existing one",
                                                       kind_of(st.st_mode), via)));
     if (::access(target->c_str(), W_OK) != 0)
-      return std::unexpected(target_error(std::errc::permission_denied, path,
+      return std::unexpected(target_error(std::errc::permission_denied, what, path,
                                           fmt::format("the file{} is not writable", via)));
   } else if (errno != ENOENT) {
-    return std::unexpected(net::system_error(errno, fmt::format("capture file {}", path.string())));
+    return std::unexpected(net::system_error(errno, fmt::format("{} {}", what, path.string())));
   }
   const auto dir = target->parent_path().empty() ? std::filesystem::path(".") : target->parent_path();
   if (::stat(dir.c_str(), &st) != 0)
-    return std::unexpected(target_error(std::errc::no_such_file_or_directory, path,
+    return std::unexpected(target_error(std::errc::no_such_file_or_directory, what, path,
                                         fmt::format("the directory {} does not exist{}", dir.string(), via)));
   if (!S_ISDIR(st.st_mode))
-    return std::unexpected(target_error(std::errc::not_a_directory, path,
+    return std::unexpected(target_error(std::errc::not_a_directory, what, path,
                                         fmt::format("{} is not a directory{}", dir.string(), via)));
   if (::access(dir.c_str(), W_OK | X_OK) != 0)
-    return std::unexpected(target_error(std::errc::permission_denied, path,
+    return std::unexpected(target_error(std::errc::permission_denied, what, path,
                                         fmt::format("cannot create files in the directory {}{}", dir.string(), via)));
   return target;
 }
@@ -129,26 +130,27 @@ namespace {
 constexpr std::size_t flush_bytes = 1 << 20;
 }  // namespace
 
-net::Result<OutputFile> OutputFile::create(const std::filesystem::path& path) {
-  auto target = capture_file_target(path);
+net::Result<OutputFile> OutputFile::create(const std::filesystem::path& path, std::string_view what) {
+  auto target = output_file_target(path, what);
   if (!target) return std::unexpected(std::move(target.error()));
   remove_stale_parts(*target);
   OutputFile f;
   f.path_ = path;
+  f.what_ = what;
   f.target_ = *target;
   for (int attempt = 0; attempt < 16 && f.fd_ < 0; ++attempt) {
     f.temp_ = temporary_name(f.target_, attempt);
     f.fd_ = ::open(f.temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (f.fd_ < 0 && errno != EEXIST)
-      return std::unexpected(net::system_error(errno, fmt::format("create capture file {}", path.string())));
+      return std::unexpected(net::system_error(errno, fmt::format("create {} {}", what, path.string())));
   }
-  if (f.fd_ < 0) return std::unexpected(net::system_error(EEXIST, fmt::format("create capture file {}", path.string())));
+  if (f.fd_ < 0) return std::unexpected(net::system_error(EEXIST, fmt::format("create {} {}", what, path.string())));
   f.buffer_.reserve(flush_bytes);
   return f;
 }
 
 OutputFile::OutputFile(OutputFile&& o) noexcept
-    : path_(std::move(o.path_)), target_(std::move(o.target_)), temp_(std::move(o.temp_)),
+    : path_(std::move(o.path_)), what_(std::move(o.what_)), target_(std::move(o.target_)), temp_(std::move(o.temp_)),
       fd_(std::exchange(o.fd_, -1)), buffer_(std::move(o.buffer_)), record_ends_(std::move(o.record_ends_)),
       record_is_packet_(std::move(o.record_is_packet_)), on_disk_(o.on_disk_), packets_(o.packets_),
       packets_on_disk_(o.packets_on_disk_), failure_(std::move(o.failure_)) {}
@@ -157,6 +159,7 @@ OutputFile& OutputFile::operator=(OutputFile&& o) noexcept {
   if (this != &o) {
     close_and_remove();
     path_ = std::move(o.path_);
+    what_ = std::move(o.what_);
     target_ = std::move(o.target_);
     temp_ = std::move(o.temp_);
     fd_ = std::exchange(o.fd_, -1);
@@ -182,7 +185,7 @@ void OutputFile::close_and_remove() noexcept {
 
 net::Result<void> OutputFile::append(std::span<const std::uint8_t> record, bool is_packet) {
   if (failure_) return std::unexpected(*failure_);
-  if (fd_ < 0) return std::unexpected(net::system_error(EBADF, fmt::format("write capture file {}", path_.string())));
+  if (fd_ < 0) return std::unexpected(net::system_error(EBADF, fmt::format("write {} {}", what_, path_.string())));
   buffer_.insert(buffer_.end(), record.begin(), record.end());
   record_ends_.push_back(buffer_.size());
   record_is_packet_.push_back(is_packet);
@@ -215,26 +218,30 @@ net::Result<void> OutputFile::flush() {
   record_ends_.clear();
   record_is_packet_.clear();
   if (err == 0) return {};
-  failure_ = net::system_error(err, fmt::format("write capture file {}", path_.string()));
+  failure_ = net::system_error(err, fmt::format("write {} {}", what_, path_.string()));
   return std::unexpected(*failure_);
 }
 
 net::Result<void> OutputFile::commit() {
-  if (fd_ < 0) return std::unexpected(net::system_error(EBADF, fmt::format("commit capture file {}", path_.string())));
+  if (fd_ < 0) return std::unexpected(net::system_error(EBADF, fmt::format("commit {} {}", what_, path_.string())));
   if (!failure_) (void)flush();
-  if (::close(std::exchange(fd_, -1)) != 0 && !failure_) {
-    // Delayed write errors (NFS, quota) surface at close: nothing says what reached the disk.
-    const int err = errno;
+  // On the disk before the rename: after a crash the name holds the old file or
+  // the new one, whole. Delayed write errors (NFS, quota) surface here or at
+  // close: then nothing says what reached the disk.
+  const bool synced = ::fsync(fd_) == 0;
+  const int sync_err = synced ? 0 : errno;
+  if ((::close(std::exchange(fd_, -1)) != 0 || !synced) && !failure_) {
+    const int err = synced ? errno : sync_err;
     ::unlink(temp_.c_str());
-    return std::unexpected(net::system_error(err, fmt::format("write capture file {}", path_.string())));
+    return std::unexpected(net::system_error(err, fmt::format("write {} {}", what_, path_.string())));
   }
   // The target was checked before capturing; check again so nothing put there
   // since (a device, a directory) is ever replaced.
   struct stat st {};
   if (::stat(target_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
     ::unlink(temp_.c_str());
-    return std::unexpected(target_error(std::errc::file_exists, path_,
-                                        fmt::format("is now {}: not replaced, capture discarded", kind_of(st.st_mode))));
+    return std::unexpected(target_error(std::errc::file_exists, what_, path_,
+                                        fmt::format("is now {}: not replaced, nothing written", kind_of(st.st_mode))));
   }
   if (failure_ && on_disk_ == 0) {  // not even the file header: nothing worth keeping
     ::unlink(temp_.c_str());
@@ -243,7 +250,7 @@ net::Result<void> OutputFile::commit() {
   if (::rename(temp_.c_str(), target_.c_str()) != 0) {
     const int err = errno;
     ::unlink(temp_.c_str());
-    return std::unexpected(net::system_error(err, fmt::format("rename capture file into place as {}", path_.string())));
+    return std::unexpected(net::system_error(err, fmt::format("rename {} into place as {}", what_, path_.string())));
   }
   if (failure_) {
     net::Error e = *failure_;
@@ -255,5 +262,14 @@ net::Result<void> OutputFile::commit() {
 }
 
 }  // namespace detail
+
+net::Result<void> write_output_file(const std::filesystem::path& path, std::string_view content, std::string_view what) {
+  auto file = detail::OutputFile::create(path, what);
+  if (!file) return std::unexpected(std::move(file.error()));
+  // One record: a write error cuts it back to nothing, and commit() then keeps nothing.
+  if (auto w = file->append({reinterpret_cast<const std::uint8_t*>(content.data()), content.size()}, false); !w)
+    return w;
+  return file->commit();
+}
 
 }  // namespace socklab::capture

@@ -1,18 +1,13 @@
 #include "socklab/capture/html.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "ladder_model.hpp"
+#include "socklab/capture/format.hpp"
 
 namespace socklab::capture {
 
@@ -476,45 +471,20 @@ std::string render_html(std::span<const TimelineEntry> timeline, const HtmlPage&
   return Writer(timeline, page).page();
 }
 
-std::optional<std::string> write_file_replacing(const std::string& path, std::string_view content) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    return fmt::format("{}: not a regular file ({}); give a file name", path,
-                       S_ISDIR(st.st_mode) ? "a directory" : S_ISLNK(st.st_mode) ? "a symbolic link" : "a device, FIFO or socket");
+std::string packet_layers(const AnalyzedPacket& p) {
+  TextBuffer text;
+  append_layers(text, p);
+  return {text.data(), text.size()};
+}
+
+std::map<std::uint64_t, std::string> packet_layers(LinkType link, std::span<const RawPacket> packets) {
+  PacketAnalyzer analyzer(link);
+  std::map<std::uint64_t, std::string> out;
+  for (const auto& raw : packets) {
+    const AnalyzedPacket& a = analyzer.next(raw.ts_ns, raw.bytes, raw.wire_len);
+    out.emplace(a.n, packet_layers(a));
   }
-  const auto slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  std::string temp = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + ".socklab-XXXXXX";
-  const int fd = ::mkstemp(temp.data());
-  if (fd < 0) return fmt::format("{}: cannot create a file in {}: {}", path, dir, std::strerror(errno));
-  auto fail = [&](const char* what) {
-    const int err = errno;
-    ::close(fd);
-    ::unlink(temp.c_str());
-    return fmt::format("{}: {}: {}", path, what, std::strerror(err));
-  };
-  // mkstemp makes it 0600; the page is for reading, as any new file (umask applies).
-  const mode_t mask = ::umask(0);
-  ::umask(mask);
-  if (::fchmod(fd, 0666 & ~mask) != 0) return fail("cannot set its permissions");
-  for (std::size_t done = 0; done < content.size();) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail("writing failed");
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) return fail("writing failed");
-  if (::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(temp.c_str());
-    return fmt::format("{}: writing failed: {}", path, std::strerror(err));
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(temp.c_str());
-    return fmt::format("{}: cannot replace it: {}", path, std::strerror(err));
-  }
-  return std::nullopt;
+  return out;
 }
 
 }  // namespace socklab::capture

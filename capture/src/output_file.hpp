@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "socklab/net/error.hpp"
@@ -17,9 +19,10 @@ namespace socklab::capture::detail {
 
 class OutputFile {
  public:
-  // Checks `path` (capture_file_target), removes stale temporary files of dead
-  // processes beside it, and opens a new temporary file.
-  static net::Result<OutputFile> create(const std::filesystem::path& path);
+  // Checks `path` (output_file_target), removes stale temporary files of dead
+  // processes beside it, and opens a new temporary file. `what` names the file
+  // in messages.
+  static net::Result<OutputFile> create(const std::filesystem::path& path, std::string_view what = "capture file");
 
   OutputFile(OutputFile&&) noexcept;
   OutputFile& operator=(OutputFile&&) noexcept;
@@ -51,6 +54,7 @@ class OutputFile {
   void close_and_remove() noexcept;
 
   std::filesystem::path path_;    // as given (-w)
+  std::string what_;              // "capture file", "HTML page"
   std::filesystem::path target_;  // what is renamed over
   std::filesystem::path temp_;
   int fd_ = -1;

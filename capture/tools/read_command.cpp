@@ -19,6 +19,7 @@
 #include "checks.hpp"
 #include "commands.hpp"
 #include "socklab/capture/analyzer.hpp"
+#include "socklab/capture/capture_file.hpp"
 #include "socklab/capture/format.hpp"
 #include "socklab/capture/html.hpp"
 #include "socklab/capture/pcap_reader.hpp"
@@ -88,8 +89,8 @@ int write_html_page(const ReadOptions& o, std::span<const PacketRecord> packets,
                            : fmt::format("Made by socklab-capture read --html from {}, {} packets.", o.file,
                                          packets.size() + left_out));
   const auto timeline = merge_timeline({}, packets);
-  if (auto problem = write_file_replacing(o.html, render_html(timeline, page))) {
-    fmt::print(stderr, "socklab-capture: --html {}\n", *problem);
+  if (auto written = write_output_file(o.html, render_html(timeline, page), "HTML page"); !written) {
+    fmt::print(stderr, "socklab-capture: --html {}\n", written.error().message());
     return exit_unreadable;
   }
   if (left_out > 0) {
@@ -177,6 +178,13 @@ int run_read(const ReadOptions& o) {
                     : o.layers      ? Mode::layers
                     : o.ladder      ? Mode::ladder
                                     : Mode::lines;
+  // The page's file is checked before reading: a bad --html is reported before any work.
+  if (mode == Mode::html) {
+    if (auto target = output_file_target(o.html, "HTML page"); !target) {
+      fmt::print(stderr, "socklab-capture: --html {}\n", target.error().message());
+      return exit_unreadable;
+    }
+  }
   auto reader = PcapReader::open(o.file);
   if (!reader) {
     fmt::print(stderr, "socklab-capture: {}\n", reader.error());
@@ -194,7 +202,6 @@ int run_read(const ReadOptions& o) {
   std::uint64_t shown = 0;
   std::map<std::uint64_t, std::string> html_layers;
   std::uint64_t left_out = 0, last_frame = 0;
-  TextBuffer scratch;
   while (auto p = reader->next()) {
     if (mode == Mode::html && shown == ladder_max_packets) {
       // Drawn no more, but counted, so the page says what it left out.
@@ -230,9 +237,7 @@ int run_read(const ReadOptions& o) {
         break;
       case Mode::html:
         ladder.push_back(make_record(a));
-        scratch.clear();
-        append_layers(scratch, a);
-        html_layers.emplace(a.n, std::string(scratch.data(), scratch.size()));
+        html_layers.emplace(a.n, packet_layers(a));
         break;
     }
     if (!out.packet_done()) break;
@@ -285,7 +290,11 @@ void add_read_command(CLI::App& app, int& exit_code) {
   auto* ladder = cmd->add_flag("--ladder", opts->ladder, "A ladder diagram: client left, server right");
   auto* html = cmd->add_option("--html", opts->html,
                                "Write the ladder as one self-contained HTML page (SVG; hover a packet for its "
-                               "line and layers) to this file");
+                               "line and layers) to this file; only a regular file is replaced, a symbolic "
+                               "link is followed")
+                   ->check(CLI::Validator(
+                       [](const std::string& v) { return v.empty() ? "a file name is needed (--html '' names none)" : ""; },
+                       "FILE"));
   lines->excludes(json, layers, ladder, html);
   json->excludes(layers, ladder, html);
   layers->excludes(ladder, html);
@@ -322,7 +331,8 @@ void add_read_command(CLI::App& app, int& exit_code) {
       "\n"
       "Exit codes:\n"
       "  0  the whole file was read (or the reader of the output went away, as with | head)\n"
-      "  1  the file could not be read: missing, empty, not a capture, unsupported link type\n"
+      "  1  the file could not be read: missing, empty, not a capture, unsupported link type; or the\n"
+      "     --html FILE cannot be written (checked before reading: -w's rules, see record --help)\n"
       "  2  bad usage\n"
       "  3  the file is damaged or truncated: the packets before the damage were printed");
   cmd->callback([opts, &exit_code] { exit_code = run_read(*opts); });

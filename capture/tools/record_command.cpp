@@ -10,11 +10,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <array>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -101,6 +103,15 @@ class StopSignals {
   int fd_ = -1;
 };
 
+// The messages go to stderr, which may be a pipe whose reader went away
+// (`2>&1 | head -1`): a message that cannot be written is dropped, never a
+// reason to stop (fmt::print would throw) and lose the file.
+template <typename... T>
+void say(fmt::format_string<T...> format, T&&... args) {
+  const std::string text = fmt::format(format, std::forward<T>(args)...);
+  (void)std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
 // Wakes the waiting loop from the capture thread (count reached, capture failed).
 void notify(int eventfd) {
   const std::uint64_t one = 1;
@@ -139,7 +150,7 @@ int run_record(const RecordOptions& o) {
   StopSignals signals;
   Fd limit_reached(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (signals.fd() < 0 || limit_reached.fd < 0) {
-    fmt::print(stderr, "socklab-capture: cannot set up signal handling\n");
+    say("socklab-capture: cannot set up signal handling\n");
     return exit_failed;
   }
 
@@ -161,17 +172,17 @@ int run_record(const RecordOptions& o) {
   config.on_error = [fd = limit_reached.fd] { notify(fd); };
 
   // The file is checked before capturing: a bad -w is reported before any packet.
-  if (auto target = capture_file_target(o.file); !target) {
-    fmt::print(stderr, "socklab-capture: {}\n", target.error().message());
+  if (auto target = output_file_target(o.file, "capture file"); !target) {
+    say("socklab-capture: {}\n", target.error().message());
     return exit_failed;
   }
 
   auto capture = LiveCapture::start(std::move(config));
   if (!capture) {
-    fmt::print(stderr, "socklab-capture: {}\n", explain_capture_error(capture.error()));
+    say("socklab-capture: {}\n", explain_capture_error(capture.error()));
     return is_missing_privilege(capture.error()) ? exit_not_permitted : exit_failed;
   }
-  fmt::print(stderr, "socklab-capture: recording on {}{}{}, writing {} ({})\n", o.interface,
+  say("socklab-capture: recording on {}{}{}, writing {} ({})\n", o.interface,
              shown.empty() ? "" : " with filter: ", shown, o.file,
              o.count ? fmt::format("until {} packets, Ctrl-C to stop sooner", o.count) : "Ctrl-C to stop");
 
@@ -192,10 +203,10 @@ int run_record(const RecordOptions& o) {
     if (ready > 0 && (fds[0].revents & POLLIN) != 0) {
       const int sig = signals.take();
       if (sig == SIGUSR1) {
-        fmt::print(stderr, "socklab-capture: {} packets captured so far\n", capture->captured());
+        say("socklab-capture: {} packets captured so far\n", capture->captured());
         continue;
       }
-      if (sig != 0) fmt::print(stderr, "socklab-capture: {} received, finishing the file\n", ::sigabbrev_np(sig));
+      if (sig != 0) say("socklab-capture: {} received, finishing the file\n", ::sigabbrev_np(sig));
       break;
     }
     if (ready != 0) break;
@@ -205,11 +216,11 @@ int run_record(const RecordOptions& o) {
   if (!stats) {
     // The error says whether the packets before it were kept (a write error, a
     // capture error) or nothing was (the file could not be put in place).
-    fmt::print(stderr, "socklab-capture: {}\n", stats.error().message());
+    say("socklab-capture: {}\n", stats.error().message());
     return exit_failed;
   }
-  fmt::print(stderr, "socklab-capture: {}\n", to_string(*stats));
-  fmt::print(stderr, "socklab-capture: wrote {} packets to {}\n", stats->captured, o.file);
+  say("socklab-capture: {}\n", to_string(*stats));
+  say("socklab-capture: wrote {} packets to {}\n", stats->captured, o.file);
   if (stats->dropped_by_kernel > 0) {
     fmt::print(stderr,
                "socklab-capture: the kernel dropped {} packets (the ring was full): the file is "

@@ -4,9 +4,11 @@
 
 #include <fmt/format.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
+#include <system_error>
 
 #include "report.hpp"
 #include "socklab/cli/docs.hpp"
@@ -134,6 +136,11 @@ int Demo::check_notes() const {
 int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson) {
   const std::string program = "demo-" + std::string(info_.name);
   options_.command_line.assign(argv, argv + argc);
+  // A reader of our output that goes away (`demo-handshake | head -1`) is no
+  // error: the writes fail with EPIPE and are dropped, the lesson ends and its
+  // files (-w, --html) are written whole, the exit code is the lesson's. Sockets
+  // send with MSG_NOSIGNAL, so no lesson relies on the signal.
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     app_.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -176,16 +183,22 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
   // The page first, so the report can say whether it was written.
   std::optional<std::string> html_problem;
   if (!options_.html_path.empty()) html_problem = write_html_report(options_.html_path, session, common, failure);
-  if (options_.json) {
-    print_json_report(stdout, session, failure);
-  } else {
-    const ReportStyle style{.ascii = options_.ascii || !capture::locale_is_utf8(), .color = use_color(options_.color)};
-    print_text_report(stdout, session, common, style, failure);
-    if (!options_.html_path.empty() && !html_problem && !failure) {
-      std::printf("%s\n", common.note(CommonNote{"html_written"}, {{"path", options_.html_path}}).c_str());
+  try {
+    if (options_.json) {
+      print_json_report(stdout, session, failure);
+    } else {
+      const ReportStyle style{.ascii = options_.ascii || !capture::locale_is_utf8(), .color = use_color(options_.color)};
+      print_text_report(stdout, session, common, style, failure);
+      if (!options_.html_path.empty() && !html_problem && !failure) {
+        std::printf("%s\n", common.note(CommonNote{"html_written"}, {{"path", options_.html_path}}).c_str());
+      }
     }
+    std::fflush(stdout);
+  } catch (const std::system_error& e) {
+    // The reader of the report went away (fmt::print throws on EPIPE): the
+    // rest is not wanted, and the files were written before it.
+    if (e.code() != std::errc::broken_pipe) throw;
   }
-  std::fflush(stdout);
   if (html_problem) {
     std::fprintf(stderr, "%s: %s\n", program.c_str(), common.note(CommonNote{"html_failed"}, {{"problem", *html_problem}}).c_str());
     if (!failure) return exit_failed;

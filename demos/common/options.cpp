@@ -51,6 +51,8 @@ void add_common_flags(CLI::App& app, CommonOptions& opts) {
       ->group("Output");
   app.add_option("--html", opts.html_path,
                  "Also write the timeline as one self-contained HTML page (opens from disk, fetches nothing)")
+      ->check(CLI::Validator([](const std::string& v) { return v.empty() ? "a file name is needed (--html '' names none)" : ""; },
+                             "FILE"))
       ->group("Output");
   app.add_flag("--json", opts.json, "Print JSON lines (packets, calls, verdicts) instead of the lesson")
       ->group("Output");
@@ -102,8 +104,14 @@ std::optional<std::string> finish(CommonOptions& opts, std::string_view program)
   if (opts.pcapng && opts.pcap_path.empty()) return "--pcapng says how to write the -w file: give -w FILE too";
   if (!opts.pcap_path.empty()) {
     // Checked before anything runs: a -w that cannot be written is never found out after the lesson.
-    if (auto target = capture::capture_file_target(opts.pcap_path); !target) return "-w " + target.error().message();
+    if (auto target = capture::output_file_target(opts.pcap_path, "capture file"); !target)
+      return "-w " + target.error().message();
     if (capture::capture_format_for(opts.pcap_path) == capture::CaptureFormat::pcapng) opts.pcapng = true;
+  }
+  // The page too: under the same rules as -w (capture_file.hpp), refused before the lesson runs.
+  if (!opts.html_path.empty()) {
+    if (auto target = capture::output_file_target(opts.html_path, "HTML page"); !target)
+      return "--html " + target.error().message();
   }
   opts.role = opts.role_flag == "server" ? Role::server : opts.role_flag == "client" ? Role::client : Role::both;
   opts.lang = opts.lang_flag.empty() ? lang_from_environment() : opts.lang_flag == "zh" ? Lang::zh : Lang::en;

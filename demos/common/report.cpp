@@ -8,6 +8,7 @@
 
 #include "common_notes.hpp"
 #include "render.hpp"
+#include "socklab/capture/capture_file.hpp"
 #include "socklab/capture/html.hpp"
 #include "socklab/capture/terminal.hpp"
 #include "socklab/capture/timeline.hpp"
@@ -270,8 +271,12 @@ std::optional<std::string> write_html_report(const std::string& path, const Sess
     }
   }
   page.footer = capture_lines(s, common);
+  // The same layers as read --html, from the packets' bytes the session kept.
+  page.layers = capture::packet_layers(s.capture_link(), s.raw_packets());
   const auto timeline = annotated_timeline(s);
-  return capture::write_file_replacing(path, capture::render_html(timeline, page));
+  if (auto written = capture::write_output_file(path, capture::render_html(timeline, page), "HTML page"); !written)
+    return written.error().message();
+  return std::nullopt;
 }
 
 }  // namespace socklab::demo

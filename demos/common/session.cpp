@@ -306,7 +306,7 @@ void Session::stop_capture() {
     const auto link = capture_->link_type();
     const auto raw = capture_->take_packets();
     capture_link_ = link;
-    if (options_.pcapng) raw_packets_ = raw;
+    if (options_.pcapng || !options_.html_path.empty()) raw_packets_ = raw;
     capture::RecordBuilder records(link);
     packets_.reserve(raw.size());
     for (const auto& p : raw) packets_.push_back(records.next(p));

@@ -174,6 +174,10 @@ class Session {
   // Decoded packets (relative sequence numbers; seq_abs/ack_abs as on the wire),
   // after run(); empty without capture.
   [[nodiscard]] const std::vector<capture::PacketRecord>& packets() const noexcept { return packets_; }
+  // The same packets as captured (bytes and all), kept for a pcapng -w file or
+  // an --html page (its layers); empty otherwise. capture_link(): their link type.
+  [[nodiscard]] const std::vector<capture::RawPacket>& raw_packets() const noexcept { return raw_packets_; }
+  [[nodiscard]] capture::LinkType capture_link() const noexcept { return capture_link_; }
   // The calls recorded up to the end of the capture (or all, without one).
   [[nodiscard]] std::vector<net::CallEvent> calls() const;
   // With -w FILE.pcapng (or --pcapng): writes the packets held, each with a
@@ -245,7 +249,7 @@ class Session {
   bool capture_not_permitted_ = false;
   nlohmann::json capture_stats_;
   std::vector<capture::PacketRecord> packets_;
-  // For the pcapng written at the end: the packets as captured, and where.
+  // For the pcapng written at the end and the --html page: the packets as captured, and where.
   std::vector<capture::RawPacket> raw_packets_;
   capture::LinkType capture_link_ = capture::LinkType::ethernet;
   std::string capture_interface_;

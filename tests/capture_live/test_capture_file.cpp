@@ -21,7 +21,7 @@
 #include "socklab/capture/pcap_writer.hpp"
 #include "socklab/capture/pcapng_writer.hpp"
 
-using socklab::capture::capture_file_target;
+using socklab::capture::output_file_target;
 using socklab::capture::capture_format_for;
 using socklab::capture::CaptureFormat;
 using socklab::capture::LinkType;
@@ -92,13 +92,13 @@ std::string tshark(const ScratchDir& dir, const std::filesystem::path& file, std
 TEST_CASE("-w refuses what is not a regular file, saying what it is", "[capture_file]") {
   ScratchDir dir;
   SECTION("empty name") {
-    auto t = capture_file_target("");
+    auto t = output_file_target("", "capture file");
     REQUIRE_FALSE(t);
     CHECK_THAT(t.error().message(), Catch::Contains("no file name given"));
   }
   SECTION("a directory") {
     std::filesystem::create_directory(dir / "d");
-    auto t = capture_file_target(dir / "d");
+    auto t = output_file_target(dir / "d", "capture file");
     REQUIRE_FALSE(t);
     CHECK_THAT(t.error().message(), Catch::Contains((dir / "d").string() + ": is a directory"));
     auto w = PcapWriter::create(dir / "d", LinkType::ethernet);
@@ -107,7 +107,7 @@ TEST_CASE("-w refuses what is not a regular file, saying what it is", "[capture_
     CHECK(dir.files() == std::vector<std::string>{"d"});  // no temporary file either
   }
   SECTION("a character device") {
-    auto t = capture_file_target("/dev/null");  // only looked at, never written
+    auto t = output_file_target("/dev/null", "capture file");  // only looked at, never written
     REQUIRE_FALSE(t);
     CHECK_THAT(t.error().message(), Catch::Contains("/dev/null: is a character device"));
   }
@@ -127,19 +127,19 @@ TEST_CASE("-w refuses what is not a regular file, saying what it is", "[capture_
     const auto path = (dir / "sock").string();
     std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
     REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    auto t = capture_file_target(dir / "sock");
+    auto t = output_file_target(dir / "sock", "capture file");
     ::close(fd);
     REQUIRE_FALSE(t);
     CHECK_THAT(t.error().message(), Catch::Contains("is a socket"));
   }
   SECTION("a missing directory") {
-    auto t = capture_file_target(dir / "nowhere" / "x.pcap");
+    auto t = output_file_target(dir / "nowhere" / "x.pcap", "capture file");
     REQUIRE_FALSE(t);
     CHECK_THAT(t.error().message(), Catch::Contains("does not exist"));
   }
   SECTION("a symlink to a device is refused like the device") {
     std::filesystem::create_symlink("/dev/null", dir / "null.pcap");
-    auto t = capture_file_target(dir / "null.pcap");
+    auto t = output_file_target(dir / "null.pcap", "capture file");
     REQUIRE_FALSE(t);
     CHECK_THAT(t.error().message(), Catch::Contains("is a character device (the link points to /dev/null)"));
   }

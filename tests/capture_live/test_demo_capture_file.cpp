@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include <fmt/format.h>
@@ -82,4 +84,24 @@ TEST_CASE("demo -w FILE.pcapng: one comment per packet with the phase, the note 
   const auto info = run_command(fmt::format("HOME='{}' {} -M {} 2>&1", dir.path().string(), SOCKLAB_CAPINFOS, file.string()));
   CHECK_THAT(info.out, Catch::Contains("nanoseconds (9)"));
   CHECK_THAT(info.out, Catch::Contains("demo-handshake"));
+}
+
+TEST_CASE("a demo whose reader went away (| head -1) ends quietly with its files whole", "[demo_capture_file][pipe]") {
+  ScratchDir dir;
+  const auto file = dir / "unread.pcapng", page = dir / "unread.html";
+  const bool json = GENERATE(false, true);
+  std::vector<std::string> argv{demo, "-w", file.string(), "--html", page.string()};
+  if (json) argv.emplace_back("--json");
+  INFO((json ? "--json" : "text"));
+  // SIGPIPE at its default, as a shell starts it; the report's first write finds no reader.
+  const auto r = socklab::test::run(argv, {.stdout_reader_gone = true});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("Broken pipe") == std::string::npos);
+  CHECK(r.err.find("terminate") == std::string::npos);
+  CHECK(comments_of(dir, file).size() >= 3);  // the whole capture, with its notes
+  std::ifstream in(page);
+  const std::string html{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  CHECK(html.find("</html>") != std::string::npos);
+  CHECK(dir.files().size() == 2);  // no temporary file left
 }

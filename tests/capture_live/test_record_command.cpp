@@ -268,3 +268,21 @@ TEST_CASE("record -w FILE.pcapng streams pcapng with each packet's phase as its 
   CHECK(lines_of(comments.out) == std::vector<std::string>(3, "lo\tdatagram"));
   CHECK(tcpdump_count(file) == 3);
 }
+
+TEST_CASE("record whose stderr reader went away (2>&1 | head -1) still writes its file and exits 0", "[record][pipe]") {
+  auto receiver = value_or_throw(UdpSocket::bind(Endpoint::loopback_v4()));
+  const auto to = value_or_throw(receiver.local_endpoint());
+  ScratchDir dir;
+  const auto file = dir / "unread.pcap";
+  // SIGPIPE at its default, as a shell starts it; every message it writes fails with EPIPE.
+  socklab::test::Process child({tool, "record", "--port", std::to_string(to.port()), "--count", "3", "-w", file.string()},
+                               {.stderr_reader_gone = true});
+  // No "recording on" to wait for: a datagram at a time until the third one captured ends it.
+  const auto ended = [](const socklab::test::ProcessOutput& o) { return o.ended; };
+  const auto give_up = std::chrono::steady_clock::now() + socklab::test::process_patience;
+  while (!child.wait_until(ended, 10ms) && std::chrono::steady_clock::now() < give_up) send_datagrams(to, 1);
+  const auto r = child.finish();
+  CHECK(r.exit_code == 0);
+  CHECK(tcpdump_count(file) == 3);
+  CHECK(dir.files() == std::vector<std::string>{"unread.pcap"});
+}

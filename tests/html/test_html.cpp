@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +20,7 @@
 #include "../capture/temp_dir.hpp"
 #include "../demos/demo_runner.hpp"
 #include "process.hpp"
+#include "socklab/capture/capture_file.hpp"
 #include "socklab/capture/html.hpp"
 #include "socklab/capture/pcap_writer.hpp"
 
@@ -287,35 +290,94 @@ TEST_CASE("read --html of a capture too big to draw says what it left out", "[ht
   CHECK(small.find("left out") == std::string::npos);
 }
 
-TEST_CASE("the page is written whole, and never over something that is not a file", "[html]") {
+TEST_CASE("the page follows -w's rules: whole, regular files only, symlinks followed", "[html]") {
+  // The same code as a capture file (capture_file.hpp): a temporary file, fsync, rename.
   TempDir dir;
-  using socklab::capture::write_file_replacing;
+  using socklab::capture::write_output_file;
   const auto target = dir.path / "page.html";
-  REQUIRE_FALSE(write_file_replacing(target.string(), "first"));
-  REQUIRE_FALSE(write_file_replacing(target.string(), "second"));
+  REQUIRE(write_output_file(target, "first", "HTML page"));
+  REQUIRE(write_output_file(target, "second", "HTML page"));
   CHECK(slurp(target) == "second");
   CHECK((fs::status(target).permissions() & fs::perms::others_read) != fs::perms::none);
   // Only the page is left in the directory: no temporary file.
   CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
 
-  const auto problem = write_file_replacing(dir.path.string(), "x");
-  REQUIRE(problem);
-  CHECK(problem->find("not a regular file") != std::string::npos);
-  CHECK(problem->find(dir.path.string()) != std::string::npos);
+  const auto problem = write_output_file(dir.path, "x", "HTML page");
+  REQUIRE_FALSE(problem);
+  CHECK(problem.error().message().find("HTML page " + dir.path.string() + ": is a directory") != std::string::npos);
 
+  // A symbolic link is followed, as -w does: the page it names is replaced, the link stays.
   const auto link = dir.path / "link.html";
-  fs::create_symlink(target, link);
-  REQUIRE(write_file_replacing(link.string(), "x"));
-  CHECK(slurp(target) == "second");
+  fs::create_symlink("page.html", link);
+  REQUIRE(write_output_file(link, "through the link", "HTML page"));
+  CHECK(fs::is_symlink(link));
+  CHECK(slurp(target) == "through the link");
+  // A link to something that is not a regular file is refused like that thing.
+  const auto to_dir = dir.path / "dir.html";
+  fs::create_directory_symlink(dir.path, to_dir);
+  const auto refused = write_output_file(to_dir, "x", "HTML page");
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().message().find("is a directory (the link points to") != std::string::npos);
 
-  const auto missing = write_file_replacing((dir.path / "no" / "such" / "dir.html").string(), "x");
-  REQUIRE(missing);
-  CHECK(missing->find("no/such") != std::string::npos);
+  const auto missing = write_output_file(dir.path / "no" / "such" / "dir.html", "x", "HTML page");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().message().find("no/such") != std::string::npos);
+  CHECK(missing.error().message().find("does not exist") != std::string::npos);
+}
 
-  // A demo given a directory says so and fails, after running its lesson.
+TEST_CASE("a bad --html is refused before the lesson runs or the capture is read", "[html]") {
+  TempDir dir;
+  // A demo: bad usage (2), naming the path and what it is, and no lesson printed.
   const auto r = run_demo({DEMO_HANDSHAKE, "--html", dir.path.string()});
-  CHECK(r.exit_code == 1);
-  CHECK(r.err.find("not a regular file") != std::string::npos);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--html HTML page " + dir.path.string() + ": is a directory") != std::string::npos);
+  CHECK(r.out.empty());
+  const auto empty = run_demo({DEMO_HANDSHAKE, "--html", ""});
+  CHECK(empty.exit_code == 2);
+  CHECK(empty.err.find("a file name is needed") != std::string::npos);
+  CHECK(empty.out.empty());
+
+  // read: refused before the file is opened (no "reading from file" line).
+  const std::string capture = std::string(SOCKLAB_TESTDATA_DIR) + "/captures/handshake.pcap";
+  const auto read = run({SOCKLAB_CAPTURE_TOOL, "read", capture, "--html", dir.path.string()});
+  CHECK(read.exit_code == 1);
+  CHECK(read.err.find("--html HTML page " + dir.path.string() + ": is a directory") != std::string::npos);
+  CHECK(read.err.find("reading from file") == std::string::npos);
+  const auto read_empty = run({SOCKLAB_CAPTURE_TOOL, "read", capture, "--html", ""});
+  CHECK(read_empty.exit_code == 2);
+  CHECK(read_empty.out.empty());
+}
+
+TEST_CASE("a demo's page shows each packet's layers from its bytes, as read --html does", "[html]") {
+  // No browser needed: the tooltips' data block is compared, packet by packet,
+  // with the page read --html makes of the same run's capture file.
+  TempDir dir;
+  const auto page = dir.path / "demo.html", file = dir.path / "run.pcap", read_page = dir.path / "read.html";
+  const auto r = run_demo({DEMO_HANDSHAKE, "--html", page.string(), "-w", file.string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto read = run({SOCKLAB_CAPTURE_TOOL, "read", file.string(), "--html", read_page.string()});
+  REQUIRE(read.exit_code == 0);
+  auto details = [](const fs::path& html_file) {
+    const std::string html = slurp(html_file);
+    const std::string open = "<script type=\"application/json\" id=\"details\">";
+    const auto from = html.find(open);
+    REQUIRE(from != std::string::npos);
+    const auto start = from + open.size();
+    return nlohmann::json::parse(html.substr(start, html.find("</script>", start) - start)).at("packets");
+  };
+  const auto demo_packets = details(page), read_packets = details(read_page);
+  REQUIRE(demo_packets.size() >= 3);
+  CHECK(demo_packets.size() == read_packets.size());
+  for (const auto& [frame, p] : demo_packets.items()) {
+    INFO("frame " << frame);
+    REQUIRE(read_packets.contains(frame));
+    const auto& layers = p.at("layers");
+    REQUIRE(layers.size() >= 4);  // link, network, transport, payload (and notes)
+    CHECK(layers[0][0] == "link");
+    CHECK(layers[0][1].get<std::string>().find("Ethernet") != std::string::npos);  // from the bytes, not "not kept"
+    CHECK(layers == read_packets.at(frame).at("layers"));
+  }
 }
 
 TEST_CASE("text from the wire or the program cannot change the page", "[html]") {

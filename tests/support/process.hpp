@@ -81,6 +81,11 @@ struct ProcessOptions {
   std::optional<std::string> input{};
   // Start it with SIGINT ignored, as a shell starts a background job (`prog &`).
   bool sigint_ignored = false;
+  // Its stdout (or stderr) is a pipe whose reader went away before it started,
+  // as in `prog | head -0`: every write there fails with EPIPE, and raises
+  // SIGPIPE, at its default. Not both: the other one tells when it ended.
+  bool stdout_reader_gone = false;
+  bool stderr_reader_gone = false;
 };
 
 // What a child said so far, as Process::wait_until() shows it.
@@ -109,6 +114,8 @@ class Process {
  public:
   explicit Process(std::vector<std::string> argv, ProcessOptions options = {}) {
     if (argv.empty()) throw std::invalid_argument("Process: no program given");
+    if (options.stdout_reader_gone && options.stderr_reader_gone)
+      throw std::invalid_argument("Process: stdout or stderr may lose its reader, not both");
     if (options.sigint_ignored) {
       // posix_spawn can reset a signal to its default but not ignore it; the
       // shell can (`trap '' INT`), and exec keeps an ignored signal ignored.
@@ -122,6 +129,12 @@ class Process {
         if (fd >= 0) ::close(fd);
       }
       throw std::runtime_error(std::string("pipe: ") + std::strerror(e));
+    }
+    // Closed before the child starts, so even its first write finds no reader.
+    for (auto [gone, pipe] : {std::pair{options.stdout_reader_gone, &out}, std::pair{options.stderr_reader_gone, &err}}) {
+      if (!gone) continue;
+      ::close((*pipe)[0]);
+      (*pipe)[0] = -1;
     }
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);

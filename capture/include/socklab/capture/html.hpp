@@ -22,6 +22,8 @@
 #include <string_view>
 #include <vector>
 
+#include "socklab/capture/analyzer.hpp"
+#include "socklab/capture/raw_packet.hpp"
 #include "socklab/capture/timeline.hpp"
 
 namespace socklab::capture {
@@ -44,19 +46,20 @@ struct HtmlPage {
   std::vector<std::string> notices;  // above the timeline: what was left out, a failure
   std::vector<std::string> footer;   // below the summary: capture statistics, files written
   std::optional<std::uint16_t> server_port;  // as LadderOptions::server_port
-  // The layered view of a packet by frame number (format.hpp's append_layers),
-  // when the caller has its bytes; otherwise the page shows the layers the
-  // packet's record carries (network, transport, payload).
+  // The layered view of a packet by frame number (packet_layers below), when
+  // the caller has its bytes; otherwise the page shows the layers the packet's
+  // record carries (network, transport, payload; the link is not kept there).
   std::map<std::uint64_t, std::string> layers;
 };
 
+// HtmlPage::layers' text for one packet: link, network, transport, payload, as
+// `read --layers` prints them (format.hpp's append_layers).
+std::string packet_layers(const AnalyzedPacket& p);
+// The same for packets as captured, by frame number, decoded from the first:
+// what a demo that kept its packets' bytes gives its page.
+std::map<std::uint64_t, std::string> packet_layers(LinkType link, std::span<const RawPacket> packets);
+
 // The whole page, UTF-8.
 std::string render_html(std::span<const TimelineEntry> timeline, const HtmlPage& page);
-
-// Writes `content` to `path` whole or not at all: into a temporary file beside
-// it, then renamed over it. Refuses a path that exists and is not a regular
-// file (a directory, a device, a FIFO, a symbolic link). Returns the problem,
-// naming the path, or nullopt when written.
-std::optional<std::string> write_file_replacing(const std::string& path, std::string_view content);
 
 }  // namespace socklab::capture

@@ -25,7 +25,7 @@ class PcapWriter {
   // tcpdump's default: large enough for any packet on any interface.
   static constexpr std::uint32_t default_snaplen = 262144;
 
-  // Checks the target (capture_file_target) and opens a temporary file beside
+  // Checks the target (output_file_target) and opens a temporary file beside
   // it (the link type is the one of the packets to come, e.g. LiveCapture::link_type()).
   static net::Result<PcapWriter> create(std::filesystem::path path, LinkType link,
                                         std::uint32_t snaplen = default_snaplen);

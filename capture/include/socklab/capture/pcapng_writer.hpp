@@ -61,7 +61,7 @@ std::vector<std::uint8_t> enhanced_packet_block(std::uint32_t interface, std::in
 
 class PcapngWriter {
  public:
-  // Checks the target (capture_file_target), opens a temporary file beside it
+  // Checks the target (output_file_target), opens a temporary file beside it
   // and writes the section header.
   static net::Result<PcapngWriter> create(std::filesystem::path path, const PcapngSection& section);
 
