@@ -81,6 +81,8 @@ class Socket {
   Result<int> get_int_option(int level, int name, std::string_view shown) const;
   // bind(), recorded as "bind"; EADDRINUSE and friends name the endpoint.
   Result<void> bind_to(const Endpoint& at);
+  // bind() to any kernel address, recorded and named in errors as `shown`.
+  Result<void> bind_address(const sockaddr* at, socklen_t len, const std::string& shown);
   // An Error for a failed call, naming the peer (or the local end) when known:
   // "send 127.0.0.1:8080: Broken pipe".
   [[nodiscard]] Error call_error(std::string_view call, int err) const;
