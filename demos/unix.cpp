@@ -33,10 +33,10 @@ using demo::Session;
 using demo::Side;
 using demo::must;
 
-constexpr std::array<std::string_view, 29> kNoteKeys{
+constexpr std::array<std::string_view, 30> kNoteKeys{
     // the timeline
     "path_listen", "abstract_listen", "inet_listen", "path_connect", "abstract_connect", "inet_connect",
-    "echo_back", "peercred", "inet_segment", "stale_crashed", "stale_bind_fails", "stale_probe",
+    "echo_back", "peercred", "inet_segment", "inet_wire", "stale_crashed", "stale_bind_fails", "stale_probe",
     "stale_unlink", "stale_bind_ok",
     // the summary
     "verdict_echo", "verdict_unix_no_packets", "verdict_inet_segments", "why_unix_packets", "fact_no_capture",
@@ -226,8 +226,10 @@ void families(Session& s) {
             Note{"verdict_echo"}, {{"message", std::string(kMessage)}});
 
   if (s.capturing()) {
+    // One note, on the SYN that opens the AF_INET exchange: every packet is its.
     s.explain_packets([&s](const capture::PacketRecord& p) -> std::optional<std::string> {
-      return s.note(Note{"inet_segment"}, {{"flags", p.flags}});
+      if (p.flags != "S") return s.note(Note{"inet_wire"}, {{"flags", p.flags}});
+      return s.note(Note{"inet_segment"});
     });
     const nlohmann::json unix_observed = {{"path", packets_in(s, seen.path)},
                                           {"abstract", packets_in(s, seen.abstract)}};
