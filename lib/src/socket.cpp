@@ -289,6 +289,17 @@ Result<void> Socket::wait_readable(std::optional<std::chrono::milliseconds> time
   return poll_for(fd_, POLLIN, timeout, "wait readable");
 }
 
+Result<void> Socket::wait_for_connection(std::optional<std::chrono::milliseconds> timeout,
+                                         const std::string& context) const {
+  if (!timeout) return {};
+  auto r = wait_readable(timeout);
+  if (!r && r.error().code == errc::timed_out) {
+    return std::unexpected(
+        make_error(errc::timed_out, context, "no connection within " + std::to_string(timeout->count()) + " ms"));
+  }
+  return r;
+}
+
 Result<void> Socket::wait_writable(std::optional<std::chrono::milliseconds> timeout) const {
   return poll_for(fd_, POLLOUT, timeout, "wait writable");
 }

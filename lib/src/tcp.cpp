@@ -334,15 +334,7 @@ Result<TcpListener> TcpListener::bind(const Endpoint& at, const ListenOptions& o
 
 Result<TcpListener::Accepted> TcpListener::accept(std::optional<std::chrono::milliseconds> timeout) {
   auto context = [&] { return "accept " + local_.to_string(); };
-  if (timeout) {
-    if (auto r = wait_readable(timeout); !r) {
-      if (r.error().code == errc::timed_out) {
-        return std::unexpected(make_error(errc::timed_out, context(),
-                                          "no connection within " + std::to_string(timeout->count()) + " ms"));
-      }
-      return std::unexpected(r.error());
-    }
-  }
+  if (auto r = wait_for_connection(timeout, context()); !r) return std::unexpected(r.error());
   for (;;) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;

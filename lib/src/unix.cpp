@@ -157,15 +157,7 @@ Result<UnixListener> UnixListener::bind(const UnixAddress& at, const UnixListenO
 
 Result<UnixStream> UnixListener::accept(std::optional<std::chrono::milliseconds> timeout) {
   auto context = [&] { return "accept " + address_.to_string(); };
-  if (timeout) {
-    if (auto r = wait_readable(timeout); !r) {
-      if (r.error().code == errc::timed_out) {
-        return std::unexpected(make_error(errc::timed_out, context(),
-                                          "no connection within " + std::to_string(timeout->count()) + " ms"));
-      }
-      return std::unexpected(r.error());
-    }
-  }
+  if (auto r = wait_for_connection(timeout, context()); !r) return std::unexpected(r.error());
   for (;;) {
     const std::int64_t t0 = trace_.start();
     const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);

@@ -81,6 +81,9 @@ class Socket {
   Result<int> get_int_option(int level, int name, std::string_view shown) const;
   // bind(), recorded as "bind"; EADDRINUSE and friends name the endpoint.
   Result<void> bind_to(const Endpoint& at);
+  // A listener's wait before accept(): none without a timeout; else until a
+  // connection is queued, or errc::timed_out "no connection within N ms" under `context`.
+  Result<void> wait_for_connection(std::optional<std::chrono::milliseconds> timeout, const std::string& context) const;
   // bind() to any kernel address, recorded and named in errors as `shown`.
   Result<void> bind_address(const sockaddr* at, socklen_t len, const std::string& shown);
   // An Error for a failed call, naming the peer (or the local end) when known:
