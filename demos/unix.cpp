@@ -33,7 +33,7 @@ using demo::Session;
 using demo::Side;
 using demo::must;
 
-constexpr std::array<std::string_view, 30> kNoteKeys{
+constexpr std::array<std::string_view, 32> kNoteKeys{
     // the timeline
     "path_listen", "abstract_listen", "inet_listen", "path_connect", "abstract_connect", "inet_connect",
     "echo_back", "peercred", "inet_segment", "inet_wire", "stale_crashed", "stale_bind_fails", "stale_probe",
@@ -41,7 +41,7 @@ constexpr std::array<std::string_view, 30> kNoteKeys{
     // the summary
     "verdict_echo", "verdict_unix_no_packets", "verdict_inet_segments", "why_unix_packets", "fact_no_capture",
     "verdict_peercred", "fact_throughput", "fact_socket_dir", "verdict_stale_eaddrinuse", "verdict_stale_refused",
-    "verdict_stale_fixed", "fact_stale_file", "role_one_process", "word_yes", "word_no"};
+    "verdict_stale_fixed", "fact_stale_file", "role_one_process", "host_one_machine", "stale_no_capture", "word_yes", "word_no"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::string_view kMessage = "hello, socket family";
@@ -320,7 +320,11 @@ int main(int argc, char** argv) {
   bool stale_file = false;
   demo.cli().add_flag("--stale", stale_file, "A socket file left by a crashed server: EADDRINUSE, and the fix");
   return demo.run(argc, argv, [&](Session& s) {
-    if (s.options().role != socklab::demo::Role::both) throw socklab::demo::UsageError(s.note(Note{"role_one_process"}));
+    using socklab::demo::UsageError;
+    if (s.options().role != socklab::demo::Role::both) throw UsageError(s.note(Note{"role_one_process"}));
+    if (!s.options().host.empty()) throw UsageError(s.note(Note{"host_one_machine"}));
+    // The stale file never touches the network: a capture would have nothing to show.
+    if (stale_file && s.options().capture) throw UsageError(s.note(Note{"stale_no_capture"}));
     stale_file ? stale(s) : families(s);
   });
 }

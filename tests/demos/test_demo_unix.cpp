@@ -105,4 +105,13 @@ TEST_CASE("unix: --role is refused with the reason (AF_UNIX stays on one machine
   const auto client = run_demo({DEMO_UNIX, "--role", "client", "--host", "127.0.0.1", "--port", "9"});
   CHECK(client.exit_code == 2);
   CHECK(client.err.find("--role server/client") != std::string::npos);
+  const auto host = run_demo({DEMO_UNIX, "--host", "127.0.0.1"});
+  CHECK(host.exit_code == 2);
+  CHECK(host.err.find("--host names another machine") != std::string::npos);
+}
+
+TEST_CASE("unix --stale --capture: refused, nothing to capture", "[demos][lessons][unix]") {
+  const auto r = run_demo({DEMO_UNIX, "--stale", "--capture"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--stale uses no network") != std::string::npos);
 }
