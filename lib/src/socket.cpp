@@ -1,5 +1,7 @@
 #include "socklab/net/socket.hpp"
 
+#include "socklab/net/unix.hpp"
+
 #include <fcntl.h>
 #include <linux/sock_diag.h>
 #include <linux/sockios.h>
@@ -25,6 +27,10 @@ std::string endpoint_text(int fd, bool peer) {
   auto* sa = reinterpret_cast<sockaddr*>(&ss);
   const int rc = peer ? ::getpeername(fd, sa, &len) : ::getsockname(fd, sa, &len);
   if (rc != 0) return {};
+  if (ss.ss_family == AF_UNIX) {
+    auto u = UnixAddress::from_sockaddr(sa, len);
+    return u ? u->to_string() : std::string{};
+  }
   auto e = Endpoint::from_sockaddr(sa, len);
   return e ? e->to_string() : std::string{};
 }
@@ -61,7 +67,10 @@ Result<int> open_socket(int family, int type, const Trace& trace) {
   const int err = fd < 0 ? errno : 0;
   if (trace) {
     std::string args = type == SOCK_STREAM ? "SOCK_STREAM" : type == SOCK_DGRAM ? "SOCK_DGRAM" : "type " + std::to_string(type);
-    args += family == AF_INET6 ? " AF_INET6" : family == AF_INET ? " AF_INET" : " family " + std::to_string(family);
+    args += family == AF_INET6 ? " AF_INET6"
+            : family == AF_INET ? " AF_INET"
+            : family == AF_UNIX ? " AF_UNIX"
+                                : " family " + std::to_string(family);
     CallEvent ev;
     ev.call = "socket";
     ev.args = std::move(args);
@@ -185,12 +194,14 @@ Result<int> Socket::get_int_option(int level, int name, std::string_view shown) 
   return value;
 }
 
-Result<void> Socket::bind_to(const Endpoint& at) {
+Result<void> Socket::bind_to(const Endpoint& at) { return bind_address(at.data(), at.size(), at.to_string()); }
+
+Result<void> Socket::bind_address(const sockaddr* at, socklen_t len, const std::string& shown) {
   const std::int64_t t0 = trace_.start();
-  const int rc = ::bind(fd_, at.data(), at.size());
+  const int rc = ::bind(fd_, at, len);
   const int err = rc != 0 ? errno : 0;
-  if (trace_) record_call(t0, "bind", at.to_string(), rc, err);
-  if (rc != 0) return std::unexpected(system_error(err, "bind " + at.to_string()));
+  if (trace_) record_call(t0, "bind", shown, rc, err);
+  if (rc != 0) return std::unexpected(system_error(err, "bind " + shown));
   return {};
 }
 
@@ -284,6 +295,17 @@ Result<int> Socket::bytes_not_sent() const {
 
 Result<void> Socket::wait_readable(std::optional<std::chrono::milliseconds> timeout) const {
   return poll_for(fd_, POLLIN, timeout, "wait readable");
+}
+
+Result<void> Socket::wait_for_connection(std::optional<std::chrono::milliseconds> timeout,
+                                         const std::string& context) const {
+  if (!timeout) return {};
+  auto r = wait_readable(timeout);
+  if (!r && r.error().code == errc::timed_out) {
+    return std::unexpected(
+        make_error(errc::timed_out, context, "no connection within " + std::to_string(timeout->count()) + " ms"));
+  }
+  return r;
 }
 
 Result<void> Socket::wait_writable(std::optional<std::chrono::milliseconds> timeout) const {

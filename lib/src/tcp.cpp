@@ -128,7 +128,7 @@ Result<TcpStream> TcpStream::connect(const Endpoint& to, const ConnectOptions& o
   return s;
 }
 
-Result<std::size_t> TcpStream::send_some(std::span<const std::byte> data, int flags) {
+Result<std::size_t> StreamSocket::send_some(std::span<const std::byte> data, int flags) {
   for (;;) {
     const std::int64_t t0 = trace_.start();
     const ssize_t n = ::send(fd_, data.data(), data.size(), flags | MSG_NOSIGNAL);
@@ -142,7 +142,7 @@ Result<std::size_t> TcpStream::send_some(std::span<const std::byte> data, int fl
   }
 }
 
-Result<std::size_t> TcpStream::send_all(std::span<const std::byte> data) {
+Result<std::size_t> StreamSocket::send_all(std::span<const std::byte> data) {
   std::size_t done = 0;
   while (done < data.size()) {
     auto n = send_some(data.subspan(done));
@@ -152,11 +152,11 @@ Result<std::size_t> TcpStream::send_all(std::span<const std::byte> data) {
   return done;
 }
 
-Result<std::size_t> TcpStream::send_all(std::string_view text) {
+Result<std::size_t> StreamSocket::send_all(std::string_view text) {
   return send_all(std::as_bytes(std::span(text.data(), text.size())));
 }
 
-Result<std::size_t> TcpStream::recv_some(std::span<std::byte> buf, int flags) {
+Result<std::size_t> StreamSocket::recv_some(std::span<std::byte> buf, int flags) {
   for (;;) {
     const std::int64_t t0 = trace_.start();
     const ssize_t n = ::recv(fd_, buf.data(), buf.size(), flags);
@@ -170,7 +170,7 @@ Result<std::size_t> TcpStream::recv_some(std::span<std::byte> buf, int flags) {
   }
 }
 
-Result<std::size_t> TcpStream::recv_exact(std::span<std::byte> buf) {
+Result<std::size_t> StreamSocket::recv_exact(std::span<std::byte> buf) {
   std::size_t done = 0;
   while (done < buf.size()) {
     auto n = recv_some(buf.subspan(done));
@@ -181,7 +181,7 @@ Result<std::size_t> TcpStream::recv_exact(std::span<std::byte> buf) {
   return done;
 }
 
-Result<void> TcpStream::shutdown(int how) {
+Result<void> StreamSocket::shutdown(int how) {
   const char* name = how == SHUT_RD ? "SHUT_RD" : how == SHUT_WR ? "SHUT_WR" : how == SHUT_RDWR ? "SHUT_RDWR" : "?";
   const std::int64_t t0 = trace_.start();
   const int rc = ::shutdown(fd_, how);
@@ -191,7 +191,7 @@ Result<void> TcpStream::shutdown(int how) {
   return {};
 }
 
-Result<void> TcpStream::shutdown_write() { return shutdown(SHUT_WR); }
+Result<void> StreamSocket::shutdown_write() { return shutdown(SHUT_WR); }
 
 Result<void> TcpStream::set_nodelay(bool on) {
   const int v = on ? 1 : 0;
@@ -334,15 +334,7 @@ Result<TcpListener> TcpListener::bind(const Endpoint& at, const ListenOptions& o
 
 Result<TcpListener::Accepted> TcpListener::accept(std::optional<std::chrono::milliseconds> timeout) {
   auto context = [&] { return "accept " + local_.to_string(); };
-  if (timeout) {
-    if (auto r = wait_readable(timeout); !r) {
-      if (r.error().code == errc::timed_out) {
-        return std::unexpected(make_error(errc::timed_out, context(),
-                                          "no connection within " + std::to_string(timeout->count()) + " ms"));
-      }
-      return std::unexpected(r.error());
-    }
-  }
+  if (auto r = wait_for_connection(timeout, context()); !r) return std::unexpected(r.error());
   for (;;) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;

@@ -9,3 +9,4 @@
 #include "socklab/net/tcp.hpp"
 #include "socklab/net/tcp_state.hpp"
 #include "socklab/net/udp.hpp"
+#include "socklab/net/unix.hpp"

@@ -83,6 +83,11 @@ class Socket {
   Result<int> get_int_option(int level, int name, std::string_view shown) const;
   // bind(), recorded as "bind"; EADDRINUSE and friends name the endpoint.
   Result<void> bind_to(const Endpoint& at);
+  // A listener's wait before accept(): none without a timeout; else until a
+  // connection is queued, or errc::timed_out "no connection within N ms" under `context`.
+  Result<void> wait_for_connection(std::optional<std::chrono::milliseconds> timeout, const std::string& context) const;
+  // bind() to any kernel address, recorded and named in errors as `shown`.
+  Result<void> bind_address(const sockaddr* at, socklen_t len, const std::string& shown);
   // An Error for a failed call, naming the peer (or the local end) when known:
   // "send 127.0.0.1:8080: Broken pipe".
   [[nodiscard]] Error call_error(std::string_view call, int err) const;

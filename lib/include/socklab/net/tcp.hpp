@@ -4,10 +4,9 @@
 #include <chrono>
 #include <cstddef>
 #include <optional>
-#include <span>
-#include <string_view>
 
 #include "socklab/net/socket.hpp"
+#include "socklab/net/stream_socket.hpp"
 #include "socklab/net/tcp_state.hpp"
 
 namespace socklab::net {
@@ -21,10 +20,10 @@ struct ConnectOptions {
   Trace trace{};
 };
 
-class TcpStream : public Socket {
+class TcpStream : public StreamSocket {
  public:
   TcpStream() noexcept = default;
-  explicit TcpStream(int fd, Trace trace = {}) noexcept : Socket(fd, trace) {}
+  explicit TcpStream(int fd, Trace trace = {}) noexcept : StreamSocket(fd, trace) {}
 
   // Blocking connect (with the optional timeout).
   static Result<TcpStream> connect(const Endpoint& to, const ConnectOptions& opts = {});
@@ -34,21 +33,6 @@ class TcpStream : public Socket {
   // The socket stays non-blocking until finish_connect() succeeds.
   static Result<TcpStream> connect_start(const Endpoint& to, const ConnectOptions& opts = {});
   Result<void> finish_connect(std::optional<std::chrono::milliseconds> timeout = {});
-
-  // One send(); returns bytes accepted by the kernel (may be fewer than asked).
-  Result<std::size_t> send_some(std::span<const std::byte> data, int flags = 0);
-  // Loops until every byte is handed to the kernel; retries EINTR. MSG_NOSIGNAL:
-  // a closed peer gives EPIPE, never SIGPIPE.
-  Result<std::size_t> send_all(std::span<const std::byte> data);
-  Result<std::size_t> send_all(std::string_view text);
-  // One recv(); 0 means the peer closed (EOF) — or that buf is empty. Retries EINTR.
-  Result<std::size_t> recv_some(std::span<std::byte> buf, int flags = 0);
-  // Loops over short reads until buf is full. Returns buf.size(), or fewer
-  // bytes if the peer closed first (EOF is a short count, not an error).
-  Result<std::size_t> recv_exact(std::span<std::byte> buf);
-
-  Result<void> shutdown_write();                     // shutdown(SHUT_WR): sends FIN
-  Result<void> shutdown(int how);                    // SHUT_RD, SHUT_WR, SHUT_RDWR
 
   Result<void> set_nodelay(bool on);                 // TCP_NODELAY (Nagle off)
   Result<void> set_cork(bool on);                    // TCP_CORK
