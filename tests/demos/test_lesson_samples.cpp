@@ -9,6 +9,8 @@
 // What is compared, and what is not (runs differ in these, a text cannot):
 // - Every number is left out (ports, times, ISNs, timestamps, durations, and
 //   also counts): the words, flags, calls, states and arrows are compared.
+// - The random name of a directory mkdtemp() made ("/tmp/socklab-unix-Za4TQ")
+//   is left out.
 // - Line breaks and spaces are left out: a note wrapped at another word (a
 //   number of another width) reads the same. Text cut short ("hellohai…")
 //   is left out too: where it is cut depends on the width of the time.
@@ -38,6 +40,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -51,9 +54,9 @@ using Strings = std::vector<std::string>;
 
 const std::map<std::string, std::string> kPrograms{
     {"demo-handshake", DEMO_HANDSHAKE}, {"demo-teardown", DEMO_TEARDOWN}, {"demo-sticky", DEMO_STICKY},
-    {"demo-udp", DEMO_UDP},             {"demo-backlog", DEMO_BACKLOG},
+    {"demo-udp", DEMO_UDP},             {"demo-backlog", DEMO_BACKLOG},     {"demo-unix", DEMO_UNIX},
 };
-const Strings kLessons{"handshake", "teardown", "sticky", "udp", "backlog"};
+const Strings kLessons{"handshake", "teardown", "sticky", "udp", "backlog", "unix"};
 constexpr std::string_view kMarker = "<!-- sample: ";
 constexpr std::string_view kBar = "│";
 
@@ -110,6 +113,13 @@ std::string normalised(std::string_view text) {
   return out;
 }
 
+// A directory made by mkdtemp() for the run ("/tmp/socklab-unix-Za4TQ" after
+// normalising) has a random name: it is compared as "/tmp/socklab-unix-*".
+std::string without_temp_names(std::string s) {
+  static const std::regex kTemp(R"((/tmp/socklab-[a-z]+-)[A-Za-z#]+)");
+  return std::regex_replace(s, kTemp, "$1*");
+}
+
 bool blank(std::string_view s) { return s.find_first_not_of(' ') == std::string_view::npos; }
 
 struct Items {
@@ -155,6 +165,8 @@ Items items_of(const Strings& lines) {
       in_item = true;
     }
   }
+  for (auto& row : items.rows) row = without_temp_names(row);
+  for (auto& item : items.other) item = without_temp_names(item);
   for (auto& item : items.other) {
     if (item.starts_with("·")) item = item.substr(0, item.find_first_of("#:："));
   }
