@@ -212,7 +212,7 @@ void print_json_report(std::FILE* out, const Session& s, const std::optional<std
     if (s.capture_problem()) {
       j["problem"] = *s.capture_problem();
       j["not_permitted"] = s.capture_not_permitted();
-    } else {
+    } else if (s.capture_stats().is_object()) {  // null when the capture was never armed (no port announced)
       j.update(s.capture_stats());
     }
     emit(j);
