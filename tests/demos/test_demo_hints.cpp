@@ -61,6 +61,7 @@ TEST_CASE("shell_quote leaves plain words alone and single-quotes the rest", "[d
   CHECK(shell_quote("$(rm -rf ~)") == "'$(rm -rf ~)'");
 }
 
+#if SOCKLAB_HAVE_PCAP  // without libpcap the demos say --capture cannot help, not how to run it again
 TEST_CASE("the run-again hint is the user's own command line plus --capture, under sudo", "[demos][hints]") {
   // A file name a shell would split and mis-read, unquoted.
   const auto file = std::filesystem::temp_directory_path() / fmt::format("socklab hint's {}.txt", ::getpid());
@@ -86,6 +87,7 @@ TEST_CASE("the run-again hint is the user's own command line plus --capture, und
   }
   std::filesystem::remove(file);
 }
+#endif
 
 TEST_CASE("a server on loopback says students elsewhere need --listen 0.0.0.0", "[demos][hints]") {
   for (const char* demo : {DEMO_UDP, DEMO_HANDSHAKE}) {
