@@ -826,7 +826,10 @@ void short_reads(Session& s, const Config& cfg) {
           auto length = codec.parse_header(std::span<const std::byte>(head).first(*naive_got));
           if (!length) {
             naive_error = length.error().message();
-            s.record_note(Side::server, s.note(Note{"label_header_broken"}), Note{"naive_fails"}, {{"error", naive_error}});
+            // lib's message is English: the zh text says the same from the sizes.
+            s.record_note(Side::server, s.note(Note{"label_header_broken"}), Note{"naive_fails"},
+                          {{"error", naive_error}, {"need", std::to_string(codec.header_size())},
+                           {"got", std::to_string(*naive_got)}});
             must(conn.close());
             s.explain(Side::server, "close", Note{"naive_close"});
           } else {
@@ -868,7 +871,10 @@ void short_reads(Session& s, const Config& cfg) {
     s.verdict("naive_header_short", 1, naive_got.value_or(0), Note{"verdict_naive_short"},
               {{"bytes", std::to_string(naive_got.value_or(0))}});
     if (naive_got.value_or(0) != 1) s.why(Note{"why_receiver_remote"});
-    if (!naive_error.empty()) s.fact("naive_error", naive_error, Note{"fact_naive_error"}, {{"error", naive_error}});
+    if (!naive_error.empty())
+      s.fact("naive_error", naive_error, Note{"fact_naive_error"},
+             {{"error", naive_error}, {"need", std::to_string(codec.header_size())},
+              {"got", naive_got ? std::to_string(*naive_got) : "-"}});
     s.verdict("recv_exact_whole", "hello", exact_message.value_or(""), Note{"verdict_exact"});
     s.fact("recv_exact_calls", exact_calls, Note{"fact_exact_calls"}, {{"calls", demo::render_value(exact_calls)}});
   }
