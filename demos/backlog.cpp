@@ -33,7 +33,7 @@ using demo::Side;
 using net::TcpState;
 using namespace std::chrono_literals;
 
-constexpr std::array<std::string_view, 28> kNoteKeys{
+constexpr std::array<std::string_view, 30> kNoteKeys{
     // the timeline
     "listen", "queue_empty", "queue_full", "syns_dropped", "accept_queued", "accept_waited", "connect_start",
     "client_established", "client_syn_sent", "connect_finish",
@@ -42,7 +42,7 @@ constexpr std::array<std::string_view, 28> kNoteKeys{
     // the summary
     "fact_settings", "verdict_completed", "why_ack_dropped", "verdict_queue",
     "verdict_syn_sent", "verdict_dropped", "verdict_accepted", "verdict_all_complete", "verdict_retransmitted",
-    "fact_syn_times", "verdict_completed_at_retransmission", "fact_linear_timeouts", "fact_remote_listener"};
+    "fact_syn_times", "verdict_completed_at_retransmission", "fact_linear_timeouts", "fact_remote_listener", "label_drops", "syn_times_one"};
 using Note = demo::Key<kNoteKeys>;
 
 struct Config {
@@ -158,7 +158,7 @@ void backlog(Session& s, const Config& cfg) {
         }
         dropped = must(listener.drops()) - drops_before;
         if (expected_waiting > 0) {
-          s.record_note(Side::server, fmt::format("SO_MEMINFO drops {}", *dropped), Note{"syns_dropped"},
+          s.record_note(Side::server, s.note(Note{"label_drops"}, {{"dropped", std::to_string(*dropped)}}), Note{"syns_dropped"},
                         {{"dropped", std::to_string(*dropped)}, {"clients", std::to_string(expected_waiting)}});
         }
 
@@ -273,7 +273,7 @@ void backlog(Session& s, const Config& cfg) {
         after_retransmission = after_retransmission && f.syns.size() >= 2 && f.syn_ack && *f.syn_ack > f.syns[1];
         std::string at;
         for (auto t : f.syns) at += (at.empty() ? "" : ", ") + seconds_text(t - f.syns.front());
-        times += fmt::format(":{} at {} s; ", order[i].second, at);
+        times += s.note(Note{"syn_times_one"}, {{"port", std::to_string(order[i].second)}, {"times", at}}) + "; ";
       }
     }
     bool counts_ok = static_cast<int>(order.size()) == cfg.clients;

@@ -35,7 +35,7 @@ using demo::Side;
 using demo::bytes_of;
 using demo::text_of;
 
-constexpr std::array<std::string_view, 89> kNoteKeys{
+constexpr std::array<std::string_view, 90> kNoteKeys{
     // the timeline: both sides
     "connect", "accept", "nodelay", "send_message", "all_acked", "server_queued", "recv_glued",
     // --nagle
@@ -62,7 +62,7 @@ constexpr std::array<std::string_view, 89> kNoteKeys{
     "fact_header_offset", "fact_header_alone", "fact_file_reference", "verdict_naive_short", "fact_naive_error", "verdict_exact",
     "fact_exact_calls", "verdict_header_bytes", "why_receiver_remote", "word_none",
     // labels in a side's column
-    "label_frames", "label_file_done", "label_peer_closed", "label_header_broken"};
+    "label_frames", "label_file_done", "label_peer_closed", "label_header_broken", "error_short_prefix"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::array<std::string_view, 3> kMessages{"hello", "hai", "hahaha"};
@@ -826,6 +826,10 @@ void short_reads(Session& s, const Config& cfg) {
           auto length = codec.parse_header(std::span<const std::byte>(head).first(*naive_got));
           if (!length) {
             naive_error = length.error().message();
+            // lib's message is English: other languages say the same from the sizes.
+            if (s.options().lang != demo::Lang::en)
+              naive_error = s.note(Note{"error_short_prefix"}, {{"need", std::to_string(codec.header_size())},
+                                                                 {"got", std::to_string(*naive_got)}});
             s.record_note(Side::server, s.note(Note{"label_header_broken"}), Note{"naive_fails"}, {{"error", naive_error}});
             must(conn.close());
             s.explain(Side::server, "close", Note{"naive_close"});
@@ -868,7 +872,8 @@ void short_reads(Session& s, const Config& cfg) {
     s.verdict("naive_header_short", 1, naive_got.value_or(0), Note{"verdict_naive_short"},
               {{"bytes", std::to_string(naive_got.value_or(0))}});
     if (naive_got.value_or(0) != 1) s.why(Note{"why_receiver_remote"});
-    if (!naive_error.empty()) s.fact("naive_error", naive_error, Note{"fact_naive_error"}, {{"error", naive_error}});
+    if (!naive_error.empty())
+      s.fact("naive_error", naive_error, Note{"fact_naive_error"}, {{"error", naive_error}});
     s.verdict("recv_exact_whole", "hello", exact_message.value_or(""), Note{"verdict_exact"});
     s.fact("recv_exact_calls", exact_calls, Note{"fact_exact_calls"}, {{"calls", demo::render_value(exact_calls)}});
   }

@@ -32,7 +32,7 @@ using capture::Phase;
 using net::TcpState;
 using namespace std::chrono_literals;
 
-constexpr std::array<std::string_view, 73> kNoteKeys{
+constexpr std::array<std::string_view, 76> kNoteKeys{
     // the timeline: calls and states
     "accept", "connect", "client_send_bye", "server_recv_bye", "server_send_reply", "client_recv_reply",
     "server_send_hello", "client_recv_hello", "client_close", "client_fin_wait_1",
@@ -50,7 +50,9 @@ constexpr std::array<std::string_view, 73> kNoteKeys{
     "verdict_segments", "verdict_time_wait", "verdict_no_time_wait", "verdict_close_wait",
     "verdict_received_after_fin", "verdict_data_after_fin", "verdict_rst", "verdict_peer_reset",
     "verdict_rebind_plain", "verdict_rebind_reuseaddr", "verdict_server_time_wait", "fact_delayed_ack",
-    "fact_last_ack", "fact_last_ack_net", "fact_states", "why_merged_late"};
+    "fact_last_ack", "fact_last_ack_net", "fact_states", "why_merged_late",
+    // words in the call column and the summary's values
+    "label_no_time_wait", "label_unread", "word_ok"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::string_view kGoodbye = "bye";
@@ -447,7 +449,7 @@ void abort_with_rst(Session& s) {
         auto second = std::move(must(listener.accept(s.patience())).stream);
         s.explain(Side::server, "accept", Note{"accept"});
         const int queued = must(second.wait_for_bytes(static_cast<int>(kUnread.size()), s.patience()));
-        s.record_note(Side::server, fmt::format("{} bytes unread", queued), Note{"server_unread"},
+        s.record_note(Side::server, s.note(Note{"label_unread"}, {{"bytes", std::to_string(queued)}}), Note{"server_unread"},
                       {{"bytes", std::to_string(queued)}});
         must(second.close());
         s.explain(Side::server, "close", Note{"server_close_unread"});
@@ -467,7 +469,7 @@ void abort_with_rst(Session& s) {
           s.explain(Side::client, "close", Note{"client_close_abort"});
           // No TIME_WAIT after an abort: the connection is gone at once.
           after_abort = demo::find_socket(p.me, p.other) ? "still there" : "gone";
-          s.record_note(Side::client, "no TIME_WAIT", Note{"client_no_time_wait"});
+          s.record_note(Side::client, s.note(Note{"label_no_time_wait"}), Note{"client_no_time_wait"});
         }
         auto conn = must(net::TcpStream::connect(server, {.trace = s.trace(Side::client)}));
         s.explain(Side::client, "connect", Note{"connect"});
@@ -555,7 +557,9 @@ void reuse(Session& s) {
   if (s.plays(Side::server)) {
     s.verdict("server_time_wait", "TIME_WAIT", server_tw.value_or("-"), Note{"verdict_server_time_wait"});
     s.verdict("rebind_without_reuseaddr", "EADDRINUSE", without_reuse.value_or("-"), Note{"verdict_rebind_plain"});
-    s.verdict("rebind_with_reuseaddr", "ok", with_reuse.value_or("-"), Note{"verdict_rebind_reuseaddr"});
+    // "ok" stays the JSON value; the text says it in the lesson's words.
+    s.verdict("rebind_with_reuseaddr", "ok", with_reuse.value_or("-"), Note{"verdict_rebind_reuseaddr"},
+              {{"result", with_reuse == "ok" ? s.note(Note{"word_ok"}) : with_reuse.value_or("-")}});
   }
   if (s.capturing()) {
     std::uint16_t server_port = s.options().server_endpoint.port();

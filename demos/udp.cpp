@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "demo.hpp"
+#include "report.hpp"
 
 namespace {
 
@@ -36,7 +37,7 @@ using demo::Side;
 using demo::bytes_of;
 using demo::text_of;
 
-constexpr std::array<std::string_view, 62> kNoteKeys{
+constexpr std::array<std::string_view, 63> kNoteKeys{
     // the timeline
     "bind_udp", "listen_tcp", "nodelay", "sendto", "recvfrom", "connect", "accept", "send", "server_queued", "recv_glued",
     "all_acked", "truncated_recv", "next_recv", "small_buffer", "sendto_more", "tcp_send_all", "tcp_recv_all",
@@ -52,7 +53,7 @@ constexpr std::array<std::string_view, 62> kNoteKeys{
     "verdict_refused", "verdict_icmp", "why_someone_listens", "verdict_max", "verdict_max_received", "verdict_one_more", "fact_limit_v4",
     "fact_limit_v6",
     "fact_max_wire", "why_no_fragments_seen", "word_none",
-    "label_drained", "label_port_closed"};
+    "label_drained", "label_port_closed", "icmp_port_unreachable"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::array<std::string_view, 3> kMessages{"hello", "hai", "hahaha"};
@@ -124,13 +125,18 @@ void explain_wire(Session& s) {
         // A long datagram's preview says little and takes three lines: its size says it all.
         if (p.len > 64) return s.note(Note{"wire_datagram_big"}, {{"bytes", std::to_string(p.len)}});
         return s.note(Note{"wire_datagram"}, {{"bytes", std::to_string(p.len)}, {"preview", p.preview}});
-      case Phase::unreachable: return s.note(Note{"wire_unreachable"}, {{"what", p.note}});
+      // capture's note is English ("udp port 40123 unreachable (frame 5)"): other languages say it from the frame.
+      case Phase::unreachable:
+        return s.note(Note{"wire_unreachable"},
+                      {{"what", s.options().lang == demo::Lang::en
+                                    ? p.note
+                                    : s.note(Note{"icmp_port_unreachable"}, {{"frame", std::to_string(p.related)}})}});
       case Phase::handshake_syn: return s.note(Note{"wire_syn"});
       case Phase::handshake_synack: return s.note(Note{"wire_syn_ack"});
       case Phase::handshake_ack: return s.note(Note{"wire_ack"});
       case Phase::data: return s.note(Note{"wire_data"}, {{"bytes", std::to_string(p.len)}});
       case Phase::ack: return s.note(Note{"wire_data_ack"});
-      default: return s.note(Note{"wire_other"}, {{"phase", std::string(capture::to_string(p.phase))}});
+      default: return s.note(Note{"wire_other"}, {{"phase", demo::phase_words(p.phase, s.common())}});
     }
   });
 }

@@ -308,7 +308,8 @@ void stale(Session& s) {
             Note{"verdict_stale_eaddrinuse"});
   s.verdict("stale_probe_refused", "ECONNREFUSED", demo::errno_name(probe_errno.value_or(0)),
             Note{"verdict_stale_refused"});
-  s.verdict("stale_fixed", true, fixed, Note{"verdict_stale_fixed"});
+  s.verdict("stale_fixed", true, fixed, Note{"verdict_stale_fixed"},
+            {{"result", fixed ? s.note(Note{"word_yes"}) : s.note(Note{"word_no"})}});
   s.fact("socket_dir", {{"dir", dir.path()}, {"path", path.to_string()}}, Note{"fact_socket_dir"},
          {{"dir", dir.path()}});
 }

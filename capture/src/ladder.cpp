@@ -129,11 +129,13 @@ CallText describe_call(const net::CallEvent& c, bool unicode) {
   return t;
 }
 
-std::string note_for(const TimelineEntry& e) {
+std::string note_for(const TimelineEntry& e, const std::function<std::string(const PacketRecord&)>& own_note) {
   const auto* p = std::get_if<PacketRecord>(&e.event);
   if (p == nullptr) return e.note;
   std::string note = e.note;
-  if (note.empty()) {
+  if (note.empty() && own_note) {
+    note = own_note(*p);
+  } else if (note.empty()) {
     note = std::string(to_string(p->phase));
     if ((p->proto == Proto::icmp || p->proto == Proto::icmp6 || p->phase == Phase::fragment) && !p->note.empty()) {
       note = p->note;
@@ -273,7 +275,7 @@ std::string render_ladder(std::span<const TimelineEntry> timeline, const LadderO
     } else if (sides.is_server_call(std::get<net::CallEvent>(e.event))) {
       right_need = std::max(right_need, display_width(call_label(std::get<net::CallEvent>(e.event), uni)));
     }
-    right_need = std::max(right_need, display_width(printable(note_for(e))));
+    right_need = std::max(right_need, display_width(printable(note_for(e, options.packet_note))));
   }
   if (label_need > g.arrow && right_need < g.right) {
     const std::size_t give = std::min(label_need - g.arrow, g.right - std::max<std::size_t>(right_need, 12));
@@ -301,13 +303,13 @@ std::string render_ladder(std::span<const TimelineEntry> timeline, const LadderO
 
   const std::string top = uni ? "┬" : "+", bottom = uni ? "┴" : "+";
   out += fmt::format("{} {} {}{}{} {}\n", pad_left("ms", g.time),
-                     pad_left(fit(sides.client_title(), g.client - 1, uni), g.client - 1), top,
-                     blank_arrow, top, fit(sides.server_title(), g.right, uni));
+                     pad_left(fit(sides.client_title(options.client_word), g.client - 1, uni), g.client - 1), top,
+                     blank_arrow, top, fit(sides.server_title(options.server_word), g.right, uni));
 
   for (std::size_t i = 0; i < timeline.size(); ++i) {
     const TimelineEntry& e = timeline[i];
     const std::string time = ansi.paint(pad_left(times[i], g.time), dim);
-    std::vector<std::string> right = wrap(printable(note_for(e)), g.right);
+    std::vector<std::string> right = wrap(printable(note_for(e, options.packet_note)), g.right);
     if (right.size() == 1 && right[0].empty()) right.clear();
 
     if (const auto* p = std::get_if<PacketRecord>(&e.event)) {
@@ -344,7 +346,7 @@ std::string render_ladder(std::span<const TimelineEntry> timeline, const LadderO
     std::string label = first_fitting(true);
     if (label.empty() && !text.failure.empty()) {
       label = first_fitting(false);
-      const std::string note = printable(note_for(e));
+      const std::string note = printable(note_for(e, options.packet_note));
       right = wrap(note.empty() ? text.failure : text.failure + " " + note, g.right);
     }
     if (label.empty()) label = fit(prefix + text.minimal, room, uni);

@@ -122,11 +122,11 @@ class Sides {
     return fmt::format(":{}", *port);
   }
 
-  [[nodiscard]] std::string client_title() const {
-    return clients_.size() == 1 ? fmt::format("client :{}", *clients_.begin()) : "client";
+  [[nodiscard]] std::string client_title(std::string_view word = "client") const {
+    return clients_.size() == 1 ? fmt::format("{} :{}", word, *clients_.begin()) : std::string(word);
   }
-  [[nodiscard]] std::string server_title() const {
-    return used_servers_.size() == 1 ? fmt::format("server :{}", *used_servers_.begin()) : "server";
+  [[nodiscard]] std::string server_title(std::string_view word = "server") const {
+    return used_servers_.size() == 1 ? fmt::format("{} :{}", word, *used_servers_.begin()) : std::string(word);
   }
 
  private:
@@ -159,6 +159,7 @@ std::string printable(std::string text);
 
 // The note beside an entry: the lesson's, or else the segment's phase; a
 // packet's analysis flags (and malformation) in brackets before it.
-std::string note_for(const TimelineEntry& e);
+// own_note: the packet's label where the entry has no note (unset: the English one).
+std::string note_for(const TimelineEntry& e, const std::function<std::string(const PacketRecord&)>& own_note = {});
 
 }  // namespace socklab::capture::ladder_model

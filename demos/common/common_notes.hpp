@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 51> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 67> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -23,6 +23,10 @@ inline constexpr std::array<std::string_view, 51> kCommonNoteKeys{
     "pcapng_section", "pcapng_phase", "pcapng_analysis", "pcapng_calls", "pcapng_client", "pcapng_server",
     "capture_not_permitted",
     "server_loopback_only", "server_addresses", "server_no_address", "capture_row", "accept_queue_row",
+    // the ladder's own words in the run's language (report.cpp: ladder_words)
+    "ladder_client", "ladder_server", "phase_handshake", "phase_syn_retransmission", "phase_data", "phase_ack",
+    "phase_teardown", "phase_reset", "phase_refused", "phase_datagram", "phase_unreachable", "phase_fragment",
+    "packet_unreachable", "packet_fragment", "packet_fragment_more", "usage_hint",
 };
 using CommonNote = Key<kCommonNoteKeys>;
 

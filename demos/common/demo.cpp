@@ -70,6 +70,13 @@ bool use_color(ColorChoice c) {
   return capture::use_color(mode, STDOUT_FILENO);
 }
 
+// "Run demo-x --help for the flags." in the lesson's language (English when the
+// texts cannot be read: the usage error is still shown).
+std::string usage_hint(Lang lang, const std::string& program) {
+  if (auto common = Lesson::load("common", lang)) return common->note(CommonNote{"usage_hint"}, {{"program", program}});
+  return "Run " + program + " --help for the flags.";
+}
+
 }  // namespace
 
 void add_program_flags(CLI::App& app, std::string_view lesson) {
@@ -155,7 +162,7 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
     return exit_usage;
   }
   if (auto problem = finish(options_, program)) {
-    std::fprintf(stderr, "%s: %s\nRun %s --help for the flags.\n", program.c_str(), problem->c_str(), program.c_str());
+    std::fprintf(stderr, "%s: %s\n%s\n", program.c_str(), problem->c_str(), usage_hint(options_.lang, program).c_str());
     return exit_usage;
   }
   if (options_.check_notes) return check_notes();
@@ -173,7 +180,7 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
   try {
     lesson(session);
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "%s: %s\nRun %s --help for the flags.\n", program.c_str(), e.what(), program.c_str());
+    std::fprintf(stderr, "%s: %s\n%s\n", program.c_str(), e.what(), usage_hint(options_.lang, program).c_str());
     return exit_usage;
   } catch (const std::exception& e) {
     failure = e.what();

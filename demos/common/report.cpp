@@ -230,6 +230,54 @@ void print_json_report(std::FILE* out, const Session& s, const std::optional<std
   emit(summary);
 }
 
+std::string phase_words(capture::Phase p, const Lesson& common) {
+  using capture::Phase;
+  const auto step = [&](CommonNote key, const char* n) { return common.note(key, {{"step", n}}); };
+  std::string phase;
+  switch (p) {
+    case Phase::none: break;
+    case Phase::handshake_syn: phase = step(CommonNote{"phase_handshake"}, "1"); break;
+    case Phase::handshake_synack: phase = step(CommonNote{"phase_handshake"}, "2"); break;
+    case Phase::handshake_ack: phase = step(CommonNote{"phase_handshake"}, "3"); break;
+    case Phase::syn_retransmission: phase = common.note(CommonNote{"phase_syn_retransmission"}); break;
+    case Phase::data: phase = common.note(CommonNote{"phase_data"}); break;
+    case Phase::ack: phase = common.note(CommonNote{"phase_ack"}); break;
+    case Phase::teardown_fin1: phase = step(CommonNote{"phase_teardown"}, "1"); break;
+    case Phase::teardown_ack1: phase = step(CommonNote{"phase_teardown"}, "2"); break;
+    case Phase::teardown_fin2: phase = step(CommonNote{"phase_teardown"}, "3"); break;
+    case Phase::teardown_fin2_ack1: phase = step(CommonNote{"phase_teardown"}, "2+3"); break;
+    case Phase::teardown_ack2: phase = step(CommonNote{"phase_teardown"}, "4"); break;
+    case Phase::reset: phase = common.note(CommonNote{"phase_reset"}); break;
+    case Phase::refused: phase = common.note(CommonNote{"phase_refused"}); break;
+    case Phase::datagram: phase = common.note(CommonNote{"phase_datagram"}); break;
+    case Phase::unreachable: phase = common.note(CommonNote{"phase_unreachable"}); break;
+    case Phase::fragment: phase = common.note(CommonNote{"phase_fragment"}); break;
+  }
+  return phase;
+}
+
+namespace {
+
+// A packet's label on the ladder in the lesson's words, where the lesson gave it
+// no note: its phase, and what an ICMP error answers or which bytes a fragment holds.
+std::string packet_words(const capture::PacketRecord& p, const Lesson& common) {
+  using capture::Phase;
+  const std::string phase = phase_words(p.phase, common);
+  if (p.phase == Phase::unreachable && p.related != 0)
+    return common.note(CommonNote{"packet_unreachable"}, {{"frame", std::to_string(p.related)}});
+  if (p.fragment && p.fragment->bytes > 0) {
+    const std::string piece =
+        common.note(p.fragment->more ? CommonNote{"packet_fragment_more"} : CommonNote{"packet_fragment"},
+                    {{"first", std::to_string(p.fragment->offset)},
+                     {"last", std::to_string(std::uint64_t{p.fragment->offset} + p.fragment->bytes - 1)}});
+    // A later fragment is only its piece; the first one is also its datagram.
+    return p.phase == Phase::fragment || phase.empty() ? piece : phase + "；" + piece;
+  }
+  return phase;
+}
+
+}  // namespace
+
 std::string render_timeline(const Session& s, const Lesson& common, const ReportStyle& style) {
   const auto timeline = annotated_timeline(s);
   capture::LadderOptions ladder;
@@ -237,6 +285,11 @@ std::string render_timeline(const Session& s, const Lesson& common, const Report
   ladder.width = style.width;
   ladder.unicode = !style.ascii;
   ladder.color = style.color;
+  if (s.options().lang != Lang::en) {  // English keeps capture's own, fuller labels
+    ladder.client_word = common.note(CommonNote{"ladder_client"});
+    ladder.server_word = common.note(CommonNote{"ladder_server"});
+    ladder.packet_note = [&common](const capture::PacketRecord& p) { return packet_words(p, common); };
+  }
   std::string out = common.note(CommonNote{"timeline_heading"}) + "\n";
   out += capture::render_ladder(timeline, ladder);
   out += explain_analysis(s.packets(), common, style);

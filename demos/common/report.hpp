@@ -29,6 +29,9 @@ std::string explain_analysis(const std::vector<capture::PacketRecord>& packets, 
                              const ReportStyle& style);
 
 // The ladder: both sides' calls and the wire's segments, by time, with notes.
+// A phase's name in the lesson's language ("handshake 1/3", "握手 1/3"); "" for none.
+std::string phase_words(capture::Phase p, const Lesson& common);
+
 std::string render_timeline(const Session& s, const Lesson& common, const ReportStyle& style);
 
 // --html: the same lesson as one self-contained page (capture/html.hpp), written

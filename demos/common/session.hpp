@@ -101,6 +101,7 @@ class Session {
 
   [[nodiscard]] const CommonOptions& options() const noexcept { return options_; }
   [[nodiscard]] const Lesson& lesson() const noexcept { return lesson_; }
+  [[nodiscard]] const Lesson& common() const noexcept { return common_; }
   [[nodiscard]] const std::string& demo() const noexcept { return demo_; }
   // The lesson's note in the chosen language, placeholders filled.
   [[nodiscard]] std::string note(NoteKey key, const Values& values = {}) const;

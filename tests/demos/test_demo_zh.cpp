@@ -22,24 +22,40 @@ using Strings = std::vector<std::string>;
 const std::set<std::string, std::less<>> kAllowed{
     // calls and socket options, as in the code and man pages
     "socket", "bind", "listen", "accept", "connect", "send", "recv", "sendto", "recvfrom", "close", "shutdown",
-    "setsockopt", "getsockopt", "read", "write", "poll", "recv_exact", "sendall", "ioctl",
+    "setsockopt", "getsockopt", "read", "write", "poll", "recv_exact", "sendall", "ioctl", "unlink",
     // tcpdump's words on the ladder, TCP options
-    "seq", "ack", "len", "win", "frag", "mss", "sackOK", "wscale", "val", "ecr", "nop", "lo", "any",
+    "seq", "ack", "len", "win", "frag", "unreachable", "mss", "sackOK", "wscale", "val", "ecr", "nop", "lo", "any",
     // units
-    "ms", "s", "µs",
+    "ms", "s", "µs", "MiB", "KiB",
+    // listen()'s argument and struct ucred's fields, as the man pages name them
+    "backlog", "pid", "uid", "gid",
+    // a kernel counter in /proc/net/snmp
+    "UdpRcvbufErrors",
     // programs and tools the text names
-    "sudo", "setcap", "cap_net_raw", "cap_net_admin", "eip", "tcpdump", "nn", "r", "netstat", "su", "ss", "ip",
+    "sudo", "setcap", "cap_net_raw", "cap_net_admin", "eip", "tcpdump", "nn", "r", "netstat", "su", "ss", "ip", "ls",
     "Wireshark", "pcap", "proc", "net", "snmp", "python", "Python", "struct", "pack", "sleep", "root", "zh",
     // names
     "Linux", "Nagle",
 };
 
+// The payloads the lessons send, where a line shows them unquoted (a framed
+// message "[00000006]hahaha", the list of messages received) or a quote was
+// wrapped onto the next line: data, not UI text.
+// "txt": the end of the file name sample.txt in --fix header's JSON header, wrapped.
+const std::set<std::string, std::less<>> kPayload{"hello", "hai", "hahaha", "x00", "n", "txt"};
+
+// English still printed in zh runs, each a known gap of issue 10 item 17 (listed
+// here so that the sweep guards everything else): the "from" that lib's call
+// record puts after recvfrom's size.
+const std::set<std::string, std::less<>> kKnownEnglish{"from"};
+
 bool latin(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 // The Latin words of `line` that are not protocol tokens.
-Strings foreign_words(std::string_view line) {
+// quoted: a quote opened on an earlier line is still open (a wrapped payload).
+Strings foreign_words(std::string_view line, bool* quoted_across = nullptr) {
   Strings out;
-  bool quoted = false;      // payload text between quotes is the data sent, not UI text
+  bool quoted = quoted_across != nullptr && *quoted_across;  // payload text between quotes is the data sent
   bool flag_value = false;  // the word after a flag is its value: --fix length
   for (std::size_t i = 0; i < line.size();) {
     const char c = line[i];
@@ -78,11 +94,16 @@ Strings foreign_words(std::string_view line) {
       // Constants, states, errno names, flags, protocol names: SOCK_STREAM,
       // TIME_WAIT, ECONNREFUSED, S, P, TCP, IPv6, SIOCOUTQ, TCP_NODELAY.
       const bool constant = std::none_of(word.begin(), word.end(), [](char ch) { return ch >= 'a' && ch <= 'z'; }) ||
-                            word == "IPv4" || word == "IPv6";
-      if (constant || kAllowed.contains(word)) continue;
+                            word == "IPv4" || word == "IPv6" || word == "ICMPv6";
+      if (constant || kAllowed.contains(word) || kPayload.contains(word) || kKnownEnglish.contains(word)) continue;
+      // A word cut short by the ladder's width ("le…" for len) counts as the token it starts.
+      // A word cut short by the ladder's width ("le…" for len, "f…" in a JSON
+      // payload): too short to judge, and the full word is shown elsewhere.
+      if (e == token.size() && line.substr(i).starts_with("…") && word.size() <= 2) continue;
       out.emplace_back(word);
     }
   }
+  if (quoted_across != nullptr) *quoted_across = quoted;
   return out;
 }
 
@@ -98,11 +119,7 @@ TEST_CASE("foreign_words finds English and lets protocol tokens be", "[demos][zh
   CHECK(foreign_words("长度前缀 '!I' [00]: a prefix is 4 bytes").size() == 4);
 }
 
-// Hidden (run it with: test_demos_zh "[zh-sweep]"): it still finds English in
-// text that comes from capture/src (the ladder's "client"/"server" heading, the
-// phase labels such as "teardown 1/4") and in row labels and verdict values of
-// the demos ("no TIME_WAIT", "recvfrom ... from", "ok", "at"), framing errors.
-TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[.][zh-sweep]") {
+TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") {
   const std::vector<Strings> runs{
       {DEMO_HANDSHAKE},
       {DEMO_HANDSHAKE, "--refused"},
@@ -128,27 +145,35 @@ TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[.][zh-sweep]
       {DEMO_UDP, "--max"},
       {DEMO_UDP, "--max", "-6"},
       {DEMO_BACKLOG},
+      {DEMO_UNIX},
   };
-  for (const auto& args : runs) {
+  // Variants that take no --capture (nothing goes over a network).
+  const std::vector<Strings> plain_runs{{DEMO_UNIX, "--stale"}};
+  std::vector<Strings> all = runs;
+  all.insert(all.end(), plain_runs.begin(), plain_runs.end());
+  for (const auto& args : all) {
     // Without --capture for the run-again hint, then with it for the wire's notes.
     for (bool capture : {false, true}) {
       Strings cmd = args;
       cmd.insert(cmd.end(), {"--lang", "zh"});
       if (capture) cmd.push_back("--capture");
-      if (!capture && args.size() > 1) continue;  // the hint is the same code in every variant
+      const bool plain = std::find(plain_runs.begin(), plain_runs.end(), args) != plain_runs.end();
+      if (capture && plain) continue;
+      if (!capture && args.size() > 1 && !plain) continue;  // the hint is the same code in every variant
       const auto r = socklab::test::run_demo(cmd);
       std::string shown;
       for (const auto& a : cmd) shown += a + " ";
       INFO(shown);
       CHECK(r.exit_code == 0);
       for (const std::string* stream : {&r.out, &r.err}) {
+        bool quoted = false;
         std::size_t start = 0;
         while (start < stream->size()) {
           std::size_t end = stream->find('\n', start);
           if (end == std::string::npos) end = stream->size();
           const std::string line = stream->substr(start, end - start);
           start = end + 1;
-          const auto words = foreign_words(line);
+          const auto words = foreign_words(line, &quoted);
           if (words.empty()) continue;
           std::string list;
           for (const auto& w : words) list += w + " ";

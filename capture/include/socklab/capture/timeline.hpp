@@ -30,6 +30,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -64,6 +65,12 @@ struct LadderOptions {
   std::size_t width = 80;  // columns, at least 60
   bool unicode = true;     // box drawing; false: ASCII only
   bool color = false;      // ANSI colours (decide with use_color() in terminal.hpp)
+  // The ladder's own words, for a run in another language (the caller supplies
+  // them: capture keeps no translations): the column titles, and a packet's
+  // label where the lesson gave no note (unset: its phase and record note).
+  std::string client_word = "client";
+  std::string server_word = "server";
+  std::function<std::string(const PacketRecord&)> packet_note;
 };
 
 // The whole picture, one '\n'-terminated line per row, no line wider than
