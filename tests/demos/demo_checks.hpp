@@ -7,6 +7,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +15,19 @@
 #include "demo_runner.hpp"
 
 namespace socklab::test {
+
+// The "fact" object named `name` of a --json run ({"name","value","text"}); fails the test when missing.
+inline nlohmann::json fact_of(const std::vector<nlohmann::json>& lines, std::string_view name) {
+  for (const auto& f : of_kind(lines, "fact")) {
+    if (f.at("name") == name) return f;
+  }
+  FAIL("no fact " << name);
+  return nullptr;
+}
+// Its value alone.
+inline nlohmann::json fact_value(const std::vector<nlohmann::json>& lines, std::string_view name) {
+  return fact_of(lines, name).at("value");
+}
 
 // Every named verdict is there and ok, and the summary says ok; returns the
 // verdicts by name.

@@ -20,19 +20,12 @@
 #include "socklab/net.hpp"
 
 using namespace socklab;
+using socklab::test::fact_of;
 using nlohmann::json;
 using test::of_kind;
 using test::run_demo;
 
 namespace {
-
-json fact(const std::vector<json>& lines, std::string_view name) {
-  for (const auto& f : of_kind(lines, "fact")) {
-    if (f.at("name") == name) return f;
-  }
-  FAIL("no fact " << name);
-  return {};
-}
 
 std::string verdict_text(const std::vector<json>& lines, std::string_view name) {
   for (const auto& v : of_kind(lines, "verdict")) {
@@ -102,7 +95,7 @@ TEST_CASE("the --clients limit is stated as 2 x (backlog + 1)", "[demos][lessons
 TEST_CASE("demo-handshake says which span its connect() time is", "[demos][wording]") {
   const auto r = run_demo({DEMO_HANDSHAKE, "--json"});
   REQUIRE(r.exit_code == 0);
-  const auto f = fact(r.json(), "connect_ns");
+  const auto f = fact_of(r.json(), "connect_ns");
   CHECK(std::regex_match(f.at("text").get<std::string>(),
                          std::regex(R"(The connect\(\) call took [0-9.]+ (µs|ms|s), from its start until it reported success \(the program's view\)\.)")));
 }
@@ -118,7 +111,7 @@ TEST_CASE("demo-teardown lists every client state the run read after close(), in
     if (c.at("call") == "close") closed = true;
     if (closed && c.at("call") == "state") shown.push_back(c.at("args"));
   }
-  const auto states = fact(lines, "client_states").at("value");
+  const auto states = fact_of(lines, "client_states").at("value");
   CHECK(states == shown);
   // The server sees the client in FIN_WAIT_2 before it closes (it waits for that).
   CHECK(std::find(states.begin(), states.end(), "FIN_WAIT_2") != states.end());
@@ -148,13 +141,13 @@ TEST_CASE("demo-teardown --abort: the server's failed recv() keeps its connectio
 TEST_CASE("a lone demo-sticky client claims nothing about the server's recv()", "[demos][lessons][wording]") {
   const auto run = test::run_two_processes({DEMO_STICKY}, {});
   const auto lines = run.client.json();
-  const auto layers = fact(lines, "three_layers");
+  const auto layers = fact_of(lines, "three_layers");
   INFO(layers.dump());
   CHECK(layers.at("value").at("recv").is_null());
   CHECK(layers.at("text").get<std::string>().find("recv() chunks of") == std::string::npos);
   CHECK(layers.at("text").get<std::string>().find("The recv() calls ran in the server's process.") != std::string::npos);
   // The server, which did read, says so.
-  CHECK(fact(run.server.json(), "three_layers").at("text").get<std::string>().find("recv() chunks of 14 bytes") !=
+  CHECK(fact_of(run.server.json(), "three_layers").at("text").get<std::string>().find("recv() chunks of 14 bytes") !=
         std::string::npos);
 }
 
@@ -171,7 +164,7 @@ TEST_CASE("--fix header: an empty file came with nothing glued; the header shown
   auto r = run_demo({DEMO_STICKY, "--fix", "header", "--file", empty.string(), "--json"});
   std::filesystem::remove(empty);
   REQUIRE(r.exit_code == 0);
-  const auto end = fact(r.json(), "header_end").at("text").get<std::string>();
+  const auto end = fact_of(r.json(), "header_end").at("text").get<std::string>();
   CHECK(end.find("glued") == std::string::npos);
   CHECK(end.find("no bytes of the file came with it") != std::string::npos);
 

@@ -11,19 +11,12 @@
 #include "render.hpp"
 
 using namespace socklab;
+using socklab::test::fact_of;
 using nlohmann::json;
 using test::captured;
 using test::of_kind;
 
 namespace {
-
-json fact(const std::vector<json>& lines, std::string_view name) {
-  for (const auto& f : of_kind(lines, "fact")) {
-    if (f.at("name") == name) return f;
-  }
-  FAIL("no fact " << name);
-  return {};
-}
 
 const json* packet_in_phase(const std::vector<json>& packets, std::string_view phase) {
   for (const auto& p : packets) {
@@ -41,12 +34,12 @@ TEST_CASE("demo-handshake gives the connect() call's span and the wire's, both",
   const json* ack = packet_in_phase(packets, "handshake 3/3");
   REQUIRE(syn != nullptr);
   REQUIRE(ack != nullptr);
-  const auto wire = fact(lines, "handshake_wire_ns");
+  const auto wire = fact_of(lines, "handshake_wire_ns");
   const double seconds = ack->at("t").get<double>() - syn->at("t").get<double>();
   CHECK(wire.at("value").get<double>() / 1e9 == Approx(seconds).margin(2e-6));
   CHECK(wire.at("text") == "On the wire the handshake took " + demo::duration_text(wire.at("value").get<std::int64_t>()) +
                                ", from the SYN to the final ACK, after which both ends are ESTABLISHED.");
-  CHECK(fact(lines, "connect_ns").at("text").get<std::string>().starts_with("The connect() call took "));
+  CHECK(fact_of(lines, "connect_ns").at("text").get<std::string>().starts_with("The connect() call took "));
 }
 
 TEST_CASE("demo-teardown's delayed ACK: the delay measured, the timer's minimum", "[demos][capture][wording]") {
@@ -54,7 +47,7 @@ TEST_CASE("demo-teardown's delayed ACK: the delay measured, the timer's minimum"
   const auto packets = of_kind(lines, "packet");
   const json* ack1 = packet_in_phase(packets, "teardown 2/4");
   REQUIRE(ack1 != nullptr);
-  const auto delay = fact(lines, "first_fin_answered_ns").at("value").get<std::int64_t>();
+  const auto delay = fact_of(lines, "first_fin_answered_ns").at("value").get<std::int64_t>();
   CHECK(ack1->at("note") == "ACK of the FIN, alone, " + demo::duration_text(delay) +
                                 " later: Linux's delayed-ACK timer (40 ms at least, TCP_DELACK_MIN).");
 }

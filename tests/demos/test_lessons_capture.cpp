@@ -15,6 +15,7 @@
 #include "socklab/capture/terminal.hpp"
 
 using socklab::test::captured;
+using socklab::test::fact_value;
 using socklab::test::of_kind;
 using socklab::test::port_of;
 using socklab::test::run_demo;
@@ -47,14 +48,6 @@ std::vector<int> data_lengths(const std::vector<json>& lines, int stream, bool t
   return out;
 }
 
-json fact(const std::vector<json>& lines, std::string_view name) {
-  for (const auto& f : of_kind(lines, "fact")) {
-    if (f.at("name") == name) return f.at("value");
-  }
-  FAIL("no fact " << name);
-  return nullptr;
-}
-
 }  // namespace
 
 TEST_CASE("sticky: three segments on the wire, one glued recv()", "[demos][lessons][capture]") {
@@ -62,7 +55,7 @@ TEST_CASE("sticky: three segments on the wire, one glued recv()", "[demos][lesso
   CHECK(data_lengths(lines, 0, true) == std::vector<int>{5, 3, 6});
   CHECK(verdicts(lines).at("separate_segments").at("observed") == json({5, 3, 6}));
   CHECK(verdicts(lines).at("glued_read").at("observed") == "hellohaihahaha");
-  CHECK(fact(lines, "three_layers").at("segments") == json({5, 3, 6}));
+  CHECK(fact_value(lines, "three_layers").at("segments") == json({5, 3, 6}));
   // The segments arrived before the server's only recv().
   std::int64_t last_data = 0, recv_at = 0;
   for (const auto& l : lines) {
@@ -95,7 +88,7 @@ TEST_CASE("sticky --nagle: merged on the wire until the delayed ACK; not with TC
     if (p.at("stream") == 0) previous = &p;
   }
   CHECK(checked);
-  CHECK(fact(lines, "nagle_wait_ns").get<std::int64_t>() > 0);
+  CHECK(fact_value(lines, "nagle_wait_ns").get<std::int64_t>() > 0);
 }
 
 TEST_CASE("sticky --split: 1 MiB as many segments and many recv() chunks", "[demos][lessons][capture]") {
@@ -117,7 +110,7 @@ TEST_CASE("sticky --fix: one segment per framed message", "[demos][lessons][capt
   const auto header = captured({DEMO_STICKY, "--fix", "header", "--endian", "little"});
   int from_server = 0;
   for (int n : data_lengths(header, 0, false)) from_server += n;
-  const auto header_end = fact(header, "header_end").get<int>();
+  const auto header_end = fact_value(header, "header_end").get<int>();
   CHECK(from_server == header_end + 12500);  // the header, then the generated sample
 }
 
@@ -140,7 +133,7 @@ TEST_CASE("udp: datagrams from the first packet on; TCP needs a handshake", "[de
   }
   CHECK(udp == std::vector<int>{5, 3, 6});
   CHECK(packets.at(0).at("proto") == "udp");
-  CHECK(fact(lines, "tcp_segments_before_data") == 3);
+  CHECK(fact_value(lines, "tcp_segments_before_data") == 3);
 }
 
 TEST_CASE("udp --unreachable: the capture, armed before any call, says so and claims no pause",
@@ -177,12 +170,12 @@ TEST_CASE("udp --loss: every datagram on the wire, most dropped at the receiver"
   for (const auto& p : of_kind(lines, "packet")) udp += p.at("proto") == "udp" ? 1 : 0;
   CHECK(udp == 20);
   const auto v = verdicts(lines);
-  CHECK(static_cast<int>(fact(lines, "arrived").size()) + v.at("drops_counted").at("observed").get<int>() == 20);
+  CHECK(static_cast<int>(fact_value(lines, "arrived").size()) + v.at("drops_counted").at("observed").get<int>() == 20);
 }
 
 TEST_CASE("udp --max: one datagram of 65,507 bytes on loopback", "[demos][lessons][capture]") {
   const auto lines = captured({DEMO_UDP, "--max"});
-  CHECK(fact(lines, "max_on_wire") == json({65507}));
+  CHECK(fact_value(lines, "max_on_wire") == json({65507}));
 }
 
 TEST_CASE("backlog: N+1 handshakes, then SYNs sent again at the kernel's intervals", "[demos][lessons][capture]") {
@@ -201,7 +194,7 @@ TEST_CASE("backlog: N+1 handshakes, then SYNs sent again at the kernel's interva
   }
   REQUIRE(syns.size() == 6);
   int waited = 0;
-  const auto linear = fact(lines, "syn_linear_timeouts");
+  const auto linear = fact_value(lines, "syn_linear_timeouts");
   for (const auto& [client, times] : syns) {
     CHECK(synacks[client] == 1);  // answered once, when there was room
     if (times.size() == 1) continue;

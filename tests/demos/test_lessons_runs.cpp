@@ -21,6 +21,7 @@
 #include "socklab/net.hpp"
 
 using socklab::test::check_verdicts;
+using socklab::test::fact_value;
 using socklab::test::of_kind;
 using socklab::test::run_demo;
 using socklab::test::RunResult;
@@ -83,14 +84,6 @@ std::vector<std::int64_t> results(const std::vector<json>& cs) {
   return out;
 }
 
-json fact(const std::vector<json>& lines, std::string_view name) {
-  for (const auto& f : of_kind(lines, "fact")) {
-    if (f.at("name") == name) return f.at("value");
-  }
-  FAIL("no fact " << name);
-  return nullptr;
-}
-
 std::string read_source(const std::string& relative) {
   std::ifstream in(std::string(SOCKLAB_SOURCE_DIR) + "/" + relative);
   REQUIRE(in);
@@ -132,7 +125,7 @@ TEST_CASE("sticky: three send() calls, one recv() of 1024 returning all 14 bytes
   bool lowat = false;
   for (const auto& c : calls(lines, "server", "setsockopt")) lowat = lowat || c.at("args") == "SO_RCVLOWAT=14";
   CHECK(lowat);
-  const auto layers = fact(lines, "three_layers");
+  const auto layers = fact_value(lines, "three_layers");
   CHECK(layers.at("send") == json({5, 3, 6}));
   CHECK(layers.at("recv") == json({14}));
 }
@@ -181,7 +174,7 @@ TEST_CASE("sticky --fix: each codec marks the frame boundaries in the one glued 
     const auto sends = calls(lines, "client", "send");
     REQUIRE(sends.size() == 3);
     CHECK(sends[0].at("preview") == c.first_send);
-    CHECK(fact(lines, "frame_boundaries") == c.boundaries);
+    CHECK(fact_value(lines, "frame_boundaries") == c.boundaries);
     CHECK(verdicts(lines).at("messages_whole").at("observed") == json({"hello", "hai", "hahaha"}));
   }
 }
@@ -193,7 +186,7 @@ TEST_CASE("sticky --fix header: header and file's first bytes come in one recv(1
   CHECK(v.at("header_received").at("observed").at("file_name") == "socklab-sample.txt");
   const auto first = calls(lines, "client", "recv").at(0);
   CHECK(first.at("result") == 1024);
-  const auto header_end = fact(lines, "header_end").get<int>();
+  const auto header_end = fact_value(lines, "header_end").get<int>();
   CHECK(header_end > 4);
   CHECK(header_end < 1024);  // the rest of that chunk is the file
   // Big-endian by default: the first byte of a small length is 0.
@@ -226,8 +219,8 @@ TEST_CASE("sticky --short-reads: recv(4) trusted gets 1 byte, recv_exact loops",
     CHECK(recvs[0].at("args") == "4");
     CHECK(recvs[0].at("result") == 1);  // the naive receiver's only recv()
     CHECK(results({recvs.begin() + 1, recvs.end()}) == std::vector<std::int64_t>{1, 1, 1, 1, 5});
-    CHECK(fact(lines, "recv_exact_calls") == json({1, 1, 1, 1, 5}));
-    CHECK_THAT(fact(lines, "naive_error").get<std::string>(), Catch::Contains("a prefix is 4 bytes, got 1"));
+    CHECK(fact_value(lines, "recv_exact_calls") == json({1, 1, 1, 1, 5}));
+    CHECK_THAT(fact_value(lines, "naive_error").get<std::string>(), Catch::Contains("a prefix is 4 bytes, got 1"));
     // The client sent the header a byte at a time.
     const auto sends = results(calls(lines, "client", "send"));
     REQUIRE(sends.size() >= 5);
@@ -269,7 +262,7 @@ TEST_CASE("udp --truncate, --unreachable, --max: the calls say it", "[demos][les
     const std::int64_t max = v6 ? 65527 : 65507;
     CHECK(sends[0].at("result") == max);
     CHECK(sends[1].at("error") == "EMSGSIZE");
-    CHECK(fact(r.json(), "limit") == max);
+    CHECK(fact_value(r.json(), "limit") == max);
   }
 }
 
@@ -277,7 +270,7 @@ TEST_CASE("udp --loss: the numbers add up with the kernel's counters", "[demos][
   const auto r = run_demo({DEMO_UDP, "--loss", "--json"});
   const auto v = check_verdicts(r, {"udp_loses_datagrams", "drops_counted", "kernel_counter", "tcp_whole"});
   const auto lines = r.json();
-  const auto arrived = fact(lines, "arrived");
+  const auto arrived = fact_value(lines, "arrived");
   const auto drops = v.at("drops_counted").at("observed").get<int>();
   CHECK(static_cast<int>(arrived.size()) + drops == 20);
   CHECK(arrived.size() >= 1);
@@ -285,7 +278,7 @@ TEST_CASE("udp --loss: the numbers add up with the kernel's counters", "[demos][
   CHECK(v.at("kernel_counter").at("observed").at("at_least").get<int>() >= drops);
   // The first datagrams are the ones that fit: numbers 1, 2, ... in order.
   for (std::size_t i = 0; i < arrived.size(); ++i) CHECK(arrived[i] == static_cast<int>(i) + 1);
-  CHECK(fact(lines, "rcvbuf").get<int>() >= 4096);
+  CHECK(fact_value(lines, "rcvbuf").get<int>() >= 4096);
 }
 
 TEST_CASE("backlog: N+1 complete without accept(), for several N", "[demos][lessons][backlog]") {
@@ -295,7 +288,7 @@ TEST_CASE("backlog: N+1 complete without accept(), for several N", "[demos][less
   CHECK(v.at("completed_before_accept").at("observed") == 1);
   CHECK(v.at("left_in_syn_sent").at("observed") == 1);
   CHECK(v.at("accept_queue_full").at("observed") == json({{"length", 1}, {"limit", 0}}));
-  const auto settings = fact(r.json(), "kernel_settings");
+  const auto settings = fact_value(r.json(), "kernel_settings");
   for (const char* name : {"net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_syncookies",
                            "net.ipv4.tcp_abort_on_overflow"}) {
     CHECK(settings.contains(name));

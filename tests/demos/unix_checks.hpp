@@ -8,17 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "demo_runner.hpp"
+#include "demo_checks.hpp"
 
 namespace socklab::test {
-
-inline nlohmann::json fact_value(const std::vector<nlohmann::json>& lines, const std::string& name) {
-  for (const auto& f : of_kind(lines, "fact")) {
-    if (f.at("name") == name) return f.at("value");
-  }
-  FAIL("no fact " << name);
-  return {};
-}
 
 inline void check_nothing_left(const std::vector<nlohmann::json>& lines) {
   const auto dir = fact_value(lines, "socket_dir");
