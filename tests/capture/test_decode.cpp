@@ -9,6 +9,7 @@
 #include "socklab/capture/analyzer.hpp"
 #include "socklab/capture/format.hpp"
 #include "socklab/capture/packet.hpp"
+#include "socklab/capture/record.hpp"
 
 using namespace socklab::capture;
 
