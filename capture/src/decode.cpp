@@ -322,7 +322,7 @@ void decode_ipv4(DecodedPacket& d, Bytes pkt, std::uint32_t wire) noexcept {
     // Captured on the sending host before TCP segmentation offload split it:
     // the length field is left 0; the frame's own length is the datagram's.
     // Wireshark (ip.tso_support, on by default) decodes it so; tcpdump says
-    // "bad-len 0": the note on the packet says both (format.cpp).
+    // "bad-len 0": the note on the packet says both (lines.cpp).
     ip.length_from_frame = true;
     ip.total_len = wire;
   }
