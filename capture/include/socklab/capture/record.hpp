@@ -2,6 +2,8 @@
 //
 // The fields and names below are what `--json` prints (see capture/JSON.md):
 // tests and autograders rely on them, so change them only with that document.
+// A record is built on the analysed packet (analyzer.hpp, itself on packet.hpp's
+// decoded packet and basic types): make_record() copies out what the contract says.
 #pragma once
 
 #include <cstdint>
