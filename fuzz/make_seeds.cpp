@@ -42,9 +42,12 @@ void write_seed(const fs::path& dir, const std::string& name, std::span<const st
 
 // ---------------------------------------------------------------- packets
 
-// One packet's IP datagram wrapped in a link-layer header of `link`.
-std::vector<std::uint8_t> wrap(cap::LinkType link, std::span<const std::uint8_t> ip, std::uint8_t version) {
-  const std::uint16_t ethertype = version == 6 ? 0x86dd : 0x0800;
+constexpr std::uint16_t ethertype_arp = 0x0806;
+
+// One packet's network layer (an IP datagram, or an ARP message) wrapped in a link-layer header of `link`.
+std::vector<std::uint8_t> wrap(cap::LinkType link, std::span<const std::uint8_t> ip, std::uint16_t ethertype) {
+  const std::uint8_t version = ethertype == 0x86dd ? 6 : 4;
+  const bool arp = ethertype == ethertype_arp;
   std::vector<std::uint8_t> f;
   switch (link) {
     case cap::LinkType::ethernet:
@@ -63,9 +66,11 @@ std::vector<std::uint8_t> wrap(cap::LinkType link, std::span<const std::uint8_t>
       break;
     case cap::LinkType::null:  // the address family in host order (little-endian here): AF_INET 2, AF_INET6 24
       f = {version == 6 ? std::uint8_t{24} : std::uint8_t{2}, 0, 0, 0};
+      if (arp) f = {0x06, 0x08, 0, 0};  // above 1500: read as an EtherType, as Wireshark does
       break;
     case cap::LinkType::loop:  // the same in network order
       f = {0, 0, 0, version == 6 ? std::uint8_t{24} : std::uint8_t{2}};
+      if (arp) f = {0, 0, 0x08, 0x06};
       break;
     case cap::LinkType::raw:
     case cap::LinkType::ipv4:
@@ -98,13 +103,15 @@ void packet_seeds(const fs::path& capture, const fs::path& out) {
     if (as_captured.size() + p->bytes.size() <= max_seed_bytes)
       append_packet_frame(as_captured, p->bytes, p->wire_len, step);
     const auto d = cap::decode(own, p->bytes, p->wire_len);
-    if (d.reached < cap::Layer::network) continue;
+    const bool arp = d.arp.present;
+    if (d.reached < cap::Layer::network && !arp) continue;
+    const std::uint16_t ethertype = arp ? ethertype_arp : d.ip.version == 6 ? 0x86dd : 0x0800;
     const auto links = socklab::fuzz::link_types();
     for (std::size_t i = 0; i < links.size(); ++i) {
-      if ((links[i] == cap::LinkType::ipv4 && d.ip.version != 4) ||
-          (links[i] == cap::LinkType::ipv6 && d.ip.version != 6))
-        continue;
-      const auto frame = wrap(links[i], d.network, d.ip.version);
+      if ((links[i] == cap::LinkType::ipv4 && (arp || d.ip.version != 4)) ||
+          (links[i] == cap::LinkType::ipv6 && (arp || d.ip.version != 6)) || (links[i] == cap::LinkType::raw && arp))
+        continue;  // raw IP links carry no ARP
+      const auto frame = wrap(links[i], d.network, ethertype);
       const auto cut = static_cast<std::uint32_t>(p->wire_len - p->bytes.size());
       if (rewrapped[i].size() + frame.size() <= max_seed_bytes)
         append_packet_frame(rewrapped[i], frame, static_cast<std::uint32_t>(frame.size()) + cut, step);

@@ -56,6 +56,19 @@ void check_decoded(const capture::DecodedPacket& d, std::span<const std::uint8_t
     check_address(d.icmp.quoted_src);
     check_address(d.icmp.quoted_dst);
   }
+  // ARP: read only where its header was captured, and only for an ARP EtherType.
+  if (d.arp.present) {
+    SOCKLAB_FUZZ_CHECK(d.link.protocol == 0x0806);
+    SOCKLAB_FUZZ_CHECK(d.network.size() >= 8);
+    SOCKLAB_FUZZ_CHECK(d.arp.length == 8u + 2u * (d.arp.hardware_len + d.arp.protocol_len));
+    SOCKLAB_FUZZ_CHECK(d.reached == Layer::link);
+  }
+  if (d.arp.ethernet_ipv4) {
+    SOCKLAB_FUZZ_CHECK(d.arp.present && d.arp.hardware_len == 6 && d.arp.protocol_len == 4);
+    SOCKLAB_FUZZ_CHECK(d.network.size() >= d.arp.length);
+    check_address(d.arp.sender_ip);
+    check_address(d.arp.target_ip);
+  }
 }
 
 // The analyzer's packet through every renderer `socklab-capture read` has.

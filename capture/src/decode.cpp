@@ -1,4 +1,5 @@
-// Frame decoder: link, network and transport headers, bounds-checked at every read.
+// Frame decoder: link, network (ARP, IP) and transport headers, bounds-checked at every read;
+// the names of the basic types in packet.hpp.
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -34,6 +35,7 @@ void malformed(DecodedPacket& d, fmt::format_string<Args...> f, Args&&... args) 
 }
 
 constexpr std::uint16_t ethertype_ipv4 = 0x0800;
+constexpr std::uint16_t ethertype_arp = 0x0806;
 constexpr std::uint16_t ethertype_ipv6 = 0x86dd;
 constexpr std::uint16_t ethertype_vlan = 0x8100;
 constexpr std::uint16_t ethertype_qinq = 0x88a8;
@@ -320,7 +322,7 @@ void decode_ipv4(DecodedPacket& d, Bytes pkt, std::uint32_t wire) noexcept {
     // Captured on the sending host before TCP segmentation offload split it:
     // the length field is left 0; the frame's own length is the datagram's.
     // Wireshark (ip.tso_support, on by default) decodes it so; tcpdump says
-    // "bad-len 0": the note on the packet says both (format.cpp).
+    // "bad-len 0": the note on the packet says both (lines.cpp).
     ip.length_from_frame = true;
     ip.total_len = wire;
   }
@@ -437,10 +439,35 @@ void decode_ipv6(DecodedPacket& d, Bytes pkt, std::uint32_t wire) noexcept {
   decode_transport(d, pkt.subspan(off, cap - off), ip.total_len - off);
 }
 
+// ARP: the fixed part, and the addresses when they are Ethernet's and IPv4's. A header
+// cut short is read as far as it goes (as tcpdump, which then prints the frame by size).
+void decode_arp(DecodedPacket& d, Bytes pkt) noexcept {
+  ArpHeader& a = d.arp;
+  if (pkt.size() < 8) return;
+  a.present = true;
+  a.hardware_type = be16(pkt.data());
+  a.protocol_type = be16(pkt.data() + 2);
+  a.hardware_len = pkt[4];
+  a.protocol_len = pkt[5];
+  a.op = be16(pkt.data() + 6);
+  a.length = 8u + 2u * (std::uint32_t{a.hardware_len} + a.protocol_len);
+  if (a.hardware_type != 1 || a.protocol_type != ethertype_ipv4 || a.hardware_len != 6 || a.protocol_len != 4 ||
+      pkt.size() < a.length)
+    return;
+  a.ethernet_ipv4 = true;
+  std::memcpy(a.sender_mac.data(), pkt.data() + 8, 6);
+  std::memcpy(a.target_mac.data(), pkt.data() + 18, 6);
+  a.sender_ip.version = a.target_ip.version = 4;
+  std::memcpy(a.sender_ip.bytes.data(), pkt.data() + 14, 4);
+  std::memcpy(a.target_ip.bytes.data(), pkt.data() + 24, 4);
+}
+
 void decode_network(DecodedPacket& d, std::uint16_t ethertype, Bytes pkt, std::uint32_t wire) noexcept {
   d.link.protocol = ethertype;
   d.network = pkt;
-  if (ethertype == ethertype_ipv4) {
+  if (ethertype == ethertype_arp) {
+    decode_arp(d, pkt);
+  } else if (ethertype == ethertype_ipv4) {
     if (!pkt.empty() && (pkt[0] >> 4) != 4) {
       malformed(d, "EtherType IPv4 but IP version {}", pkt[0] >> 4);
       return;
@@ -629,6 +656,60 @@ DecodedPacket decode(LinkType link, std::span<const std::uint8_t> bytes, std::ui
       break;
   }
   return d;
+}
+
+std::string_view to_string(Proto p) noexcept {
+  switch (p) {
+    case Proto::tcp: return "tcp";
+    case Proto::udp: return "udp";
+    case Proto::icmp: return "icmp";
+    case Proto::icmp6: return "icmp6";
+    case Proto::other: return "other";
+  }
+  return "other";
+}
+
+std::string_view to_string(Phase p) noexcept {
+  switch (p) {
+    case Phase::none: return "";
+    case Phase::handshake_syn: return "handshake 1/3";
+    case Phase::handshake_synack: return "handshake 2/3";
+    case Phase::handshake_ack: return "handshake 3/3";
+    case Phase::syn_retransmission: return "syn retransmission";
+    case Phase::data: return "data";
+    case Phase::ack: return "ack";
+    case Phase::teardown_fin1: return "teardown 1/4";
+    case Phase::teardown_ack1: return "teardown 2/4";
+    case Phase::teardown_fin2: return "teardown 3/4";
+    case Phase::teardown_fin2_ack1: return "teardown 2+3/4";
+    case Phase::teardown_ack2: return "teardown 4/4";
+    case Phase::reset: return "reset";
+    case Phase::refused: return "refused";
+    case Phase::datagram: return "datagram";
+    case Phase::unreachable: return "unreachable";
+    case Phase::fragment: return "fragment";
+  }
+  return "";
+}
+
+std::string_view analysis_name(std::uint32_t bit) noexcept {
+  switch (bit) {
+    case Analysis::retransmission: return "retransmission";
+    case Analysis::fast_retransmission: return "fast_retransmission";
+    case Analysis::spurious_retransmission: return "spurious_retransmission";
+    case Analysis::out_of_order: return "out_of_order";
+    case Analysis::lost_segment: return "lost_segment";
+    case Analysis::ack_lost_segment: return "ack_lost_segment";
+    case Analysis::dup_ack: return "dup_ack";
+    case Analysis::zero_window: return "zero_window";
+    case Analysis::zero_window_probe: return "zero_window_probe";
+    case Analysis::zero_window_probe_ack: return "zero_window_probe_ack";
+    case Analysis::window_full: return "window_full";
+    case Analysis::window_update: return "window_update";
+    case Analysis::keep_alive: return "keep_alive";
+    case Analysis::keep_alive_ack: return "keep_alive_ack";
+    default: return "";
+  }
 }
 
 bool link_type_from_pcap(int dlt, LinkType& out) noexcept {

@@ -12,16 +12,12 @@
 #include "ladder_model.hpp"
 #include "socklab/capture/terminal.hpp"
 #include "socklab/capture/timeline.hpp"
+#include "socklab/net/error.hpp"
 
 
 namespace socklab::capture {
 
 namespace {
-
-std::string errno_name(int err) {
-  if (const char* name = ::strerrorname_np(err)) return name;
-  return fmt::format("errno {}", err);
-}
 
 bool moves_data(std::string_view call) {
   return call == "send" || call == "sendto" || call == "recv" || call == "recvfrom";
@@ -85,7 +81,7 @@ CallText describe_call(const net::CallEvent& c, bool unicode) {
   if (c.err == EINPROGRESS)
     t.failure = fmt::format("{} EINPROGRESS", unicode ? "…" : "...");
   else if (c.err != 0 || c.result < 0)
-    t.failure = fmt::format("{} {}", unicode ? "✗" : "!", c.err != 0 ? errno_name(c.err) : "failed");
+    t.failure = fmt::format("{} {}", unicode ? "✗" : "!", c.err != 0 ? net::errno_name(c.err) : "failed");
   const std::string preview = c.preview.empty() ? "" : fmt::format(" \"{}\"", c.preview);
   auto with = [](std::string_view call, const std::string& args) {
     return args.empty() ? std::string(call) : fmt::format("{} {}", call, args);

@@ -23,6 +23,7 @@
 #include "socklab/capture/format.hpp"
 #include "socklab/capture/html.hpp"
 #include "socklab/capture/pcap_reader.hpp"
+#include "socklab/capture/record.hpp"
 #include "socklab/capture/terminal.hpp"
 #include "socklab/capture/timeline.hpp"
 

@@ -42,12 +42,6 @@ std::string duration_text(std::int64_t ns) {
   return buf;
 }
 
-std::string errno_name(int err) {
-  if (err == 0) return {};
-  const char* name = ::strerrorname_np(err);
-  return name != nullptr ? name : "errno " + std::to_string(err);
-}
-
 nlohmann::json call_to_json(const net::CallEvent& e, const std::optional<std::string>& note, std::int64_t origin_ns) {
   nlohmann::json j = {{"kind", "call"},     {"t", static_cast<double>(e.t_ns - origin_ns) / 1e9},
                       {"t_ns", e.t_ns},     {"dur_ns", e.dur_ns},

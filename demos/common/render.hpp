@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "socklab/net/call_recorder.hpp"
+#include "socklab/net/error.hpp"
 
 namespace socklab::demo {
 
@@ -24,8 +25,8 @@ std::string flags_text(const nlohmann::json& flags);
 // A duration as people read it: "12 µs", "41.4 ms", "1.50 s".
 std::string duration_text(std::int64_t ns);
 
-// "ECONNREFUSED" for 111; "" for 0.
-std::string errno_name(int err);
+// "ECONNREFUSED" for 111; "" for 0 (written once, in lib).
+using net::errno_name;
 
 // The {"kind":"call",...} object of the --json output (documented in demos/README.md).
 // `origin_ns` is the time "t" counts from: the first packet's, as the packets' "t".

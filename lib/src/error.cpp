@@ -51,4 +51,10 @@ Error make_error(errc e, std::string context, std::string detail) {
   return Error{make_error_code(e), std::move(context), std::move(detail)};
 }
 
+std::string errno_name(int err) {
+  if (err == 0) return {};
+  if (const char* name = ::strerrorname_np(err)) return name;
+  return "errno " + std::to_string(err);
+}
+
 }  // namespace socklab::net

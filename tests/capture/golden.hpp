@@ -11,6 +11,7 @@
 #include "socklab/capture/analyzer.hpp"
 #include "socklab/capture/format.hpp"
 #include "socklab/capture/pcap_reader.hpp"
+#include "socklab/capture/record.hpp"
 
 namespace golden {
 

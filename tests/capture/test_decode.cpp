@@ -2,13 +2,18 @@
 // malformed and cut frames: decoded as far as they go, never read out of bounds.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <random>
 #include <string>
+#include <utility>
+
+#include <fmt/format.h>
 
 #include "frames.hpp"
 #include "socklab/capture/analyzer.hpp"
 #include "socklab/capture/format.hpp"
 #include "socklab/capture/packet.hpp"
+#include "socklab/capture/record.hpp"
 
 using namespace socklab::capture;
 
@@ -435,12 +440,109 @@ TEST_CASE("frames cut by the snapshot length", "[decode][malformed]") {
   }
 }
 
+std::string mac(const std::array<std::uint8_t, 6>& m) {
+  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+// The line and JSON object of one frame, alone in its capture.
+PacketRecord record_of(LinkType link, const std::vector<std::uint8_t>& b, std::uint32_t wire = 0) {
+  PacketAnalyzer an(link);
+  return make_record(an.next(1, b, wire == 0 ? static_cast<std::uint32_t>(b.size()) : wire));
+}
+
+TEST_CASE("ARP: the decoder reads the header, the renderers only print it", "[decode][arp]") {
+  SECTION("a request, every field") {
+    const auto d = dec(LinkType::ethernet, frames::bytes(frames::arp_request));
+    CHECK_FALSE(d.malformed);
+    CHECK(d.reached == Layer::link);  // no IP: src/dst stay empty
+    CHECK(d.link.protocol == 0x0806);
+    CHECK(d.arp.present);
+    CHECK(d.arp.hardware_type == 1);
+    CHECK(d.arp.protocol_type == 0x0800);
+    CHECK(d.arp.hardware_len == 6);
+    CHECK(d.arp.protocol_len == 4);
+    CHECK(d.arp.op == arp_op::request);
+    CHECK(d.arp.length == 28);
+    REQUIRE(d.arp.ethernet_ipv4);
+    CHECK(mac(d.arp.sender_mac) == "16:51:53:04:3f:55");
+    CHECK(addr(d.arp.sender_ip) == "10.2.1.1");
+    CHECK(mac(d.arp.target_mac) == "00:00:00:00:00:00");
+    CHECK(addr(d.arp.target_ip) == "10.2.1.2");
+    const auto r = record_of(LinkType::ethernet, frames::bytes(frames::arp_request));
+    CHECK(r.line == "ARP, Request who-has 10.2.1.2 tell 10.2.1.1, length 28");
+    CHECK(r.src.empty());
+    CHECK(r.proto == Proto::other);
+    CHECK(r.eth_src == "16:51:53:04:3f:55");
+    CHECK(r.eth_dst == "ff:ff:ff:ff:ff:ff");
+  }
+  SECTION("a reply") {
+    const auto d = dec(LinkType::ethernet, frames::bytes(frames::arp_reply));
+    CHECK(d.arp.op == arp_op::reply);
+    REQUIRE(d.arp.ethernet_ipv4);
+    CHECK(mac(d.arp.sender_mac) == "d6:06:3c:4a:35:7a");
+    CHECK(addr(d.arp.sender_ip) == "10.2.1.2");
+    CHECK(mac(d.arp.target_mac) == "16:51:53:04:3f:55");
+    CHECK(addr(d.arp.target_ip) == "10.2.1.1");
+    CHECK(record_of(LinkType::ethernet, frames::bytes(frames::arp_reply)).line ==
+          "ARP, Reply 10.2.1.2 is-at d6:06:3c:4a:35:7a, length 28");
+  }
+  SECTION("behind Linux cooked v1 and v2 headers, the same header") {
+    const auto sll = frames::relink(frames::arp_reply, {0, 0, 0, 1, 0, 6, 0xd6, 0x06, 0x3c, 0x4a, 0x35, 0x7a, 0, 0,
+                                                        0x08, 0x06});
+    const auto sll2 = frames::relink(frames::arp_reply, {0x08, 0x06, 0, 0, 0, 0, 0, 3, 0, 1, 0, 6, 0xd6, 0x06, 0x3c,
+                                                         0x4a, 0x35, 0x7a, 0, 0});
+    for (const auto& [link, f] : {std::pair{LinkType::linux_sll, sll}, std::pair{LinkType::linux_sll2, sll2}}) {
+      const auto d = dec(link, f);
+      CHECK(d.arp.ethernet_ipv4);
+      CHECK(d.arp.op == arp_op::reply);
+      CHECK(addr(d.arp.sender_ip) == "10.2.1.2");
+      CHECK(record_of(link, f).line == "ARP, Reply 10.2.1.2 is-at d6:06:3c:4a:35:7a, length 28");
+    }
+  }
+  SECTION("cut by the snapshot length: read as far as it goes, then printed by its size") {
+    const auto full = frames::bytes(frames::arp_request);
+    for (std::size_t n = 14; n < full.size(); ++n) {
+      const std::vector<std::uint8_t> cut(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(n));
+      const auto d = decode(LinkType::ethernet, cut, 42, 0);
+      INFO(n << " bytes captured");
+      CHECK(d.arp.present == (n >= 14 + 8));
+      CHECK_FALSE(d.arp.ethernet_ipv4);  // the addresses are not all there
+      CHECK(d.arp.sender_ip.version == 0);
+      if (d.arp.present) CHECK(d.arp.op == arp_op::request);
+      CHECK(record_of(LinkType::ethernet, cut, 42).line == "ARP, length 28");
+    }
+  }
+  SECTION("other hardware or protocol types: the fixed part only") {
+    auto ieee802 = frames::bytes(frames::arp_request);
+    ieee802[15] = 6;  // hardware type 6 (IEEE 802)
+    auto v6_lengths = frames::bytes(frames::arp_request);
+    v6_lengths[19] = 16;  // a protocol address of 16 bytes, declared past the frame
+    for (const auto& f : {ieee802, v6_lengths}) {
+      const auto d = dec(LinkType::ethernet, f);
+      CHECK(d.arp.present);
+      CHECK_FALSE(d.arp.ethernet_ipv4);
+      CHECK_FALSE(d.malformed);
+      CHECK(record_of(LinkType::ethernet, f).line == "ARP, length 28");
+    }
+    CHECK(dec(LinkType::ethernet, v6_lengths).arp.length == 8 + 2 * (6 + 16));
+  }
+  SECTION("an ARP header claiming the largest addresses is not read past the frame") {
+    auto huge = frames::bytes(frames::arp_request);
+    huge[18] = 255;
+    huge[19] = 255;
+    const auto d = dec(LinkType::ethernet, huge);
+    CHECK(d.arp.length == 8 + 2 * (255 + 255));
+    CHECK_FALSE(d.arp.ethernet_ipv4);
+  }
+}
+
 TEST_CASE("every prefix and many mutations of real frames decode within bounds", "[decode][robust]") {
   const std::vector<std::vector<std::uint8_t>> seeds = {
       frames::bytes(frames::syn),          frames::bytes(frames::icmp_unreachable),
       frames::bytes(frames::icmp6_unreachable), frames::bytes(frames::v6_data),
       frames::bytes(frames::v4_first_fragment), frames::bytes(frames::v4_last_fragment),
-      frames::bytes(frames::v6_first_fragment), frames::bytes(frames::v6_last_fragment)};
+      frames::bytes(frames::v6_first_fragment), frames::bytes(frames::v6_last_fragment),
+      frames::bytes(frames::arp_request),       frames::bytes(frames::arp_reply)};
   const LinkType links[] = {LinkType::ethernet, LinkType::linux_sll, LinkType::linux_sll2, LinkType::null,
                             LinkType::loop, LinkType::raw};
   // Whatever the bytes, what the decoder reports stays inside them.

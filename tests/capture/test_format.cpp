@@ -6,6 +6,7 @@
 #include "builder.hpp"
 #include "frames.hpp"
 #include "socklab/capture/format.hpp"
+#include "socklab/capture/record.hpp"
 
 using namespace socklab::capture;
 

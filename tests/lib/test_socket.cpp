@@ -53,6 +53,14 @@ TEST_CASE("Error messages read 'context: reason'", "[lib][error]") {
   CHECK_NOTHROW(value_or_throw(Result<void>()));
 }
 
+TEST_CASE("errno_name gives the constant's name", "[lib][error]") {
+  CHECK(errno_name(ECONNREFUSED) == "ECONNREFUSED");
+  CHECK(errno_name(EADDRINUSE) == "EADDRINUSE");
+  CHECK(errno_name(0).empty());                   // no error: nothing to name
+  CHECK(errno_name(4242) == "errno 4242");        // a number glibc has no name for
+  CHECK(errno_name(-1) == "errno -1");
+}
+
 TEST_CASE("Sockets are move-only owners of one descriptor", "[lib][socket]") {
   STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<TcpStream>);
   STATIC_REQUIRE_FALSE(std::is_copy_assignable_v<Socket>);

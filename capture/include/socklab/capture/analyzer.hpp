@@ -34,7 +34,6 @@
 #include <span>
 
 #include "socklab/capture/packet.hpp"
-#include "socklab/capture/record.hpp"
 
 namespace socklab::capture {
 

@@ -1,9 +1,10 @@
 // Text renderings of an analysed packet, appended to a buffer without
 // allocating per packet (the buffer grows once and is reused):
-//   - the tcpdump-style line, in tcpdump's notation (`tcpdump -nn`);
-//   - the notes that follow it: phase, analysis flags, ICMP ties, malformations;
-//   - the JSON contract object (byte for byte what to_json(make_record(p)).dump() gives);
-//   - the layered view (one block per header, for the OSI lesson).
+//   - the tcpdump-style line, in tcpdump's notation (`tcpdump -nn`), and the
+//     notes that follow it: phase, analysis flags, ICMP ties, malformations (lines.cpp);
+//   - the JSON contract object, written by the same code as record.hpp's to_json,
+//     so byte for byte what to_json(make_record(p)).dump() gives (packet_json.cpp);
+//   - the layered view, one block per header, for the OSI lesson (layers.cpp).
 #pragma once
 
 #include <cstddef>
@@ -12,7 +13,7 @@
 #include <fmt/format.h>
 
 #include "socklab/capture/analyzer.hpp"
-#include "socklab/capture/record.hpp"
+#include "socklab/capture/packet.hpp"
 
 namespace socklab::capture {
 
@@ -61,8 +62,5 @@ void append_json(TextBuffer& out, const AnalyzedPacket& p, std::size_t preview_c
 
 // The layered view: link, network, transport and payload, one block each.
 void append_layers(TextBuffer& out, const AnalyzedPacket& p, std::size_t preview_chars = 64);
-
-// Everything the JSON contract carries, owned.
-PacketRecord make_record(const AnalyzedPacket& p, std::size_t preview_chars = 32);
 
 }  // namespace socklab::capture

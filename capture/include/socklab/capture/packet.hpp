@@ -15,9 +15,54 @@
 #include <string_view>
 
 #include "socklab/capture/raw_packet.hpp"
-#include "socklab/capture/record.hpp"
 
 namespace socklab::capture {
+
+// The transport protocol a packet carries (what the JSON contract's "proto" names).
+enum class Proto : std::uint8_t { other, tcp, udp, icmp, icmp6 };
+std::string_view to_string(Proto p) noexcept;  // "tcp", "udp", "icmp", "icmp6", "other"
+
+// The role of a segment in its connection's life.
+enum class Phase : std::uint8_t {
+  none,
+  handshake_syn,       // "handshake 1/3"
+  handshake_synack,    // "handshake 2/3"
+  handshake_ack,       // "handshake 3/3"
+  syn_retransmission,  // "syn retransmission": a SYN (or SYN-ACK) sent again
+  data,                // "data"
+  ack,                 // "ack": no payload, no SYN/FIN/RST
+  teardown_fin1,       // "teardown 1/4": the first FIN
+  teardown_ack1,       // "teardown 2/4": the ACK of the first FIN, alone
+  teardown_fin2,       // "teardown 3/4": the second FIN, sent on its own
+  teardown_fin2_ack1,  // "teardown 2+3/4": the second FIN carries the ACK of the first (three-segment form)
+  teardown_ack2,       // "teardown 4/4": the ACK of the second FIN
+  reset,               // "reset"
+  refused,             // "refused": an RST answering a SYN
+  datagram,            // "datagram" (UDP)
+  unreachable,         // "unreachable" (ICMP/ICMPv6 destination unreachable)
+  fragment,            // "fragment": a piece of an IP datagram after its first (no transport header)
+};
+std::string_view to_string(Phase p) noexcept;  // "" for Phase::none
+
+// Wireshark's tcp.analysis.* flags, as bits; names as the JSON contract spells them.
+enum Analysis : std::uint32_t {
+  retransmission = 1u << 0,
+  fast_retransmission = 1u << 1,
+  spurious_retransmission = 1u << 2,
+  out_of_order = 1u << 3,
+  lost_segment = 1u << 4,
+  ack_lost_segment = 1u << 5,
+  dup_ack = 1u << 6,
+  zero_window = 1u << 7,
+  zero_window_probe = 1u << 8,
+  zero_window_probe_ack = 1u << 9,
+  window_full = 1u << 10,
+  window_update = 1u << 11,
+  keep_alive = 1u << 12,
+  keep_alive_ack = 1u << 13,
+};
+// The name of one Analysis bit ("retransmission", "dup_ack"); "" for anything else.
+std::string_view analysis_name(std::uint32_t bit) noexcept;
 
 // An IPv4 or IPv6 address as it was on the wire (IPv4: the first 4 bytes).
 struct IpAddress {
@@ -51,6 +96,25 @@ struct LinkHeader {
   std::uint8_t sll_addr_len = 0;
   std::array<std::uint8_t, 8> sll_addr{};
   std::uint32_t sll2_ifindex = 0;
+};
+
+// ARP (EtherType 0x0806, RFC 826): the fixed part, then the sender's and the target's
+// hardware and protocol addresses, whose sizes the fixed part gives.
+namespace arp_op {
+inline constexpr std::uint16_t request = 1, reply = 2;
+}
+struct ArpHeader {
+  bool present = false;              // the fixed 8 bytes were captured (the fields below them are set)
+  std::uint16_t hardware_type = 0;   // 1 Ethernet
+  std::uint16_t protocol_type = 0;   // 0x0800 IPv4
+  std::uint8_t hardware_len = 0;     // 6 for Ethernet
+  std::uint8_t protocol_len = 0;     // 4 for IPv4
+  std::uint16_t op = 0;              // arp_op: 1 request, 2 reply
+  std::uint32_t length = 0;          // 8 + 2 * (hardware_len + protocol_len): the header's declared size
+  // Ethernet and IPv4 addresses (the kind Linux sends), all 28 bytes captured: the four below are set.
+  bool ethernet_ipv4 = false;
+  std::array<std::uint8_t, 6> sender_mac{}, target_mac{};
+  IpAddress sender_ip, target_ip;
 };
 
 struct IpHeader {
@@ -134,7 +198,8 @@ struct DecodedPacket {
   std::uint32_t cap_len = 0;       // bytes captured
   Layer reached = Layer::none;
   LinkHeader link;
-  std::span<const std::uint8_t> network;  // the captured bytes after the link header (e.g. ARP)
+  std::span<const std::uint8_t> network;  // the captured bytes after the link header
+  ArpHeader arp;                   // an ARP frame (link.protocol 0x0806); reached stays at link
   IpHeader ip;                     // valid when reached >= network
   Proto proto = Proto::other;      // valid when reached == transport
   std::uint16_t sport = 0, dport = 0;

@@ -2,6 +2,8 @@
 //
 // The fields and names below are what `--json` prints (see capture/JSON.md):
 // tests and autograders rely on them, so change them only with that document.
+// A record is built on the analysed packet (analyzer.hpp, itself on packet.hpp's
+// decoded packet and basic types): make_record() copies out what the contract says.
 #pragma once
 
 #include <cstdint>
@@ -14,53 +16,13 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "socklab/capture/analyzer.hpp"
+#include "socklab/capture/packet.hpp"
 #include "socklab/capture/raw_packet.hpp"
 
 namespace socklab::capture {
 
-enum class Proto : std::uint8_t { other, tcp, udp, icmp, icmp6 };
-std::string_view to_string(Proto p) noexcept;  // "tcp", "udp", "icmp", "icmp6", "other"
-
-// The role of a segment in its connection's life.
-enum class Phase : std::uint8_t {
-  none,
-  handshake_syn,       // "handshake 1/3"
-  handshake_synack,    // "handshake 2/3"
-  handshake_ack,       // "handshake 3/3"
-  syn_retransmission,  // "syn retransmission": a SYN (or SYN-ACK) sent again
-  data,                // "data"
-  ack,                 // "ack": no payload, no SYN/FIN/RST
-  teardown_fin1,       // "teardown 1/4": the first FIN
-  teardown_ack1,       // "teardown 2/4": the ACK of the first FIN, alone
-  teardown_fin2,       // "teardown 3/4": the second FIN, sent on its own
-  teardown_fin2_ack1,  // "teardown 2+3/4": the second FIN carries the ACK of the first (three-segment form)
-  teardown_ack2,       // "teardown 4/4": the ACK of the second FIN
-  reset,               // "reset"
-  refused,             // "refused": an RST answering a SYN
-  datagram,            // "datagram" (UDP)
-  unreachable,         // "unreachable" (ICMP/ICMPv6 destination unreachable)
-  fragment,            // "fragment": a piece of an IP datagram after its first (no transport header)
-};
-std::string_view to_string(Phase p) noexcept;  // "" for Phase::none
-
-// Wireshark's tcp.analysis.* flags, as bits; names as the JSON contract spells them.
-enum Analysis : std::uint32_t {
-  retransmission = 1u << 0,
-  fast_retransmission = 1u << 1,
-  spurious_retransmission = 1u << 2,
-  out_of_order = 1u << 3,
-  lost_segment = 1u << 4,
-  ack_lost_segment = 1u << 5,
-  dup_ack = 1u << 6,
-  zero_window = 1u << 7,
-  zero_window_probe = 1u << 8,
-  zero_window_probe_ack = 1u << 9,
-  window_full = 1u << 10,
-  window_update = 1u << 11,
-  keep_alive = 1u << 12,
-  keep_alive_ack = 1u << 13,
-};
-// The names of the set bits, in the order above ("retransmission", "dup_ack", ...).
+// The names of the set Analysis bits, in the enum's order ("retransmission", "dup_ack", ...).
 std::vector<std::string> analysis_names(std::uint32_t bits);
 
 // A piece of a fragmented IP datagram: IPv4 (MF flag or an offset) or IPv6 (a fragment header).
@@ -106,7 +68,11 @@ struct PacketRecord {
   std::string line;               // the tcpdump-style line (no timestamp)
 };
 
-// The JSON contract object for one packet (keys as documented in capture/JSON.md).
+// Everything the JSON contract carries about an analysed packet, owned.
+PacketRecord make_record(const AnalyzedPacket& p, std::size_t preview_chars = 32);
+
+// The JSON contract object for one packet (keys as documented in capture/JSON.md);
+// written by the same code as format.hpp's append_json.
 nlohmann::json to_json(const PacketRecord& r);
 
 struct RecordOptions {

@@ -57,6 +57,10 @@ Error system_error(int errnum, std::string context);
 // An Error from one of socklab's own conditions (detail: what exactly is wrong).
 Error make_error(errc e, std::string context, std::string detail = {});
 
+// The errno constant's name, as learners look it up: "ECONNREFUSED" for 111;
+// "errno 4242" for a value glibc does not name; "" for 0 (no error).
+std::string errno_name(int err);
+
 // What value_or_throw() throws: a std::system_error whose what() is Error::message().
 class NetException : public std::system_error {
  public:

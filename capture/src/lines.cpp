@@ -1,30 +1,13 @@
-// tcpdump-style lines, notes, JSON lines and the layered view, into a reused buffer.
-#include "socklab/capture/format.hpp"
-
+// tcpdump-style lines (`tcpdump -nn`) and the notes that follow them, into a reused buffer.
 #include <algorithm>
 #include <array>
-#include <cmath>
-#include <cstring>
 
-#include <nlohmann/detail/conversions/to_chars.hpp>
+#include "render_parts.hpp"
+#include "socklab/capture/format.hpp"
 
 namespace socklab::capture {
+using namespace parts;
 namespace {
-
-constexpr std::size_t max_preview_chars = 256;
-
-void put(TextBuffer& out, std::string_view s) { out.append(s.data(), s.data() + s.size()); }
-
-void put_u(TextBuffer& out, std::uint64_t v) {
-  const fmt::format_int f(v);
-  out.append(f.data(), f.data() + f.size());
-}
-
-void put_addr(TextBuffer& out, const IpAddress& a) {
-  std::array<char, 64> buf{};
-  const std::size_t n = format_address(a, buf.data());
-  out.append(buf.data(), buf.data() + n);
-}
 
 void put_hex_bytes(TextBuffer& out, std::span<const std::uint8_t> b) {
   static constexpr char digits[] = "0123456789abcdef";
@@ -39,31 +22,12 @@ std::uint32_t be32(const std::uint8_t* p) {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
 }
 
-bool has_ports(const DecodedPacket& d) {
-  return (d.proto == Proto::tcp || d.proto == Proto::udp) &&
-         (d.reached == Layer::transport || d.sport != 0 || d.dport != 0);
-}
-
-std::uint32_t ip_payload_len(const DecodedPacket& d) {
-  return d.ip.total_len >= d.ip.header_len ? d.ip.total_len - d.ip.header_len : 0;
-}
-
-bool has_icmp_note(const AnalyzedPacket& p) {
-  return p.phase == Phase::unreachable && (p.pkt.icmp.has_quote || p.pkt.icmp.quote_cut);
-}
-
-// IPv4 total length 0, decoded with the frame's length (packet.hpp: length_from_frame).
-bool has_length_note(const AnalyzedPacket& p) {
-  return p.pkt.reached >= Layer::network && p.pkt.ip.version == 4 && p.pkt.ip.length_from_frame;
-}
-
 void append_length_note(TextBuffer& out, const AnalyzedPacket& p) {
   fmt::format_to(std::back_inserter(out),
                  "IPv4 total length 0 (tcpdump: bad-len 0): {} bytes taken from the frame, as Wireshark does "
                  "for a capture made before TCP segmentation offload",
                  p.pkt.ip.total_len);
 }
-bool has_fragment_note(const AnalyzedPacket& p) { return p.pkt.reached >= Layer::network && p.pkt.ip.fragmented(); }
 
 // ---- TCP options, as tcpdump's tcp_print() ----
 
@@ -566,101 +530,31 @@ void put_link_only_line(TextBuffer& out, const AnalyzedPacket& p) {
   }
   if (l.protocol == 0x0806) {
     // Ethernet/IPv4 ARP as tcpdump -nn prints it; other kinds just by size.
-    const auto& a = d.network;
+    const ArpHeader& a = d.arp;
     const std::uint32_t len = d.wire_len - l.length;
-    if (a.size() >= 28 && be16(a.data()) == 1 && be16(a.data() + 2) == 0x0800 && a[4] == 6 && a[5] == 4) {
-      IpAddress spa, tpa;
-      spa.version = tpa.version = 4;
-      std::memcpy(spa.bytes.data(), a.data() + 14, 4);
-      std::memcpy(tpa.bytes.data(), a.data() + 24, 4);
-      const std::uint16_t op = be16(a.data() + 6);
-      if (op == 1) {
-        put(out, "ARP, Request who-has ");
-        put_addr(out, tpa);
-        put(out, " tell ");
-        put_addr(out, spa);
-        put(out, ", length ");
-        put_u(out, len);
-        return;
-      }
-      if (op == 2) {
-        put(out, "ARP, Reply ");
-        put_addr(out, spa);
-        const std::uint8_t* m = a.data() + 8;
-        fmt::format_to(std::back_inserter(out), " is-at {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}, length {}", m[0],
-                       m[1], m[2], m[3], m[4], m[5], len);
-        return;
-      }
+    if (a.ethernet_ipv4 && a.op == arp_op::request) {
+      put(out, "ARP, Request who-has ");
+      put_addr(out, a.target_ip);
+      put(out, " tell ");
+      put_addr(out, a.sender_ip);
+      put(out, ", length ");
+      put_u(out, len);
+      return;
+    }
+    if (a.ethernet_ipv4 && a.op == arp_op::reply) {
+      put(out, "ARP, Reply ");
+      put_addr(out, a.sender_ip);
+      put(out, " is-at ");
+      append_mac(out, a.sender_mac);
+      put(out, ", length ");
+      put_u(out, len);
+      return;
     }
     put(out, "ARP, length ");
     put_u(out, len);
     return;
   }
   fmt::format_to(std::back_inserter(out), "ethertype Unknown (0x{:04x}), length {}", l.protocol, d.wire_len);
-}
-
-std::string_view analysis_name(std::uint32_t bit) {
-  switch (bit) {
-    case Analysis::retransmission: return "retransmission";
-    case Analysis::fast_retransmission: return "fast_retransmission";
-    case Analysis::spurious_retransmission: return "spurious_retransmission";
-    case Analysis::out_of_order: return "out_of_order";
-    case Analysis::lost_segment: return "lost_segment";
-    case Analysis::ack_lost_segment: return "ack_lost_segment";
-    case Analysis::dup_ack: return "dup_ack";
-    case Analysis::zero_window: return "zero_window";
-    case Analysis::zero_window_probe: return "zero_window_probe";
-    case Analysis::zero_window_probe_ack: return "zero_window_probe_ack";
-    case Analysis::window_full: return "window_full";
-    case Analysis::window_update: return "window_update";
-    case Analysis::keep_alive: return "keep_alive";
-    case Analysis::keep_alive_ack: return "keep_alive_ack";
-    default: return {};
-  }
-}
-
-// ---- JSON ----
-
-void put_json_string(TextBuffer& out, std::string_view s) {
-  out.push_back('"');
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': put(out, "\\\""); break;
-      case '\\': put(out, "\\\\"); break;
-      case '\b': put(out, "\\b"); break;
-      case '\f': put(out, "\\f"); break;
-      case '\n': put(out, "\\n"); break;
-      case '\r': put(out, "\\r"); break;
-      case '\t': put(out, "\\t"); break;
-      default:
-        if (c < 0x20) {
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
-        } else {
-          out.push_back(ch);
-        }
-    }
-  }
-  out.push_back('"');
-}
-
-// Keys in nlohmann::json's (sorted) order, so both paths produce the same bytes.
-void put_key(TextBuffer& out, std::string_view key, bool& first) {
-  if (!first) out.push_back(',');
-  first = false;
-  out.push_back('"');
-  put(out, key);
-  put(out, "\":");
-}
-
-void put_double(TextBuffer& out, double v) {
-  if (!std::isfinite(v)) {
-    put(out, "null");
-    return;
-  }
-  std::array<char, 64> buf{};
-  char* end = nlohmann::detail::to_chars(buf.data(), buf.data() + buf.size(), v);
-  out.append(buf.data(), end);
 }
 
 }  // namespace
@@ -871,339 +765,6 @@ void append_endpoint(TextBuffer& out, const AnalyzedPacket& p, bool source) {
   if (a.version == 6) out.push_back(']');
   out.push_back(':');
   put_u(out, source ? d.sport : d.dport);
-}
-
-namespace {
-// eth_src/eth_dst: only an Ethernet frame whose header was read carries MAC addresses.
-// Linux loopback is captured as Ethernet with both addresses zero: it has none to show.
-bool has_macs(const DecodedPacket& d) {
-  constexpr std::array<std::uint8_t, 6> zero{};
-  return d.link.type == LinkType::ethernet && d.reached != Layer::none &&
-         (d.link.src_mac != zero || d.link.dst_mac != zero);
-}
-
-void append_mac(TextBuffer& out, const std::array<std::uint8_t, 6>& m) {
-  fmt::format_to(std::back_inserter(out), "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
-}
-}  // namespace
-
-void append_json(TextBuffer& out, const AnalyzedPacket& p, std::size_t preview_chars) {
-  const DecodedPacket& d = p.pkt;
-  const bool tcp = d.proto == Proto::tcp && d.reached == Layer::transport;
-  bool first = true;
-  out.push_back('{');
-  if (tcp) {
-    put_key(out, "ack", first);
-    put_u(out, p.ack);
-    put_key(out, "ack_abs", first);
-    put_u(out, d.tcp.ack);
-  }
-  put_key(out, "analysis", first);
-  out.push_back('[');
-  bool first_flag = true;
-  for (std::uint32_t bit = 1; bit <= Analysis::keep_alive_ack; bit <<= 1) {
-    if ((p.analysis & bit) == 0) continue;
-    if (!first_flag) out.push_back(',');
-    first_flag = false;
-    out.push_back('"');
-    put(out, analysis_name(bit));
-    out.push_back('"');
-  }
-  out.push_back(']');
-  put_key(out, "dst", first);
-  out.push_back('"');
-  append_endpoint(out, p, false);
-  out.push_back('"');
-  if (has_macs(d)) {
-    put_key(out, "eth_dst", first);
-    out.push_back('"');
-    append_mac(out, d.link.dst_mac);
-    out.push_back('"');
-    put_key(out, "eth_src", first);
-    out.push_back('"');
-    append_mac(out, d.link.src_mac);
-    out.push_back('"');
-  }
-  if (tcp) {
-    put_key(out, "flags", first);
-    out.push_back('"');
-    append_tcp_flags(out, d.tcp.flags);
-    out.push_back('"');
-  }
-  if (has_fragment_note(p)) {
-    put_key(out, "fragment", first);
-    fmt::format_to(std::back_inserter(out), "{{\"bytes\":{},\"id\":{},\"more\":{},\"offset\":{}}}", d.ip.fragment_len,
-                   d.ip.fragment_id, d.ip.more_fragments ? "true" : "false", d.ip.fragment_offset);
-  }
-  put_key(out, "kind", first);
-  put(out, "\"packet\"");
-  put_key(out, "len", first);
-  put_u(out, d.payload_len);
-  put_key(out, "malformed", first);
-  put(out, d.malformed ? "true" : "false");
-  if (d.malformed) {
-    put_key(out, "malformed_reason", first);
-    put_json_string(out, d.malformed_reason());
-  }
-  put_key(out, "n", first);
-  put_u(out, p.n);
-  if (has_icmp_note(p) || has_fragment_note(p) || has_length_note(p)) {
-    put_key(out, "note", first);
-    out.push_back('"');
-    append_note(out, p);  // ASCII without quotes or backslashes
-    out.push_back('"');
-  }
-  if (tcp && d.tcp.header_len > 20) {
-    put_key(out, "options", first);
-    out.push_back('"');
-    append_tcp_options(out, p);  // printable ASCII without quotes or backslashes
-    out.push_back('"');
-  }
-  put_key(out, "phase", first);
-  out.push_back('"');
-  put(out, to_string(p.phase));
-  out.push_back('"');
-  if (!d.payload.empty() && preview_chars > 0) {
-    put_key(out, "preview", first);
-    std::array<char, max_preview_chars> tmp{};
-    const std::size_t n = std::min<std::size_t>({d.payload.size(), preview_chars, tmp.size()});
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::uint8_t c = d.payload[i];
-      tmp[i] = c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '.';
-    }
-    put_json_string(out, std::string_view(tmp.data(), n));
-  }
-  put_key(out, "proto", first);
-  out.push_back('"');
-  put(out, to_string(d.proto));
-  out.push_back('"');
-  if (p.related != 0) {
-    put_key(out, "related", first);
-    put_u(out, p.related);
-  }
-  if (tcp) {
-    put_key(out, "seq", first);
-    put_u(out, p.seq);
-    put_key(out, "seq_abs", first);
-    put_u(out, d.tcp.seq);
-  }
-  put_key(out, "src", first);
-  out.push_back('"');
-  append_endpoint(out, p, true);
-  out.push_back('"');
-  if (p.has_stream) {
-    put_key(out, "stream", first);
-    put_u(out, p.stream);
-  }
-  put_key(out, "t", first);
-  put_double(out, static_cast<double>(p.rel_ns) / 1e9);
-  if (tcp) {
-    put_key(out, "win", first);
-    put_u(out, p.win);
-  }
-  out.push_back('}');
-}
-
-PacketRecord make_record(const AnalyzedPacket& p, std::size_t preview_chars) {
-  const DecodedPacket& d = p.pkt;
-  PacketRecord r;
-  TextBuffer b;
-  const auto take = [&b]() {
-    std::string s(b.data(), b.size());
-    b.clear();
-    return s;
-  };
-  r.n = p.n;
-  r.ts_ns = d.ts_ns;
-  r.t = static_cast<double>(p.rel_ns) / 1e9;
-  append_endpoint(b, p, true);
-  r.src = take();
-  append_endpoint(b, p, false);
-  r.dst = take();
-  if (has_macs(d)) {
-    append_mac(b, d.link.src_mac);
-    r.eth_src = take();
-    append_mac(b, d.link.dst_mac);
-    r.eth_dst = take();
-  }
-  r.sport = d.sport;
-  r.dport = d.dport;
-  r.proto = d.proto;
-  r.len = d.payload_len;
-  r.phase = p.phase;
-  r.analysis = p.analysis;
-  r.malformed = d.malformed;
-  r.malformed_reason = std::string(d.malformed_reason());
-  r.has_stream = p.has_stream;
-  r.stream = p.stream;
-  r.related = p.related;
-  if (d.proto == Proto::tcp && d.reached == Layer::transport) {
-    r.is_tcp = true;
-    append_tcp_flags(b, d.tcp.flags);
-    r.flags = take();
-    r.seq = p.seq;
-    r.ack = p.ack;
-    r.seq_abs = d.tcp.seq;
-    r.ack_abs = d.tcp.ack;
-    r.win = p.win;
-    r.win_raw = d.tcp.window;
-    r.win_shift = p.win_shift;
-    append_tcp_options(b, p);
-    r.options = take();
-  }
-  append_preview(b, p, preview_chars);
-  r.preview = take();
-  append_note(b, p);
-  r.note = take();
-  if (has_fragment_note(p)) {
-    r.fragment = IpFragment{d.ip.fragment_id, d.ip.fragment_offset, d.ip.fragment_len, d.ip.more_fragments};
-  }
-  append_tcpdump_line(b, p);
-  r.line = take();
-  return r;
-}
-
-void append_layers(TextBuffer& out, const AnalyzedPacket& p, std::size_t preview_chars) {
-  const DecodedPacket& d = p.pkt;
-  const LinkHeader& l = d.link;
-  const auto it = std::back_inserter(out);
-  fmt::format_to(it, "frame {}: {} bytes on the wire, {} captured, t={:.6f}\n", p.n, d.wire_len, d.cap_len,
-                 static_cast<double>(p.rel_ns) / 1e9);
-  // Link
-  put(out, "  link       ");
-  const auto mac = [&](const std::array<std::uint8_t, 6>& m) { append_mac(out, m); };
-  switch (l.type) {
-    case LinkType::ethernet:
-      put(out, "Ethernet  ");
-      if (d.reached == Layer::none) break;
-      mac(l.src_mac);
-      put(out, " > ");
-      mac(l.dst_mac);
-      if (l.vlan_tags) fmt::format_to(it, ", VLAN {}", l.vlan_id);
-      if (l.pppoe) put(out, ", PPPoE session");
-      fmt::format_to(it, ", type 0x{:04x}", l.protocol);
-      break;
-    case LinkType::linux_sll:
-    case LinkType::linux_sll2: {
-      put(out, l.type == LinkType::linux_sll ? "Linux cooked  " : "Linux cooked v2  ");
-      if (d.reached == Layer::none) break;
-      static constexpr std::array<std::string_view, 5> kinds{"to us", "broadcast", "multicast", "to another host",
-                                                             "sent by us"};
-      put(out, l.sll_packet_type < kinds.size() ? kinds[l.sll_packet_type] : std::string_view("packet type ?"));
-      fmt::format_to(it, ", hardware type {}", l.sll_hatype);
-      if (l.sll_addr_len > 0) {
-        put(out, ", address ");
-        for (std::size_t i = 0; i < l.sll_addr_len; ++i) {
-          if (i) out.push_back(':');
-          fmt::format_to(it, "{:02x}", l.sll_addr[i]);
-        }
-      }
-      if (l.type == LinkType::linux_sll2) fmt::format_to(it, ", interface index {}", l.sll2_ifindex);
-      fmt::format_to(it, ", type 0x{:04x}", l.protocol);
-      break;
-    }
-    case LinkType::null:
-    case LinkType::loop:
-      fmt::format_to(it, "BSD loopback  address family {}", l.family);
-      break;
-    case LinkType::raw:
-    case LinkType::ipv4:
-    case LinkType::ipv6:
-      put(out, "none (raw IP)");
-      break;
-  }
-  fmt::format_to(it, " [{} bytes]\n", l.length);
-  // Network
-  if (d.reached >= Layer::network) {
-    const IpHeader& ip = d.ip;
-    put(out, "  network    ");
-    put(out, ip.version == 4 ? "IPv4  " : "IPv6  ");
-    put_addr(out, ip.src);
-    put(out, " > ");
-    put_addr(out, ip.dst);
-    fmt::format_to(it, ", {} {}, protocol {}", ip.version == 4 ? "ttl" : "hop limit", ip.ttl, ip.protocol);
-    switch (ip.protocol) {
-      case 6: put(out, " (TCP)"); break;
-      case 17: put(out, " (UDP)"); break;
-      case 1: put(out, " (ICMP)"); break;
-      case 58: put(out, " (ICMPv6)"); break;
-      default: break;
-    }
-    if (ip.version == 4) {
-      fmt::format_to(it, ", id {}", ip.id);
-      if (ip.dont_fragment) put(out, ", DF");
-    } else if (ip.extension_headers) {
-      fmt::format_to(it, ", {} extension header(s)", ip.extension_headers);
-    }
-    fmt::format_to(it, ", total {} bytes", ip.total_len);
-    if (ip.length_from_frame) put(out, " (length field 0: taken from the frame)");
-    fmt::format_to(it, " [{} bytes]\n", ip.header_len);
-    if (ip.fragmented()) {
-      put(out, "             ");
-      append_fragment_note(out, p);
-      if (ip.fragment_offset != 0) put(out, "; no transport header: it travels in the first fragment");
-      out.push_back('\n');
-    }
-  }
-  // Transport
-  if (d.reached == Layer::transport) {
-    put(out, "  transport  ");
-    switch (d.proto) {
-      case Proto::tcp: {
-        const TcpHeader& t = d.tcp;
-        fmt::format_to(it, "TCP  port {} > {}, flags [", d.sport, d.dport);
-        append_tcp_flags(out, t.flags);
-        fmt::format_to(it, "], seq {}", p.seq);
-        if (t.flags & tcp_flags::ack) fmt::format_to(it, ", ack {}", p.ack);
-        fmt::format_to(it, ", win {}", t.window);
-        if (p.win != t.window) fmt::format_to(it, " (scaled {})", p.win);
-        if (t.header_len > 20) {
-          put(out, ", options [");
-          append_tcp_options(out, p);
-          out.push_back(']');
-        }
-        fmt::format_to(it, " [{} bytes]\n", t.header_len);
-        break;
-      }
-      case Proto::udp:
-        fmt::format_to(it, "UDP  port {} > {}, length {} [8 bytes]\n", d.sport, d.dport, d.udp.length);
-        break;
-      case Proto::icmp:
-      case Proto::icmp6:
-        fmt::format_to(it, "{}  type {}, code {}", d.proto == Proto::icmp ? "ICMP" : "ICMPv6", d.icmp.type,
-                       d.icmp.code);
-        if (p.phase == Phase::unreachable) {
-          put(out, ": ");
-          append_icmp_note(out, p);
-        }
-        put(out, " [8 bytes]\n");
-        break;
-      case Proto::other:
-        put(out, "?\n");
-        break;
-    }
-    put(out, "  payload    ");
-    fmt::format_to(it, "{} bytes", d.payload_len);
-    if (d.ip.more_fragments && d.proto == Proto::udp) {
-      // A first fragment: the UDP length counts the whole datagram.
-      const std::uint32_t here = ip_payload_len(d) >= 8 ? ip_payload_len(d) - 8 : 0;
-      fmt::format_to(it, " ({} in this fragment)", std::min(here, d.payload_len));
-    }
-    if (!d.payload.empty()) {
-      put(out, "  \"");
-      append_preview(out, p, preview_chars);
-      out.push_back('"');
-      if (d.payload.size() > preview_chars) put(out, "...");
-    }
-    out.push_back('\n');
-  }
-  TextBuffer notes;  // inline storage: no allocation for notes of ordinary length
-  append_notes(notes, p);
-  if (notes.size() != 0) {
-    put(out, "  notes      ");
-    out.append(notes.data(), notes.data() + notes.size());
-    out.push_back('\n');
-  }
 }
 
 }  // namespace socklab::capture
