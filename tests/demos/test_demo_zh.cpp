@@ -144,6 +144,7 @@ TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") 
       {DEMO_UDP, "--unreachable", "-6"},
       {DEMO_UDP, "--max"},
       {DEMO_UDP, "--max", "-6"},
+      {DEMO_UDP, "--echo"},
       {DEMO_BACKLOG},
       {DEMO_UNIX},
       // --quiz: the questions, the grades, the score (with --capture: every question is asked)
