@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 80> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 81> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -30,6 +30,7 @@ inline constexpr std::array<std::string_view, 80> kCommonNoteKeys{
     // --quiz (quiz.cpp)
     "quiz_intro", "quiz_expect_number", "quiz_expect_choice", "quiz_again", "quiz_heading", "quiz_line",
     "quiz_unobserved", "quiz_score", "quiz_no_terminal", "quiz_count", "quiz_bad_answer", "quiz_none", "quiz_no_answer",
+    "no_server",  // a lone client's connect() refused (demo.cpp)
 };
 using CommonNote = Key<kCommonNoteKeys>;
 

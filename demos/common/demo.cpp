@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -76,6 +78,12 @@ bool use_color(ColorChoice c) {
 std::string usage_hint(Lang lang, const std::string& program) {
   if (auto common = Lesson::load("common", lang)) return common->note(CommonNote{"usage_hint"}, {{"program", program}});
   return "Run " + program + " --help for the flags.";
+}
+
+// A lone client whose connect() was refused (RST): nobody listens at --host/--port.
+bool connect_refused(const Session& s) {
+  const auto calls = s.calls();
+  return std::ranges::any_of(calls, [](const net::CallEvent& c) { return c.call == "connect" && c.err == ECONNREFUSED; });
 }
 
 }  // namespace
@@ -201,6 +209,9 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
     failure = e.what();
   }
   session.write_capture_file();  // pcapng: every note is known now
+  // Said plainly, and only that: no ladder, whose notes would describe a lesson that did not happen.
+  const bool refused = failure && options_.role == Role::client && connect_refused(session);
+  if (refused) failure = common.note(CommonNote{"no_server"}, {{"endpoint", options_.server_endpoint.to_string()}});
 
   // The page first, so the report can say whether it was written.
   std::optional<std::string> html_problem;
@@ -212,8 +223,8 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
       if (quiz) quiz->print_json(stdout);
     } else {
       const ReportStyle style{.ascii = options_.ascii || !capture::locale_is_utf8(), .color = use_color(options_.color)};
-      print_text_report(stdout, session, common, style, failure);
-      if (quiz) quiz->print_text(stdout, style.ascii, style.width);
+      if (!refused) print_text_report(stdout, session, common, style, failure);
+      if (quiz && !refused) quiz->print_text(stdout, style.ascii, style.width);
       if (!options_.html_path.empty() && !html_problem && !failure) {
         std::printf("%s\n", common.note(CommonNote{"html_written"}, {{"path", options_.html_path}}).c_str());
       }
@@ -229,7 +240,8 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
     if (!failure) return exit_failed;
   }
   if (failure) {
-    std::fprintf(stderr, "%s: %s\n", program.c_str(), common.note(CommonNote{"failed"}, {{"message", *failure}}).c_str());
+    const std::string said = refused ? *failure : common.note(CommonNote{"failed"}, {{"message", *failure}});
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), said.c_str());
     return exit_failed;
   }
   if (const auto& problem = session.capture_problem()) {
