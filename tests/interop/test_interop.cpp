@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "chat_runner.hpp"
 #include "demo_runner.hpp"
 
 using socklab::test::start_demo;
@@ -164,4 +165,25 @@ TEST_CASE("demo-udp --echo --role client gets its answers from the classic Pytho
   const auto lines = served.out_lines();
   REQUIRE(lines.size() == 3);
   CHECK(lines[0].substr(0, lines[0].rfind(' ')) == lines[2].substr(0, lines[2].rfind(' ')));
+}
+
+// ---- demo-chat server and the classic course's unframed chat client (classic_chat_client.py)
+
+TEST_CASE("demo-chat server tells the classic unframed client in plain text to frame its messages",
+          "[demos][interop][chat]") {
+  socklab::test::ChatServerProcess server({});
+  const std::string port = std::to_string(server.endpoint().port());
+  const std::string kChatClient = std::string(SOCKLAB_INTEROP_DIR) + "/classic_chat_client.py";
+  const auto client = socklab::test::run({PYTHON3, kChatClient, "127.0.0.1", port},
+                                         {.env = socklab::test::demo_environment(), .input = "hello\n"});
+  INFO(client.err);
+  CHECK(client.exit_code == 0);  // not cut off: no BrokenPipeError, no traceback
+  CHECK(client.err.empty());
+  CHECK_THAT(client.out, Catch::Contains("This chat server reads framed messages"));
+  CHECK_THAT(client.out, Catch::Contains("Your first bytes \"hell\" were read as a length of 1751477356 bytes"));
+  // And the server's log says why the client left.
+  const auto left = server.wait_for([](const nlohmann::json& e) { return e.value("kind", "") == "leave"; });
+  REQUIRE(left);
+  CHECK(left->value("reason", "") == "malformed_frame");
+  CHECK_THAT(left->value("detail", ""), Catch::Contains("plain text without the length prefix"));
 }
