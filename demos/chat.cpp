@@ -61,7 +61,7 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr std::array<std::string_view, 69> kNoteKeys{
+constexpr std::array<std::string_view, 71> kNoteKeys{
     // server
     "listening", "limits", "joined", "message_refused", "turned_away", "stopping", "log_dropped",
     "no_descriptors", "descriptors_back", "max_clients_capped", "max_clients_refused",
@@ -73,6 +73,8 @@ constexpr std::array<std::string_view, 69> kNoteKeys{
     "detail.eof_in_header", "detail.eof_in_payload", "detail.frame_timeout", "detail.idle_timeout",
     "detail.too_slow", "detail.hello_timeout", "detail.crowded_out", "detail.server_full",
     "detail.no_descriptors", "detail.shutdown", "detail.empty",
+    // a peer that sends plain text without the length prefix (the classic course's chat client)
+    "detail.unframed", "unframed_peer",
     // why a message is not text (server log, and the client's refusal line)
     "text.not_utf8", "text.cut", "text.invalid", "text.control", "text.c1_control", "text.bidi",
     "text.noncharacter",
@@ -591,6 +593,19 @@ class ChatServer {
                                                    }), " "))},
         {"announced", std::to_string(announced_length(prefix_, head))},
         {"max", std::to_string(limits_.max_message)}};
+    // Four printable bytes read as a length: a peer that sends plain text, unframed
+    // (the classic course's client). It could not read a "bye" frame: it is told
+    // in plain text, which its recv() prints, before the connection closes.
+    const bool text = std::ranges::all_of(head, [](std::byte b) { return b >= std::byte{0x20} && b < std::byte{0x7f}; });
+    if (too_large && text) {
+      demo::Values with_text = values;
+      with_text.emplace_back("text", demo::text_of(head));
+      const std::string said = out_.note(Note{"unframed_peer"}, with_text) + "\n";
+      c.outbox.insert(c.outbox.end(), reinterpret_cast<const std::byte*>(said.data()),
+                      reinterpret_cast<const std::byte*>(said.data()) + said.size());
+      flush(c);
+      return leave(c, Leave::malformed_frame, out_.note(Note{"detail.unframed"}, with_text));
+    }
     if (too_large) return leave(c, Leave::frame_too_large, out_.note(Note{"detail.too_large"}, values), true);
     leave(c, Leave::malformed_frame, out_.note(Note{"detail.negative"}, values), true);
   }

@@ -121,8 +121,9 @@ void handshake(Session& s) {
         seen.client_state_during = must(stream.state());
         if (*seen.client_state_during == net::TcpState::syn_sent) {
           s.record_state(Side::client, *seen.client_state_during, Note{"state_syn_sent"});
-        } else {
-          // "Loopback is that fast" only where the link is loopback.
+        } else if (*seen.client_state_during == net::TcpState::established) {
+          // "Loopback is that fast" only where the link is loopback. (Any other
+          // state, CLOSED after a refusal say, is left to finish_connect() to tell.)
           s.record_state(Side::client, *seen.client_state_during,
                          demo::is_loopback(server) ? Note{"state_established_early"}
                                                    : Note{"state_established_early_net"});

@@ -8,11 +8,15 @@
 // size), --loss (a full receive buffer drops datagrams; the kernel counts
 // them; TCP delivers the same bytes whole), --unreachable (ICMP port
 // unreachable, and ECONNREFUSED on the next recv()), --max (the largest
-// datagram, and one byte more).
+// datagram, and one byte more), --echo (the classic course's exchange: the
+// server answers each datagram with sendto() to the address its recvfrom()
+// returned, the client waits for each answer; it speaks with the course's
+// Python peers, tests/interop/classic_udp_*.py).
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <optional>
@@ -37,7 +41,7 @@ using demo::Side;
 using demo::bytes_of;
 using demo::text_of;
 
-constexpr std::array<std::string_view, 63> kNoteKeys{
+constexpr std::array<std::string_view, 67> kNoteKeys{
     // the timeline
     "bind_udp", "listen_tcp", "nodelay", "sendto", "recvfrom", "connect", "accept", "send", "server_queued", "recv_glued",
     "all_acked", "truncated_recv", "next_recv", "small_buffer", "sendto_more", "tcp_send_all", "tcp_recv_all",
@@ -53,7 +57,9 @@ constexpr std::array<std::string_view, 63> kNoteKeys{
     "verdict_refused", "verdict_icmp", "why_someone_listens", "verdict_max", "verdict_max_received", "verdict_one_more", "fact_limit_v4",
     "fact_limit_v6",
     "fact_max_wire", "why_no_fragments_seen", "word_none",
-    "label_drained", "label_port_closed", "icmp_port_unreachable"};
+    "label_drained", "label_port_closed", "icmp_port_unreachable",
+    // --echo
+    "echo_reply", "echo_got_reply", "verdict_echo_answered", "verdict_echo_replies"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::array<std::string_view, 3> kMessages{"hello", "hai", "hahaha"};
@@ -224,6 +230,73 @@ void datagrams(Session& s) {
     s.fact("tcp_segments_before_data", tcp_before_data, Note{"fact_tcp_handshake"},
            {{"count", std::to_string(tcp_before_data)}});
   }
+}
+
+// ---------------------------------------------------------------- --echo: the classic exchange
+
+// The classic course's UDP server answers in capitals: so does ours, so that the
+// answer is visibly the server's and not the message seen twice.
+std::string upper(std::string_view text) {
+  std::string out(text);
+  std::ranges::transform(out, out.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return out;
+}
+
+void echo(Session& s) {
+  s.set_variant("echo", "--echo");
+  std::vector<std::string> answered_to;   // server: where each answer went (recvfrom's address)
+  std::vector<std::string> asked_from;    // server: the addresses recvfrom() returned
+  std::vector<std::string> replies;       // client: the answers' text
+  std::vector<std::string> reply_sources; // client: the addresses the answers came from
+  std::optional<net::Endpoint> server_at;
+  s.run(
+      [&] {  // the server: recvfrom(), then sendto() the address it returned
+        auto udp = bind_udp(s);
+        s.explain(Side::server, "bind", Note{"bind_udp"});
+        s.announce(must(udp.local_endpoint()));
+        std::array<std::byte, kRecvSize> buf{};
+        for (std::size_t i = 0; i < kMessages.size(); ++i) {
+          const auto d = must(udp.recv_from(buf, s.accept_patience()));
+          asked_from.push_back(d.from.to_string());
+          s.explain(Side::server, "recvfrom", Note{"recvfrom"},
+                    {{"bytes", std::to_string(d.size)}, {"from", d.from.to_string()}});
+          const std::string answer = upper(text_of(std::span(buf).first(d.size)));
+          must(udp.send_to(bytes_of(answer), d.from));
+          answered_to.push_back(d.from.to_string());
+          s.explain(Side::server, "sendto", Note{"echo_reply"}, {{"to", d.from.to_string()}});
+        }
+        s.end_capture();
+      },
+      [&] {  // the client: sendto(), then recvfrom() the answer, three times
+        server_at = s.server_endpoint();
+        auto udp = open_client(s, *server_at);
+        std::array<std::byte, kRecvSize> buf{};
+        for (auto m : kMessages) {
+          must(udp.send_to(bytes_of(m), *server_at));
+          s.explain(Side::client, "sendto", Note{"sendto"}, {{"bytes", std::to_string(m.size())}});
+          auto d = udp.recv_from(buf, s.patience());
+          if (!d) {
+            throw demo::DemoFailure(fmt::format("no answer from {} to the datagram \"{}\" ({}): the server must "
+                                                "answer with sendto() to the address its recvfrom() returned",
+                                                server_at->to_string(), m, d.error().message()));
+          }
+          replies.push_back(text_of(std::span(buf).first(d->size)));
+          reply_sources.push_back(d->from.to_string());
+          s.explain(Side::client, "recvfrom", Note{"echo_got_reply"},
+                    {{"bytes", std::to_string(d->size)}, {"from", d->from.to_string()}});
+        }
+        s.end_capture();
+      });
+  if (s.plays(Side::server)) {
+    s.verdict("answered_to_sender", asked_from, answered_to, Note{"verdict_echo_answered"},
+              {{"count", std::to_string(answered_to.size())}});
+  }
+  if (s.plays(Side::client) && server_at) {
+    const std::vector<std::string> expected(kMessages.size(), server_at->to_string());
+    s.verdict("replies_from_server", expected, reply_sources, Note{"verdict_echo_replies"},
+              {{"count", std::to_string(replies.size())}, {"replies", demo::render_value(replies)}});
+  }
+  if (s.capturing()) explain_wire(s);
 }
 
 // ---------------------------------------------------------------- --truncate
@@ -484,7 +557,8 @@ void largest(Session& s) {
 
 int main(int argc, char** argv) {
   demo::Demo app({"udp", "demo-udp: Lesson 4, UDP: datagrams keep their boundaries, without a connection", kNoteKeys});
-  bool truncate_variant = false, loss_variant = false, unreachable_variant = false, max_variant = false;
+  bool truncate_variant = false, loss_variant = false, unreachable_variant = false, max_variant = false,
+       echo_variant = false;
   auto* group = app.cli().add_option_group("Variants", "Pick at most one");
   group->add_flag("--truncate", truncate_variant,
                   "A datagram larger than recvfrom()'s buffer: the rest is lost (MSG_TRUNC shows the real size)");
@@ -493,6 +567,9 @@ int main(int argc, char** argv) {
   group->add_flag("--unreachable", unreachable_variant,
                   "Send to a port where nobody listens: ICMP port unreachable, then ECONNREFUSED");
   group->add_flag("--max", max_variant, "The largest datagram (65,507 bytes over IPv4), and one byte more: EMSGSIZE");
+  group->add_flag("--echo", echo_variant,
+                  "The classic course's exchange: the server answers each datagram to the address recvfrom() "
+                  "returned, the client waits for each answer (works with the course's Python peers)");
   group->require_option(0, 1);
   return app.run(argc, argv, [&](Session& s) {
     if (unreachable_variant) {
@@ -505,6 +582,7 @@ int main(int argc, char** argv) {
     if (truncate_variant) return truncated_datagram(s);
     if (loss_variant) return loss(s);
     if (max_variant) return largest(s);
+    if (echo_variant) return echo(s);
     datagrams(s);
   });
 }

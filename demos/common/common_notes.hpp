@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 67> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 81> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -27,6 +27,10 @@ inline constexpr std::array<std::string_view, 67> kCommonNoteKeys{
     "ladder_client", "ladder_server", "phase_handshake", "phase_syn_retransmission", "phase_data", "phase_ack",
     "phase_teardown", "phase_reset", "phase_refused", "phase_datagram", "phase_unreachable", "phase_fragment",
     "packet_unreachable", "packet_fragment", "packet_fragment_more", "usage_hint",
+    // --quiz (quiz.cpp)
+    "quiz_intro", "quiz_expect_number", "quiz_expect_choice", "quiz_again", "quiz_heading", "quiz_line",
+    "quiz_unobserved", "quiz_score", "quiz_no_terminal", "quiz_count", "quiz_bad_answer", "quiz_none", "quiz_no_answer",
+    "no_server",  // a lone client's connect() refused (demo.cpp)
 };
 using CommonNote = Key<kCommonNoteKeys>;
 

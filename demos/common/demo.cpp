@@ -4,12 +4,15 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
 #include <system_error>
 
+#include "quiz.hpp"
 #include "report.hpp"
 #include "socklab/cli/docs.hpp"
 #include "socklab/cli/version.hpp"
@@ -77,6 +80,12 @@ std::string usage_hint(Lang lang, const std::string& program) {
   return "Run " + program + " --help for the flags.";
 }
 
+// A lone client whose connect() was refused (RST): nobody listens at --host/--port.
+bool connect_refused(const Session& s) {
+  const auto calls = s.calls();
+  return std::ranges::any_of(calls, [](const net::CallEvent& c) { return c.call == "connect" && c.err == ECONNREFUSED; });
+}
+
 }  // namespace
 
 void add_program_flags(CLI::App& app, std::string_view lesson) {
@@ -107,6 +116,7 @@ Demo::Demo(DemoInfo info) : info_(info), app_(std::string(info.description), "de
   cli::use_wrapping_help(app_);
   add_common_flags(app_, options_);
   add_program_flags(app_, info_.name);
+  for (const CLI::Option* o : app_.get_options()) common_option_names_.insert(o->get_name());
   app_.footer(
       "Exit codes: 0 the lesson ran, 1 a step failed (the message says which), 2 bad usage, "
       "4 --capture asked for but not permitted (run as root, or setcap cap_net_raw,cap_net_admin+eip on the "
@@ -127,6 +137,9 @@ int Demo::check_notes() const {
       check_lesson(*l, keys, problems);
       for (const auto& k : l->keys()) holes[name + "/" + k][std::string(to_string(lang))] = placeholders(raw_note(*l, k));
     }
+  }
+  if (auto en = Lesson::load(info_.name, Lang::en), zh = Lesson::load(info_.name, Lang::zh); en && zh) {
+    std::ranges::move(quiz::compare(*en, *zh), std::back_inserter(problems));
   }
   for (const auto& [key, by_lang] : holes) {
     if (by_lang.size() == 2 && by_lang.at("en") != by_lang.at("zh")) {
@@ -174,6 +187,16 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
     return exit_failed;
   }
   const Lesson common = *common_text;
+  std::optional<quiz::Quiz> quiz;  // asked before the run, graded after it
+  if (options_.quiz) {
+    auto prepared = quiz::Quiz::prepare(*lesson_text, common, app_, common_option_names_, options_, program);
+    std::optional<std::string> problem = prepared ? std::nullopt : std::optional(prepared.error());
+    if (prepared) problem = (quiz = std::move(*prepared))->collect(options_, stdin, stderr);
+    if (problem) {
+      std::fprintf(stderr, "%s: %s\n%s\n", program.c_str(), problem->c_str(), usage_hint(options_.lang, program).c_str());
+      return exit_usage;
+    }
+  }
   Session session(options_, std::string(info_.name), std::move(*lesson_text), *common_text);
 
   std::optional<std::string> failure;
@@ -186,16 +209,22 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
     failure = e.what();
   }
   session.write_capture_file();  // pcapng: every note is known now
+  // Said plainly, and only that: no ladder, whose notes would describe a lesson that did not happen.
+  const bool refused = failure && options_.role == Role::client && connect_refused(session);
+  if (refused) failure = common.note(CommonNote{"no_server"}, {{"endpoint", options_.server_endpoint.to_string()}});
 
   // The page first, so the report can say whether it was written.
   std::optional<std::string> html_problem;
   if (!options_.html_path.empty()) html_problem = write_html_report(options_.html_path, session, common, failure);
   try {
+    if (quiz) quiz->grade(session);
     if (options_.json) {
       print_json_report(stdout, session, failure);
+      if (quiz) quiz->print_json(stdout);
     } else {
       const ReportStyle style{.ascii = options_.ascii || !capture::locale_is_utf8(), .color = use_color(options_.color)};
-      print_text_report(stdout, session, common, style, failure);
+      if (!refused) print_text_report(stdout, session, common, style, failure);
+      if (quiz && !refused) quiz->print_text(stdout, style.ascii, style.width);
       if (!options_.html_path.empty() && !html_problem && !failure) {
         std::printf("%s\n", common.note(CommonNote{"html_written"}, {{"path", options_.html_path}}).c_str());
       }
@@ -211,7 +240,8 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
     if (!failure) return exit_failed;
   }
   if (failure) {
-    std::fprintf(stderr, "%s: %s\n", program.c_str(), common.note(CommonNote{"failed"}, {{"message", *failure}}).c_str());
+    const std::string said = refused ? *failure : common.note(CommonNote{"failed"}, {{"message", *failure}});
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), said.c_str());
     return exit_failed;
   }
   if (const auto& problem = session.capture_problem()) {

@@ -13,6 +13,8 @@
 #pragma once
 
 #include <functional>
+#include <set>
+#include <string>
 #include <span>
 #include <string_view>
 
@@ -57,6 +59,7 @@ class Demo {
   DemoInfo info_;
   CLI::App app_;
   CommonOptions options_;
+  std::set<std::string> common_option_names_;  // the rest select the variant (--quiz's questions)
 };
 
 }  // namespace socklab::demo

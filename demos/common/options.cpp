@@ -66,6 +66,13 @@ void add_common_flags(CLI::App& app, CommonOptions& opts) {
   app.add_option("--color", opts.color_flag, "Colour: auto (on a terminal, unless NO_COLOR), always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->group("Output");
+  app.add_flag("--quiz", opts.quiz,
+               "Predict, then reveal: answer two or three questions, run the lesson, see each answer "
+               "graded against what this run observed")
+      ->group("Output");
+  app.add_option_function<std::string>("--answers", [&opts](const std::string& v) { opts.answers = v; }, "The --quiz answers in order, comma-separated (implies --quiz; "
+                 "for scripts: nothing is asked)")
+      ->group("Output");
   app.add_flag("--check-notes", opts.check_notes,
                "Check that the lesson files of every language define exactly the notes this demo uses")
       ->group("");  // hidden: for tests and lesson writers
@@ -101,6 +108,7 @@ std::string rerun_command(const CommonOptions& opts, std::string_view missing, b
 
 std::optional<std::string> finish(CommonOptions& opts, std::string_view program) {
   if (!opts.pcap_path.empty()) opts.capture = true;
+  if (opts.answers) opts.quiz = true;
   if (opts.pcapng && opts.pcap_path.empty()) return "--pcapng says how to write the -w file: give -w FILE too";
   if (!opts.pcap_path.empty()) {
     // Checked before anything runs: a -w that cannot be written is never found out after the lesson.

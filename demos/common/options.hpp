@@ -40,6 +40,8 @@ struct CommonOptions {
   bool no_lesson = false;
   bool ascii = false;
   ColorChoice color = ColorChoice::automatic;
+  bool quiz = false;             // --quiz: predict, then reveal (quiz.hpp); implied by --answers
+  std::optional<std::string> answers;  // --answers a,b,c: the quiz's answers without asking
   bool check_notes = false;      // hidden: check the lesson files against the code and exit
 
   // The words given on the command line, turned into the enums above by finish().

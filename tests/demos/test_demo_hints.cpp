@@ -3,6 +3,9 @@
 // address they can reach), and --help that fits the terminal.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -163,4 +166,42 @@ TEST_CASE("every program's --help fits 80 columns off a terminal, and COLUMNS wh
     CHECK(narrow.exit_code == 0);
     CHECK(widest_line(narrow.out) <= 50);
   }
+}
+
+TEST_CASE("a lone client refused is told plainly that no server listens there, and nothing else", "[demos][hints]") {
+  // A port bound but not listening: the kernel answers a SYN with RST, as for a stopped server.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&at), sizeof at) == 0);
+  socklen_t len = sizeof at;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&at), &len) == 0);
+  const std::string port = std::to_string(ntohs(at.sin_port));
+  for (const char* demo : {DEMO_HANDSHAKE, DEMO_STICKY}) {
+    const auto r = run_demo({demo, "--role", "client", "--port", port});
+    INFO(demo << ": " << r.out << r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.empty());  // no ladder: its notes would tell of a lesson that did not happen
+    CHECK_THAT(r.err, Catch::Contains("Nothing listens on 127.0.0.1:" + port +
+                                      ": the connection was refused (ECONNREFUSED), so no server runs there, or it "
+                                      "has stopped."));
+    CHECK(r.err.find("loopback") == std::string::npos);
+    CHECK(r.err.find("ESTABLISHED") == std::string::npos);
+
+    const auto zh = run_demo({demo, "--role", "client", "--port", port, "--lang", "zh"});
+    CHECK(zh.exit_code == 1);
+    CHECK_THAT(zh.err, Catch::Contains("127.0.0.1:" + port + " 上没有程序在监听"));
+
+    // --json keeps its contract (lesson first, summary last) with the same plain error.
+    const auto js = run_demo({demo, "--role", "client", "--port", port, "--json"});
+    CHECK(js.exit_code == 1);
+    const auto lines = js.json();
+    const auto errors = socklab::test::of_kind(lines, "error");
+    REQUIRE(errors.size() == 1);
+    CHECK_THAT(errors[0].at("message").get<std::string>(), Catch::StartsWith("Nothing listens on"));
+    for (const auto& c : socklab::test::of_kind(lines, "call")) CHECK(c.value("note", "").find("loopback") == std::string::npos);
+  }
+  ::close(fd);
 }

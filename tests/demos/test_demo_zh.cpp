@@ -144,8 +144,17 @@ TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") 
       {DEMO_UDP, "--unreachable", "-6"},
       {DEMO_UDP, "--max"},
       {DEMO_UDP, "--max", "-6"},
+      {DEMO_UDP, "--echo"},
       {DEMO_BACKLOG},
       {DEMO_UNIX},
+      // --quiz: the questions, the grades, the score (with --capture: every question is asked)
+      {DEMO_HANDSHAKE, "--answers", "2,SYN_SENT,1"},
+      {DEMO_TEARDOWN, "--answers", "4,CLOSE_WAIT,TIME_WAIT"},
+      {DEMO_STICKY, "--answers", "1,3"},
+      {DEMO_UDP, "--answers", "3,3"},
+      {DEMO_UDP, "--loss", "--answers", "20,20000"},
+      {DEMO_BACKLOG, "--answers", "3,3,6"},
+      {DEMO_UNIX, "--answers", "0,10,是"},
   };
   // Variants that take no --capture (nothing goes over a network).
   const std::vector<Strings> plain_runs{{DEMO_UNIX, "--stale"}};

@@ -54,6 +54,7 @@ const std::vector<Variant> kVariants{
     {DEMO_UDP, {"--loss"}, {"udp_loses_datagrams", "drops_counted", "kernel_counter", "tcp_whole"}},
     {DEMO_UDP, {"--unreachable"}, {"send_succeeds", "recv_refused"}, false},
     {DEMO_UDP, {"--max"}, {"largest_datagram_sent", "one_more_fails", "largest_datagram_received"}, false},
+    {DEMO_UDP, {"--echo"}, {"answered_to_sender", "replies_from_server"}},
     {DEMO_BACKLOG, {}, {"completed_before_accept", "left_in_syn_sent", "all_complete_after_accept",
                         "accept_queue_full", "syns_dropped", "all_accepted"}},
 };

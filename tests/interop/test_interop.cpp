@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "chat_runner.hpp"
 #include "demo_runner.hpp"
 
 using socklab::test::start_demo;
@@ -119,4 +120,70 @@ TEST_CASE("byte orders that disagree: a clear error, not a 700 MB allocation", "
   CHECK_THAT(client.err, Catch::Contains("length prefix '!I'"));
   CHECK_THAT(client.err, Catch::Contains("more than the maximum"));
   (void)server.finish();  // it fails too: its client hung up
+}
+
+// ---- demo-udp --echo and the classic course's UDP peers (classic_udp_*.py)
+
+namespace {
+const std::string kUdpClient = std::string(SOCKLAB_INTEROP_DIR) + "/classic_udp_client.py";
+const std::string kUdpServer = std::string(SOCKLAB_INTEROP_DIR) + "/classic_udp_server.py";
+}  // namespace
+
+TEST_CASE("demo-udp --echo answers the classic Python UDP client", "[demos][interop][udp]") {
+  auto server = start_demo({DEMO_UDP, "--role", "server", "--echo", "--json"});
+  const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
+  REQUIRE(port);
+  const auto client = socklab::test::run({PYTHON3, kUdpClient, "127.0.0.1", *port},
+                                         {.env = socklab::test::demo_environment(), .input = "hello\nhai\nhahaha\n"});
+  INFO(client.err);
+  REQUIRE(client.exit_code == 0);
+  CHECK(client.out == "HELLO\nHAI\nHAHAHA\n");  // each answer reached the client's own address
+  const auto served = server.finish();
+  INFO(served.err);
+  REQUIRE(served.exit_code == 0);
+  const auto v = verdicts(served.json());
+  CHECK(v.at("answered_to_sender").at("ok") == true);
+  CHECK(v.at("answered_to_sender").at("observed").size() == 3);
+}
+
+TEST_CASE("demo-udp --echo --role client gets its answers from the classic Python UDP server", "[demos][interop][udp]") {
+  auto server = start_demo({PYTHON3, kUdpServer, "3"});
+  const std::string said = server.wait_for_stderr("port ");
+  const auto at = said.find("port ");
+  REQUIRE(at != std::string::npos);
+  const std::string port = std::to_string(std::stoi(said.substr(at + 5)));
+  const auto client = run_demo({DEMO_UDP, "--role", "client", "--port", port, "--echo", "--json"});
+  INFO(client.err);
+  REQUIRE(client.exit_code == 0);
+  const auto v = verdicts(client.json());
+  CHECK(v.at("replies_from_server").at("ok") == true);
+  CHECK_THAT(v.at("replies_from_server").at("text").get<std::string>(), Catch::Contains("HELLO HAI HAHAHA"));
+  const auto served = server.finish();
+  INFO(served.err);
+  CHECK(served.exit_code == 0);
+  // The server saw the three datagrams from one client port: the demo's one socket.
+  const auto lines = served.out_lines();
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0].substr(0, lines[0].rfind(' ')) == lines[2].substr(0, lines[2].rfind(' ')));
+}
+
+// ---- demo-chat server and the classic course's unframed chat client (classic_chat_client.py)
+
+TEST_CASE("demo-chat server tells the classic unframed client in plain text to frame its messages",
+          "[demos][interop][chat]") {
+  socklab::test::ChatServerProcess server({});
+  const std::string port = std::to_string(server.endpoint().port());
+  const std::string kChatClient = std::string(SOCKLAB_INTEROP_DIR) + "/classic_chat_client.py";
+  const auto client = socklab::test::run({PYTHON3, kChatClient, "127.0.0.1", port},
+                                         {.env = socklab::test::demo_environment(), .input = "hello\n"});
+  INFO(client.err);
+  CHECK(client.exit_code == 0);  // not cut off: no BrokenPipeError, no traceback
+  CHECK(client.err.empty());
+  CHECK_THAT(client.out, Catch::Contains("This chat server reads framed messages"));
+  CHECK_THAT(client.out, Catch::Contains("Your first bytes \"hell\" were read as a length of 1751477356 bytes"));
+  // And the server's log says why the client left.
+  const auto left = server.wait_for([](const nlohmann::json& e) { return e.value("kind", "") == "leave"; });
+  REQUIRE(left);
+  CHECK(left->value("reason", "") == "malformed_frame");
+  CHECK_THAT(left->value("detail", ""), Catch::Contains("plain text without the length prefix"));
 }

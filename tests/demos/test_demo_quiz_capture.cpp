@@ -1,0 +1,58 @@
+// --quiz with --capture: the questions only the wire answers (segments, packets
+// on lo), graded against the packets and verdicts of the same run.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "demo_checks.hpp"
+
+using socklab::test::of_kind;
+using socklab::test::run_demo;
+using socklab::test::verdicts;
+using nlohmann::json;
+
+namespace {
+
+json quiz_item(const std::vector<json>& lines, const std::string& id) {
+  for (const auto& q : of_kind(lines, "quiz")) {
+    if (q.at("id") == id) return q;
+  }
+  FAIL("no quiz object " << id);
+  return {};
+}
+
+void check_grade(const json& q, const json& observed) {
+  INFO(q.dump());
+  REQUIRE_FALSE(observed.is_null());
+  CHECK(q.at("observed") == observed);
+  CHECK(q.at("ok") == json(q.at("answer") == observed));
+}
+
+}  // namespace
+
+TEST_CASE("quiz --capture: the wire's questions graded by this run's packets", "[demos][quiz][capture]") {
+  SECTION("demo-handshake: the segments that opened the connection, counted in the capture") {
+    const auto r = run_demo({DEMO_HANDSHAKE, "--capture", "--json", "--answers", "2,ESTABLISHED,1"});
+    REQUIRE(r.exit_code == 0);
+    const auto lines = r.json();
+    std::size_t handshake = 0;  // the capture's own packets in the handshake phase
+    for (const auto& p : of_kind(lines, "packet")) handshake += p.value("phase", "").starts_with("handshake") ? 1 : 0;
+    check_grade(quiz_item(lines, "segments"), verdicts(lines).at("handshake_segments").at("observed").size());
+    CHECK(quiz_item(lines, "segments").at("observed") == handshake);
+    CHECK(quiz_item(lines, "segments").at("ok") == false);  // 2: the answer of no handshake ever seen
+  }
+  SECTION("demo-teardown: the segments from the first FIN on") {
+    const auto r = run_demo({DEMO_TEARDOWN, "--capture", "--json", "--answers", "4,CLOSE_WAIT,TIME_WAIT"});
+    REQUIRE(r.exit_code == 0);
+    const auto lines = r.json();
+    check_grade(quiz_item(lines, "close_segments"), verdicts(lines).at("teardown_segments").at("observed").size());
+  }
+  SECTION("demo-unix: packets on lo per family") {
+    const auto r = run_demo({DEMO_UNIX, "--capture", "--json", "--answers", "0,6,yes"});
+    REQUIRE(r.exit_code == 0);
+    const auto lines = r.json();
+    auto v = verdicts(lines);
+    check_grade(quiz_item(lines, "unix_packets"), v.at("unix_no_packets_on_lo").at("observed").at("path"));
+    check_grade(quiz_item(lines, "inet_packets"), v.at("inet_segments_on_lo").at("observed"));
+  }
+}
