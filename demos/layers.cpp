@@ -156,7 +156,7 @@ void explain_layers(Session& s, const Carried& c, bool udp, const std::string& s
 
 void layers(Session& s, bool udp) {
   if (s.options().role != demo::Role::both)
-    throw demo::UsageError("demo-layers plays both hosts itself: --role is not for it");
+    throw demo::UsageError("--role: this lesson plays both hosts itself, in one lab on this machine");
   if (udp) s.set_variant("udp", "--udp");
   auto& lab = s.lab();
   build_lab(lab);
