@@ -110,6 +110,10 @@ class Session {
   // ("--merged"), which the server prints in the command for its clients.
   void set_variant(std::string name, std::string flags);
   [[nodiscard]] const std::string& variant() const noexcept { return variant_; }
+  // The variant sends nothing over a network (it refuses --capture): no
+  // "run again with --capture" hint.
+  void set_no_wire() noexcept { no_wire_ = true; }
+  [[nodiscard]] bool no_wire() const noexcept { return no_wire_; }
 
   // ---- the two sides
   // Does this process play `side`? (both by default; one with --role)
@@ -228,6 +232,7 @@ class Session {
   Lesson common_;
   std::string variant_ = "default";
   std::string variant_flags_;
+  bool no_wire_ = false;
   net::CallRecorder recorder_;
 
   mutable std::mutex mutex_;

@@ -22,7 +22,7 @@ using Strings = std::vector<std::string>;
 const std::set<std::string, std::less<>> kAllowed{
     // calls and socket options, as in the code and man pages
     "socket", "bind", "listen", "accept", "connect", "send", "recv", "sendto", "recvfrom", "close", "shutdown",
-    "setsockopt", "getsockopt", "read", "write", "poll", "recv_exact", "sendall", "ioctl", "unlink",
+    "setsockopt", "getsockopt", "read", "write", "poll", "recv_exact", "sendall", "ioctl", "unlink", "capset",
     // tcpdump's words on the ladder, TCP options
     "seq", "ack", "len", "win", "frag", "unreachable", "mss", "sackOK", "wscale", "val", "ecr", "nop", "lo", "any",
     // units
@@ -33,6 +33,8 @@ const std::set<std::string, std::less<>> kAllowed{
     "UdpRcvbufErrors",
     // programs and tools the text names
     "sudo", "setcap", "cap_net_raw", "cap_net_admin", "eip", "tcpdump", "nn", "r", "netstat", "su", "ss", "ip", "ls",
+    // ss -ltnp's process column: users:(("demo-ports",pid=1,fd=3))
+    "fd",
     "Wireshark", "pcap", "proc", "net", "snmp", "python", "Python", "struct", "pack", "sleep", "root", "zh",
     // names
     "Linux", "Nagle",
@@ -146,9 +148,11 @@ TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") 
       {DEMO_UDP, "--max", "-6"},
       {DEMO_BACKLOG},
       {DEMO_UNIX},
+      {DEMO_PORTS},
+      {DEMO_PORTS, "--reuseport"},
   };
   // Variants that take no --capture (nothing goes over a network).
-  const std::vector<Strings> plain_runs{{DEMO_UNIX, "--stale"}};
+  const std::vector<Strings> plain_runs{{DEMO_UNIX, "--stale"}, {DEMO_PORTS, "--privileged"}};
   std::vector<Strings> all = runs;
   all.insert(all.end(), plain_runs.begin(), plain_runs.end());
   for (const auto& args : all) {
