@@ -177,7 +177,7 @@ void key(Session& s) {
         // Who listens on the port now, from the kernel: both TCP servers, held by us.
         seen.listeners = demo::tcp_listeners(port);
         for (const auto& l : seen.listeners) {
-          s.record_note(Side::server, "ss -ltnp " + demo::ss_row(l), Note{"ss_row"}, {{"row", demo::ss_row(l)}});
+          s.record_note(Side::server, "ss -ltnp", Note{"ss_row"}, {{"row", demo::ss_row(l)}});
         }
         s.announce(first.endpoint());
 
@@ -296,7 +296,7 @@ void reuseport(Session& s) {
         without_errno = without ? 0 : without.error().errno_value();
         s.explain(Side::server, "bind", Note{"reuse_without"}, {{"error", demo::errno_name(without_errno)}});
         for (const auto& l : demo::tcp_listeners(port)) {
-          s.record_note(Side::server, "ss -ltnp " + demo::ss_row(l), Note{"ss_row"}, {{"row", demo::ss_row(l)}});
+          s.record_note(Side::server, "ss -ltnp", Note{"ss_row"}, {{"row", demo::ss_row(l)}});
         }
         s.announce(one.endpoint());
 
