@@ -35,7 +35,7 @@ int sysctl_int(const std::string& path, int field = 0) {
   return v;
 }
 
-// The calls named `call` whose JSON has `error` (or none, for "").
+// The calls named `call`, in the order recorded.
 std::vector<json> calls_named(const std::vector<json>& lines, const std::string& call) {
   std::vector<json> out;
   for (const auto& c : of_kind(lines, "call")) {
