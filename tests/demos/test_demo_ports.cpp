@@ -264,3 +264,10 @@ TEST_CASE("ports: the lesson in Chinese, every variant", "[demos][lessons][ports
     CHECK(r.out.find("The ") == std::string::npos);
   }
 }
+
+TEST_CASE("ports: every note the code uses exists in both languages, and no other", "[demos][lessons][ports]") {
+  const auto r = run_demo({DEMO_PORTS, "--check-notes"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("notes ok: demo-ports") != std::string::npos);
+}
