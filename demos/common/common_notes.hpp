@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 67> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 68> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -26,7 +26,7 @@ inline constexpr std::array<std::string_view, 67> kCommonNoteKeys{
     // the ladder's own words in the run's language (report.cpp: ladder_words)
     "ladder_client", "ladder_server", "phase_handshake", "phase_syn_retransmission", "phase_data", "phase_ack",
     "phase_teardown", "phase_reset", "phase_refused", "phase_datagram", "phase_unreachable", "phase_fragment",
-    "packet_unreachable", "packet_fragment", "packet_fragment_more", "usage_hint",
+    "packet_unreachable", "packet_fragment", "packet_fragment_more", "usage_hint", "bad_arguments",
 };
 using CommonNote = Key<kCommonNoteKeys>;
 

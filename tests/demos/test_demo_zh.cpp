@@ -121,6 +121,34 @@ TEST_CASE("foreign_words finds English and lets protocol tokens be", "[demos][zh
   CHECK(foreign_words("长度前缀 '!I' [00]: a prefix is 4 bytes").size() == 4);
 }
 
+TEST_CASE("a command line CLI11 refuses is named in Chinese with --lang zh", "[demos][zh]") {
+  // The bad input, and what the message must quote of it.
+  const std::vector<std::pair<Strings, std::string>> cases{
+      {{DEMO_HANDSHAKE, "--lang", "zh", "--bogus"}, "--bogus"},
+      {{DEMO_HANDSHAKE, "--lang", "zh", "--port", "70000"}, "--port 70000"},
+      {{DEMO_HANDSHAKE, "--port=abc", "--lang=zh"}, "--port=abc"},
+      {{DEMO_HANDSHAKE, "--lang", "zh", "--role", "boss"}, "--role boss"},
+      {{DEMO_PORTS, "--lang", "zh", "--reuseport", "--privileged"}, "--reuseport, --privileged"},
+  };
+  for (const auto& [cmd, input] : cases) {
+    const auto r = socklab::test::run_demo(cmd);
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(input) != std::string::npos);
+    std::size_t start = 0;
+    while (start < r.err.size()) {
+      std::size_t end = r.err.find('\n', start);
+      if (end == std::string::npos) end = r.err.size();
+      CHECK(foreign_words(r.err.substr(start, end - start)).empty());
+      start = end + 1;
+    }
+  }
+  // English runs keep CLI11's own words.
+  const auto en = socklab::test::run_demo({DEMO_HANDSHAKE, "--lang", "en", "--bogus"});
+  CHECK(en.exit_code == 2);
+  CHECK(en.err.find("not expected: --bogus") != std::string::npos);
+}
+
 TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") {
   const std::vector<Strings> runs{
       {DEMO_HANDSHAKE},
