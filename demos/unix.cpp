@@ -263,6 +263,7 @@ void families(Session& s) {
 
 void stale(Session& s) {
   s.set_variant("stale", "--stale");
+  s.set_no_wire();
   RunDir dir;
   const auto path = must(net::UnixAddress::path(dir.file("stale.sock")));
   std::optional<int> bind_errno, probe_errno;

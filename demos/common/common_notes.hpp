@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 83> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 88> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -32,6 +32,7 @@ inline constexpr std::array<std::string_view, 83> kCommonNoteKeys{
     "quiz_intro", "quiz_expect_number", "quiz_expect_choice", "quiz_again", "quiz_heading", "quiz_line",
     "quiz_unobserved", "quiz_score", "quiz_no_terminal", "quiz_count", "quiz_bad_answer", "quiz_none", "quiz_no_answer",
     "no_server",  // a lone client's connect() refused (demo.cpp)
+    "packet_unreachable", "packet_fragment", "packet_fragment_more", "usage_hint", "bad_arguments",
 };
 using CommonNote = Key<kCommonNoteKeys>;
 

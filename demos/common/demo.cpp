@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <set>
+#include <sstream>
 #include <system_error>
 
 #include "quiz.hpp"
@@ -84,6 +85,36 @@ std::string usage_hint(Lang lang, const std::string& program) {
 bool connect_refused(const Session& s) {
   const auto calls = s.calls();
   return std::ranges::any_of(calls, [](const net::CallEvent& c) { return c.call == "connect" && c.err == ECONNREFUSED; });
+// The language asked for on a command line CLI11 could not parse: --lang zh,
+// --lang=zh, else the environment's.
+Lang lang_of_arguments(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--lang" && i + 1 < argc) return std::string_view(argv[i + 1]) == "zh" ? Lang::zh : Lang::en;
+    if (a.starts_with("--lang=")) return a.substr(7) == "zh" ? Lang::zh : Lang::en;
+  }
+  return lang_from_environment();
+}
+
+// What CLI11 refused, as the user typed it: the arguments left over, and each
+// flag its message names with the value given to it ("--port 70000", "--port=abc").
+std::string refused_input(const CLI::App& app, std::string_view message, int argc, char** argv) {
+  std::vector<std::string> out = app.remaining();
+  std::istringstream words{std::string(message)};
+  for (std::string w; words >> w;) {
+    while (!w.empty() && (w.back() == ':' || w.back() == ',')) w.pop_back();
+    if (!w.starts_with('-') || w.size() < 2) continue;
+    for (int i = 1; i < argc; ++i) {
+      const std::string_view a = argv[i];
+      std::string shown;
+      if (a == w) shown = i + 1 < argc && argv[i + 1][0] != '-' ? w + " " + argv[i + 1] : w;
+      else if (a.starts_with(w + "=")) shown = std::string(a);
+      if (!shown.empty() && std::find(out.begin(), out.end(), shown) == out.end()) out.push_back(shown);
+    }
+  }
+  std::string text;
+  for (const auto& o : out) text += (text.empty() ? "" : ", ") + o;
+  return text.empty() ? std::string(message) : text;
 }
 
 }  // namespace
@@ -171,6 +202,15 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
     return app_.exit(e);
   } catch (const CLI::ParseError& e) {
     // CLI11 has its own exit codes per error kind; every bad usage is 2 here.
+    if (const Lang lang = lang_of_arguments(argc, argv); lang != Lang::en) {
+      // CLI11's messages are English: name the refused input in the run's language.
+      if (auto common = Lesson::load("common", lang)) {
+        std::fprintf(stderr, "%s: %s\n%s\n", program.c_str(),
+                     common->note(CommonNote{"bad_arguments"}, {{"input", refused_input(app_, e.what(), argc, argv)}}).c_str(),
+                     usage_hint(lang, program).c_str());
+        return exit_usage;
+      }
+    }
     std::fprintf(stderr, "%s: %s\nRun %s --help for the flags.\n", program.c_str(), e.what(), program.c_str());
     return exit_usage;
   }

@@ -46,7 +46,7 @@ std::vector<std::string> capture_lines(const Session& s, const Lesson& common) {
       lines.push_back(common.note(CommonNote{"kernel_drops"}));
     }
     if (st.contains("pcap")) lines.push_back(common.note(CommonNote{"pcap_written"}, {{"path", st["pcap"].get<std::string>()}}));
-  } else if (!s.options().capture) {
+  } else if (!s.options().capture && !s.no_wire()) {
 #if SOCKLAB_HAVE_PCAP
     lines.push_back(common.note(CommonNote{"see_wire"}, {{"command", rerun_command(s.options(), "--capture", true)}}));
 #else

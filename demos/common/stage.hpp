@@ -132,6 +132,10 @@ class Stage {
   // Names the variant for the report ("merged") and the flags that select it.
   void set_variant(std::string name, std::string flags);
   [[nodiscard]] const std::string& variant() const noexcept { return variant_; }
+  // The variant sends nothing over a network (it refuses --capture): no
+  // "run again with --capture" hint.
+  void set_no_wire() noexcept { no_wire_ = true; }
+  [[nodiscard]] bool no_wire() const noexcept { return no_wire_; }
 
   // ---- participants
   // Plays the parts, each on its own thread (a lab host's inside its namespace);
@@ -252,6 +256,7 @@ class Stage {
   Findings findings_;
   std::string variant_ = "default";
   std::string variant_flags_;
+  bool no_wire_ = false;
   net::CallRecorder recorder_;
 
   mutable std::mutex mutex_;

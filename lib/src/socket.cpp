@@ -228,6 +228,11 @@ Result<void> Socket::set_reuse_addr(bool on) {
   return set_option(SOL_SOCKET, SO_REUSEADDR, &v, sizeof v, "SO_REUSEADDR", v);
 }
 
+Result<void> Socket::set_reuse_port(bool on) {
+  const int v = on ? 1 : 0;
+  return set_option(SOL_SOCKET, SO_REUSEPORT, &v, sizeof v, "SO_REUSEPORT", v);
+}
+
 Result<void> Socket::set_recv_buffer(int bytes) {
   return set_option(SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes, "SO_RCVBUF", bytes);
 }

@@ -314,6 +314,9 @@ Result<TcpListener> TcpListener::bind(const Endpoint& at, const ListenOptions& o
   if (opts.reuse_addr) {
     if (auto r = l.set_reuse_addr(true); !r) return std::unexpected(r.error());
   }
+  if (opts.reuse_port) {
+    if (auto r = l.set_reuse_port(true); !r) return std::unexpected(r.error());
+  }
   if (at.is_v6()) {
     const int v = opts.v6_only ? 1 : 0;
     if (auto r = l.set_option(IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof v, "IPV6_V6ONLY", v); !r) {

@@ -22,7 +22,7 @@ using Strings = std::vector<std::string>;
 const std::set<std::string, std::less<>> kAllowed{
     // calls and socket options, as in the code and man pages
     "socket", "bind", "listen", "accept", "connect", "send", "recv", "sendto", "recvfrom", "close", "shutdown",
-    "setsockopt", "getsockopt", "read", "write", "poll", "recv_exact", "sendall", "ioctl", "unlink",
+    "setsockopt", "getsockopt", "read", "write", "poll", "recv_exact", "sendall", "ioctl", "unlink", "capset",
     // tcpdump's words on the ladder, TCP options
     "seq", "ack", "len", "win", "frag", "unreachable", "mss", "sackOK", "wscale", "val", "ecr", "nop", "lo", "any",
     // units
@@ -33,6 +33,8 @@ const std::set<std::string, std::less<>> kAllowed{
     "UdpRcvbufErrors",
     // programs and tools the text names
     "sudo", "setcap", "cap_net_raw", "cap_net_admin", "eip", "tcpdump", "nn", "r", "netstat", "su", "ss", "ip", "ls",
+    // ss -ltnp's process column: users:(("demo-ports",pid=1,fd=3))
+    "fd",
     "Wireshark", "pcap", "proc", "net", "snmp", "python", "Python", "struct", "pack", "sleep", "root", "zh",
     // names
     "Linux", "Nagle",
@@ -119,6 +121,34 @@ TEST_CASE("foreign_words finds English and lets protocol tokens be", "[demos][zh
   CHECK(foreign_words("长度前缀 '!I' [00]: a prefix is 4 bytes").size() == 4);
 }
 
+TEST_CASE("a command line CLI11 refuses is named in Chinese with --lang zh", "[demos][zh]") {
+  // The bad input, and what the message must quote of it.
+  const std::vector<std::pair<Strings, std::string>> cases{
+      {{DEMO_HANDSHAKE, "--lang", "zh", "--bogus"}, "--bogus"},
+      {{DEMO_HANDSHAKE, "--lang", "zh", "--port", "70000"}, "--port 70000"},
+      {{DEMO_HANDSHAKE, "--port=abc", "--lang=zh"}, "--port=abc"},
+      {{DEMO_HANDSHAKE, "--lang", "zh", "--role", "boss"}, "--role boss"},
+      {{DEMO_PORTS, "--lang", "zh", "--reuseport", "--privileged"}, "--reuseport, --privileged"},
+  };
+  for (const auto& [cmd, input] : cases) {
+    const auto r = socklab::test::run_demo(cmd);
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(input) != std::string::npos);
+    std::size_t start = 0;
+    while (start < r.err.size()) {
+      std::size_t end = r.err.find('\n', start);
+      if (end == std::string::npos) end = r.err.size();
+      CHECK(foreign_words(r.err.substr(start, end - start)).empty());
+      start = end + 1;
+    }
+  }
+  // English runs keep CLI11's own words.
+  const auto en = socklab::test::run_demo({DEMO_HANDSHAKE, "--lang", "en", "--bogus"});
+  CHECK(en.exit_code == 2);
+  CHECK(en.err.find("not expected: --bogus") != std::string::npos);
+}
+
 TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") {
   const std::vector<Strings> runs{
       {DEMO_HANDSHAKE},
@@ -155,9 +185,11 @@ TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") 
       {DEMO_UDP, "--loss", "--answers", "20,20000"},
       {DEMO_BACKLOG, "--answers", "3,3,6"},
       {DEMO_UNIX, "--answers", "0,10,是"},
+      {DEMO_PORTS},
+      {DEMO_PORTS, "--reuseport"},
   };
   // Variants that take no --capture (nothing goes over a network).
-  const std::vector<Strings> plain_runs{{DEMO_UNIX, "--stale"}};
+  const std::vector<Strings> plain_runs{{DEMO_UNIX, "--stale"}, {DEMO_PORTS, "--privileged"}};
   std::vector<Strings> all = runs;
   all.insert(all.end(), plain_runs.begin(), plain_runs.end());
   for (const auto& args : all) {

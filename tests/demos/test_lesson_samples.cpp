@@ -55,9 +55,9 @@ using Strings = std::vector<std::string>;
 const std::map<std::string, std::string> kPrograms{
     {"demo-handshake", DEMO_HANDSHAKE}, {"demo-teardown", DEMO_TEARDOWN}, {"demo-sticky", DEMO_STICKY},
     {"demo-udp", DEMO_UDP},             {"demo-backlog", DEMO_BACKLOG},     {"demo-unix", DEMO_UNIX},
-    {"demo-layers", DEMO_LAYERS},
+    {"demo-layers", DEMO_LAYERS},       {"demo-ports", DEMO_PORTS},
 };
-const Strings kLessons{"handshake", "teardown", "sticky", "udp", "backlog", "unix", "layers"};
+const Strings kLessons{"handshake", "teardown", "sticky", "udp", "backlog", "unix", "layers", "ports"};
 constexpr std::string_view kMarker = "<!-- sample: ";
 constexpr std::string_view kBar = "│";
 

@@ -125,6 +125,8 @@ TEST_CASE("Socket options reach the kernel", "[lib][socket][options]") {
 
   REQUIRE(c.set_reuse_addr(true));
   CHECK(int_option(c.fd(), SOL_SOCKET, SO_REUSEADDR) == 1);
+  REQUIRE(c.set_reuse_port(true));
+  CHECK(int_option(c.fd(), SOL_SOCKET, SO_REUSEPORT) == 1);
 
   REQUIRE(c.set_recv_buffer(8192));
   CHECK(c.recv_buffer().value() == 2 * 8192);  // Linux doubles it for bookkeeping

@@ -65,6 +65,17 @@ TEST_CASE("bind to a port in use gives EADDRINUSE naming the endpoint", "[lib][t
   CHECK(second.error().context == "bind " + first.endpoint().to_string());
 }
 
+TEST_CASE("listeners that all set reuse_port share one port", "[lib][tcp]") {
+  auto first = TcpListener::bind(Endpoint::loopback_v4(), {.reuse_port = true}).value();
+  auto second = TcpListener::bind(first.endpoint(), {.reuse_port = true});
+  REQUIRE(second);
+  CHECK(second->endpoint() == first.endpoint());
+  // One that does not set it is refused, as without the option.
+  auto third = TcpListener::bind(first.endpoint());
+  REQUIRE_FALSE(third);
+  CHECK(third.error().errno_value() == EADDRINUSE);
+}
+
 TEST_CASE("recv_exact assembles short reads", "[lib][tcp][short-read]") {
   CallRecorder rec;
   auto pair = tcp_pair(Endpoint::loopback_v4(), {.trace = {&rec, Side::server}});

@@ -41,6 +41,7 @@ class Socket {
 
   // Socket options the lessons use; each setter is recorded as a "setsockopt" event.
   Result<void> set_reuse_addr(bool on);                     // SO_REUSEADDR
+  Result<void> set_reuse_port(bool on);                     // SO_REUSEPORT
   Result<void> set_recv_buffer(int bytes);                  // SO_RCVBUF (kernel doubles it)
   Result<void> set_send_buffer(int bytes);                  // SO_SNDBUF (kernel doubles it)
   [[nodiscard]] Result<int> recv_buffer() const;            // SO_RCVBUF as the kernel reports it

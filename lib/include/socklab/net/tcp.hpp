@@ -62,6 +62,7 @@ class TcpStream : public StreamSocket {
 struct ListenOptions {
   int backlog = 128;              // listen(backlog); Linux caps it at net.core.somaxconn
   bool reuse_addr = false;        // SO_REUSEADDR before bind (off by default, as in Python)
+  bool reuse_port = false;        // SO_REUSEPORT before bind: listeners that all set it share the port
   bool v6_only = true;            // IPV6_V6ONLY for an IPv6 listener
   Trace trace{};                  // accepted streams inherit the trace
 };
