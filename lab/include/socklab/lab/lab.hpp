@@ -26,6 +26,7 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -99,6 +100,28 @@ struct FdbEntry {
   bool local = false;      // the bridge's own address (a port's MAC), not learned
 };
 
+// One route of a host's main routing table, as `ip route` shows it.
+struct Route {
+  std::string destination;  // "default" or "10.0.1.0/24"
+  std::string gateway;      // "10.0.1.254", or "" for a directly connected network
+  std::string interface;    // "eth0"
+  std::string source;       // the preferred source address ("10.0.1.1"), or ""
+  std::string protocol;     // who put it there: "kernel" (from an address), "static" (add_route), ...
+  std::string scope;        // "link" (on the LAN itself) or "global" (through a gateway)
+};
+
+// The kernel's protocol counters of one namespace: /proc/net/netstat and /proc/net/snmp
+// keyed as nstat names them ("TcpExtListenDrops", "TcpExtSyncookiesSent",
+// "IpForwDatagrams", "IcmpOutTimeExcds").
+struct KernelCounters {
+  std::map<std::string, std::int64_t, std::less<>> values;
+  // nullopt when this kernel has no counter of that name.
+  [[nodiscard]] std::optional<std::int64_t> value(std::string_view name) const;
+  // after - before for one counter; nullopt when either lacks it.
+  static std::optional<std::int64_t> delta(const KernelCounters& before, const KernelCounters& after,
+                                           std::string_view name);
+};
+
 struct LinkCounters {
   std::uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0, rx_dropped = 0, tx_dropped = 0;
 };
@@ -133,9 +156,24 @@ class Node {
   [[nodiscard]] net::Result<Mac> mac(std::string_view interface) const;
   [[nodiscard]] net::Result<std::vector<std::string>> addresses(std::string_view interface) const;  // IPv4, "10.0.0.1/24"
   [[nodiscard]] net::Result<bool> is_up(std::string_view interface) const;
+  // True once the kernel reports the interface operationally up (carrier on, its queue
+  // attached): before that, a frame sent on it is dropped without a trace.
+  [[nodiscard]] net::Result<bool> is_running(std::string_view interface) const;
   [[nodiscard]] net::Result<std::chrono::milliseconds> ageing_time() const;  // a switch's; 0 = hub
   [[nodiscard]] net::Result<bool> forwarding() const;       // net.ipv4.ip_forward
   [[nodiscard]] net::Result<bool> ipv6_enabled() const;     // !net.ipv6.conf.all.disable_ipv6
+  // The main routing table (IPv4), in the kernel's order.
+  [[nodiscard]] net::Result<std::vector<Route>> routes() const;
+  // This namespace's protocol counters, read inside it (/proc/thread-self/net/...: a
+  // thread's own namespace, where /proc/self/net would be the process's).
+  [[nodiscard]] net::Result<KernelCounters> kernel_counters() const;
+
+  // A sysctl of this namespace only, by its dotted name ("net.ipv4.tcp_syncookies").
+  // Only net.* names: those are per network namespace, so setting one never changes the
+  // machine's own. A name outside net.*, or with characters a sysctl name cannot have,
+  // is refused (LabError naming it); so is a name this kernel does not have.
+  [[nodiscard]] net::Result<std::string> sysctl(std::string_view name) const;
+  void set_sysctl(std::string_view name, std::string_view value);
 
   // Waits, on netlink notifications, until `ready` holds for the ARP table (a host) or the
   // forwarding database (a switch), or the timeout passes; returns the last table read.
@@ -158,7 +196,7 @@ class Node {
   template <class Table>
   net::Result<Table> wait_for_table(const std::function<net::Result<Table>()>& read,
                                     const std::function<bool(const Table&)>& ready,
-                                    std::chrono::milliseconds timeout) const;
+                                    std::chrono::milliseconds timeout, int group) const;
 
   std::string name_;
   std::string netns_;
