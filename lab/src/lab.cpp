@@ -924,14 +924,14 @@ Node& add_lan(Lab& lab, std::string switch_name, const std::vector<std::string>&
   return sw;
 }
 
-Node& add_two_lans(Lab& lab) {
-  Node& sw1 = add_lan(lab, "sw1", {"A"}, "10.0.1", 0x0a);
-  Node& sw2 = add_lan(lab, "sw2", {"B"}, "10.0.2", 0x0b);
+Node& add_two_lans(Lab& lab, const std::vector<std::string>& lan1, const std::vector<std::string>& lan2) {
+  Node& sw1 = add_lan(lab, "sw1", lan1, "10.0.1", 0x0a);
+  Node& sw2 = add_lan(lab, "sw2", lan2, "10.0.2", static_cast<std::uint8_t>(0x0a + lan1.size()));
   Node& r = lab.add_router("R");
   lab.connect(r, {.address = "10.0.1.254/24", .mac = Mac::local(0xf1), .name = "eth0"}, sw1);
   lab.connect(r, {.address = "10.0.2.254/24", .mac = Mac::local(0xf2), .name = "eth1"}, sw2);
-  lab.add_route(lab.node("A"), "default", "10.0.1.254");
-  lab.add_route(lab.node("B"), "default", "10.0.2.254");
+  for (const auto& h : lan1) lab.add_route(lab.node(h), "default", "10.0.1.254");
+  for (const auto& h : lan2) lab.add_route(lab.node(h), "default", "10.0.2.254");
   return r;
 }
 

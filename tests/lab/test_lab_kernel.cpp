@@ -77,6 +77,19 @@ TEST_CASE("a host's routing table read back: its LAN, and the default route thro
   CHECK(std::ranges::any_of(rr, [](const Route& x) { return x.destination == "10.0.2.0/24" && x.interface == "eth1"; }));
 }
 
+TEST_CASE("two LANs with A and B on the first, C on the second: addresses, MACs and routes", "[lab]") {
+  Lab lab = Lab::create();
+  add_two_lans(lab, {"A", "B"}, {"C"});
+  CHECK(value_or_throw(lab.node("B").addresses("eth0")) == std::vector<std::string>{"10.0.1.2/24"});
+  CHECK(value_or_throw(lab.node("C").addresses("eth0")) == std::vector<std::string>{"10.0.2.1/24"});
+  CHECK(value_or_throw(lab.node("C").mac("eth0")) == Mac::local(0x0c));
+  for (const char* h : {"A", "B", "C"}) {
+    const auto routes = value_or_throw(lab.node(h).routes());
+    CHECK(std::ranges::count_if(routes, [](const Route& x) { return x.destination == "default"; }) == 1);
+  }
+  ping(lab, lab.node("B"), lab.node("C"), "10.0.2.1", nullptr);
+}
+
 TEST_CASE("a sysctl set in one namespace changes neither the machine's nor another host's", "[lab]") {
   Lab lab = Lab::create();
   add_lan(lab, "sw", {"S", "L"}, "10.0.0", 0x0a);

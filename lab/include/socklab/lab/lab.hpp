@@ -287,10 +287,12 @@ class Lab {
 // 02:00:00:00:00:<mac_base + i>. Returns the switch.
 Node& add_lan(Lab& lab, std::string switch_name, const std::vector<std::string>& hosts, std::string_view subnet,
               std::uint8_t mac_base, bool hub = false);
-// Two LANs joined by a router: A (10.0.1.1, 02:..:0a) on sw1, B (10.0.2.1, 02:..:0b) on sw2,
-// router R with eth0 10.0.1.254 (02:..:f1) and eth1 10.0.2.254 (02:..:f2); A's and B's
-// default route goes through R. Returns R.
-Node& add_two_lans(Lab& lab);
+// Two LANs joined by a router: the hosts of `lan1` on sw1 (10.0.1.1, .2, ...), those of
+// `lan2` on sw2 (10.0.2.1, ...), MACs 02:..:0a, 0b, ... in that order over both LANs;
+// router R with eth0 10.0.1.254 (02:..:f1) and eth1 10.0.2.254 (02:..:f2); every host's
+// default route goes through R. The default: A (10.0.1.1, :0a) and B (10.0.2.1, :0b).
+// Returns R.
+Node& add_two_lans(Lab& lab, const std::vector<std::string>& lan1 = {"A"}, const std::vector<std::string>& lan2 = {"B"});
 
 // Removes the namespaces of runs whose pid is dead (socklab-<pid>-*, pid not alive);
 // returns their names. Touches nothing that is not named socklab-<pid>-, nor a live pid's.
