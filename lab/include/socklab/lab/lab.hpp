@@ -64,6 +64,18 @@ struct Mac {
   static std::optional<Mac> parse(std::string_view text);
   [[nodiscard]] std::string str() const;  // lower-case hex, as ip and tcpdump print it
   friend bool operator==(const Mac&, const Mac&) = default;
+
+  // The anatomy the LAN lesson shows, bit by bit of the first byte (IEEE 802):
+  // bit 0 (I/G): a group address (multicast; broadcast is the group of everyone);
+  [[nodiscard]] bool is_multicast() const noexcept { return (bytes[0] & 0x01) != 0; }
+  // bit 1 (U/L): locally administered, chosen by software (veth, bridges, VMs), so the
+  // first three bytes are no maker's OUI;
+  [[nodiscard]] bool is_local() const noexcept { return (bytes[0] & 0x02) != 0; }
+  [[nodiscard]] bool is_broadcast() const noexcept { return *this == broadcast(); }
+  // the first three bytes, "02:00:00": the OUI the IEEE assigned to a maker when the
+  // address is neither local nor a group.
+  [[nodiscard]] std::string oui() const { return str().substr(0, 8); }
+  static Mac broadcast() noexcept { return Mac{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}; }
 };
 
 enum class NodeKind : std::uint8_t { host, router, switch_ };
