@@ -15,6 +15,7 @@
 #include "socklab/lab/forged_syn.hpp"
 #include "socklab/lab/lab_capture.hpp"
 #include "socklab/net/tcp.hpp"
+#include "socklab/net/tcp_state.hpp"
 
 using namespace socklab::test;
 using socklab::capture::RawPacket;
@@ -51,6 +52,14 @@ bool is_time_exceeded_for(const RawPacket& p, std::array<std::uint8_t, 4> to) {
   const auto& b = p.bytes;
   if (b.size() < 14 + 20 + 8 + 20 || b[12] != 0x08 || b[13] != 0x00 || b[23] != 1 || b[34] != 11) return false;
   return std::equal(to.begin(), to.end(), b.begin() + 42 + 16);  // the quoted IP header's destination
+}
+
+// The listener's half-open connections (SYN_RECV), read over sock_diag inside S.
+std::size_t half_open(const Node& s, std::uint16_t port) {
+  return s.in_namespace([&] {
+    return value_or_throw(socklab::net::find_tcp_sockets({.local_port = port, .states = {socklab::net::TcpState::syn_recv}}))
+        .size();
+  });
 }
 
 bool is_udp_with_ttl(const RawPacket& p, std::uint8_t ttl) {
@@ -214,6 +223,7 @@ TEST_CASE("forged SYNs fill a listener's SYN queue without cookies; with cookies
   CHECK(wait_for_delta(before, s, "TcpExtTCPReqQFullDrop", 40 - queued) == 40 - queued);
   CHECK(delta(before, s, "TcpExtListenDrops") == 40 - queued);
   CHECK(delta(before, s, "TcpExtSyncookiesSent") == 0);
+  CHECK(half_open(s, port) == queued);
 
   // The real client's SYN is dropped the same way: not answered.
   auto blocked = l.in_namespace([&] { return value_or_throw(TcpStream::connect_start(to_s)); });
@@ -230,6 +240,7 @@ TEST_CASE("forged SYNs fill a listener's SYN queue without cookies; with cookies
   const auto mid = value_or_throw(s.kernel_counters());
   value_or_throw(send_forged_syns(lab, x, {.target = "10.0.0.1", .port = port, .count = 10, .sources = 8, .first_port = 30000}));
   CHECK(wait_for_delta(mid, s, "TcpExtSyncookiesSent", 10) == 10);
+  CHECK(half_open(s, port) == queued);  // no state kept for the cookies
   auto served = l.in_namespace([&] { return TcpStream::connect(to_s, {.timeout = 5000ms}); });
   REQUIRE(served);
   CHECK(s.in_namespace([&] { return listener.accept(5000ms); }));
