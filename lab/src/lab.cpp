@@ -529,14 +529,14 @@ net::Result<bool> Node::ipv6_enabled() const {
 namespace {
 
 // "net.ipv4.tcp_syncookies" -> "/proc/sys/net/ipv4/tcp_syncookies"; only net.* (per namespace).
-std::string sysctl_path(std::string_view name, std::string_view node) {
+net::Result<std::string> sysctl_path(std::string_view name, std::string_view node) {
   const bool chars_ok = std::ranges::all_of(name, [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
   });
   if (!name.starts_with("net.") || !chars_ok || name.ends_with('.') || name.find("..") != std::string_view::npos) {
-    throw LabError(net::make_error(net::errc::not_supported,
-                                   "lab: sysctl \"" + std::string(name) + "\" on " + std::string(node),
-                                   "only net.* names (letters, digits, _ - and dots) are per namespace"));
+    return std::unexpected(net::make_error(net::errc::not_supported,
+                                           "lab: sysctl \"" + std::string(name) + "\" on " + std::string(node),
+                                           "only net.* names (letters, digits, _ - and dots) are per namespace"));
   }
   std::string path = "/proc/sys/" + std::string(name);
   std::ranges::replace(path, '.', '/');
@@ -598,13 +598,14 @@ std::optional<std::int64_t> KernelCounters::delta(const KernelCounters& before, 
 }
 
 net::Result<std::string> Node::sysctl(std::string_view name) const {
-  const std::string path = sysctl_path(name, name_);
+  const auto path = sysctl_path(name, name_);
+  if (!path) return std::unexpected(path.error());
   const Entered in(*this);
-  return read_sysctl(path);
+  return read_sysctl(*path);
 }
 
 void Node::set_sysctl(std::string_view name, std::string_view value) {
-  const std::string path = sysctl_path(name, name_);
+  const std::string path = net::value_or_throw(sysctl_path(name, name_));
   const Entered in(*this);
   write_sysctl(path, value);
 }

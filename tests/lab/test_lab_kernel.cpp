@@ -121,6 +121,9 @@ TEST_CASE("a sysctl set in one namespace changes neither the machine's nor anoth
       CHECK(std::string(e.what()).find(bad) != std::string::npos);
       CHECK(std::string(e.what()).find("only net.*") != std::string::npos);
     }
+    const auto read = s.sysctl(bad);
+    REQUIRE_FALSE(read);
+    CHECK(read.error().message().find("only net.*") != std::string::npos);
   }
   CHECK_THROWS_AS(s.set_sysctl("net.ipv4.no_such_sysctl", "1"), LabError);
   CHECK_FALSE(s.sysctl("net.ipv4.no_such_sysctl"));

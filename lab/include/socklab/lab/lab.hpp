@@ -183,7 +183,8 @@ class Node {
   // A sysctl of this namespace only, by its dotted name ("net.ipv4.tcp_syncookies").
   // Only net.* names: those are per network namespace, so setting one never changes the
   // machine's own. A name outside net.*, or with characters a sysctl name cannot have,
-  // is refused (LabError naming it); so is a name this kernel does not have.
+  // is refused with an error naming it (set_sysctl throws it as LabError); so is a name
+  // this kernel does not have.
   [[nodiscard]] net::Result<std::string> sysctl(std::string_view name) const;
   void set_sysctl(std::string_view name, std::string_view value);
 
