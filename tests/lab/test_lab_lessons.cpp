@@ -128,35 +128,48 @@ TEST_CASE("demo-lan's facts: request broadcast to B and C, reply unicast to A, d
   CHECK(learned(Mac::local(0x0b)).empty());  // B sent nothing
 }
 
-TEST_CASE("demo-router's facts: ARP for the router, MACs rewritten at R, IPs kept, TTL one less", "[lab][capture]") {
+TEST_CASE("demo-router's facts: ARP for the router, MACs rewritten at R, IPs kept, TTL one less, the answer back",
+          "[lab][capture]") {
   Lab lab = Lab::create();
   add_two_lans(lab, {"A", "B"}, {"C"});
   auto cap = value_or_throw(LabCapture::start(lab.places(false)));
-  send_two(lab, lab.node("A"), lab.node("C"), "10.0.2.1");
+  ping(lab, lab.node("A"), lab.node("C"), "10.0.2.1", nullptr);  // "ping" A -> C, "pong" C -> A
   const auto events = value_or_throw(cap.stop());
 
-  std::vector<Frame> lan1, lan2;  // the datagrams as seen at A and at C
+  std::vector<Frame> lan1, lan2;  // the datagrams as seen at A and at C, in time order
   std::vector<std::array<std::uint8_t, 4>> asked_by_a;
+  int asked_by_c = 0;
   for (const auto& e : events) {
     const Frame f = parse(e.frame);
     const auto places = places_of(e);
     if (f.arp_op == 1 && f.src == Mac::local(0x0a)) asked_by_a.push_back(f.arp_target);
+    if (f.arp_op == 1 && f.src == Mac::local(0x0c)) ++asked_by_c;
     if (f.ip_proto != 17) continue;
     if (std::ranges::count(places, "A:eth0") != 0) lan1.push_back(f);
     if (std::ranges::count(places, "C:eth0") != 0) lan2.push_back(f);
   }
   CHECK(asked_by_a == std::vector<std::array<std::uint8_t, 4>>{{10, 0, 1, 254}});  // the router, not C
+  CHECK(asked_by_c == 0);  // R's request told C where 10.0.2.254 is
   REQUIRE(lan1.size() == 2);
   REQUIRE(lan2.size() == 2);
-  for (std::size_t i = 0; i < 2; ++i) {
-    CHECK(lan1[i].src == Mac::local(0x0a));
-    CHECK(lan1[i].dst == Mac::local(0xf1));
-    CHECK(lan2[i].src == Mac::local(0xf2));
-    CHECK(lan2[i].dst == Mac::local(0x0c));
+  // There: A -> R on LAN 1, R -> C on LAN 2.
+  CHECK(lan1[0].src == Mac::local(0x0a));
+  CHECK(lan1[0].dst == Mac::local(0xf1));
+  CHECK(lan2[0].src == Mac::local(0xf2));
+  CHECK(lan2[0].dst == Mac::local(0x0c));
+  CHECK(lan2[0].ttl == lan1[0].ttl - 1);
+  // Back: C -> R on LAN 2, R -> A on LAN 1.
+  CHECK(lan2[1].src == Mac::local(0x0c));
+  CHECK(lan2[1].dst == Mac::local(0xf2));
+  CHECK(lan1[1].src == Mac::local(0xf1));
+  CHECK(lan1[1].dst == Mac::local(0x0a));
+  CHECK(lan1[1].ttl == lan2[1].ttl - 1);
+  for (std::size_t i = 0; i < 2; ++i) {  // the IP addresses stay
     CHECK(lan1[i].ip_src == lan2[i].ip_src);
     CHECK(lan1[i].ip_dst == lan2[i].ip_dst);
-    CHECK(lan2[i].ttl == lan1[i].ttl - 1);
   }
+  CHECK(lan1[0].ip_src == std::array<std::uint8_t, 4>{10, 0, 1, 1});
+  CHECK(lan1[0].ip_dst == std::array<std::uint8_t, 4>{10, 0, 2, 1});
 }
 
 TEST_CASE("demo-router --ttl 1: ICMP time exceeded from the router, tied to the datagram it quotes", "[lab][capture]") {
