@@ -180,11 +180,10 @@ net::Result<ForgedSynsSent> send_forged_syns(const Lab& lab, const Node& from, c
   const std::vector<std::uint32_t>& sources = checked->sources;
   ForgedSynsSent out{0, texts(sources)};
 
-  const std::string ns_path = "/run/netns/" + from.netns();
   return from.in_namespace([&]() -> net::Result<ForgedSynsSent> {
     // The thread must be in the sender's namespace, and that must not be the machine's own.
     const auto here = inode_of("/proc/thread-self/ns/net");
-    if (!here || here != inode_of(ns_path.c_str()) || here == inode_of("/proc/1/ns/net"))
+    if (!here || !from.is_current_namespace() || here == inode_of("/proc/1/ns/net"))
       return std::unexpected(refused(plan, "this thread is not inside the lab namespace " + from.netns()));
     const int fd = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
     if (fd < 0) return std::unexpected(net::system_error(errno, "forged SYNs: socket(AF_INET, SOCK_RAW, IPPROTO_RAW)"));

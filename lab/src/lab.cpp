@@ -373,6 +373,12 @@ Node::~Node() {
   unregister_path(path);
 }
 
+bool Node::is_current_namespace() const {
+  struct stat mine {}, here {};
+  return ::fstat(ns_fd_, &mine) == 0 && ::stat("/proc/thread-self/ns/net", &here) == 0 && mine.st_dev == here.st_dev &&
+         mine.st_ino == here.st_ino;
+}
+
 const Interface& Node::interface(std::string_view name) const {
   for (const auto& i : interfaces_) {
     if (i.name == name) return i;

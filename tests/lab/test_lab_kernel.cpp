@@ -193,6 +193,8 @@ TEST_CASE("forged SYNs: any target that is not another host of this lab is refus
     CHECK(text.find(b.why) != std::string::npos);
   }
   CHECK(value_or_throw(x.counters("eth0")).tx_packets == tx_before);
+  CHECK_FALSE(x.is_current_namespace());
+  CHECK(x.in_namespace([&] { return x.is_current_namespace() && !lab.node("S").is_current_namespace(); }));
 }
 
 TEST_CASE("forged SYNs fill a listener's SYN queue without cookies; with cookies a real client still connects",

@@ -161,6 +161,9 @@ class Node {
     return std::forward<F>(fn)();
   }
 
+  // True when the calling thread is inside this node's namespace (same namespace inode).
+  [[nodiscard]] bool is_current_namespace() const;
+
   // Read back over netlink.
   [[nodiscard]] net::Result<std::vector<Neighbour>> neighbours() const;
   [[nodiscard]] net::Result<std::vector<FdbEntry>> fdb() const;  // a switch's learned MACs
