@@ -246,7 +246,181 @@ std::string call_label(const net::CallEvent& c, bool unicode) {
   return t.failure.empty() ? t.full : t.full + " " + t.failure;
 }
 
+namespace {
+
+// The column a packet's end belongs to: by MAC first (each hop of a routed frame is
+// its own arrow), then by IP address; nullopt when neither is in a column.
+std::optional<std::size_t> column_index(const LadderOptions& o, const std::string& mac, const std::string& endpoint) {
+  auto find = [&](const std::string& key) -> std::optional<std::size_t> {
+    const auto it = o.column_of.find(key);
+    if (key.empty() || it == o.column_of.end()) return std::nullopt;
+    const auto col = std::find(o.columns.begin(), o.columns.end(), it->second);
+    if (col == o.columns.end()) return std::nullopt;
+    return static_cast<std::size_t>(col - o.columns.begin());
+  };
+  if (auto by_mac = find(mac)) return by_mac;
+  std::string address = endpoint;
+  if (port_of(address)) address = address.substr(0, address.rfind(':'));
+  if (address.size() > 2 && address.front() == '[') address = address.substr(1, address.size() - 2);
+  return find(address);
+}
+
+// One column per participant (LadderOptions::columns): the first column's calls stand
+// left of its lifeline, the last one's in the note column, every other one's in the
+// gap right of its lifeline.
+std::string render_columns(std::span<const TimelineEntry> timeline, const LadderOptions& options) {
+  const bool uni = options.unicode;
+  const Ansi ansi{options.color};
+  const std::size_t n = options.columns.size();
+  const std::string line = uni ? "│" : "|", top = uni ? "┬" : "+", bottom = uni ? "┴" : "+";
+
+  std::int64_t t0 = 0;
+  if (!timeline.empty()) {
+    t0 = std::min_element(timeline.begin(), timeline.end(), [](const auto& a, const auto& b) {
+           return a.t_ns < b.t_ns;
+         })->t_ns;
+  }
+  std::vector<std::string> times;
+  std::size_t time_width = 2;
+  for (const auto& e : timeline) {
+    times.push_back(fmt::format("{:.3f}", static_cast<double>(e.t_ns - t0) / 1e6));
+    time_width = std::max(time_width, times.back().size());
+  }
+  // Up to four columns fit 80: the gaps never shrink below what "S. seq 0 ack 1"
+  // needs cut to its flags and numbers; more columns widen the picture instead.
+  constexpr std::size_t left_width = 10, min_gap = 13, max_gap = 28, min_note = 18;
+  const std::size_t avail = std::max<std::size_t>(options.width, 60) - time_width - 1;
+  std::size_t gap = max_gap;
+  if (n > 1) {
+    const std::size_t fixed = left_width + n + 1 + min_note;
+    gap = avail > fixed ? std::clamp((avail - fixed) / (n - 1), min_gap, max_gap) : min_gap;
+  }
+  const std::size_t used = left_width + n + 1 + (n > 1 ? (n - 1) * gap : 0);
+  const std::size_t note_width = avail > used + min_note ? avail - used : min_note;
+
+  // A row: the left area, then lifeline and gap in turn (no gap after the last).
+  struct Row {
+    std::vector<std::string> pieces;
+  };
+  auto blank_row = [&] {
+    Row r;
+    r.pieces.push_back(std::string(left_width, ' '));
+    for (std::size_t k = 0; k < n; ++k) {
+      r.pieces.push_back(line);
+      if (k + 1 < n) r.pieces.push_back(std::string(gap, ' '));
+    }
+    return r;
+  };
+  auto span_width = [&](std::size_t from, std::size_t to) { return (to - from) * gap + (to - from - 1); };
+  std::string out;
+  auto emit = [&](std::string_view time, const Row& r, std::string_view note) {
+    std::string row = std::string(time) + " ";
+    for (const auto& piece : r.pieces) row += piece;
+    if (!note.empty()) row += fmt::format(" {}", note);
+    out += row + '\n';
+  };
+  const std::string blank_time(time_width, ' ');
+  auto continue_note = [&](std::span<const std::string> lines) {
+    for (const auto& l : lines) emit(blank_time, blank_row(), l);
+  };
+
+  // The header: each lifeline starts with the participant's name beside it.
+  {
+    std::string head = pad_left("ms", time_width) + " " + std::string(left_width, ' ');
+    for (std::size_t k = 0; k < n; ++k) {
+      head += top;
+      const std::size_t room = k + 1 < n ? gap : note_width + 1;
+      const std::string name = fit(" " + options.columns[k], room, uni);
+      head += k + 1 < n ? name + std::string(room - display_width(name), ' ') : name;
+    }
+    out += head + '\n';
+  }
+
+  for (std::size_t i = 0; i < timeline.size(); ++i) {
+    const TimelineEntry& e = timeline[i];
+    const std::string time = ansi.paint(pad_left(times[i], time_width), dim);
+    std::vector<std::string> note = wrap(printable(note_for(e, options.packet_note)), note_width);
+    if (note.size() == 1 && note[0].empty()) note.clear();
+    Row row = blank_row();
+
+    if (const auto* p = std::get_if<PacketRecord>(&e.event)) {
+      const auto from = column_index(options, p->eth_src, p->src);
+      const bool broadcast = p->eth_dst == "ff:ff:ff:ff:ff:ff";
+      // npos: a broadcast, or a destination in no column.
+      const std::size_t to = broadcast ? std::string::npos : column_index(options, p->eth_dst, p->dst).value_or(std::string::npos);
+      const std::string label = printable(segment_label(*p));
+      const std::string_view color = packet_color(*p);
+      // One arrow from `a` to `b` over the pieces between their lifelines.
+      auto draw = [&](std::size_t a, std::size_t b, bool with_label) {
+        const std::size_t lo = std::min(a, b), hi = std::max(a, b);
+        const std::size_t width = span_width(lo, hi);
+        std::string text;
+        if (with_label) {
+          text = arrow(label, width, b > a, uni);
+        } else {  // the other way of a broadcast: dashes only
+          if (b < a) text += uni ? "◀" : "<";
+          for (std::size_t k = 0; k + 1 < width; ++k) text += uni ? "─" : "-";
+          if (b > a) text += uni ? "▶" : ">";
+        }
+        const std::size_t first = 2 + 2 * lo, last = 2 * hi;  // gap lo .. gap hi-1
+        row.pieces[first] = ansi.paint(text, color);
+        for (std::size_t k = first + 1; k <= last; ++k) row.pieces[k].clear();
+      };
+      if (from && to != std::string::npos && *from != to) {
+        draw(*from, to, true);
+      } else if (from && n > 1) {
+        // Everyone else: towards both edges, the label on the longer side.
+        const bool right_longer = n - 1 - *from >= *from;
+        if (*from + 1 < n) draw(*from, n - 1, right_longer);
+        if (*from > 0) draw(*from, 0, !right_longer);
+      } else {
+        note.insert(note.begin(), label);  // nothing tells where it goes: said in words
+      }
+      emit(time, row, note.empty() ? "" : note.front());
+      if (!note.empty()) continue_note(std::span(note).subspan(1));
+      continue;
+    }
+    const auto& c = std::get<net::CallEvent>(e.event);
+    const std::string who = c.participant.empty() ? std::string(net::to_string(c.side)) : c.participant;
+    const auto col = std::find(options.columns.begin(), options.columns.end(), who);
+    const std::size_t k = static_cast<std::size_t>(col - options.columns.begin());
+    const CallText text = describe_call(c, uni);
+    const bool in_note = col == options.columns.end() || k + 1 == n;
+    const std::size_t room = in_note ? note_width : k == 0 ? left_width - 1 : gap - 1;
+    std::string label;
+    for (const std::string* form : {&text.full, &text.compact, &text.bare, &text.minimal}) {
+      const std::string with = text.failure.empty() ? *form : *form + " " + text.failure;
+      if (display_width(with) <= room) {
+        label = with;
+        break;
+      }
+    }
+    if (label.empty()) label = fit(text.minimal, room, uni);
+    if (in_note) {
+      const std::string shown = col == options.columns.end() ? who + ": " + label : label;
+      emit(time, row, ansi.paint(shown, magenta));
+      continue_note(note);
+      continue;
+    }
+    if (k == 0) {
+      row.pieces[0] = ansi.paint(pad_left(label, left_width - 1), blue) + " ";
+    } else {
+      row.pieces[2 * k + 2] = " " + ansi.paint(label, blue) + std::string(gap - 1 - display_width(label), ' ');
+    }
+    emit(time, row, note.empty() ? "" : note.front());
+    if (!note.empty()) continue_note(std::span(note).subspan(1));
+  }
+  if (timeline.empty()) emit(blank_time, blank_row(), "(no calls and no packets)");
+  Row last = blank_row();
+  for (std::size_t k = 0; k < n; ++k) last.pieces[1 + 2 * k] = bottom;
+  emit(blank_time, last, "");
+  return out;
+}
+
+}  // namespace
+
 std::string render_ladder(std::span<const TimelineEntry> timeline, const LadderOptions& options) {
+  if (!options.columns.empty()) return render_columns(timeline, options);
   const bool uni = options.unicode;
   const Ansi ansi{options.color};
   const Sides sides(timeline, options.server_port);

@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 67> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 69> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -21,6 +21,7 @@ inline constexpr std::array<std::string_view, 67> kCommonNoteKeys{
     "analysis_heading", "analysis_retransmission", "analysis_fast_retransmission", "analysis_spurious_retransmission", "analysis_out_of_order", "analysis_lost_segment", "analysis_ack_lost_segment", "analysis_dup_ack", "analysis_zero_window", "analysis_zero_window_probe", "analysis_zero_window_probe_ack", "analysis_window_full", "analysis_window_update", "analysis_keep_alive", "analysis_keep_alive_ack",
     // the comments of a pcapng file (Session::write_capture_file)
     "pcapng_section", "pcapng_phase", "pcapng_analysis", "pcapng_calls", "pcapng_client", "pcapng_server",
+    "pcapng_participant", "timeline_heading_columns",
     "capture_not_permitted",
     "server_loopback_only", "server_addresses", "server_no_address", "capture_row", "accept_queue_row",
     // the ladder's own words in the run's language (report.cpp: ladder_words)

@@ -182,6 +182,9 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
   } catch (const UsageError& e) {
     std::fprintf(stderr, "%s: %s\n%s\n", program.c_str(), e.what(), usage_hint(options_.lang, program).c_str());
     return exit_usage;
+  } catch (const LabUnavailable& e) {  // a lab lesson cannot run at all without the privileges
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), e.what());
+    return exit_missing_privilege;
   } catch (const std::exception& e) {
     failure = e.what();
   }

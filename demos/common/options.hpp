@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "lesson.hpp"
+#include "socklab/lab/lab.hpp"
 #include "socklab/net/endpoint.hpp"
 
 namespace socklab::demo {
@@ -20,6 +21,7 @@ enum ExitCode : int {
   exit_failed = 1,                 // a socket call failed unexpectedly, or a port was in use
   exit_usage = 2,                  // bad flags or values
   exit_capture_not_permitted = 4,  // --capture asked for, but this process may not capture
+  exit_missing_privilege = lab::exit_missing_privilege,  // 5: a lab lesson without CAP_NET_ADMIN and CAP_SYS_ADMIN (lab/README.md)
 };
 
 enum class Role { both, server, client };

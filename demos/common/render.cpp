@@ -57,6 +57,7 @@ nlohmann::json call_to_json(const net::CallEvent& e, const std::optional<std::st
   if (!e.preview.empty()) j["preview"] = e.preview;
   if (!e.local.empty()) j["local"] = e.local;
   if (!e.peer.empty()) j["peer"] = e.peer;
+  if (!e.participant.empty()) j["participant"] = e.participant;
   if (note) j["note"] = *note;
   return j;
 }

@@ -189,6 +189,7 @@ void print_json_report(std::FILE* out, const Session& s, const std::optional<std
       auto j = capture::to_json(packets[p]);
       if (!j.contains("kind")) j["kind"] = "packet";
       if (const auto note = s.packet_note(packets[p])) j["note"] = *note;  // as the ladder shows it
+      if (const auto& seen = s.places_of(packets[p]); !seen.empty()) j["seen"] = seen;  // a lab capture's places
       emit(j);
       ++p;
     }
@@ -290,7 +291,12 @@ std::string render_timeline(const Session& s, const Lesson& common, const Report
     ladder.server_word = common.note(CommonNote{"ladder_server"});
     ladder.packet_note = [&common](const capture::PacketRecord& p) { return packet_words(p, common); };
   }
-  std::string out = common.note(CommonNote{"timeline_heading"}) + "\n";
+  const bool columns = s.named_participants();
+  if (columns) {
+    ladder.columns = s.columns();
+    ladder.column_of = s.column_of();
+  }
+  std::string out = common.note(columns ? CommonNote{"timeline_heading_columns"} : CommonNote{"timeline_heading"}) + "\n";
   out += capture::render_ladder(timeline, ladder);
   out += explain_analysis(s.packets(), common, style);
   return out;

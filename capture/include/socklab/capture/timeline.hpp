@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -71,6 +72,16 @@ struct LadderOptions {
   std::string client_word = "client";
   std::string server_word = "server";
   std::function<std::string(const PacketRecord&)> packet_note;
+  // One column per named participant, in this order (a lab lesson: hosts, and a
+  // switch or router the lesson shows); empty: the two columns above. A call stands
+  // in its participant's column (CallEvent::participant); a packet goes from the
+  // column of its source to its destination's, found in column_of by MAC address
+  // first ("02:00:00:00:00:0a": a frame through a router is two hops), then by IP
+  // address ("10.0.0.1"); a broadcast, or a destination in no column, reaches across
+  // every other column. Up to four columns fit 80 display columns; more widen the
+  // picture beyond options.width.
+  std::vector<std::string> columns;
+  std::map<std::string, std::string> column_of;
 };
 
 // The whole picture, one '\n'-terminated line per row, no line wider than

@@ -72,6 +72,9 @@ class Socket {
   Result<void> wait_readable(std::optional<std::chrono::milliseconds> timeout = {}) const;
   Result<void> wait_writable(std::optional<std::chrono::milliseconds> timeout = {}) const;
 
+  // bind(), recorded as "bind"; EADDRINUSE and friends name the endpoint.
+  Result<void> bind_to(const Endpoint& at);
+
   void set_trace(Trace t) noexcept { trace_ = t; }
   [[nodiscard]] const Trace& trace() const noexcept { return trace_; }
 
@@ -85,8 +88,6 @@ class Socket {
   Result<void> set_option(int level, int name, const void* value, socklen_t len,
                           std::string_view option_name, std::optional<long long> shown_value);
   Result<int> get_int_option(int level, int name, std::string_view shown) const;
-  // bind(), recorded as "bind"; EADDRINUSE and friends name the endpoint.
-  Result<void> bind_to(const Endpoint& at);
   // A listener's wait before accept(): none without a timeout; else until a
   // connection is queued, or errc::timed_out "no connection within N ms" under `context`.
   Result<void> wait_for_connection(std::optional<std::chrono::milliseconds> timeout, const std::string& context) const;
