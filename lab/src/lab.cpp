@@ -373,6 +373,12 @@ Node::~Node() {
   unregister_path(path);
 }
 
+bool Node::is_current_namespace() const {
+  struct stat mine {}, here {};
+  return ::fstat(ns_fd_, &mine) == 0 && ::stat("/proc/thread-self/ns/net", &here) == 0 && mine.st_dev == here.st_dev &&
+         mine.st_ino == here.st_ino;
+}
+
 const Interface& Node::interface(std::string_view name) const {
   for (const auto& i : interfaces_) {
     if (i.name == name) return i;
@@ -459,6 +465,14 @@ net::Result<bool> Node::is_up(std::string_view interface) const {
   return (rtnl_link_get_flags(link->get()) & IFF_UP) != 0;
 }
 
+net::Result<bool> Node::is_running(std::string_view interface) const {
+  const std::string name(interface);
+  const auto link = fetch_link(sock_, name, "lab: state of " + name_ + ":" + name);
+  if (!link) return std::unexpected(link.error());
+  constexpr std::uint8_t if_oper_up = 6;  // IF_OPER_UP (RFC 2863); <linux/if.h> clashes with <net/if.h>
+  return rtnl_link_get_operstate(link->get()) == if_oper_up;
+}
+
 net::Result<std::vector<std::string>> Node::addresses(std::string_view interface) const {
   const std::string name(interface);
   int wanted = 0;
@@ -518,10 +532,132 @@ net::Result<bool> Node::ipv6_enabled() const {
   return *v == "0";
 }
 
+namespace {
+
+// "net.ipv4.tcp_syncookies" -> "/proc/sys/net/ipv4/tcp_syncookies"; only net.* (per namespace).
+net::Result<std::string> sysctl_path(std::string_view name, std::string_view node) {
+  const bool chars_ok = std::ranges::all_of(name, [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+  if (!name.starts_with("net.") || !chars_ok || name.ends_with('.') || name.find("..") != std::string_view::npos) {
+    return std::unexpected(net::make_error(net::errc::not_supported,
+                                           "lab: sysctl \"" + std::string(name) + "\" on " + std::string(node),
+                                           "only net.* names (letters, digits, _ - and dots) are per namespace"));
+  }
+  std::string path = "/proc/sys/" + std::string(name);
+  std::ranges::replace(path, '.', '/');
+  return path;
+}
+
+// One /proc/net/{netstat,snmp} file: pairs of lines "TcpExt: A B ..." / "TcpExt: 1 2 ...".
+net::Result<void> read_counter_file(const std::string& path, KernelCounters& into) {
+  std::ifstream in(path);
+  if (!in) return std::unexpected(net::system_error(errno != 0 ? errno : EIO, "lab: read " + path));
+  std::string names, values;
+  while (std::getline(in, names) && std::getline(in, values)) {
+    std::istringstream n(names), v(values);
+    std::string group, group2, name, value;
+    n >> group;
+    v >> group2;
+    if (group != group2 || !group.ends_with(':'))
+      return std::unexpected(net::make_error(net::errc::not_supported, "lab: read " + path, "unexpected line \"" + names + "\""));
+    group.pop_back();
+    while (n >> name && v >> value) {
+      std::int64_t x = 0;
+      if (std::from_chars(value.data(), value.data() + value.size(), x).ec == std::errc{}) into.values[group + name] = x;
+    }
+  }
+  return {};
+}
+
+std::string route_protocol(unsigned p) {
+  switch (p) {
+    case RTPROT_KERNEL: return "kernel";
+    case RTPROT_BOOT: return "boot";
+    case RTPROT_STATIC: return "static";
+    default: return std::to_string(p);
+  }
+}
+
+std::string route_scope(unsigned s) {
+  switch (s) {
+    case RT_SCOPE_UNIVERSE: return "global";
+    case RT_SCOPE_LINK: return "link";
+    case RT_SCOPE_HOST: return "host";
+    default: return std::to_string(s);
+  }
+}
+
+}  // namespace
+
+std::optional<std::int64_t> KernelCounters::value(std::string_view name) const {
+  const auto it = values.find(name);
+  if (it == values.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<std::int64_t> KernelCounters::delta(const KernelCounters& before, const KernelCounters& after,
+                                                  std::string_view name) {
+  const auto b = before.value(name), a = after.value(name);
+  if (!a || !b) return std::nullopt;
+  return *a - *b;
+}
+
+net::Result<std::string> Node::sysctl(std::string_view name) const {
+  const auto path = sysctl_path(name, name_);
+  if (!path) return std::unexpected(path.error());
+  const Entered in(*this);
+  return read_sysctl(*path);
+}
+
+void Node::set_sysctl(std::string_view name, std::string_view value) {
+  const std::string path = net::value_or_throw(sysctl_path(name, name_));
+  const Entered in(*this);
+  write_sysctl(path, value);
+}
+
+net::Result<KernelCounters> Node::kernel_counters() const {
+  KernelCounters out;
+  const Entered in(*this);
+  for (const char* file : {"/proc/thread-self/net/netstat", "/proc/thread-self/net/snmp"}) {
+    if (auto r = read_counter_file(file, out); !r) return std::unexpected(r.error());
+  }
+  return out;
+}
+
+net::Result<std::vector<Route>> Node::routes() const {
+  std::vector<Route> out;
+  rtmsg req{};
+  req.rtm_family = AF_INET;
+  const int err = dump(sock_, RTM_GETROUTE, req, [&](nlmsghdr* h) {
+    const auto* rt = static_cast<const rtmsg*>(nlmsg_data(h));
+    nlattr* tb[RTA_MAX + 1]{};
+    if (rt->rtm_family != AF_INET || rt->rtm_type != RTN_UNICAST || nlmsg_parse(h, sizeof(rtmsg), tb, RTA_MAX, nullptr) < 0)
+      return;
+    const unsigned table = tb[RTA_TABLE] ? nla_get_u32(tb[RTA_TABLE]) : rt->rtm_table;
+    if (table != RT_TABLE_MAIN) return;
+    auto ip = [](const nlattr* a) {
+      char text[INET_ADDRSTRLEN]{};
+      if (a != nullptr && nla_len(a) == 4) ::inet_ntop(AF_INET, nla_data(a), text, sizeof text);
+      return std::string(text);
+    };
+    Route r;
+    r.destination = rt->rtm_dst_len == 0 ? "default" : ip(tb[RTA_DST]) + "/" + std::to_string(rt->rtm_dst_len);
+    r.gateway = ip(tb[RTA_GATEWAY]);
+    r.source = ip(tb[RTA_PREFSRC]);
+    if (tb[RTA_OIF]) r.interface = interface_of(interfaces_, static_cast<int>(nla_get_u32(tb[RTA_OIF])));
+    r.protocol = route_protocol(rt->rtm_protocol);
+    r.scope = route_scope(rt->rtm_scope);
+    out.push_back(std::move(r));
+  });
+  if (err < 0) return std::unexpected(nl_error(err, "lab: read the routing table of " + name_));
+  return out;
+}
+
 template <class Table>
 net::Result<Table> Node::wait_for_table(const std::function<net::Result<Table>()>& read,
                                         const std::function<bool(const Table&)>& ready,
-                                        std::chrono::milliseconds timeout) const {
+                                        std::chrono::milliseconds timeout, int group) const {
   // Subscribe first, then read: a change between the two still wakes the wait.
   nl_sock* events = nullptr;
   {
@@ -534,7 +670,7 @@ net::Result<Table> Node::wait_for_table(const std::function<net::Result<Table>()
       return std::unexpected(nl_error(err, "lab: netlink socket in " + netns_));
     }
   }
-  nl_socket_add_membership(events, RTNLGRP_NEIGH);
+  nl_socket_add_membership(events, group);
   nl_socket_set_nonblocking(events);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   net::Result<Table> table = read();
@@ -552,12 +688,12 @@ net::Result<Table> Node::wait_for_table(const std::function<net::Result<Table>()
 
 net::Result<std::vector<Neighbour>> Node::wait_for_neighbours(
     const std::function<bool(const std::vector<Neighbour>&)>& ready, std::chrono::milliseconds timeout) const {
-  return wait_for_table<std::vector<Neighbour>>([this] { return neighbours(); }, ready, timeout);
+  return wait_for_table<std::vector<Neighbour>>([this] { return neighbours(); }, ready, timeout, RTNLGRP_NEIGH);
 }
 
 net::Result<std::vector<FdbEntry>> Node::wait_for_fdb(const std::function<bool(const std::vector<FdbEntry>&)>& ready,
                                                       std::chrono::milliseconds timeout) const {
-  return wait_for_table<std::vector<FdbEntry>>([this] { return fdb(); }, ready, timeout);
+  return wait_for_table<std::vector<FdbEntry>>([this] { return fdb(); }, ready, timeout, RTNLGRP_NEIGH);
 }
 
 // --- ParticipantThread -----------------------------------------------------------------
@@ -700,6 +836,14 @@ void Lab::connect_pair(Node& a, const InterfaceSpec& a_spec, Node& b, const Inte
     if (!spec->address.empty()) add_address(node->sock_, info.ifindex, spec->address, at);
     node->interfaces_.push_back(Interface{node->name(), spec->name, spec->address, info.mac, info.ifindex});
   }
+  // The kernel turns the carrier on and attaches the queue a moment later (linkwatch,
+  // from a work queue); a lesson's first frame sent before that would be dropped.
+  for (const auto& [node, spec] : {std::pair{&a, &a_spec}, std::pair{&b, &b_spec}}) {
+    const std::string at = node->name() + ":" + spec->name;
+    auto running = node->wait_for_table<bool>([&] { return node->is_running(spec->name); },
+                                                    [](const bool& r) { return r; }, std::chrono::seconds(5), RTNLGRP_LINK);
+    if (!net::value_or_throw(std::move(running))) fail(ETIMEDOUT, "lab: " + at + " did not come up within 5 s");
+  }
 }
 
 void Lab::add_route(Node& host, std::string_view destination, std::string_view gateway) {
@@ -787,14 +931,14 @@ Node& add_lan(Lab& lab, std::string switch_name, const std::vector<std::string>&
   return sw;
 }
 
-Node& add_two_lans(Lab& lab) {
-  Node& sw1 = add_lan(lab, "sw1", {"A"}, "10.0.1", 0x0a);
-  Node& sw2 = add_lan(lab, "sw2", {"B"}, "10.0.2", 0x0b);
+Node& add_two_lans(Lab& lab, const std::vector<std::string>& lan1, const std::vector<std::string>& lan2) {
+  Node& sw1 = add_lan(lab, "sw1", lan1, "10.0.1", 0x0a);
+  Node& sw2 = add_lan(lab, "sw2", lan2, "10.0.2", static_cast<std::uint8_t>(0x0a + lan1.size()));
   Node& r = lab.add_router("R");
   lab.connect(r, {.address = "10.0.1.254/24", .mac = Mac::local(0xf1), .name = "eth0"}, sw1);
   lab.connect(r, {.address = "10.0.2.254/24", .mac = Mac::local(0xf2), .name = "eth1"}, sw2);
-  lab.add_route(lab.node("A"), "default", "10.0.1.254");
-  lab.add_route(lab.node("B"), "default", "10.0.2.254");
+  for (const auto& h : lan1) lab.add_route(lab.node(h), "default", "10.0.1.254");
+  for (const auto& h : lan2) lab.add_route(lab.node(h), "default", "10.0.2.254");
   return r;
 }
 

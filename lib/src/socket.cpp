@@ -3,6 +3,7 @@
 #include "socklab/net/unix.hpp"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <linux/sock_diag.h>
 #include <linux/sockios.h>
 #include <poll.h>
@@ -243,6 +244,12 @@ Result<void> Socket::set_send_buffer(int bytes) {
 
 Result<int> Socket::recv_buffer() const { return get_int_option(SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF"); }
 Result<int> Socket::send_buffer() const { return get_int_option(SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF"); }
+
+Result<void> Socket::set_ttl(int hops) {
+  return set_option(IPPROTO_IP, IP_TTL, &hops, sizeof hops, "IP_TTL", hops);
+}
+
+Result<int> Socket::ttl() const { return get_int_option(IPPROTO_IP, IP_TTL, "IP_TTL"); }
 
 Result<void> Socket::set_linger(std::optional<std::chrono::seconds> linger) {
   ::linger l{};

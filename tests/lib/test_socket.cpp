@@ -143,6 +143,19 @@ TEST_CASE("Socket options reach the kernel", "[lib][socket][options]") {
   REQUIRE(::getsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &l, &len) == 0);
   CHECK(l.l_onoff == 0);
 
+  REQUIRE(c.set_ttl(1));
+  CHECK(int_option(c.fd(), IPPROTO_IP, IP_TTL) == 1);
+  CHECK(c.ttl().value() == 1);
+  REQUIRE(c.set_ttl(200));
+  CHECK(c.ttl().value() == 200);
+  // Out of range: the kernel refuses (0 and 256), the error names the option.
+  auto zero = c.set_ttl(0);
+  REQUIRE_FALSE(zero);
+  CHECK(zero.error().errno_value() == EINVAL);
+  CHECK(zero.error().message().starts_with("setsockopt IP_TTL=0: "));
+  CHECK_FALSE(c.set_ttl(256));
+  CHECK(c.ttl().value() == 200);
+
   REQUIRE(c.set_nonblocking(true));
   CHECK((::fcntl(c.fd(), F_GETFL) & O_NONBLOCK) != 0);
   REQUIRE(c.set_nonblocking(false));

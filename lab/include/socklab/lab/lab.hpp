@@ -26,6 +26,7 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +64,18 @@ struct Mac {
   static std::optional<Mac> parse(std::string_view text);
   [[nodiscard]] std::string str() const;  // lower-case hex, as ip and tcpdump print it
   friend bool operator==(const Mac&, const Mac&) = default;
+
+  // The anatomy the LAN lesson shows, bit by bit of the first byte (IEEE 802):
+  // bit 0 (I/G): a group address (multicast; broadcast is the group of everyone);
+  [[nodiscard]] bool is_multicast() const noexcept { return (bytes[0] & 0x01) != 0; }
+  // bit 1 (U/L): locally administered, chosen by software (veth, bridges, VMs), so the
+  // first three bytes are no maker's OUI;
+  [[nodiscard]] bool is_local() const noexcept { return (bytes[0] & 0x02) != 0; }
+  [[nodiscard]] bool is_broadcast() const noexcept { return *this == broadcast(); }
+  // the first three bytes, "02:00:00": the OUI the IEEE assigned to a maker when the
+  // address is neither local nor a group.
+  [[nodiscard]] std::string oui() const { return str().substr(0, 8); }
+  static Mac broadcast() noexcept { return Mac{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}; }
 };
 
 enum class NodeKind : std::uint8_t { host, router, switch_ };
@@ -99,6 +112,28 @@ struct FdbEntry {
   bool local = false;      // the bridge's own address (a port's MAC), not learned
 };
 
+// One route of a host's main routing table, as `ip route` shows it.
+struct Route {
+  std::string destination;  // "default" or "10.0.1.0/24"
+  std::string gateway;      // "10.0.1.254", or "" for a directly connected network
+  std::string interface;    // "eth0"
+  std::string source;       // the preferred source address ("10.0.1.1"), or ""
+  std::string protocol;     // who put it there: "kernel" (from an address), "static" (add_route), ...
+  std::string scope;        // "link" (on the LAN itself) or "global" (through a gateway)
+};
+
+// The kernel's protocol counters of one namespace: /proc/net/netstat and /proc/net/snmp
+// keyed as nstat names them ("TcpExtListenDrops", "TcpExtSyncookiesSent",
+// "IpForwDatagrams", "IcmpOutTimeExcds").
+struct KernelCounters {
+  std::map<std::string, std::int64_t, std::less<>> values;
+  // nullopt when this kernel has no counter of that name.
+  [[nodiscard]] std::optional<std::int64_t> value(std::string_view name) const;
+  // after - before for one counter; nullopt when either lacks it.
+  static std::optional<std::int64_t> delta(const KernelCounters& before, const KernelCounters& after,
+                                           std::string_view name);
+};
+
 struct LinkCounters {
   std::uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0, rx_dropped = 0, tx_dropped = 0;
 };
@@ -126,6 +161,9 @@ class Node {
     return std::forward<F>(fn)();
   }
 
+  // True when the calling thread is inside this node's namespace (same namespace inode).
+  [[nodiscard]] bool is_current_namespace() const;
+
   // Read back over netlink.
   [[nodiscard]] net::Result<std::vector<Neighbour>> neighbours() const;
   [[nodiscard]] net::Result<std::vector<FdbEntry>> fdb() const;  // a switch's learned MACs
@@ -133,9 +171,25 @@ class Node {
   [[nodiscard]] net::Result<Mac> mac(std::string_view interface) const;
   [[nodiscard]] net::Result<std::vector<std::string>> addresses(std::string_view interface) const;  // IPv4, "10.0.0.1/24"
   [[nodiscard]] net::Result<bool> is_up(std::string_view interface) const;
+  // True once the kernel reports the interface operationally up (carrier on, its queue
+  // attached): before that, a frame sent on it is dropped without a trace.
+  [[nodiscard]] net::Result<bool> is_running(std::string_view interface) const;
   [[nodiscard]] net::Result<std::chrono::milliseconds> ageing_time() const;  // a switch's; 0 = hub
   [[nodiscard]] net::Result<bool> forwarding() const;       // net.ipv4.ip_forward
   [[nodiscard]] net::Result<bool> ipv6_enabled() const;     // !net.ipv6.conf.all.disable_ipv6
+  // The main routing table (IPv4), in the kernel's order.
+  [[nodiscard]] net::Result<std::vector<Route>> routes() const;
+  // This namespace's protocol counters, read inside it (/proc/thread-self/net/...: a
+  // thread's own namespace, where /proc/self/net would be the process's).
+  [[nodiscard]] net::Result<KernelCounters> kernel_counters() const;
+
+  // A sysctl of this namespace only, by its dotted name ("net.ipv4.tcp_syncookies").
+  // Only net.* names: those are per network namespace, so setting one never changes the
+  // machine's own. A name outside net.*, or with characters a sysctl name cannot have,
+  // is refused with an error naming it (set_sysctl throws it as LabError); so is a name
+  // this kernel does not have.
+  [[nodiscard]] net::Result<std::string> sysctl(std::string_view name) const;
+  void set_sysctl(std::string_view name, std::string_view value);
 
   // Waits, on netlink notifications, until `ready` holds for the ARP table (a host) or the
   // forwarding database (a switch), or the timeout passes; returns the last table read.
@@ -158,7 +212,7 @@ class Node {
   template <class Table>
   net::Result<Table> wait_for_table(const std::function<net::Result<Table>()>& read,
                                     const std::function<bool(const Table&)>& ready,
-                                    std::chrono::milliseconds timeout) const;
+                                    std::chrono::milliseconds timeout, int group) const;
 
   std::string name_;
   std::string netns_;
@@ -249,10 +303,12 @@ class Lab {
 // 02:00:00:00:00:<mac_base + i>. Returns the switch.
 Node& add_lan(Lab& lab, std::string switch_name, const std::vector<std::string>& hosts, std::string_view subnet,
               std::uint8_t mac_base, bool hub = false);
-// Two LANs joined by a router: A (10.0.1.1, 02:..:0a) on sw1, B (10.0.2.1, 02:..:0b) on sw2,
-// router R with eth0 10.0.1.254 (02:..:f1) and eth1 10.0.2.254 (02:..:f2); A's and B's
-// default route goes through R. Returns R.
-Node& add_two_lans(Lab& lab);
+// Two LANs joined by a router: the hosts of `lan1` on sw1 (10.0.1.1, .2, ...), those of
+// `lan2` on sw2 (10.0.2.1, ...), MACs 02:..:0a, 0b, ... in that order over both LANs;
+// router R with eth0 10.0.1.254 (02:..:f1) and eth1 10.0.2.254 (02:..:f2); every host's
+// default route goes through R. The default: A (10.0.1.1, :0a) and B (10.0.2.1, :0b).
+// Returns R.
+Node& add_two_lans(Lab& lab, const std::vector<std::string>& lan1 = {"A"}, const std::vector<std::string>& lan2 = {"B"});
 
 // Removes the namespaces of runs whose pid is dead (socklab-<pid>-*, pid not alive);
 // returns their names. Touches nothing that is not named socklab-<pid>-, nor a live pid's.

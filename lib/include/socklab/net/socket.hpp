@@ -50,6 +50,10 @@ class Socket {
   // close() abortive (an RST instead of a FIN on TCP).
   Result<void> set_linger(std::optional<std::chrono::seconds> linger);
   Result<void> set_nonblocking(bool on);
+  // IP_TTL (IPv4): the Time To Live of the packets this socket sends, 1 to 255; each
+  // router takes one off and drops the packet at 0 (answering ICMP time exceeded).
+  Result<void> set_ttl(int hops);
+  [[nodiscard]] Result<int> ttl() const;                    // IP_TTL as the kernel reports it
   // SO_ERROR: the pending error (0 if none), cleared by reading it.
   [[nodiscard]] Result<int> pending_error() const;
   // SO_MEMINFO's drop counter: packets the kernel dropped for this socket
