@@ -85,6 +85,8 @@ std::string usage_hint(Lang lang, const std::string& program) {
 bool connect_refused(const Session& s) {
   const auto calls = s.calls();
   return std::ranges::any_of(calls, [](const net::CallEvent& c) { return c.call == "connect" && c.err == ECONNREFUSED; });
+}
+
 // The language asked for on a command line CLI11 could not parse: --lang zh,
 // --lang=zh, else the environment's.
 Lang lang_of_arguments(int argc, char** argv) {
