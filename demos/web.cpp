@@ -38,6 +38,7 @@
 #include <fmt/format.h>
 
 #include "demo.hpp"
+#include "report.hpp"
 #include "server_setup.hpp"
 
 extern char** environ;
@@ -345,7 +346,7 @@ class WebServer {
     auto r = c.stream.recv_some(buf);
     if (!r || *r == 0) {
       if (c.lingering) {
-        s_.record_note(Side::server, fmt::format("#{} dropped {} B", c.id, c.discarded), Note{"linger"},
+        s_.record_note(Side::server, fmt::format("#{} {} B", c.id, c.discarded), Note{"linger"},
                        {{"bytes", std::to_string(c.discarded)}});
       } else {
         s_.record_note(Side::server, fmt::format("#{} EOF", c.id), Note{"peer_closed"}, {{"n", std::to_string(c.id)}});
@@ -503,13 +504,13 @@ class WebServer {
     for (auto& c : conns_) {
       if (!c->stream || deadline(*c) > now) continue;
       if (c->lingering) {
-        s_.record_note(Side::server, fmt::format("#{} dropped {} B", c->id, c->discarded), Note{"linger"},
+        s_.record_note(Side::server, fmt::format("#{} {} B", c->id, c->discarded), Note{"linger"},
                        {{"bytes", std::to_string(c->discarded)}});
         (void)c->stream.close();
       } else if (!c->in.empty()) {
         fail(*c, 408, fmt::format("no end of head within {} ms", o_.head_timeout.count()));
       } else {
-        s_.record_note(Side::server, fmt::format("#{} idle {} s", c->id, kKeepAliveIdle.count()), Note{"idle_close"},
+        s_.record_note(Side::server, fmt::format("#{} {} s", c->id, kKeepAliveIdle.count()), Note{"idle_close"},
                        {{"seconds", std::to_string(kKeepAliveIdle.count())}});
         (void)c->stream.close();
       }
@@ -621,9 +622,9 @@ net::TcpStream open_url(Session& s, ClientLog& seen, const std::string& host, st
                 {{"host", host}, {"port", std::to_string(port)}});
   if (!literal) {
     const auto order = nsswitch_hosts();
-    if (!order.empty()) s.record_note(Side::client, order, Note{"nsswitch"});
+    if (!order.empty()) s.record_note(Side::client, "/etc/nsswitch.conf \"" + order + "\"", Note{"nsswitch"});
     seen.hosts_lines = hosts_lines(host);
-    for (const auto& l : seen.hosts_lines) s.record_note(Side::client, "/etc/hosts: " + l, Note{"hosts_file"});
+    for (const auto& l : seen.hosts_lines) s.record_note(Side::client, "/etc/hosts \"" + l + "\"", Note{"hosts_file"});
     if (seen.hosts_lines.empty()) s.record_note(Side::client, "/etc/hosts", Note{"hosts_missing"}, {{"host", host}});
   }
   const auto addresses = must(net::Endpoint::resolve(host, port));
@@ -632,7 +633,7 @@ net::TcpStream open_url(Session& s, ClientLog& seen, const std::string& host, st
     seen.resolved.push_back(a.address());
     list += (list.empty() ? "" : ", ") + a.address();
   }
-  if (!literal) s.record_note(Side::client, "getaddrinfo " + host + " → " + list, Note{"getaddrinfo"});
+  if (!literal) s.record_note(Side::client, "getaddrinfo(\"" + host + "\") → " + list, Note{"getaddrinfo"});
   for (std::size_t i = 0; i < addresses.size(); ++i) {
     auto stream = net::TcpStream::connect(addresses[i], {.timeout = s.patience(), .trace = client});
     if (stream) {
@@ -832,7 +833,7 @@ void program_client(Session& s, ClientLog& seen, ClientKind kind, const std::str
                                                             {"stderr", r.err.substr(0, 400)}}));
   }
   seen.page = r.out;
-  s.record_note(Side::client, fmt::format("{} exit 0, {} B", name, r.out.size()), Note{"program_done"},
+  s.record_note(Side::client, fmt::format("{} → 0, {} B", name, r.out.size()), Note{"program_done"},
                 {{"program", name}, {"visitor", visitor_in(r.out)}});
 }
 
@@ -922,7 +923,7 @@ void explain_wire(Session& s, std::uint16_t server_port) {
     if (p.len > 0 && p.sport == server_port && p.preview.rfind("HTTP/1.", 0) == 0) {
       return s.note(Note{"wire_response"}, {{"status", p.preview.substr(9, 3)}});
     }
-    return s.note(Note{"wire_other"}, {{"phase", std::string(capture::to_string(p.phase))}});
+    return s.note(Note{"wire_other"}, {{"phase", demo::phase_words(p.phase, s.common())}});
   });
 }
 

@@ -36,6 +36,8 @@ const std::set<std::string, std::less<>> kAllowed{
     "Wireshark", "pcap", "proc", "net", "snmp", "python", "Python", "struct", "pack", "sleep", "root", "zh",
     // names
     "Linux", "Nagle",
+    // demo-web: the resolver call, the programs that visit, HTTP header names
+    "getaddrinfo", "curl", "chromium", "Accept", "Connection", "Host",
 };
 
 // The payloads the lessons send, where a line shows them unquoted (a framed
@@ -146,6 +148,10 @@ TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") 
       {DEMO_UDP, "--max", "-6"},
       {DEMO_BACKLOG},
       {DEMO_UNIX},
+      {DEMO_WEB},
+      {DEMO_WEB, "--bad", "--head-timeout", "200"},
+      {DEMO_WEB, "--client", "curl"},
+      {DEMO_WEB, "--client", "chromium"},
   };
   // Variants that take no --capture (nothing goes over a network).
   const std::vector<Strings> plain_runs{{DEMO_UNIX, "--stale"}};

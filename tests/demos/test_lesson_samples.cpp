@@ -54,7 +54,7 @@ using Strings = std::vector<std::string>;
 
 const std::map<std::string, std::string> kPrograms{
     {"demo-handshake", DEMO_HANDSHAKE}, {"demo-teardown", DEMO_TEARDOWN}, {"demo-sticky", DEMO_STICKY},
-    {"demo-udp", DEMO_UDP},             {"demo-backlog", DEMO_BACKLOG},     {"demo-unix", DEMO_UNIX},
+    {"demo-udp", DEMO_UDP},             {"demo-backlog", DEMO_BACKLOG},     {"demo-unix", DEMO_UNIX}, {"demo-web", DEMO_WEB},
 };
 const Strings kLessons{"handshake", "teardown", "sticky", "udp", "backlog", "unix"};
 constexpr std::string_view kMarker = "<!-- sample: ";
@@ -288,5 +288,5 @@ TEST_CASE("every sample output in the lesson texts matches a real run", "[demos]
       }
     }
   }
-  CHECK(checked >= 26);  // every sample of both languages, not a vacuous pass
+  CHECK(checked >= 28);  // every sample of both languages, not a vacuous pass
 }
