@@ -1010,12 +1010,15 @@ void summary(Session& s, const Options& o, const ServerLog& log, const ClientLog
                 {{"connections", log.accepted.size()}, {"requests", log.requests.size()}}, Note{"verdict_keep_alive"});
     }
     if (client_here && o.client != ClientKind::builtin && !o.bad) {
-      // The page's address shows an address; the server accepted a connection
-      // from it that asked for "/".
+      // The page's address is that of the connection that asked for "/", as
+      // the server logged it; the client only has the page it got.
       const auto shown = visitor_in(seen.page);
-      const bool matches = std::any_of(log.requests.begin(), log.requests.end(),
-                                       [&](const auto& r) { return r.target == "/" && r.peer == shown; });
-      s.verdict("page_shows_visitor", true, matches, Note{"verdict_visitor"}, {{"visitor", shown}, {"local", shown}});
+      std::string asked;
+      for (const auto& r : log.requests) {
+        if (r.target == "/" && (asked.empty() || r.peer == shown)) asked = r.peer;
+      }
+      const bool matches = !shown.empty() && shown == asked;
+      s.verdict("page_shows_visitor", asked, shown, Note{"verdict_visitor"}, {{"visitor", shown}, {"local", shown}});
       if (!matches) s.why(Note{"why_visitor"}, {{"visitor", shown}});
     }
   }
