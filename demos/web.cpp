@@ -51,7 +51,7 @@ using demo::Side;
 using demo::must;
 using Clock = std::chrono::steady_clock;
 
-constexpr std::array<std::string_view, 68> kNoteKeys{
+constexpr std::array<std::string_view, 77> kNoteKeys{
     // the timeline: the client
     "url_parts", "url_numeric", "hosts_file", "hosts_missing", "nsswitch", "getaddrinfo", "connect_refused_next",
     "connect", "send_request", "recv_head", "recv_body", "same_connection", "close", "program_start", "program_done",
@@ -70,7 +70,10 @@ constexpr std::array<std::string_view, 68> kNoteKeys{
     "fact_limits", "why_visitor",
     // usage and role server
     "open_in_browser", "open_in_browser_any", "no_program", "program_failed", "program_timeout", "client_with_server",
-    "bad_with_client", "word_yes", "word_no"};
+    "bad_with_client", "word_yes", "word_no",
+    // why a request was refused
+    "bad_empty", "bad_request_line", "bad_method", "bad_version", "bad_target", "bad_header", "bad_first_byte",
+    "bad_too_large", "bad_timeout"};
 using Note = demo::Key<kNoteKeys>;
 
 // ---------------------------------------------------------------- the limits
@@ -155,7 +158,7 @@ struct Head {
 };
 
 // Parses a complete head; nullopt with `why` when it is not HTTP/1.x.
-std::optional<Head> parse_head(std::string_view text, std::string& why) {
+std::optional<Head> parse_head(std::string_view text, std::optional<Note>& why) {
   Head h;
   std::vector<std::string_view> lines;
   std::size_t pos = 0;
@@ -169,35 +172,35 @@ std::optional<Head> parse_head(std::string_view text, std::string& why) {
   }
   while (!lines.empty() && lines.back().empty()) lines.pop_back();
   if (lines.empty()) {
-    why = "empty request";
+    why = Note{"bad_empty"};
     return std::nullopt;
   }
   const auto first = lines.front();
   const auto sp1 = first.find(' ');
   const auto sp2 = sp1 == std::string_view::npos ? sp1 : first.find(' ', sp1 + 1);
   if (sp2 == std::string_view::npos || first.find(' ', sp2 + 1) != std::string_view::npos) {
-    why = "the request line is not METHOD SP TARGET SP VERSION";
+    why = Note{"bad_request_line"};
     return std::nullopt;
   }
   h.method = first.substr(0, sp1);
   h.target = first.substr(sp1 + 1, sp2 - sp1 - 1);
   h.version = first.substr(sp2 + 1);
   if (h.method.empty() || !std::all_of(h.method.begin(), h.method.end(), [](char c) { return tchar(c); })) {
-    why = "the method is not a token";
+    why = Note{"bad_method"};
     return std::nullopt;
   }
   if (h.version != "HTTP/1.1" && h.version != "HTTP/1.0") {
-    why = "the version is not HTTP/1.0 or HTTP/1.1";
+    why = Note{"bad_version"};
     return std::nullopt;
   }
   if (h.target.empty() || h.target.front() != '/') {
-    why = "the target does not start with /";
+    why = Note{"bad_target"};
     return std::nullopt;
   }
   for (std::size_t i = 1; i < lines.size(); ++i) {
     const auto colon = lines[i].find(':');
     if (colon == 0 || colon == std::string_view::npos) {
-      why = "a header line without a name and a colon";
+      why = Note{"bad_header"};
       return std::nullopt;
     }
     auto value = lines[i].substr(colon + 1);
@@ -373,22 +376,22 @@ class WebServer {
       // Not HTTP at all (a TLS ClientHello begins with 0x16): no need to wait for a line.
       const auto first_bad = std::find_if(c.in.begin(), c.in.end(), [](char ch) { return !tchar(static_cast<unsigned char>(ch)); });
       if (first_bad != c.in.end() && *first_bad != ' ') {
-        fail(c, 400, fmt::format("byte 0x{:02x} where a method should be", static_cast<unsigned char>(*first_bad)));
+        fail(c, 400, Note{"bad_first_byte"}, {{"byte", fmt::format("0x{:02x}", static_cast<unsigned char>(*first_bad))}});
         return;
       }
       const auto end = head_end(c.in);
       if (end == std::string::npos) {
-        if (c.in.size() > kMaxHead) fail(c, 431, fmt::format("{} bytes and no end of head", c.in.size()));
+        if (c.in.size() > kMaxHead) fail(c, 431, Note{"bad_too_large"}, {{"bytes", std::to_string(c.in.size())}});
         return;
       }
       if (end > kMaxHead) {
-        fail(c, 431, fmt::format("a head of {} bytes", end));
+        fail(c, 431, Note{"bad_too_large"}, {{"bytes", std::to_string(end)}});
         return;
       }
-      std::string why;
+      std::optional<Note> why;
       const auto head = parse_head(std::string_view(c.in).substr(0, end), why);
       if (!head) {
-        fail(c, 400, why);
+        fail(c, 400, *why);
         return;
       }
       c.in.erase(0, end);
@@ -463,8 +466,7 @@ class WebServer {
       return;
     }
     s_.explain(Side::server, "send", Note{"response"},
-               {{"status", fmt::format("{} {}", status, reason(status))},
-                {"length", std::to_string(body.size())},
+               {{"code", std::to_string(status)}, {"length", std::to_string(body.size())},
                 {"head", std::to_string(response.size() - (h.method == "HEAD" ? 0 : body.size()))}});
     c.idle_since = Clock::now();
     if (!keep) (void)c.stream.close();
@@ -473,7 +475,8 @@ class WebServer {
   // An error answer, then the lingering close: our FIN first, then whatever the
   // client still sends is read and dropped until its FIN, so that closing with
   // unread data never turns into an RST that could destroy the answer.
-  void fail(Conn& c, int status, const std::string& detail) {
+  void fail(Conn& c, int status, Note why, const demo::Values& values = {}) {
+    const std::string detail = s_.note(why, values);
     const std::string body = fmt::format("{} {}: {}\n", status, reason(status), detail);
     const std::string response = fmt::format(
         "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
@@ -491,7 +494,7 @@ class WebServer {
       return;
     }
     s_.explain(Side::server, "send", Note{"response_error"},
-               {{"status", fmt::format("{} {}", status, reason(status))}, {"detail", detail}});
+               {{"code", std::to_string(status)}, {"detail", detail}});
     (void)c.stream.shutdown_write();
     c.lingering = true;
     c.head_started = Clock::now();
@@ -508,7 +511,7 @@ class WebServer {
                        {{"bytes", std::to_string(c->discarded)}});
         (void)c->stream.close();
       } else if (!c->in.empty()) {
-        fail(*c, 408, fmt::format("no end of head within {} ms", o_.head_timeout.count()));
+        fail(*c, 408, Note{"bad_timeout"}, {{"ms", std::to_string(o_.head_timeout.count())}});
       } else {
         s_.record_note(Side::server, fmt::format("#{} {} s", c->id, kKeepAliveIdle.count()), Note{"idle_close"},
                        {{"seconds", std::to_string(kKeepAliveIdle.count())}});
@@ -622,9 +625,9 @@ net::TcpStream open_url(Session& s, ClientLog& seen, const std::string& host, st
                 {{"host", host}, {"port", std::to_string(port)}});
   if (!literal) {
     const auto order = nsswitch_hosts();
-    if (!order.empty()) s.record_note(Side::client, "/etc/nsswitch.conf \"" + order + "\"", Note{"nsswitch"});
+    if (!order.empty()) s.record_note(Side::client, "/etc/nsswitch.conf", Note{"nsswitch"}, {{"order", order}});
     seen.hosts_lines = hosts_lines(host);
-    for (const auto& l : seen.hosts_lines) s.record_note(Side::client, "/etc/hosts \"" + l + "\"", Note{"hosts_file"});
+    for (const auto& l : seen.hosts_lines) s.record_note(Side::client, "/etc/hosts", Note{"hosts_file"}, {{"line", l}});
     if (seen.hosts_lines.empty()) s.record_note(Side::client, "/etc/hosts", Note{"hosts_missing"}, {{"host", host}});
   }
   const auto addresses = must(net::Endpoint::resolve(host, port));
@@ -633,7 +636,7 @@ net::TcpStream open_url(Session& s, ClientLog& seen, const std::string& host, st
     seen.resolved.push_back(a.address());
     list += (list.empty() ? "" : ", ") + a.address();
   }
-  if (!literal) s.record_note(Side::client, "getaddrinfo(\"" + host + "\") → " + list, Note{"getaddrinfo"});
+  if (!literal) s.record_note(Side::client, "getaddrinfo()", Note{"getaddrinfo"}, {{"host", host}, {"addresses", list}});
   for (std::size_t i = 0; i < addresses.size(); ++i) {
     auto stream = net::TcpStream::connect(addresses[i], {.timeout = s.patience(), .trace = client});
     if (stream) {
@@ -993,9 +996,9 @@ void summary(Session& s, const Options& o, const ServerLog& log, const ClientLog
     s.fact("requests_per_connection", per, Note{"fact_per_connection"}, {{"list", per_text}});
     if (!o.bad && (o.client == ClientKind::chromium || !client_here)) {
       // The page's own resources, as the server saw them asked for.
-      s.verdict("stylesheet_requested", true, std::any_of(log.requests.begin(), log.requests.end(), [](const auto& r) {
-                  return r.target == "/style.css";
-                }), Note{"verdict_stylesheet"});
+      const bool served_css = std::any_of(log.requests.begin(), log.requests.end(),
+                                          [](const auto& r) { return r.target == "/style.css"; });
+      s.verdict("stylesheet_requested", true, served_css, Note{"verdict_stylesheet"}, {{"answer", word(s, served_css)}});
       const bool favicon = std::any_of(log.requests.begin(), log.requests.end(),
                                        [](const auto& r) { return r.target == "/favicon.ico"; });
       s.fact("favicon_requested", favicon, Note{"fact_favicon"}, {{"answer", word(s, favicon)}});

@@ -56,7 +56,7 @@ const std::map<std::string, std::string> kPrograms{
     {"demo-handshake", DEMO_HANDSHAKE}, {"demo-teardown", DEMO_TEARDOWN}, {"demo-sticky", DEMO_STICKY},
     {"demo-udp", DEMO_UDP},             {"demo-backlog", DEMO_BACKLOG},     {"demo-unix", DEMO_UNIX}, {"demo-web", DEMO_WEB},
 };
-const Strings kLessons{"handshake", "teardown", "sticky", "udp", "backlog", "unix"};
+const Strings kLessons{"handshake", "teardown", "sticky", "udp", "backlog", "unix", "web"};
 constexpr std::string_view kMarker = "<!-- sample: ";
 constexpr std::string_view kBar = "│";
 
