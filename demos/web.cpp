@@ -625,7 +625,7 @@ net::TcpStream open_url(Session& s, ClientLog& seen, const std::string& host, st
                 {{"host", host}, {"port", std::to_string(port)}});
   if (!literal) {
     const auto order = nsswitch_hosts();
-    if (!order.empty()) s.record_note(Side::client, "/etc/nsswitch.conf", Note{"nsswitch"}, {{"order", order}});
+    if (!order.empty()) s.record_note(Side::client, "nsswitch.conf", Note{"nsswitch"}, {{"order", order}});
     seen.hosts_lines = hosts_lines(host);
     for (const auto& l : seen.hosts_lines) s.record_note(Side::client, "/etc/hosts", Note{"hosts_file"}, {{"line", l}});
     if (seen.hosts_lines.empty()) s.record_note(Side::client, "/etc/hosts", Note{"hosts_missing"}, {{"host", host}});
