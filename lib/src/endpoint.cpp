@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <ostream>
+#include <vector>
 
 namespace socklab::net {
 
@@ -150,6 +151,21 @@ Result<Endpoint> Endpoint::from_host_port(std::string_view host, std::uint16_t p
     return e;
   }
 
+  auto all = resolve(host, port, family_hint);
+  if (!all) return std::unexpected(all.error());
+  for (const auto& candidate : *all) {
+    if (!candidate.is_v6()) return candidate;  // IPv4 preferred: localhost is 127.0.0.1
+  }
+  return all->front();
+}
+
+Result<std::vector<Endpoint>> Endpoint::resolve(std::string_view host, std::uint16_t port, int family_hint) {
+  if (host.empty()) return std::unexpected(bad_host(host, "host is empty"));
+  if (family_hint != AF_UNSPEC && family_hint != AF_INET && family_hint != AF_INET6) {
+    return std::unexpected(bad_host(host, "family hint must be AF_INET, AF_INET6 or AF_UNSPEC"));
+  }
+  const std::string h(host);
+  if (h.find('\0') != std::string::npos) return std::unexpected(bad_host(host, "contains a NUL byte"));
   addrinfo hints{};
   hints.ai_family = family_hint;
   hints.ai_socktype = SOCK_STREAM;
@@ -159,15 +175,15 @@ Result<Endpoint> Endpoint::from_host_port(std::string_view host, std::uint16_t p
     return std::unexpected(bad_host(host, std::string("cannot resolve: ") + ::gai_strerror(rc)));
   }
   const std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owner(found, &::freeaddrinfo);
-  const addrinfo* pick = nullptr;
+  std::vector<Endpoint> out;
   for (const addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
-    if (ai->ai_family == AF_INET) { pick = ai; break; }  // IPv4 preferred: localhost is 127.0.0.1
-    if (ai->ai_family == AF_INET6 && pick == nullptr) pick = ai;
+    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+    auto r = from_sockaddr(ai->ai_addr, ai->ai_addrlen);
+    if (!r) return std::unexpected(bad_host(host, r.error().detail));
+    out.push_back(r->with_port(port));
   }
-  if (pick == nullptr) return std::unexpected(bad_host(host, "has no IPv4 or IPv6 address"));
-  auto r = from_sockaddr(pick->ai_addr, pick->ai_addrlen);
-  if (!r) return std::unexpected(bad_host(host, r.error().detail));
-  return r->with_port(port);
+  if (out.empty()) return std::unexpected(bad_host(host, "has no IPv4 or IPv6 address"));
+  return out;
 }
 
 Result<Endpoint> Endpoint::parse(std::string_view text, int family_hint) {

@@ -56,8 +56,9 @@ const std::map<std::string, std::string> kPrograms{
     {"demo-handshake", DEMO_HANDSHAKE}, {"demo-teardown", DEMO_TEARDOWN}, {"demo-sticky", DEMO_STICKY},
     {"demo-udp", DEMO_UDP},             {"demo-backlog", DEMO_BACKLOG},     {"demo-unix", DEMO_UNIX},
     {"demo-layers", DEMO_LAYERS},       {"demo-ports", DEMO_PORTS},
+    {"demo-web", DEMO_WEB},
 };
-const Strings kLessons{"handshake", "teardown", "sticky", "udp", "backlog", "unix", "layers", "ports"};
+const Strings kLessons{"handshake", "teardown", "sticky", "udp", "backlog", "unix", "layers", "ports", "web"};
 constexpr std::string_view kMarker = "<!-- sample: ";
 constexpr std::string_view kBar = "│";
 
@@ -289,5 +290,5 @@ TEST_CASE("every sample output in the lesson texts matches a real run", "[demos]
       }
     }
   }
-  CHECK(checked >= 26);  // every sample of both languages, not a vacuous pass
+  CHECK(checked >= 28);  // every sample of both languages, not a vacuous pass
 }

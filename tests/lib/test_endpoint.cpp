@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <vector>
+
 #include <sys/un.h>
 
 #include <string>
@@ -55,6 +58,34 @@ TEST_CASE("Endpoint helpers and equality", "[lib][endpoint]") {
   auto wrong_family = Endpoint::from_host_port("127.0.0.1", 53, AF_INET6);
   REQUIRE_FALSE(wrong_family);
   CHECK(wrong_family.error().message() == "bad host \"127.0.0.1\": is IPv4 but IPv6 was asked for");
+}
+
+TEST_CASE("Endpoint::resolve gives every address getaddrinfo gives, each with the port", "[lib][endpoint]") {
+  // A numeric address: itself, alone.
+  auto v4 = Endpoint::resolve("127.0.0.1", 8080);
+  REQUIRE(v4);
+  CHECK(*v4 == std::vector<Endpoint>{Endpoint::loopback_v4(8080)});
+  auto v6 = Endpoint::resolve("::1", 80);
+  REQUIRE(v6);
+  CHECK(*v6 == std::vector<Endpoint>{Endpoint::loopback_v6(80)});
+  // A name: what the resolver says; localhost is loopback on every machine,
+  // and from_host_port picks its IPv4 answer among them.
+  auto local = Endpoint::resolve("localhost", 7);
+  REQUIRE(local);
+  REQUIRE_FALSE(local->empty());
+  for (const auto& e : *local) {
+    CHECK((e == Endpoint::loopback_v4(7) || e == Endpoint::loopback_v6(7) || e.address().starts_with("127.")));
+  }
+  auto picked = Endpoint::from_host_port("localhost", 7);
+  REQUIRE(picked);
+  CHECK(std::find(local->begin(), local->end(), *picked) != local->end());
+  // The same errors as from_host_port.
+  auto empty = Endpoint::resolve("", 1);
+  REQUIRE_FALSE(empty);
+  CHECK(empty.error().message() == "bad host \"\": host is empty");
+  auto hint = Endpoint::resolve("localhost", 1, AF_UNIX);
+  REQUIRE_FALSE(hint);
+  CHECK(hint.error().code == errc::invalid_endpoint);
 }
 
 TEST_CASE("Endpoint::from_sockaddr accepts IPv4/IPv6 only", "[lib][endpoint]") {

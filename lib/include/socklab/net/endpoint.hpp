@@ -8,6 +8,7 @@
 #include <iosfwd>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "socklab/net/error.hpp"
 
@@ -27,6 +28,11 @@ class Endpoint {
   // An address without a port ("127.0.0.1", "::1", "localhost") and a port.
   static Result<Endpoint> from_host_port(std::string_view host, std::uint16_t port,
                                          int family_hint = AF_UNSPEC);
+  // Every address getaddrinfo() gives for `host` (SOCK_STREAM), in its order
+  // (the order a client should try them in), each with `port`. A numeric
+  // address comes back as the only one, without a lookup of names.
+  static Result<std::vector<Endpoint>> resolve(std::string_view host, std::uint16_t port,
+                                               int family_hint = AF_UNSPEC);
 
   static Endpoint loopback_v4(std::uint16_t port = 0) noexcept;   // 127.0.0.1
   static Endpoint loopback_v6(std::uint16_t port = 0) noexcept;   // ::1

@@ -1,0 +1,183 @@
+// demo-web with capture (root in CI): the handshakes, requests and answers on
+// the wire beside the server's own log, for the builtin client, curl, --bad,
+// and headless Chromium: the requests the browser really made (the server's
+// log and the capture agree), and the page it rendered (--dump-dom) shows the
+// address of its own connection. Without Chromium the browser's cases are
+// skipped (exit 77), a failure under SOCKLAB_REQUIRE_CAPTURE=1.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "demo_checks.hpp"
+#include "demo_runner.hpp"
+
+using socklab::test::check_verdicts;
+using socklab::test::fact_value;
+using socklab::test::of_kind;
+using socklab::test::run_demo;
+using socklab::test::start_demo;
+using nlohmann::json;
+
+namespace {
+
+// The port of a packet's "src" or "dst" ("127.0.0.1:40123", "[::1]:80").
+int port_of(const json& packet, const char* which) {
+  const std::string a = packet.value(which, "");
+  const auto colon = a.rfind(':');
+  return colon == std::string::npos ? -1 : std::stoi(a.substr(colon + 1));
+}
+
+void need_chromium() {
+  if (std::filesystem::exists(SOCKLAB_CHROMIUM)) return;
+  const char* require = std::getenv("SOCKLAB_REQUIRE_CAPTURE");
+  if (require != nullptr && std::string_view(require) == "1") {
+    FAIL("SOCKLAB_REQUIRE_CAPTURE=1 but " SOCKLAB_CHROMIUM " is missing (apt-get install chromium)");
+  }
+  std::fprintf(stderr, "skipped: %s is not installed\n", SOCKLAB_CHROMIUM);
+  std::exit(77);
+}
+
+// The request lines the capture saw going to the server (the first line of
+// each segment that begins one), in order.
+std::vector<std::string> wire_requests(const std::vector<json>& lines, int server_port) {
+  std::vector<std::string> out;
+  for (const auto& p : of_kind(lines, "packet")) {
+    const std::string preview = p.value("preview", "");
+    if (port_of(p, "dst") != server_port || p.value("len", 0) == 0) continue;
+    if (!preview.starts_with("GET ") && !preview.starts_with("HEAD ")) continue;
+    out.push_back(preview.substr(0, preview.find(" HTTP/1.")));
+  }
+  return out;
+}
+
+int server_port(const std::vector<json>& lines) {
+  for (const auto& c : of_kind(lines, "call")) {
+    if (c.at("side") == "server" && c.at("call") == "listen") {
+      const std::string local = c.at("local");
+      return std::stoi(local.substr(local.rfind(':') + 1));
+    }
+  }
+  FAIL("no listen call");
+  return 0;
+}
+
+// The server's log of requests as "GET /path", in order.
+std::vector<std::string> logged_requests(const std::vector<json>& lines) {
+  std::vector<std::string> out;
+  for (const auto& r : fact_value(lines, "requests")) {
+    if (r.at("method") != "") out.push_back(r.at("method").get<std::string>() + " " + r.at("target").get<std::string>());
+  }
+  return out;
+}
+
+std::size_t syns_to(const std::vector<json>& lines, int port) {
+  std::size_t n = 0;
+  for (const auto& p : of_kind(lines, "packet")) n += p.value("flags", "") == "S" && port_of(p, "dst") == port ? 1 : 0;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("web --capture: the builtin client's exchange on the wire", "[demos][web][capture]") {
+  const auto r = run_demo({DEMO_WEB, "--capture", "--json"});
+  check_verdicts(r, {"connections_on_wire", "requests_on_wire", "visitor_port_on_wire", "keep_alive",
+                     "page_shows_visitor"});
+  const auto lines = r.json();
+  const int port = server_port(lines);
+  CHECK(wire_requests(lines, port) == std::vector<std::string>{"GET /", "GET /style.css"});
+  CHECK(syns_to(lines, port) == 1);
+  // The answers, framed by Content-Length, from the server's port.
+  std::size_t answers = 0;
+  for (const auto& p : of_kind(lines, "packet")) {
+    if (port_of(p, "src") == port && p.value("preview", "").starts_with("HTTP/1.1 200 OK")) ++answers;
+  }
+  CHECK(answers == 2);
+}
+
+TEST_CASE("web --capture --client curl", "[demos][web][capture]") {
+  if (std::string_view(SOCKLAB_CURL).empty()) {
+    WARN("skipped: curl is not installed");
+    return;
+  }
+  const auto r = run_demo({DEMO_WEB, "--capture", "--client", "curl", "--json"});
+  check_verdicts(r, {"connections_on_wire", "requests_on_wire", "visitor_port_on_wire", "keep_alive",
+                     "page_shows_visitor"});
+  const auto lines = r.json();
+  CHECK(wire_requests(lines, server_port(lines)) == std::vector<std::string>{"GET /", "GET /style.css"});
+}
+
+TEST_CASE("web --capture --bad: the bad requests and the good one on the wire", "[demos][web][capture]") {
+  const auto r = run_demo({DEMO_WEB, "--capture", "--bad", "--head-timeout", "200", "--json"});
+  check_verdicts(r, {"bad_requests_answered", "still_serving", "connections_on_wire", "requests_on_wire"});
+  const auto lines = r.json();
+  const int port = server_port(lines);
+  CHECK(syns_to(lines, port) == 4);
+  std::vector<std::string> statuses;
+  for (const auto& p : of_kind(lines, "packet")) {
+    const std::string preview = p.value("preview", "");
+    if (port_of(p, "src") == port && preview.starts_with("HTTP/1.1 ")) statuses.push_back(preview.substr(9, 3));
+  }
+  CHECK(statuses == std::vector<std::string>{"431", "408", "400", "200"});
+}
+
+TEST_CASE("web --capture --client chromium: what the browser really did", "[demos][web][capture][chromium]") {
+  need_chromium();
+  const auto r = run_demo({DEMO_WEB, "--capture", "--client", "chromium", "--json"});
+  const auto v = check_verdicts(r, {"page_shows_visitor", "stylesheet_requested", "connections_on_wire",
+                                    "requests_on_wire", "visitor_port_on_wire"});
+  const auto lines = r.json();
+  const int port = server_port(lines);
+  // The requests, as the server logged them and as the capture saw them: the same.
+  const auto logged = logged_requests(lines);
+  CHECK(logged == wire_requests(lines, port));
+  REQUIRE(logged.size() >= 2);
+  CHECK(logged[0] == "GET /");
+  CHECK(std::find(logged.begin(), logged.end(), "GET /style.css") != logged.end());
+  // Whatever else it asked for is only what it asked for: /favicon.ico or nothing.
+  for (const auto& l : logged) CHECK((l == "GET /" || l == "GET /style.css" || l == "GET /favicon.ico"));
+  const bool favicon = std::find(logged.begin(), logged.end(), "GET /favicon.ico") != logged.end();
+  CHECK(fact_value(lines, "favicon_requested") == favicon);
+  // Connections: every accept had its handshake on the wire; those without a
+  // request are counted as such.
+  const auto per = fact_value(lines, "requests_per_connection");
+  CHECK(syns_to(lines, port) == per.size());
+  std::size_t idle = 0;
+  for (const auto& [id, n] : per.items()) idle += n.get<int>() == 0 ? 1 : 0;
+  CHECK(fact_value(lines, "connections_without_request") == idle);
+  // The page Chromium rendered shows the address of the connection that asked for it.
+  const std::string shown = v.at("page_shows_visitor").at("observed");
+  CHECK(shown.starts_with("127.0.0.1:"));
+  std::string root_peer;
+  for (const auto& q : fact_value(lines, "requests")) {
+    if (q.at("target") == "/") root_peer = q.at("peer");
+  }
+  CHECK(shown == root_peer);
+  // And the profile it used is gone.
+  for (const auto& e : std::filesystem::directory_iterator("/tmp")) {
+    CHECK_FALSE(e.path().filename().string().starts_with("socklab-web-chromium-"));
+  }
+}
+
+TEST_CASE("web: a server in one process, Chromium in another", "[demos][web][capture][chromium]") {
+  need_chromium();
+  auto server = start_demo({DEMO_WEB, "--role", "server", "--capture", "--json"});
+  const auto port = socklab::test::announced_port(server.wait_for_stderr("Open http://"));
+  REQUIRE(port);
+  const auto client = run_demo({DEMO_WEB, "--role", "client", "--port", *port, "--client", "chromium", "--json"});
+  INFO(client.err);
+  REQUIRE(client.exit_code == 0);
+  const auto done = server.finish();
+  INFO(done.err);
+  REQUIRE(done.exit_code == 0);
+  const auto lines = done.json();
+  const auto v = socklab::test::verdicts(lines);
+  for (const auto& name : {"stylesheet_requested", "connections_on_wire", "requests_on_wire"}) {
+    INFO(name);
+    CHECK(v.at(name).at("ok") == true);
+  }
+  CHECK(logged_requests(lines) == wire_requests(lines, std::stoi(*port)));
+}
