@@ -224,7 +224,12 @@ const Strings& run_of(const std::string& command, const std::string& lang) {
   Strings args;
   for (std::string w; words >> w;) args.push_back(w);
   REQUIRE(kPrograms.contains(args.front()));
-  args.front() = kPrograms.at(args.front());
+  // Started under its bare name, as a reader types it: a hint that repeats the
+  // command line ("run again as root: sudo demo-ports ...") then reads the same
+  // from any build directory.
+  const std::string name = args.front();
+  args.front() = kPrograms.at(name);
+  args.insert(args.begin(), {"/bin/bash", "-c", "exec -a \"$0\" \"$@\"", name});
   args.insert(args.end(), {"--lang", lang});
   const auto r = socklab::test::run_demo(args);
   INFO(command << " --lang " << lang << "\n" << r.err);
