@@ -125,7 +125,9 @@ CallText describe_call(const net::CallEvent& c, bool unicode) {
   return t;
 }
 
-std::string note_for(const TimelineEntry& e, const std::function<std::string(const PacketRecord&)>& own_note) {
+std::string note_for(const TimelineEntry& e, const std::function<std::string(const PacketRecord&)>& own_note,
+                     const std::function<std::string(std::string_view)>& mark_word) {
+  const auto word = [&mark_word](std::string_view name) { return mark_word ? mark_word(name) : std::string(name); };
   const auto* p = std::get_if<PacketRecord>(&e.event);
   if (p == nullptr) return e.note;
   std::string note = e.note;
@@ -140,10 +142,10 @@ std::string note_for(const TimelineEntry& e, const std::function<std::string(con
     }
   }
   std::string tags;
-  if (p->malformed) tags = "malformed";
+  if (p->malformed) tags = word("malformed");
   for (const auto& name : analysis_names(p->analysis)) {
     if (name == "retransmission" && p->phase == Phase::syn_retransmission) continue;  // said by the phase
-    tags += (tags.empty() ? "" : ", ") + name;
+    tags += (tags.empty() ? "" : ", ") + word(name);
   }
   if (!tags.empty()) note = "[" + tags + "]" + (note.empty() ? "" : " " + note);
   return note;
@@ -335,7 +337,7 @@ std::string render_columns(std::span<const TimelineEntry> timeline, const Ladder
   for (std::size_t i = 0; i < timeline.size(); ++i) {
     const TimelineEntry& e = timeline[i];
     const std::string time = ansi.paint(pad_left(times[i], time_width), dim);
-    std::vector<std::string> note = wrap(printable(note_for(e, options.packet_note)), note_width);
+    std::vector<std::string> note = wrap(printable(note_for(e, options.packet_note, options.mark_word)), note_width);
     if (note.size() == 1 && note[0].empty()) note.clear();
     Row row = blank_row();
 
@@ -445,7 +447,7 @@ std::string render_ladder(std::span<const TimelineEntry> timeline, const LadderO
     } else if (sides.is_server_call(std::get<net::CallEvent>(e.event))) {
       right_need = std::max(right_need, display_width(call_label(std::get<net::CallEvent>(e.event), uni)));
     }
-    right_need = std::max(right_need, display_width(printable(note_for(e, options.packet_note))));
+    right_need = std::max(right_need, display_width(printable(note_for(e, options.packet_note, options.mark_word))));
   }
   if (label_need > g.arrow && right_need < g.right) {
     const std::size_t give = std::min(label_need - g.arrow, g.right - std::max<std::size_t>(right_need, 12));
@@ -479,7 +481,7 @@ std::string render_ladder(std::span<const TimelineEntry> timeline, const LadderO
   for (std::size_t i = 0; i < timeline.size(); ++i) {
     const TimelineEntry& e = timeline[i];
     const std::string time = ansi.paint(pad_left(times[i], g.time), dim);
-    std::vector<std::string> right = wrap(printable(note_for(e, options.packet_note)), g.right);
+    std::vector<std::string> right = wrap(printable(note_for(e, options.packet_note, options.mark_word)), g.right);
     if (right.size() == 1 && right[0].empty()) right.clear();
 
     if (const auto* p = std::get_if<PacketRecord>(&e.event)) {
@@ -516,7 +518,7 @@ std::string render_ladder(std::span<const TimelineEntry> timeline, const LadderO
     std::string label = first_fitting(true);
     if (label.empty() && !text.failure.empty()) {
       label = first_fitting(false);
-      const std::string note = printable(note_for(e, options.packet_note));
+      const std::string note = printable(note_for(e, options.packet_note, options.mark_word));
       right = wrap(note.empty() ? text.failure : text.failure + " " + note, g.right);
     }
     if (label.empty()) label = fit(prefix + text.minimal, room, uni);

@@ -159,7 +159,9 @@ std::string printable(std::string text);
 
 // The note beside an entry: the lesson's, or else the segment's phase; a
 // packet's analysis flags (and malformation) in brackets before it.
-// own_note: the packet's label where the entry has no note (unset: the English one).
-std::string note_for(const TimelineEntry& e, const std::function<std::string(const PacketRecord&)>& own_note = {});
+// own_note: the packet's label where the entry has no note (unset: the English one);
+// mark_word: the words of the analysis marks (unset: Wireshark's names).
+std::string note_for(const TimelineEntry& e, const std::function<std::string(const PacketRecord&)>& own_note = {},
+                     const std::function<std::string(std::string_view)>& mark_word = {});
 
 }  // namespace socklab::capture::ladder_model

@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 88> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 103> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -19,6 +19,7 @@ inline constexpr std::array<std::string_view, 88> kCommonNoteKeys{
     "capture_armed_first", "html_written", "html_failed",
     // the ladder's [analysis] marks, explained below it (report.cpp: kAnalysisNotes)
     "analysis_heading", "analysis_retransmission", "analysis_fast_retransmission", "analysis_spurious_retransmission", "analysis_out_of_order", "analysis_lost_segment", "analysis_ack_lost_segment", "analysis_dup_ack", "analysis_zero_window", "analysis_zero_window_probe", "analysis_zero_window_probe_ack", "analysis_window_full", "analysis_window_update", "analysis_keep_alive", "analysis_keep_alive_ack",
+    "mark_retransmission", "mark_fast_retransmission", "mark_spurious_retransmission", "mark_out_of_order", "mark_lost_segment", "mark_ack_lost_segment", "mark_dup_ack", "mark_zero_window", "mark_zero_window_probe", "mark_zero_window_probe_ack", "mark_window_full", "mark_window_update", "mark_keep_alive", "mark_keep_alive_ack", "mark_malformed",
     // the comments of a pcapng file (Session::write_capture_file)
     "pcapng_section", "pcapng_phase", "pcapng_analysis", "pcapng_calls", "pcapng_client", "pcapng_server",
     "pcapng_participant", "timeline_heading_columns",

@@ -98,6 +98,31 @@ constexpr std::array<std::pair<std::string_view, CommonNote>, 14> kAnalysisNotes
     {"keep_alive_ack", CommonNote{"analysis_keep_alive_ack"}},
 }};
 
+// Each analysis mark's word in the run's language (common.md: mark_*).
+constexpr std::array<std::pair<std::string_view, CommonNote>, 15> kMarkWords{{
+    {"retransmission", CommonNote{"mark_retransmission"}},
+    {"fast_retransmission", CommonNote{"mark_fast_retransmission"}},
+    {"spurious_retransmission", CommonNote{"mark_spurious_retransmission"}},
+    {"out_of_order", CommonNote{"mark_out_of_order"}},
+    {"lost_segment", CommonNote{"mark_lost_segment"}},
+    {"ack_lost_segment", CommonNote{"mark_ack_lost_segment"}},
+    {"dup_ack", CommonNote{"mark_dup_ack"}},
+    {"zero_window", CommonNote{"mark_zero_window"}},
+    {"zero_window_probe", CommonNote{"mark_zero_window_probe"}},
+    {"zero_window_probe_ack", CommonNote{"mark_zero_window_probe_ack"}},
+    {"window_full", CommonNote{"mark_window_full"}},
+    {"window_update", CommonNote{"mark_window_update"}},
+    {"keep_alive", CommonNote{"mark_keep_alive"}},
+    {"keep_alive_ack", CommonNote{"mark_keep_alive_ack"}},
+    {"malformed", CommonNote{"mark_malformed"}},
+}};
+
+// The mark's word in the lesson's language; a mark without one keeps its name.
+std::string mark_word(std::string_view name, const Lesson& common) {
+  const auto it = std::find_if(kMarkWords.begin(), kMarkWords.end(), [&name](const auto& e) { return e.first == name; });
+  return it == kMarkWords.end() ? std::string(name) : common.note(it->second);
+}
+
 }  // namespace
 
 std::string explain_analysis(const std::vector<capture::PacketRecord>& packets, const Lesson& common,
@@ -116,7 +141,7 @@ std::string explain_analysis(const std::vector<capture::PacketRecord>& packets, 
     const auto it = std::find_if(kAnalysisNotes.begin(), kAnalysisNotes.end(),
                                  [&name](const auto& entry) { return entry.first == name; });
     if (it == kAnalysisNotes.end()) continue;  // a mark without a text yet: the ladder still shows it
-    const auto lines = capture::wrap("[" + name + "] " + common.note(it->second), style.width - 4);
+    const auto lines = capture::wrap("[" + mark_word(name, common) + "] " + common.note(it->second), style.width - 4);
     for (std::size_t i = 0; i < lines.size(); ++i) out += (i == 0 ? "  " : "    ") + lines[i] + "\n";
   }
   return out;
@@ -290,6 +315,7 @@ std::string render_timeline(const Session& s, const Lesson& common, const Report
     ladder.client_word = common.note(CommonNote{"ladder_client"});
     ladder.server_word = common.note(CommonNote{"ladder_server"});
     ladder.packet_note = [&common](const capture::PacketRecord& p) { return packet_words(p, common); };
+    ladder.mark_word = [&common](std::string_view name) { return mark_word(name, common); };
   }
   const bool columns = s.named_participants();
   if (columns) {

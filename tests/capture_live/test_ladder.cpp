@@ -459,3 +459,19 @@ TEST_CASE("ladder: more than four columns widen the picture instead of crushing 
   CHECK(widest > 80);
   CHECK(picture.find("S seq 0") != std::string::npos);
 }
+
+TEST_CASE("ladder: analysis marks in the words the caller gives (a run in another language)", "[ladder]") {
+  auto packets = fx::conversation_packets();
+  packets.at(3).analysis = retransmission | window_full;
+  packets.at(4).malformed = true;
+  const auto timeline = merge_timeline({}, packets);
+  LadderOptions options;
+  CHECK(render_ladder(timeline, options).find("[retransmission, window_full]") != std::string::npos);
+  options.mark_word = [](std::string_view name) {
+    return name == "retransmission" ? std::string("重传") : name == "malformed" ? std::string("格式错误") : std::string(name);
+  };
+  const auto zh = render_ladder(timeline, options);
+  CHECK(zh.find("[重传, window_full]") != std::string::npos);
+  CHECK(zh.find("[格式错误]") != std::string::npos);
+  CHECK(zh.find("retransmission") == std::string::npos);
+}

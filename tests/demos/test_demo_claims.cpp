@@ -206,7 +206,7 @@ TEST_CASE("the ladder explains the analysis marks it shows, in the lesson's lang
   CHECK(text.find("Loopback loses nothing on the way") != std::string::npos);
   const auto zh = demo::Lesson::load("common", demo::Lang::zh);
   REQUIRE(zh);
-  CHECK(demo::explain_analysis(packets, *zh, {.width = 200}).find("[retransmission] 同样的字节又发了一次") !=
+  CHECK(demo::explain_analysis(packets, *zh, {.width = 200}).find("[重传] 同样的字节又发了一次") !=
         std::string::npos);
   CHECK(demo::explain_analysis({}, *en, {}).empty());
 }

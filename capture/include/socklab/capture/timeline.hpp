@@ -72,6 +72,9 @@ struct LadderOptions {
   std::string client_word = "client";
   std::string server_word = "server";
   std::function<std::string(const PacketRecord&)> packet_note;
+  // The word for an analysis mark in brackets ("retransmission", "malformed"):
+  // unset, Wireshark's name for it.
+  std::function<std::string(std::string_view)> mark_word;
   // One column per named participant, in this order (a lab lesson: hosts, and a
   // switch or router the lesson shows); empty: the two columns above. A call stands
   // in its participant's column (CallEvent::participant); a packet goes from the
