@@ -167,8 +167,11 @@ Items items_of(const Strings& lines) {
       in_item = true;
     }
   }
-  for (auto& row : items.rows) row = without_temp_names(row);
-  for (auto& item : items.other) item = without_temp_names(item);
+  // A number the wrapping cut in two ("pid=93" / "45,": a long word is cut at the
+  // column's edge, and where depends on the other numbers' widths) is one number.
+  static const std::regex kCutNumber("#{2,}");
+  for (auto& row : items.rows) row = std::regex_replace(without_temp_names(row), kCutNumber, "#");
+  for (auto& item : items.other) item = std::regex_replace(without_temp_names(item), kCutNumber, "#");
   for (auto& item : items.other) {
     if (item.starts_with("·")) item = item.substr(0, item.find_first_of("#:："));
   }
