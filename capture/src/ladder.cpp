@@ -266,24 +266,34 @@ std::optional<std::size_t> column_index(const LadderOptions& o, const std::strin
 // One column per participant (LadderOptions::columns): the first column's calls stand
 // left of its lifeline, the last one's in the note column, every other one's in the
 // gap right of its lifeline.
-std::string render_columns(std::span<const TimelineEntry> timeline, const LadderOptions& options) {
-  const bool uni = options.unicode;
-  const Ansi ansi{options.color};
-  const std::size_t n = options.columns.size();
-  const std::string line = uni ? "│" : "|", top = uni ? "┬" : "+", bottom = uni ? "┴" : "+";
+// The time column: each entry's milliseconds since the earliest, and its width.
+struct TimeColumn {
+  std::vector<std::string> times;
+  std::size_t width = 2;
+};
 
+TimeColumn time_column(std::span<const TimelineEntry> timeline) {
+  TimeColumn c;
   std::int64_t t0 = 0;
   if (!timeline.empty()) {
     t0 = std::min_element(timeline.begin(), timeline.end(), [](const auto& a, const auto& b) {
            return a.t_ns < b.t_ns;
          })->t_ns;
   }
-  std::vector<std::string> times;
-  std::size_t time_width = 2;
   for (const auto& e : timeline) {
-    times.push_back(fmt::format("{:.3f}", static_cast<double>(e.t_ns - t0) / 1e6));
-    time_width = std::max(time_width, times.back().size());
+    c.times.push_back(fmt::format("{:.3f}", static_cast<double>(e.t_ns - t0) / 1e6));
+    c.width = std::max(c.width, c.times.back().size());
   }
+  return c;
+}
+
+std::string render_columns(std::span<const TimelineEntry> timeline, const LadderOptions& options) {
+  const bool uni = options.unicode;
+  const Ansi ansi{options.color};
+  const std::size_t n = options.columns.size();
+  const std::string line = uni ? "│" : "|", top = uni ? "┬" : "+", bottom = uni ? "┴" : "+";
+
+  const auto [times, time_width] = time_column(timeline);
   // Up to four columns fit 80: the gaps never shrink below what "S. seq 0 ack 1"
   // needs cut to its flags and numbers; more columns widen the picture instead.
   constexpr std::size_t left_width = 10, min_gap = 13, max_gap = 28, min_note = 18;
@@ -424,18 +434,7 @@ std::string render_ladder(std::span<const TimelineEntry> timeline, const LadderO
   const Sides sides(timeline, options.server_port);
   const std::string line = uni ? "│" : "|";
 
-  std::int64_t t0 = 0;
-  if (!timeline.empty()) {
-    t0 = std::min_element(timeline.begin(), timeline.end(), [](const auto& a, const auto& b) {
-           return a.t_ns < b.t_ns;
-         })->t_ns;
-  }
-  std::vector<std::string> times;
-  std::size_t time_width = 2;
-  for (const auto& e : timeline) {
-    times.push_back(fmt::format("{:.3f}", static_cast<double>(e.t_ns - t0) / 1e6));
-    time_width = std::max(time_width, times.back().size());
-  }
+  const auto [times, time_width] = time_column(timeline);
   Geometry g = layout(options.width, time_width);
   // Labels such as "P. 32782:65550 len 32768" need more than the arrow's default
   // share; when the right column's text is short (a capture read alone: phases
