@@ -115,4 +115,21 @@ inline int port_of(const nlohmann::json& endpoint) {
   return std::stoi(text.substr(text.rfind(':') + 1));
 }
 
+// --quiz: the quiz object of question `id` (fails naming the id when absent).
+inline nlohmann::json quiz_item(const std::vector<nlohmann::json>& lines, std::string_view id) {
+  for (const auto& q : of_kind(lines, "quiz")) {
+    if (q.at("id") == id) return q;
+  }
+  FAIL("no quiz object " << id);
+  return {};
+}
+
+// A graded question: it observed `observed`, and ok says whether the answer equals it.
+inline void check_grade(const nlohmann::json& q, const nlohmann::json& observed) {
+  INFO(q.dump());
+  REQUIRE_FALSE(observed.is_null());
+  CHECK(q.at("observed") == observed);
+  CHECK(q.at("ok") == nlohmann::json(q.at("answer") == observed));
+}
+
 }  // namespace socklab::test

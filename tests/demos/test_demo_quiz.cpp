@@ -15,6 +15,7 @@
 #include "quiz.hpp"
 
 using socklab::demo::Lesson;
+using socklab::test::check_grade;
 using socklab::test::fact_value;
 using socklab::test::of_kind;
 using socklab::test::run_demo;
@@ -29,14 +30,6 @@ std::map<std::string, json> quiz_of(const std::vector<json>& lines) {
   std::map<std::string, json> out;
   for (const auto& q : of_kind(lines, "quiz")) out[q.at("id").get<std::string>()] = q;
   return out;
-}
-
-// A graded question: ok says whether the answer equals the observed value.
-void check_grade(const json& q, const json& observed) {
-  INFO(q.dump());
-  REQUIRE_FALSE(observed.is_null());
-  CHECK(q.at("observed") == observed);
-  CHECK(q.at("ok") == json(q.at("answer") == observed));
 }
 
 }  // namespace

@@ -6,29 +6,12 @@
 
 #include "demo_checks.hpp"
 
+using socklab::test::check_grade;
 using socklab::test::of_kind;
+using socklab::test::quiz_item;
 using socklab::test::run_demo;
 using socklab::test::verdicts;
 using nlohmann::json;
-
-namespace {
-
-json quiz_item(const std::vector<json>& lines, const std::string& id) {
-  for (const auto& q : of_kind(lines, "quiz")) {
-    if (q.at("id") == id) return q;
-  }
-  FAIL("no quiz object " << id);
-  return {};
-}
-
-void check_grade(const json& q, const json& observed) {
-  INFO(q.dump());
-  REQUIRE_FALSE(observed.is_null());
-  CHECK(q.at("observed") == observed);
-  CHECK(q.at("ok") == json(q.at("answer") == observed));
-}
-
-}  // namespace
 
 TEST_CASE("quiz --capture: the wire's questions graded by this run's packets", "[demos][quiz][capture]") {
   SECTION("demo-handshake: the segments that opened the connection, counted in the capture") {
