@@ -14,6 +14,7 @@
 
 #include "demo_checks.hpp"
 #include "demo_runner.hpp"
+#include "required_program.hpp"
 
 using socklab::test::check_verdicts;
 using socklab::test::fact_value;
@@ -31,15 +32,8 @@ int port_of(const json& packet, const char* which) {
   return colon == std::string::npos ? -1 : std::stoi(a.substr(colon + 1));
 }
 
-void need_chromium() {
-  if (std::filesystem::exists(SOCKLAB_CHROMIUM)) return;
-  const char* require = std::getenv("SOCKLAB_REQUIRE_CAPTURE");
-  if (require != nullptr && std::string_view(require) == "1") {
-    FAIL("SOCKLAB_REQUIRE_CAPTURE=1 but " SOCKLAB_CHROMIUM " is missing (apt-get install chromium)");
-  }
-  std::fprintf(stderr, "skipped: %s is not installed\n", SOCKLAB_CHROMIUM);
-  std::exit(77);
-}
+// Headless Chromium, or a skip (a failure in CI).
+void need_chromium() { socklab::test::need_program(SOCKLAB_CHROMIUM, "chromium"); }
 
 // The request lines the capture saw going to the server (the first line of
 // each segment that begins one), in order.

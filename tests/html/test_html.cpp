@@ -20,6 +20,7 @@
 #include "../capture/temp_dir.hpp"
 #include "../demos/demo_runner.hpp"
 #include "process.hpp"
+#include "required_program.hpp"
 #include "socklab/capture/capture_file.hpp"
 #include "socklab/capture/html.hpp"
 #include "socklab/capture/pcap_writer.hpp"
@@ -31,15 +32,8 @@ using socklab::test::run_demo;
 namespace {
 
 // Without Chromium these tests are skipped (77), except where CI requires them.
-void need_chromium() {
-  if (fs::exists(SOCKLAB_CHROMIUM)) return;
-  const char* require = std::getenv("SOCKLAB_REQUIRE_CAPTURE");
-  if (require != nullptr && std::string_view(require) == "1") {
-    FAIL("SOCKLAB_REQUIRE_CAPTURE=1 but " SOCKLAB_CHROMIUM " is missing (apt-get install chromium)");
-  }
-  std::fprintf(stderr, "skipped: %s is not installed\n", SOCKLAB_CHROMIUM);
-  std::exit(77);
-}
+// Headless Chromium, or a skip (a failure in CI).
+void need_chromium() { socklab::test::need_program(SOCKLAB_CHROMIUM, "chromium"); }
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
