@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <utility>
 
 #include "common_notes.hpp"
@@ -80,47 +81,40 @@ std::vector<capture::TimelineEntry> annotated_timeline(const Session& s) {
 }
 
 
-// Each analysis mark (capture::analysis_names) and the common.md note that explains it.
-constexpr std::array<std::pair<std::string_view, CommonNote>, 14> kAnalysisNotes{{
-    {"retransmission", CommonNote{"analysis_retransmission"}},
-    {"fast_retransmission", CommonNote{"analysis_fast_retransmission"}},
-    {"spurious_retransmission", CommonNote{"analysis_spurious_retransmission"}},
-    {"out_of_order", CommonNote{"analysis_out_of_order"}},
-    {"lost_segment", CommonNote{"analysis_lost_segment"}},
-    {"ack_lost_segment", CommonNote{"analysis_ack_lost_segment"}},
-    {"dup_ack", CommonNote{"analysis_dup_ack"}},
-    {"zero_window", CommonNote{"analysis_zero_window"}},
-    {"zero_window_probe", CommonNote{"analysis_zero_window_probe"}},
-    {"zero_window_probe_ack", CommonNote{"analysis_zero_window_probe_ack"}},
-    {"window_full", CommonNote{"analysis_window_full"}},
-    {"window_update", CommonNote{"analysis_window_update"}},
-    {"keep_alive", CommonNote{"analysis_keep_alive"}},
-    {"keep_alive_ack", CommonNote{"analysis_keep_alive_ack"}},
+// Each analysis mark (capture::analysis_names, and "malformed"): its word in the
+// run's language and the common.md note that explains it (none for "malformed").
+struct Mark {
+  std::string_view name;
+  CommonNote word;
+  std::optional<CommonNote> explanation;
+};
+constexpr std::array<Mark, 15> kMarks{{
+    {"retransmission", CommonNote{"mark_retransmission"}, CommonNote{"analysis_retransmission"}},
+    {"fast_retransmission", CommonNote{"mark_fast_retransmission"}, CommonNote{"analysis_fast_retransmission"}},
+    {"spurious_retransmission", CommonNote{"mark_spurious_retransmission"}, CommonNote{"analysis_spurious_retransmission"}},
+    {"out_of_order", CommonNote{"mark_out_of_order"}, CommonNote{"analysis_out_of_order"}},
+    {"lost_segment", CommonNote{"mark_lost_segment"}, CommonNote{"analysis_lost_segment"}},
+    {"ack_lost_segment", CommonNote{"mark_ack_lost_segment"}, CommonNote{"analysis_ack_lost_segment"}},
+    {"dup_ack", CommonNote{"mark_dup_ack"}, CommonNote{"analysis_dup_ack"}},
+    {"zero_window", CommonNote{"mark_zero_window"}, CommonNote{"analysis_zero_window"}},
+    {"zero_window_probe", CommonNote{"mark_zero_window_probe"}, CommonNote{"analysis_zero_window_probe"}},
+    {"zero_window_probe_ack", CommonNote{"mark_zero_window_probe_ack"}, CommonNote{"analysis_zero_window_probe_ack"}},
+    {"window_full", CommonNote{"mark_window_full"}, CommonNote{"analysis_window_full"}},
+    {"window_update", CommonNote{"mark_window_update"}, CommonNote{"analysis_window_update"}},
+    {"keep_alive", CommonNote{"mark_keep_alive"}, CommonNote{"analysis_keep_alive"}},
+    {"keep_alive_ack", CommonNote{"mark_keep_alive_ack"}, CommonNote{"analysis_keep_alive_ack"}},
+    {"malformed", CommonNote{"mark_malformed"}, std::nullopt},
 }};
 
-// Each analysis mark's word in the run's language (common.md: mark_*).
-constexpr std::array<std::pair<std::string_view, CommonNote>, 15> kMarkWords{{
-    {"retransmission", CommonNote{"mark_retransmission"}},
-    {"fast_retransmission", CommonNote{"mark_fast_retransmission"}},
-    {"spurious_retransmission", CommonNote{"mark_spurious_retransmission"}},
-    {"out_of_order", CommonNote{"mark_out_of_order"}},
-    {"lost_segment", CommonNote{"mark_lost_segment"}},
-    {"ack_lost_segment", CommonNote{"mark_ack_lost_segment"}},
-    {"dup_ack", CommonNote{"mark_dup_ack"}},
-    {"zero_window", CommonNote{"mark_zero_window"}},
-    {"zero_window_probe", CommonNote{"mark_zero_window_probe"}},
-    {"zero_window_probe_ack", CommonNote{"mark_zero_window_probe_ack"}},
-    {"window_full", CommonNote{"mark_window_full"}},
-    {"window_update", CommonNote{"mark_window_update"}},
-    {"keep_alive", CommonNote{"mark_keep_alive"}},
-    {"keep_alive_ack", CommonNote{"mark_keep_alive_ack"}},
-    {"malformed", CommonNote{"mark_malformed"}},
-}};
+const Mark* mark_of(std::string_view name) {
+  const auto it = std::find_if(kMarks.begin(), kMarks.end(), [&name](const Mark& m) { return m.name == name; });
+  return it == kMarks.end() ? nullptr : &*it;
+}
 
 // The mark's word in the lesson's language; a mark without one keeps its name.
 std::string mark_word(std::string_view name, const Lesson& common) {
-  const auto it = std::find_if(kMarkWords.begin(), kMarkWords.end(), [&name](const auto& e) { return e.first == name; });
-  return it == kMarkWords.end() ? std::string(name) : common.note(it->second);
+  const Mark* m = mark_of(name);
+  return m == nullptr ? std::string(name) : common.note(m->word);
 }
 
 }  // namespace
@@ -138,10 +132,9 @@ std::string explain_analysis(const std::vector<capture::PacketRecord>& packets, 
   std::string out;
   for (const auto& line : capture::wrap(common.note(CommonNote{"analysis_heading"}), style.width)) out += line + "\n";
   for (const auto& name : marks) {
-    const auto it = std::find_if(kAnalysisNotes.begin(), kAnalysisNotes.end(),
-                                 [&name](const auto& entry) { return entry.first == name; });
-    if (it == kAnalysisNotes.end()) continue;  // a mark without a text yet: the ladder still shows it
-    const auto lines = capture::wrap("[" + mark_word(name, common) + "] " + common.note(it->second), style.width - 4);
+    const Mark* m = mark_of(name);
+    if (m == nullptr || !m->explanation) continue;  // a mark without a text yet: the ladder still shows it
+    const auto lines = capture::wrap("[" + common.note(m->word) + "] " + common.note(*m->explanation), style.width - 4);
     for (std::size_t i = 0; i < lines.size(); ++i) out += (i == 0 ? "  " : "    ") + lines[i] + "\n";
   }
   return out;
