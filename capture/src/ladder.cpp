@@ -234,7 +234,17 @@ std::string segment_label(const PacketRecord& p) {
       if (p.phase == Phase::unreachable) return fmt::format("{} unreachable", name);
       return std::string(name);
     }
-    case Proto::other: break;
+    case Proto::other: {
+      // ARP in tcpdump's words, from its line: "ARP who-has 10.0.0.3 tell 10.0.0.1",
+      // "ARP 10.0.0.3 is-at 02:00:00:00:00:0c" (the lab lessons' first frames).
+      for (std::string_view lead : {"ARP, Request ", "ARP, Reply "}) {
+        if (!p.line.starts_with(lead)) continue;
+        std::string_view rest = std::string_view(p.line).substr(lead.size());
+        rest = rest.substr(0, rest.rfind(", length"));
+        return fmt::format("ARP {}", rest);
+      }
+      break;
+    }
   }
   return fmt::format("{} len {}", to_string(p.proto), p.len);
 }

@@ -14,6 +14,7 @@
 #include "socklab/capture/format.hpp"
 #include "socklab/capture/packet.hpp"
 #include "socklab/capture/record.hpp"
+#include "socklab/capture/timeline.hpp"
 
 using namespace socklab::capture;
 
@@ -474,6 +475,7 @@ TEST_CASE("ARP: the decoder reads the header, the renderers only print it", "[de
     CHECK(r.proto == Proto::other);
     CHECK(r.eth_src == "16:51:53:04:3f:55");
     CHECK(r.eth_dst == "ff:ff:ff:ff:ff:ff");
+    CHECK(segment_label(r) == "ARP who-has 10.2.1.2 tell 10.2.1.1");  // the ladder's arrow, in tcpdump's words
   }
   SECTION("a reply") {
     const auto d = dec(LinkType::ethernet, frames::bytes(frames::arp_reply));
@@ -485,6 +487,8 @@ TEST_CASE("ARP: the decoder reads the header, the renderers only print it", "[de
     CHECK(addr(d.arp.target_ip) == "10.2.1.1");
     CHECK(record_of(LinkType::ethernet, frames::bytes(frames::arp_reply)).line ==
           "ARP, Reply 10.2.1.2 is-at d6:06:3c:4a:35:7a, length 28");
+    CHECK(segment_label(record_of(LinkType::ethernet, frames::bytes(frames::arp_reply))) ==
+          "ARP 10.2.1.2 is-at d6:06:3c:4a:35:7a");
   }
   SECTION("behind Linux cooked v1 and v2 headers, the same header") {
     const auto sll = frames::relink(frames::arp_reply, {0, 0, 0, 1, 0, 6, 0xd6, 0x06, 0x3c, 0x4a, 0x35, 0x7a, 0, 0,
