@@ -26,9 +26,9 @@ using demo::Actor;
 using demo::must;
 using demo::Session;
 
-constexpr std::array<std::string_view, 41> kNoteKeys{
+constexpr std::array<std::string_view, 40> kNoteKeys{
     // the timeline
-    "label_arp", "label_fdb", "bind_c", "table_before", "sendto_first", "table_during", "table_resolved",
+    "label_arp", "label_fdb", "bind_c", "table_before", "sendto_first", "table_resolved",
     "sendto_second", "recvfrom", "fdb_before", "fdb_after", "wire_request", "wire_reply", "wire_datagram",
     "wire_other",
     // what the tables and the addresses showed (facts)
@@ -104,7 +104,13 @@ struct Seen {
       return p == std::string(host) + ":eth0" || p == "sw:" + std::string(host) + "-eth0";
     });
   }
-  [[nodiscard]] std::string where() const { return fmt::format("{}", fmt::join(places, ", ")); }
+  // The places in a fixed order (the hosts, then the switch's ports): the order the
+  // flooded copies were captured in is the kernel's, not the lesson's.
+  [[nodiscard]] std::string where() const {
+    auto sorted = places;
+    std::ranges::sort(sorted);
+    return fmt::format("{}", fmt::join(sorted, ", "));
+  }
 };
 
 struct Wire {
@@ -157,6 +163,8 @@ void explain_mac(Session& s, std::string name, const lab::Mac& mac, std::string 
           {"multicast", multicast ? "1" : "0"}, {"meaning", meaning}});
 }
 
+void explain_wire(Session& s, bool hub);
+
 void lan(Session& s, bool hub) {
   if (s.options().role != demo::Role::both)
     throw demo::UsageError("--role: this lesson plays every host itself, in one lab on this machine");
@@ -197,10 +205,9 @@ void lan(Session& s, bool hub) {
              auto sock = must(net::UdpSocket::open(AF_INET, {.trace = me.trace}));
              must(sock.send_to(demo::bytes_of(kFirst), at_c));
              s.explain("A", "sendto", Note{"sendto_first"});
+             // Read at once: the state is whatever the kernel reached by now (a fact, not a row
+             // of the timeline, whose rows are the same in every run).
              table_during = must(a.neighbours());
-             const auto* during = entry_for(table_during, kIpC);
-             s.record_note("A", label_arp, Note{"table_during"},
-                           {{"state", during ? during->state : s.note(Note{"empty"})}});
              // The second datagram goes once C's MAC is known: woken by netlink, no sleep.
              const auto resolved = must(a.wait_for_neighbours(
                  [](const std::vector<lab::Neighbour>& t) {
@@ -267,11 +274,15 @@ void lan(Session& s, bool hub) {
                {"port_c", port_of(fdb_after, kMacC)}});
   }
 
+  // The frames are the capture's: without it, only the calls and the tables.
+  if (s.capturing()) explain_wire(s, hub);
   explain_mac(s, "mac_host", kMacA, s.note(Note{"who_host"}));
   explain_mac(s, "mac_port", sw.interface("A-eth0").mac, s.note(Note{"who_port"}));
   explain_mac(s, "mac_broadcast", lab::Mac::broadcast(), s.note(Note{"who_broadcast"}));
+}
 
-  if (!s.capturing()) return;  // the frames are the capture's: without it, only the calls and the tables
+// What the frames showed, from the capture at every place.
+void explain_wire(Session& s, bool hub) {
   const Wire w = read_wire(s);
   if (w.requests.empty() || w.replies.empty() || w.datagrams.size() < 2)
     throw demo::DemoFailure(fmt::format("the capture missed frames of the lesson: {} ARP request(s), {} reply(ies), {} datagram(s)",
