@@ -158,8 +158,7 @@ void explain_mac(Session& s, std::string name, const lab::Mac& mac, std::string 
          {{"mac", mac.str()}, {"oui", mac.oui()}, {"locally_administered", local}, {"multicast", multicast},
           {"broadcast", mac.is_broadcast()}},
          Note{"mac_anatomy"},
-         {{"who", std::move(who)}, {"mac", mac.str()}, {"first", fmt::format("0x{:02x}", mac.bytes[0])},
-          {"bits", std::bitset<8>(mac.bytes[0]).to_string()}, {"local", local ? "1" : "0"},
+         {{"who", std::move(who)}, {"mac", mac.str()}, {"bits", std::bitset<8>(mac.bytes[0]).to_string()}, {"local", local ? "1" : "0"},
           {"multicast", multicast ? "1" : "0"}, {"meaning", meaning}});
 }
 

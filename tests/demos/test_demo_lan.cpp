@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "demo_runner.hpp"
+#include "lab_checks.hpp"
 #include "socklab/lab/lab.hpp"
 
 namespace {
@@ -23,27 +24,6 @@ namespace {
 using namespace socklab::test;
 namespace fs = std::filesystem;
 using Strings = std::vector<std::string>;
-
-// A leftover of a finished run: a socklab namespace whose pid is dead, not there before.
-Strings leftovers(const Strings& before) {
-  Strings out;
-  for (const auto& ns : socklab::lab::socklab_namespaces()) {
-    if (std::ranges::find(before, ns) != before.end()) continue;
-    const auto pid = std::stol(ns.substr(std::string("socklab-").size()));
-    if (::kill(static_cast<pid_t>(pid), 0) != 0) out.push_back(ns);
-  }
-  return out;
-}
-
-std::string squeeze(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    const bool space = c == ' ' || c == '\n';
-    if (space && (out.empty() || out.back() == ' ')) continue;
-    out += space ? ' ' : c;
-  }
-  return out;
-}
 
 // tshark's reading of the run's capture file: one row per frame, its fields in order.
 std::vector<Strings> tshark_rows(const fs::path& file) {

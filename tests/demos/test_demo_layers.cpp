@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "demo_runner.hpp"
+#include "lab_checks.hpp"
 #include "socklab/lab/lab.hpp"
 
 namespace {
@@ -48,27 +49,6 @@ std::vector<std::vector<std::uint8_t>> frames_of(const fs::path& file) {
     REQUIRE(pos + caplen <= all.size());
     out.emplace_back(all.begin() + static_cast<long>(pos), all.begin() + static_cast<long>(pos + caplen));
     pos += caplen;
-  }
-  return out;
-}
-
-std::string squeeze(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    const bool space = c == ' ' || c == '\n';
-    if (space && (out.empty() || out.back() == ' ')) continue;
-    out += space ? ' ' : c;
-  }
-  return out;
-}
-
-// A leftover of a finished run: a socklab namespace whose pid is dead, not there before.
-std::vector<std::string> leftovers(const std::vector<std::string>& before) {
-  std::vector<std::string> out;
-  for (const auto& ns : socklab::lab::socklab_namespaces()) {
-    if (std::find(before.begin(), before.end(), ns) != before.end()) continue;
-    const auto pid = std::stol(ns.substr(std::string("socklab-").size()));
-    if (::kill(static_cast<pid_t>(pid), 0) != 0) out.push_back(ns);
   }
   return out;
 }

@@ -25,6 +25,8 @@ const std::set<std::string, std::less<>> kAllowed{
     "setsockopt", "getsockopt", "read", "write", "poll", "recv_exact", "sendall", "ioctl", "unlink", "capset",
     // tcpdump's words on the ladder, TCP options
     "seq", "ack", "len", "win", "frag", "unreachable", "mss", "sackOK", "wscale", "val", "ecr", "nop", "lo", "any",
+    "tell",  // ARP who-has 10.0.0.3 tell 10.0.0.1
+    "netlink", "neigh", "sw", "eth0",  // the kernel's interface, `ip neigh`, the lab's switch and interface names
     // units
     "ms", "s", "µs", "MiB", "KiB",
     // listen()'s argument and struct ucred's fields, as the man pages name them
@@ -194,6 +196,7 @@ TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") 
       {DEMO_WEB, "--bad", "--head-timeout", "200"},
       {DEMO_WEB, "--client", "curl"},
       {DEMO_WEB, "--client", "chromium"},
+      {DEMO_LAN}, {DEMO_LAN, "--hub"},
   };
   // Variants that take no --capture (nothing goes over a network).
   const std::vector<Strings> plain_runs{{DEMO_UNIX, "--stale"}, {DEMO_PORTS, "--privileged"}};
