@@ -93,16 +93,29 @@ std::string port_of(const std::vector<lab::FdbEntry>& fdb, const lab::Mac& mac) 
   return "";
 }
 
+// The hosts among the places that saw a frame ("A:eth0" -> "A"), in order; the
+// switch's ports left out.
+std::vector<std::string> host_names(const std::vector<std::string>& places) {
+  std::vector<std::string> hosts;
+  for (const auto& p : places)
+    if (p.ends_with(":eth0")) hosts.push_back(p.substr(0, p.find(':')));
+  std::ranges::sort(hosts);
+  return hosts;
+}
+
+// "A, C": for the timeline's narrow note column (the verdicts give every place).
+std::string hosts_of(const std::vector<std::string>& places) { return fmt::format("{}", fmt::join(host_names(places), ", ")); }
+
 // One frame of the capture as the lesson reads it.
 struct Seen {
   capture::DecodedPacket frame;
   std::vector<std::string> places;
   std::int64_t ts_ns = 0;
-  [[nodiscard]] bool at(std::string_view host) const {
-    // at the host itself, or at its switch port (a hub repeats frames onto it)
-    return std::ranges::any_of(places, [&](const std::string& p) {
-      return p == std::string(host) + ":eth0" || p == "sw:" + std::string(host) + "-eth0";
-    });
+  // The hosts whose own interface saw the frame ("A", "C"), in order.
+  [[nodiscard]] nlohmann::json hosts() const {
+    auto out = nlohmann::json::array();
+    for (const auto& h : host_names(places)) out.push_back(h);
+    return out;
   }
   // The places in a fixed order (the hosts, then the switch's ports): the order the
   // flooded copies were captured in is the kernel's, not the lesson's.
@@ -135,15 +148,6 @@ Wire read_wire(const Session& s) {
   return w;
 }
 
-// "A, C": the hosts among the places that saw a frame (the switch's ports left out,
-// for the timeline's narrow note column; the verdicts give every place).
-std::string hosts_of(const std::vector<std::string>& places) {
-  std::vector<std::string> hosts;
-  for (const auto& p : places)
-    if (p.ends_with(":eth0")) hosts.push_back(p.substr(0, p.find(':')));
-  std::ranges::sort(hosts);
-  return fmt::format("{}", fmt::join(hosts, ", "));
-}
 
 std::string mac_of(const std::array<std::uint8_t, 6>& m) { return lab::Mac{m}.str(); }
 
@@ -293,28 +297,30 @@ void explain_wire(Session& s, bool hub) {
   s.fact("arp_exchange_us", static_cast<double>(reply.ts_ns - request.ts_ns) / 1000.0, Note{"fact_arp_gap"},
          {{"us", fmt::format("{:.0f}", static_cast<double>(reply.ts_ns - request.ts_ns) / 1000.0)}});
 
-  s.verdict("arp_request_broadcast", {{"dst", lab::Mac::broadcast().str()}, {"target", kIpC}, {"at_b", true}, {"at_c", true}},
+  s.verdict("arp_request_broadcast", {{"dst", lab::Mac::broadcast().str()}, {"target", kIpC}, {"hosts", {"A", "B", "C"}}},
             {{"dst", mac_of(request.frame.link.dst_mac)},
              {"target", fmt::format("{}.{}.{}.{}", request.frame.arp.target_ip.bytes[0], request.frame.arp.target_ip.bytes[1],
                                     request.frame.arp.target_ip.bytes[2], request.frame.arp.target_ip.bytes[3])},
-             {"at_b", request.at("B")}, {"at_c", request.at("C")}},
+             {"hosts", request.hosts()}},
             Note{"verdict_request_broadcast"},
             {{"ip", std::string(kIpC)}, {"dst", mac_of(request.frame.link.dst_mac)}, {"places", request.where()}});
-  s.verdict("arp_reply_unicast", {{"dst", kMacA.str()}, {"at_a", true}, {"at_b", hub}},
-            {{"dst", mac_of(reply.frame.link.dst_mac)}, {"at_a", reply.at("A")}, {"at_b", reply.at("B")}},
+  // Seen at C's interface too: C sent it.
+  const nlohmann::json flooded{"A", "B", "C"}, a_and_c{"A", "C"};
+  s.verdict("arp_reply_unicast", {{"dst", kMacA.str()}, {"hosts", hub ? flooded : a_and_c}},
+            {{"dst", mac_of(reply.frame.link.dst_mac)}, {"hosts", reply.hosts()}},
             hub ? Note{"verdict_reply_hub"} : Note{"verdict_reply_unicast"},
             {{"dst", mac_of(reply.frame.link.dst_mac)}, {"places", reply.where()}});
-  const nlohmann::json first_seen{{"dst", mac_of(first.frame.link.dst_mac)}, {"at_c", first.at("C")}, {"at_b", first.at("B")}};
+  const nlohmann::json first_seen{{"dst", mac_of(first.frame.link.dst_mac)}, {"hosts", first.hosts()}};
   if (hub) {
-    s.verdict("seen_at_b_with_hub", {{"dst", kMacC.str()}, {"at_c", true}, {"at_b", true}}, first_seen,
+    s.verdict("seen_at_b_with_hub", {{"dst", kMacC.str()}, {"hosts", flooded}}, first_seen,
               Note{"verdict_seen_at_b"}, {{"dst", mac_of(first.frame.link.dst_mac)}, {"places", first.where()}});
   } else {
-    s.verdict("datagram_only_at_c", {{"dst", kMacC.str()}, {"at_c", true}, {"at_b", false}}, first_seen,
+    s.verdict("datagram_only_at_c", {{"dst", kMacC.str()}, {"hosts", a_and_c}}, first_seen,
               Note{"verdict_datagram_only_at_c"}, {{"dst", mac_of(first.frame.link.dst_mac)}, {"places", first.where()}});
   }
   const auto requests_before_second = std::ranges::count_if(w.requests, [&](const Seen& r) { return r.ts_ns < second.ts_ns; });
-  s.verdict("second_datagram_without_arp", {{"arp_requests", 1}, {"at_c", true}},
-            {{"arp_requests", requests_before_second}, {"at_c", second.at("C")}}, Note{"verdict_second_no_arp"},
+  s.verdict("second_datagram_without_arp", {{"arp_requests", 1}, {"hosts", hub ? flooded : a_and_c}},
+            {{"arp_requests", requests_before_second}, {"hosts", second.hosts()}}, Note{"verdict_second_no_arp"},
             {{"n", std::to_string(requests_before_second)}, {"places", second.where()}});
 }
 

@@ -169,3 +169,28 @@ TEST_CASE("demo-lan: --role is a usage error; without the lab's privileges it sa
   CHECK_THAT(r.err, Catch::Contains("CAP_NET_ADMIN") && Catch::Contains("CAP_SYS_ADMIN"));
   CHECK(leftovers(before).empty());
 }
+
+TEST_CASE("demo-lan --quiz: the predictions are graded against the frames of the run", "[lan][quiz]") {
+  for (const bool hub : {false, true}) {
+    // Right for a switch (3 hosts see the request, 2 the reply, 1 request), then one wrong
+    // answer; with --hub the question of the flooded datagram alone.
+    Strings args{DEMO_LAN, "--capture", "--json", "--answers", hub ? "2" : "3,2,2"};
+    if (hub) args.emplace_back("--hub");
+    const auto r = run_demo(args);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    std::map<std::string, nlohmann::json> graded;
+    for (const auto& q : of_kind(r.json(), "quiz")) graded[q.at("id").get<std::string>()] = q;
+    if (hub) {
+      REQUIRE(graded.size() == 1);
+      CHECK(graded.at("hub_hosts").at("observed") == 3);  // A, B and C: the hub repeats it to B
+      CHECK_FALSE(graded.at("hub_hosts").at("ok").get<bool>());
+    } else {
+      REQUIRE(graded.size() == 3);
+      CHECK(graded.at("request_hosts").at("ok").get<bool>());
+      CHECK(graded.at("reply_hosts").at("ok").get<bool>());
+      CHECK(graded.at("arp_requests").at("observed") == 1);
+      CHECK_FALSE(graded.at("arp_requests").at("ok").get<bool>());
+    }
+  }
+}
