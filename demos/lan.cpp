@@ -26,14 +26,14 @@ using demo::Actor;
 using demo::must;
 using demo::Session;
 
-constexpr std::array<std::string_view, 40> kNoteKeys{
+constexpr std::array<std::string_view, 41> kNoteKeys{
     // the timeline
     "label_arp", "label_fdb", "bind_c", "table_before", "sendto_first", "table_resolved",
     "sendto_second", "recvfrom", "fdb_before", "fdb_after", "wire_request", "wire_reply", "wire_datagram",
     "wire_other",
     // what the tables and the addresses showed (facts)
     "empty", "fact_table_before", "fact_during", "fact_arp_gap", "fact_table_after", "fact_c_table", "fact_b_table",
-    "fact_fdb_before", "fact_fdb_after", "own_ports", "mac_anatomy", "who_host", "who_port", "who_broadcast",
+    "fact_fdb_before", "fact_fdb_after", "own_ports", "mac_anatomy", "who_host", "who_port", "who_broadcast", "who_broadcast_address",
     "mac_local_unicast", "mac_maker", "mac_broadcast",
     // verdicts
     "verdict_resolved", "verdict_request_broadcast", "verdict_reply_unicast", "verdict_reply_hub",
@@ -166,7 +166,8 @@ void explain_mac(Session& s, std::string name, const lab::Mac& mac, std::string 
           {"multicast", multicast ? "1" : "0"}, {"meaning", meaning}});
 }
 
-void explain_wire(Session& s, bool hub);
+// Returns the ARP request's destination, as captured.
+lab::Mac explain_wire(Session& s, bool hub);
 
 void lan(Session& s, bool hub) {
   if (s.options().role != demo::Role::both)
@@ -278,14 +279,16 @@ void lan(Session& s, bool hub) {
   }
 
   // The frames are the capture's: without it, only the calls and the tables.
-  if (s.capturing()) explain_wire(s, hub);
+  const std::optional<lab::Mac> request_dst = s.capturing() ? std::optional(explain_wire(s, hub)) : std::nullopt;
   explain_mac(s, "mac_host", kMacA, s.note(Note{"who_host"}));
   explain_mac(s, "mac_port", sw.interface("A-eth0").mac, s.note(Note{"who_port"}));
-  explain_mac(s, "mac_broadcast", lab::Mac::broadcast(), s.note(Note{"who_broadcast"}));
+  // The captured request's destination; without the capture, the address itself (no frame seen).
+  explain_mac(s, "mac_broadcast", request_dst.value_or(lab::Mac::broadcast()),
+              s.note(request_dst ? Note{"who_broadcast"} : Note{"who_broadcast_address"}));
 }
 
 // What the frames showed, from the capture at every place.
-void explain_wire(Session& s, bool hub) {
+lab::Mac explain_wire(Session& s, bool hub) {
   const Wire w = read_wire(s);
   if (w.requests.empty() || w.replies.empty() || w.datagrams.size() < 2)
     throw demo::DemoFailure(fmt::format("the capture missed frames of the lesson: {} ARP request(s), {} reply(ies), {} datagram(s)",
@@ -322,6 +325,7 @@ void explain_wire(Session& s, bool hub) {
   s.verdict("second_datagram_without_arp", {{"arp_requests", 1}, {"hosts", hub ? flooded : a_and_c}},
             {{"arp_requests", requests_before_second}, {"hosts", second.hosts()}}, Note{"verdict_second_no_arp"},
             {{"n", std::to_string(requests_before_second)}, {"places", second.where()}});
+  return lab::Mac{request.frame.link.dst_mac};
 }
 
 }  // namespace
