@@ -46,7 +46,7 @@ constexpr std::string_view kFirst = "one", kSecond = "two";
 constexpr std::string_view kIpA = "10.0.0.1", kIpC = "10.0.0.3";
 const lab::Mac kMacA = lab::Mac::local(0x0a), kMacB = lab::Mac::local(0x0b), kMacC = lab::Mac::local(0x0c);
 
-// "10.0.0.3 REACHABLE 02:00:00:00:00:0c", one entry per host; the run's "empty" else.
+// "10.0.0.3 REACHABLE 02:00:00:00:00:0c", one entry per host; the lesson's word for none when empty.
 std::string neighbours_text(const Session& s, const std::vector<lab::Neighbour>& table) {
   if (table.empty()) return s.note(Note{"empty"});
   std::vector<std::string> out;
@@ -72,7 +72,7 @@ std::vector<lab::FdbEntry> learned(const std::vector<lab::FdbEntry>& fdb) {
   return out;
 }
 
-// "02:00:00:00:00:0a on A-eth0 (0.0 s); 5 of its own (its ports' MACs)"
+// "02:00:00:00:00:0a @ A-eth0 (0.2 s); 3 of its own (its ports' MACs, not learned)"
 std::string fdb_text(const Session& s, const std::vector<lab::FdbEntry>& fdb) {
   std::vector<std::string> out;
   for (const auto& e : learned(fdb)) out.push_back(fmt::format("{} @ {} ({:.1f} s)", e.mac.str(), e.port, e.age_s));
