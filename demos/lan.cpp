@@ -106,6 +106,13 @@ std::vector<std::string> host_names(const std::vector<std::string>& places) {
 // "A, C": for the timeline's narrow note column (the verdicts give every place).
 std::string hosts_of(const std::vector<std::string>& places) { return fmt::format("{}", fmt::join(host_names(places), ", ")); }
 
+// A's second datagram, as captured anywhere.
+bool is_second_datagram(const capture::RawPacket& raw) {
+  const auto d = capture::decode(capture::LinkType::ethernet, raw.bytes, raw.wire_len, raw.ts_ns);
+  return d.proto == capture::Proto::udp && d.dport == kPort &&
+         std::string_view(reinterpret_cast<const char*>(d.payload.data()), d.payload.size()) == kSecond;
+}
+
 // One frame of the capture as the lesson reads it.
 struct Seen {
   capture::DecodedPacket frame;
@@ -235,6 +242,10 @@ void lan(Session& s, bool hub) {
                s.explain("C", "recvfrom", Note{"recvfrom"},
                          {{"data", std::string(reinterpret_cast<const char*>(buf.data()), got.size)}});
              }
+             // A hub floods C's copy and B's in turn: B's may still be on its way when C has
+             // read its own. The capture ends once B's interface saw it (bounded: if the hub
+             // never floods it, the verdict says so).
+             if (hub && s.capturing()) s.wait_for_frame("B:eth0", is_second_datagram, s.patience());
              s.end_capture();
            },
            &c}});
@@ -279,12 +290,12 @@ void lan(Session& s, bool hub) {
   }
 
   // The frames are the capture's: without it, only the calls and the tables.
-  const std::optional<lab::Mac> request_dst = s.capturing() ? std::optional(explain_wire(s, hub)) : std::nullopt;
+  const bool wire = s.capturing();
+  const lab::Mac request_dst = wire ? explain_wire(s, hub) : lab::Mac::broadcast();
   explain_mac(s, "mac_host", kMacA, s.note(Note{"who_host"}));
   explain_mac(s, "mac_port", sw.interface("A-eth0").mac, s.note(Note{"who_port"}));
   // The captured request's destination; without the capture, the address itself (no frame seen).
-  explain_mac(s, "mac_broadcast", request_dst.value_or(lab::Mac::broadcast()),
-              s.note(request_dst ? Note{"who_broadcast"} : Note{"who_broadcast_address"}));
+  explain_mac(s, "mac_broadcast", request_dst, s.note(wire ? Note{"who_broadcast"} : Note{"who_broadcast_address"}));
 }
 
 // What the frames showed, from the capture at every place.

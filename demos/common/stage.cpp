@@ -282,6 +282,17 @@ void Stage::end_capture() {
   }
 }
 
+bool Stage::wait_for_frame(std::string_view place, std::function<bool(const capture::RawPacket&)> match,
+                           std::chrono::milliseconds timeout) {
+#if SOCKLAB_HAVE_PCAP
+  // Only before this participant's end_capture(): the capture cannot stop meanwhile.
+  if (lab_capture_) return lab_capture_->wait_for(place, std::move(match), timeout);
+#else
+  (void)place, (void)match, (void)timeout;
+#endif
+  return false;
+}
+
 void Stage::stop_capture() {
   std::unique_lock lock(mutex_);
   if (capture_stopped_) return;

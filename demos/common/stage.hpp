@@ -184,6 +184,11 @@ class Stage {
   // capture stops (after draining the kernel's queue). Blocks until then, so a
   // participant closes its sockets only after the capture ended. Idempotent.
   void end_capture();
+  // A lab capture only: waits until the capture at `place` ("B:eth0") got a frame that
+  // satisfies `match`, for a frame the lesson reports at a place no socket of it reads
+  // (a copy a hub floods to B). False after `timeout`, or without a lab capture.
+  bool wait_for_frame(std::string_view place, std::function<bool(const capture::RawPacket&)> match,
+                      std::chrono::milliseconds timeout);
   // Decoded packets (relative sequence numbers), after play(); empty without capture.
   [[nodiscard]] const std::vector<capture::PacketRecord>& packets() const noexcept { return packets_; }
   // A lab capture's places where packet n (PacketRecord::n) was seen, in time order;

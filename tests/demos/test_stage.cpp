@@ -166,3 +166,28 @@ TEST_CASE("without a lab the stage still plays named participants on loopback", 
   CHECK_FALSE(s.capturing());
   CHECK(s.packets().empty());
 }
+
+TEST_CASE("a participant waits for a frame at a place no socket of it reads", "[stage][lab]") {
+  auto common = demo::Lesson::load("common", demo::Lang::en);
+  REQUIRE(common);
+  Session s(options(true), "stage", test_lesson(), *common);
+  auto& lab = s.lab();
+  lab::add_lan(lab, "hub", {"A", "B", "C"}, "10.0.0", 0x0a, true);
+  REQUIRE(s.capture(demo::CaptureSpec::on_lab(lab.places(), "udp")));
+  const auto to_c = demo::must(net::Endpoint::from_host_port("10.0.0.3", 9));
+  const auto is_datagram = [](const capture::RawPacket& p) { return p.bytes.size() > 23 && p.bytes[23] == 17; };
+  bool at_b = false, at_nowhere = true;
+  s.play({{"A",
+           [&](Actor& me) {
+             auto sock = demo::must(net::UdpSocket::open(AF_INET, {.trace = me.trace}));
+             demo::must(sock.send_to(std::as_bytes(std::span("x", 1)), to_c));
+             // B's kernel drops it (not its MAC), but the hub repeated it onto B's cable.
+             at_b = s.wait_for_frame("B:eth0", is_datagram, s.patience());
+             at_nowhere = s.wait_for_frame("nowhere:eth0", is_datagram, 1ms);
+             s.end_capture();
+           },
+           &lab.node("A")}});
+  CHECK(at_b);
+  CHECK_FALSE(at_nowhere);
+  CHECK_FALSE(s.wait_for_frame("B:eth0", is_datagram, 1ms));  // the capture has stopped
+}
