@@ -30,14 +30,14 @@ using demo::must;
 using demo::Session;
 using demo::Values;
 
-constexpr std::array<std::string_view, 32> kNoteKeys{
+constexpr std::array<std::string_view, 33> kNoteKeys{
     // the timeline: calls
     "bind", "ttl_set", "ttl_default", "sendto", "recvfrom_c", "sendto_c", "recvfrom_a", "icmp_counted",
     // the timeline: frames
     "arp_for_router", "arp_request", "arp_reply", "there_lan1", "there_lan2", "back_lan2", "back_lan1",
     "time_exceeded", "wire_other",
     // facts
-    "routes", "neighbours", "router_counters", "sender_seen_by_c", "frame_lan_1", "frame_lan_2",
+    "routes", "neighbours", "router_counters", "arp_heard", "sender_seen_by_c", "frame_lan_1", "frame_lan_2",
     // verdicts
     "verdict_arp", "verdict_mac", "verdict_ip", "verdict_ttl", "verdict_reply", "verdict_time_exceeded",
     "verdict_quote", "verdict_lan2", "why_no_icmp"};
@@ -221,11 +221,15 @@ void show_frame(Session& s, std::string name, const Frame* f, std::string_view l
           {"places", fmt::format("{}", fmt::join(s.places_of(*f->record), ", "))}});
 }
 
-// A's ARP requests: whose MAC it asked for.
+// A's ARP requests: whose MAC it asked for, and where the broadcast was heard.
 void verdict_arp(Session& s, const std::vector<Frame>& frames) {
   nlohmann::json asked = nlohmann::json::array();
   for (const auto& f : frames) {
-    if (f.arp_op == capture::arp_op::request && f.eth_src == kMacA.str()) asked.push_back(f.arp_target);
+    if (f.arp_op != capture::arp_op::request || f.eth_src != kMacA.str()) continue;
+    asked.push_back(f.arp_target);
+    const auto& places = s.places_of(*f.record);
+    s.fact("arp_request_heard", {{"eth_dst", f.eth_dst}, {"target", f.arp_target}, {"seen", places}},
+           Note{"arp_heard"}, {{"eth_dst", f.eth_dst}, {"places", fmt::format("{}", fmt::join(places, ", "))}});
   }
   s.verdict("arp_for_router_not_target", nlohmann::json{kIpR1}, asked, Note{"verdict_arp"},
             {{"asked", fmt::format("{}", fmt::join(asked, ", "))}, {"destination", std::string(kIpC)}});
@@ -300,15 +304,18 @@ void verdicts_expired(Session& s, const std::vector<Frame>& frames, std::uint16_
 void router(Session& s, int ttl_flag) {
   if (s.options().role != demo::Role::both)
     throw demo::UsageError("--role: this lesson plays every host itself, in one lab on this machine");
-  if (ttl_flag < 0 || ttl_flag > 255) throw demo::UsageError(fmt::format("--ttl {}: a TTL is 1 to 255", ttl_flag));
   const bool expires = ttl_flag == 1;
   if (ttl_flag != 0) s.set_variant(expires ? "ttl1" : "ttl", fmt::format("--ttl {}", ttl_flag));
   auto& lab = s.lab();
   lab::Node& r = lab::add_two_lans(lab, {"A", "B"}, {"C"});
-  s.show_columns({"A", "B", "R", "C"});  // LAN 1 on the left, LAN 2 on the right
+  // LAN 1 on the left, LAN 2 on the right; B (LAN 1) has no column: it only hears A's
+  // broadcast, which the fact on A's ARP request lists among the places that saw it.
+  s.show_columns({"A", "R", "C"});
   s.keep_raw_packets();
   show_routes(s, lab);
-  s.capture(demo::CaptureSpec::on_lab(lab.places(false), "arp or ip"));
+  // What the lesson talks about: not the IGMP reports a bridge sends on its own a
+  // random while after it comes up (RFC 3376's unsolicited reports).
+  s.capture(demo::CaptureSpec::on_lab(lab.places(false), "arp or udp or icmp"));
   s.explain_packets([&s](const capture::PacketRecord& p) { return frame_note(s, read_frame(s, p)); });
 
   const auto at_c = must(net::Endpoint::from_host_port(std::string(kIpC), kPort));
