@@ -235,9 +235,10 @@ std::string segment_label(const PacketRecord& p) {
       return std::string(name);
     }
     case Proto::other:
-      // ARP has no IP header: its tcpdump line is all the record says of it.
-      if (p.line.starts_with("ARP, Request")) return "ARP request";
-      if (p.line.starts_with("ARP, Reply")) return "ARP reply";
+      // ARP has no IP header: its tcpdump line is all the record says of it, and
+      // tcpdump's words for the two kinds (who-has, is-at) are the label.
+      if (p.line.starts_with("ARP, Request")) return "ARP who-has";
+      if (p.line.starts_with("ARP, Reply")) return "ARP is-at";
       if (p.line.starts_with("ARP")) return "ARP";
       break;
   }
