@@ -296,7 +296,7 @@ void verdicts_expired(Session& s, const std::vector<Frame>& frames, std::uint16_
              {"dport", kPort}, {"frame", sent ? sent->record->n : 0}},
             quoted, Note{"verdict_quote"},
             {{"frame", sent ? std::to_string(sent->record->n) : "?"}, {"sport", std::to_string(sport)},
-             {"dport", std::to_string(kPort)}, {"id", sent ? fmt::format("0x{:04x}", sent->ip_id) : "?"}});
+             {"dport", std::to_string(kPort)}, {"id", sent ? std::to_string(sent->ip_id) : "?"}});
   const auto on_lan2 = std::ranges::count_if(frames, [](const Frame& f) { return f.lan == 2; });
   s.verdict("nothing_on_lan2", 0, on_lan2, Note{"verdict_lan2"}, {{"frames", std::to_string(on_lan2)}});
 }
