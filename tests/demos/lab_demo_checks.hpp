@@ -1,5 +1,5 @@
-// What the tests of the lab lessons (demo-layers, demo-router) check after a run: no
-// namespace of a finished run left behind.
+// What the tests of the lab lessons (demo-layers, demo-router) share: their text with
+// the wrapping taken out, and no namespace of a finished run left behind.
 #pragma once
 
 #include <signal.h>
@@ -11,6 +11,18 @@
 #include "socklab/lab/lab.hpp"
 
 namespace socklab::test {
+
+// The text with every run of spaces and line breaks made one space: a sentence the
+// report wrapped reads as one line.
+inline std::string squeeze(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    const bool space = c == ' ' || c == '\n';
+    if (space && (out.empty() || out.back() == ' ')) continue;
+    out += space ? ' ' : c;
+  }
+  return out;
+}
 
 // The leftovers of finished runs: socklab namespaces (what `ip netns list` shows) not
 // there `before`, whose pid is dead. A live pid's belongs to a run still going (another

@@ -51,16 +51,6 @@ std::vector<std::vector<std::uint8_t>> frames_of(const fs::path& file) {
   return out;
 }
 
-std::string squeeze(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    const bool space = c == ' ' || c == '\n';
-    if (space && (out.empty() || out.back() == ' ')) continue;
-    out += space ? ' ' : c;
-  }
-  return out;
-}
-
 void check_layers(bool udp) {
   const auto before = socklab::lab::socklab_namespaces();
   const fs::path file = fs::temp_directory_path() / ("socklab-layers-test-" + std::to_string(::getpid()) + ".pcap");

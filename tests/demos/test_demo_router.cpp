@@ -50,16 +50,6 @@ std::string ip_text(const Bytes& b, std::size_t i) {
   return std::to_string(b[i]) + "." + std::to_string(b[i + 1]) + "." + std::to_string(b[i + 2]) + "." + std::to_string(b[i + 3]);
 }
 
-std::string squeeze(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    const bool space = c == ' ' || c == '\n';
-    if (space && (out.empty() || out.back() == ' ')) continue;
-    out += space ? ' ' : c;
-  }
-  return out;
-}
-
 struct Run {
   std::vector<nlohmann::json> lines;
   std::vector<Bytes> frames;
