@@ -351,7 +351,7 @@ void router(Session& s, int ttl_flag) {
            };
            if (!demo::wait_until(counted, s.patience()))
              throw demo::DemoFailure("A's kernel counted no ICMP time exceeded from the router");
-           s.record_note("A", "IcmpInTimeExcds +1", Note{"icmp_counted"});
+           s.record_note("A", "ICMP +1", Note{"icmp_counted"});
          } else {
            std::array<std::byte, 64> buf{};
            must(sock.recv_from(buf, s.patience()));
