@@ -222,3 +222,10 @@ TEST_CASE("demo-router refuses what it cannot do, and exits 5 without the lab's 
   CHECK_THAT(r.err, Catch::Contains("CAP_NET_ADMIN") && Catch::Contains("CAP_SYS_ADMIN"));
   CHECK(lab_leftovers(before).empty());
 }
+
+TEST_CASE("demo-router's notes, in both languages, are exactly the ones the code uses", "[router]") {
+  const auto r = run_demo({DEMO_ROUTER, "--check-notes"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("notes ok: demo-router"));
+}
