@@ -182,7 +182,7 @@ std::map<std::string, std::int64_t> router_deltas(const lab::KernelCounters& bef
 // The timeline's note beside each frame.
 std::optional<std::string> frame_note(const Session& s, const Frame& f) {
   const std::string lan = std::to_string(f.lan);
-  if (f.arp_op == capture::arp_op::request && f.eth_src == kMacA.str())
+  if (f.arp_op == capture::arp_op::request && f.eth_src == kMacA.str() && f.arp_target == kIpR1)
     return s.note(Note{"arp_for_router"}, {{"target", f.arp_target}, {"destination", std::string(kIpC)}});
   if (f.arp_op == capture::arp_op::request)
     return s.note(Note{"arp_request"}, {{"lan", lan}, {"target", f.arp_target}, {"sender", f.arp_sender}});
@@ -209,13 +209,13 @@ nlohmann::json ips(const Frame* f) { return f ? nlohmann::json{f->ip_src, f->ip_
 nlohmann::json ttl(const Frame* f) { return f ? nlohmann::json(f->ttl) : nlohmann::json(); }
 
 // The two frames of one datagram, one above the other: what changed at R and what did not.
-void show_frame(Session& s, std::string name, const Frame* f, std::string_view lan) {
+void show_frame(Session& s, std::string name, const Frame* f) {
   if (f == nullptr) return;
   s.fact(std::move(name),
          {{"eth_src", f->eth_src}, {"eth_dst", f->eth_dst}, {"ip_src", f->ip_src}, {"ip_dst", f->ip_dst},
           {"ttl", f->ttl}, {"ip_checksum", fmt::format("0x{:04x}", f->ip_checksum)}, {"data", f->payload},
           {"seen", s.places_of(*f->record)}},
-         lan == "1" ? Note{"frame_lan_1"} : Note{"frame_lan_2"},
+         f->lan == 1 ? Note{"frame_lan_1"} : Note{"frame_lan_2"},
          {{"data", f->payload}, {"eth_src", f->eth_src}, {"eth_dst", f->eth_dst}, {"ip_src", f->ip_src},
           {"ip_dst", f->ip_dst}, {"ttl", std::to_string(f->ttl)}, {"checksum", fmt::format("0x{:04x}", f->ip_checksum)},
           {"places", fmt::format("{}", fmt::join(s.places_of(*f->record), ", "))}});
@@ -242,8 +242,8 @@ void verdicts_through(Session& s, const std::vector<Frame>& frames, int sent_ttl
   const Frame* there2 = find(frames, 2, ping);
   const Frame* back2 = find(frames, 2, pong);
   const Frame* back1 = find(frames, 1, pong);
-  show_frame(s, "frame_there_lan1", there1, "1");
-  show_frame(s, "frame_there_lan2", there2, "2");
+  show_frame(s, "frame_there_lan1", there1);
+  show_frame(s, "frame_there_lan2", there2);
   verdict_arp(s, frames);
   const auto one = [](const Frame* f, std::string Frame::* field) { return f ? f->*field : std::string("?"); };
   s.verdict("mac_rewritten_at_router", {{"lan1", {kMacA.str(), kMacR1.str()}}, {"lan2", {kMacR2.str(), kMacC.str()}}},
@@ -270,7 +270,7 @@ void verdicts_through(Session& s, const std::vector<Frame>& frames, int sent_ttl
 void verdicts_expired(Session& s, const std::vector<Frame>& frames, std::uint16_t sport) {
   const Frame* sent = find(frames, 1, [](const Frame& f) { return f.carries(kPing); });
   const Frame* icmp = find(frames, 1, [](const Frame& f) { return f.time_exceeded(); });
-  show_frame(s, "frame_there_lan1", sent, "1");
+  show_frame(s, "frame_there_lan1", sent);
   verdict_arp(s, frames);
   nlohmann::json observed;
   if (icmp) {
