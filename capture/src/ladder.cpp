@@ -387,10 +387,25 @@ std::string render_columns(std::span<const TimelineEntry> timeline, const Ladder
       if (from && to != std::string::npos && *from != to) {
         draw(*from, to, true);
       } else if (from && n > 1) {
-        // Everyone else: towards both edges, the label on the longer side.
-        const bool right_longer = n - 1 - *from >= *from;
-        if (*from + 1 < n) draw(*from, n - 1, right_longer);
-        if (*from > 0) draw(*from, 0, !right_longer);
+        // Everyone else: towards both edges, the label on the longer side; a frame
+        // whose places are known reaches only the columns that saw it (a broadcast
+        // stops at the router: the other LAN never sees it).
+        std::size_t left = 0, right = n - 1;
+        if (options.seen_in) {
+          std::vector<std::size_t> seen;
+          for (const auto& name : options.seen_in(*p)) {
+            const auto col = std::find(options.columns.begin(), options.columns.end(), name);
+            if (col != options.columns.end()) seen.push_back(static_cast<std::size_t>(col - options.columns.begin()));
+          }
+          if (std::ranges::any_of(seen, [&](std::size_t k) { return k != *from; })) {
+            seen.push_back(*from);
+            left = std::ranges::min(seen);
+            right = std::ranges::max(seen);
+          }
+        }
+        const bool right_longer = right - *from >= *from - left;
+        if (*from < right) draw(*from, right, right_longer);
+        if (*from > left) draw(*from, left, !right_longer);
       } else {
         note.insert(note.begin(), label);  // nothing tells where it goes: said in words
       }

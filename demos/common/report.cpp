@@ -314,6 +314,11 @@ std::string render_timeline(const Session& s, const Lesson& common, const Report
   if (columns) {
     ladder.columns = s.columns();
     ladder.column_of = s.column_of();
+    ladder.seen_in = [&s](const capture::PacketRecord& p) {
+      std::vector<std::string> nodes;
+      for (const auto& place : s.places_of(p)) nodes.push_back(place.substr(0, place.find(':')));  // "A:eth0"
+      return nodes;
+    };
   }
   std::string out = common.note(columns ? CommonNote{"timeline_heading_columns"} : CommonNote{"timeline_heading"}) + "\n";
   out += capture::render_ladder(timeline, ladder);

@@ -475,3 +475,33 @@ TEST_CASE("ladder: analysis marks in the words the caller gives (a run in anothe
   CHECK(zh.find("[格式错误]") != std::string::npos);
   CHECK(zh.find("retransmission") == std::string::npos);
 }
+
+TEST_CASE("ladder: a broadcast reaches only the columns that saw it; ARP in tcpdump's words", "[ladder][columns]") {
+  auto arp = [](std::uint64_t n, int from, bool request) {
+    PacketRecord p;
+    p.n = n;
+    p.ts_ns = fx::t0 + static_cast<std::int64_t>(n) * 10 * fx::us;
+    p.eth_src = fmt::format("02:00:00:00:00:0{}", from);
+    p.eth_dst = request ? "ff:ff:ff:ff:ff:ff" : "02:00:00:00:00:01";
+    p.line = request ? "ARP, Request who-has 10.0.0.2 tell 10.0.0.1, length 28"
+                     : "ARP, Reply 10.0.0.2 is-at 02:00:00:00:00:02, length 28";
+    return p;
+  };
+  const std::vector<TimelineEntry> timeline{{fx::t0 + 10 * fx::us, arp(1, 1, true), ""},
+                                            {fx::t0 + 20 * fx::us, arp(2, 2, false), ""},
+                                            {fx::t0 + 30 * fx::us, arp(3, 2, true), ""}};
+  auto o = columns_of({"A", "B", "C"});
+  // Frame 1 (A's request) was heard at A and B only; frame 3 (B's) everywhere.
+  o.seen_in = [](const PacketRecord& p) { return p.n == 1 ? std::vector<std::string>{"A", "B"} : std::vector<std::string>{"A", "B", "C"}; };
+  const std::string picture = render_ladder(timeline, o);
+  CHECK(picture ==
+        "   ms           ┬ A                   ┬ B                   ┬ C\n"
+        "0.000           │─── ARP who-has ────▶│                     │\n"
+        "0.010           │◀──── ARP is-at ─────│                     │\n"
+        "0.020           │◀────────────────────│─── ARP who-has ────▶│\n"
+        "                ┴                     ┴                     ┴\n");
+  o.seen_in = nullptr;  // unknown places: every other column, as before
+  const std::string everyone = render_ladder(timeline, o);
+  INFO(everyone);
+  CHECK(everyone.find("0.000           │────────────── ARP who-has ───────────────▶│") != std::string::npos);
+}

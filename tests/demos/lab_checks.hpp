@@ -1,4 +1,4 @@
-// What the tests of the lab lessons (demo-layers, demo-lan) share: the socklab
+// What the tests of the lab lessons (demo-layers, demo-lan, demo-router, demo-synflood) share: the socklab
 // namespaces a finished run left behind, and a run's text with its wrapping undone.
 #pragma once
 

@@ -4,8 +4,6 @@
 // namespace of the run is left behind.
 #include <catch2/catch.hpp>
 
-#include <signal.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>

@@ -30,6 +30,19 @@ TEST_CASE("quiz --capture: the wire's questions graded by this run's packets", "
     const auto lines = r.json();
     check_grade(quiz_item(lines, "close_segments"), verdicts(lines).at("teardown_segments").at("observed").size());
   }
+  SECTION("demo-router: the TTL after R and what R forwarded; with --ttl 1, R's ICMP and LAN 2") {
+    auto r = run_demo({DEMO_ROUTER, "--capture", "--json", "--answers", "64,2"});
+    REQUIRE(r.exit_code == 0);
+    auto lines = r.json();
+    check_grade(quiz_item(lines, "ttl_lan2"), verdicts(lines).at("ttl_decremented").at("observed").at("lan2"));
+    CHECK(quiz_item(lines, "ttl_lan2").at("ok") == false);  // 64: the answer of a TTL no router lowers
+    check_grade(quiz_item(lines, "forwarded"), socklab::test::fact_value(lines, "router_counters").at("IpForwDatagrams"));
+    r = run_demo({DEMO_ROUTER, "--capture", "--json", "--ttl", "1", "--answers", "1,0"});
+    REQUIRE(r.exit_code == 0);
+    lines = r.json();
+    check_grade(quiz_item(lines, "time_exceeded"), socklab::test::fact_value(lines, "router_counters").at("IcmpOutTimeExcds"));
+    check_grade(quiz_item(lines, "on_lan2"), verdicts(lines).at("nothing_on_lan2").at("observed"));
+  }
   SECTION("demo-unix: packets on lo per family") {
     const auto r = run_demo({DEMO_UNIX, "--capture", "--json", "--answers", "0,6,yes"});
     REQUIRE(r.exit_code == 0);

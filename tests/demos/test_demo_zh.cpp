@@ -34,7 +34,7 @@ const std::set<std::string, std::less<>> kAllowed{
     // a kernel counter in /proc/net/snmp
     "UdpRcvbufErrors",
     // programs and tools the text names
-    "sudo", "setcap", "cap_net_raw", "cap_net_admin", "eip", "tcpdump", "nn", "r", "netstat", "su", "ss", "ip", "ls",
+    "sudo", "setcap", "cap_net_raw", "cap_net_admin", "eip", "tcpdump", "traceroute", "nn", "r", "netstat", "su", "ss", "ip", "ls",
     // ss -ltnp's process column: users:(("demo-ports",pid=1,fd=3))
     "fd",
     "Wireshark", "pcap", "proc", "net", "snmp", "python", "Python", "struct", "pack", "sleep", "root", "zh",
@@ -42,6 +42,8 @@ const std::set<std::string, std::less<>> kAllowed{
     "Linux", "Nagle", "socklab", "Chromium", "ClientHello",
     // demo-web: the resolver call, the programs that visit, HTTP header names
     "getaddrinfo", "curl", "chromium", "localhost", "http", "https", "Accept", "Connection", "Host",
+    // demo-router: routes as `ip route` prints them, nstat's counter names
+    "default", "via", "dev", "scope", "link", "eth0", "eth1", "IcmpInTimeExcds", "IpForwDatagrams", "IpInHdrErrors", "IcmpOutTimeExcds",
 };
 
 // The payloads the lessons send, where a line shows them unquoted (a framed
@@ -102,11 +104,18 @@ Strings foreign_words(std::string_view line, bool* quoted_across = nullptr) {
       // TIME_WAIT, ECONNREFUSED, S, P, TCP, IPv6, SIOCOUTQ, TCP_NODELAY.
       const bool constant = std::none_of(word.begin(), word.end(), [](char ch) { return ch >= 'a' && ch <= 'z'; }) ||
                             word == "IPv4" || word == "IPv6" || word == "ICMPv6";
-      if (constant || kAllowed.contains(word) || kPayload.contains(word) || kKnownEnglish.contains(word)) continue;
+      // A hexadecimal number (0x5975, a checksum): the "x" is not a word.
+      const bool hex = word.size() > 1 && word[0] == 'x' && w - word.size() > 0 && token[w - word.size() - 1] == '0' &&
+                       word.substr(1).find_first_not_of("0123456789abcdef") == std::string_view::npos;
+      if (hex || constant || kAllowed.contains(word) || kPayload.contains(word) || kKnownEnglish.contains(word)) continue;
       // A word cut short by the ladder's width ("le…" for len) counts as the token it starts.
       // A word cut short by the ladder's width ("le…" for len, "f…" in a JSON
       // payload): too short to judge, and the full word is shown elsewhere.
       if (e == token.size() && line.substr(i).starts_with("…") && word.size() <= 2) continue;
+      // So does one that starts an allowed word ("setsocko…" for setsockopt).
+      if (e == token.size() && line.substr(i).starts_with("…") &&
+          std::ranges::any_of(kAllowed, [&](std::string_view a) { return a.starts_with(word); }))
+        continue;
       out.emplace_back(word);
     }
   }
@@ -121,6 +130,10 @@ TEST_CASE("foreign_words finds English and lets protocol tokens be", "[demos][zh
   CHECK(foreign_words("选项 [mss 65495,sackOK,TS val 1 ecr 0,nop,wscale 10]，--fix length").empty());
   CHECK(foreign_words("send 5 \"hello world\" 第 1 次").empty());
   CHECK(foreign_words("再重启：ok。") == Strings{"ok"});
+  CHECK(foreign_words("首部校验和 0x5975。").empty());
+  CHECK(foreign_words("x5975 0xzz") == Strings{"x5975", "xzz"});
+  CHECK(foreign_words("0.307 setsocko… │").empty());
+  CHECK(foreign_words("0.307 teardo… │") == Strings{"teardo"});
   CHECK(foreign_words("teardown 1/4") == Strings{"teardown"});
   CHECK(foreign_words(":35824 at 0.00, 1.02 s") == Strings{"at"});
   CHECK(foreign_words("长度前缀 '!I' [00]: a prefix is 4 bytes").size() == 4);
@@ -197,6 +210,8 @@ TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") 
       {DEMO_WEB, "--client", "curl"},
       {DEMO_WEB, "--client", "chromium"},
       {DEMO_LAN}, {DEMO_LAN, "--hub"},
+      {DEMO_ROUTER},
+      {DEMO_ROUTER, "--ttl", "1"},
   };
   // Variants that take no --capture (nothing goes over a network).
   const std::vector<Strings> plain_runs{{DEMO_UNIX, "--stale"}, {DEMO_PORTS, "--privileged"}};

@@ -58,9 +58,10 @@ const std::map<std::string, std::string> kPrograms{
     {"demo-layers", DEMO_LAYERS},       {"demo-ports", DEMO_PORTS},
     {"demo-web", DEMO_WEB},
     {"demo-lan", DEMO_LAN},
+    {"demo-router", DEMO_ROUTER},
 };
 const Strings kLessons{"handshake", "teardown", "sticky", "udp", "backlog", "unix", "layers", "ports", "web",
-                       "lan"};
+                       "lan", "router"};
 constexpr std::string_view kMarker = "<!-- sample: ";
 constexpr std::string_view kBar = "│";
 

@@ -85,6 +85,10 @@ struct LadderOptions {
   // picture beyond options.width.
   std::vector<std::string> columns;
   std::map<std::string, std::string> column_of;
+  // The columns where a frame was seen (a lab capture's places, by node): a broadcast
+  // then reaches only as far as those, not every other column. Unset, or none of
+  // the columns: every other column.
+  std::function<std::vector<std::string>(const PacketRecord&)> seen_in;
 };
 
 // The whole picture, one '\n'-terminated line per row, no line wider than
