@@ -57,8 +57,10 @@ const std::map<std::string, std::string> kPrograms{
     {"demo-udp", DEMO_UDP},             {"demo-backlog", DEMO_BACKLOG},     {"demo-unix", DEMO_UNIX},
     {"demo-layers", DEMO_LAYERS},       {"demo-ports", DEMO_PORTS},
     {"demo-web", DEMO_WEB},
+    {"demo-synflood", DEMO_SYNFLOOD},
 };
-const Strings kLessons{"handshake", "teardown", "sticky", "udp", "backlog", "unix", "layers", "ports", "web"};
+const Strings kLessons{"handshake", "teardown", "sticky", "udp", "backlog", "unix", "layers", "ports", "web",
+                       "synflood"};
 constexpr std::string_view kMarker = "<!-- sample: ";
 constexpr std::string_view kBar = "│";
 
