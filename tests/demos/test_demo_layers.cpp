@@ -4,8 +4,6 @@
 // namespace of the run is left behind.
 #include <catch2/catch.hpp>
 
-#include <signal.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +12,7 @@
 #include <vector>
 
 #include "demo_runner.hpp"
+#include "lab_checks.hpp"
 #include "socklab/lab/lab.hpp"
 
 namespace {
@@ -58,17 +57,6 @@ std::string squeeze(const std::string& text) {
     const bool space = c == ' ' || c == '\n';
     if (space && (out.empty() || out.back() == ' ')) continue;
     out += space ? ' ' : c;
-  }
-  return out;
-}
-
-// A leftover of a finished run: a socklab namespace whose pid is dead, not there before.
-std::vector<std::string> leftovers(const std::vector<std::string>& before) {
-  std::vector<std::string> out;
-  for (const auto& ns : socklab::lab::socklab_namespaces()) {
-    if (std::find(before.begin(), before.end(), ns) != before.end()) continue;
-    const auto pid = std::stol(ns.substr(std::string("socklab-").size()));
-    if (::kill(static_cast<pid_t>(pid), 0) != 0) out.push_back(ns);
   }
   return out;
 }
@@ -131,7 +119,7 @@ void check_layers(bool udp) {
   REQUIRE(data != lines.end());
   CHECK(data->at("seen") == nlohmann::json{"A:eth0", "B:eth0"});
   CHECK(data->at("eth_src") == "02:00:00:00:00:0a");
-  CHECK(leftovers(before).empty());
+  CHECK(leftover_namespaces(before).empty());
 }
 
 }  // namespace
@@ -158,5 +146,5 @@ TEST_CASE("demo-layers without the lab's privileges says which, and exits 5", "[
   const auto r = run_demo({SOCKLAB_SETPRIV, "--bounding-set=-all", "--inh-caps=-all", "--", DEMO_LAYERS, "--capture"});
   CHECK(r.exit_code == 5);
   CHECK_THAT(r.err, Catch::Contains("CAP_NET_ADMIN") && Catch::Contains("CAP_SYS_ADMIN"));
-  CHECK(leftovers(before).empty());
+  CHECK(leftover_namespaces(before).empty());
 }

@@ -2,12 +2,10 @@
 // time, and no namespace left behind by any run.
 #include <catch2/catch.hpp>
 
-#include <signal.h>
-
-#include <algorithm>
 #include <string>
 
 #include "demo_runner.hpp"
+#include "lab_checks.hpp"
 #include "socklab/lab/lab.hpp"
 
 using namespace socklab::test;
@@ -27,9 +25,5 @@ TEST_CASE("demo-layers: the verdicts hold 50 runs in a row", "[layers][repeat]")
       REQUIRE(verdict.at("ok").get<bool>());
     }
   }
-  for (const auto& ns : socklab::lab::socklab_namespaces()) {
-    if (std::find(before.begin(), before.end(), ns) != before.end()) continue;
-    const auto pid = std::stol(ns.substr(std::string("socklab-").size()));
-    CHECK(::kill(static_cast<pid_t>(pid), 0) == 0);  // only live runs (another test's) may hold one
-  }
+  CHECK(leftover_namespaces(before).empty());  // only live runs (another test's) may hold one
 }

@@ -2,6 +2,7 @@
 // the half-open queue, the wire), and no namespace left behind by any run.
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <string>
 
 #include "demo_runner.hpp"
