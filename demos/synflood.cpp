@@ -91,7 +91,7 @@ void wait_for(const std::function<bool()>& condition, std::chrono::milliseconds 
 struct Run {
   int syns = 0;
   int half_open = 0;                // S's SYN_RECV sockets once the first flood was handled
-  std::int64_t flood_drops = 0;     // the first flood's SYNs S dropped
+  std::int64_t flood_drops = 0;     // the first flood's SYNs S dropped (its counter, less L's SYNs)
   std::int64_t synack_again = 0;    // S's SYN-ACKs sent again (TcpExtTCPSynRetrans)
   lab::KernelCounters off_end, on_start, on_end;
   std::int64_t cookies_on_ns = 0;
@@ -245,18 +245,20 @@ void synflood(Session& s, int syns) {
           {"S",
            [&](Actor&) {
              wait_for(flood_handled, patience, "the flood did not reach S");
+             // L connects once the flood is handled too, so its first SYN may already be among
+             // the drops: the flood's are the forged SYNs not held (each was one or the other).
              run.half_open = server.half_open();
-             run.flood_drops = server.since_start("TcpExtTCPReqQFullDrop");
+             const std::int64_t surplus = syns - run.half_open;
              s.record_note("S", s.note(Note{"label_queue"}, {{"n", std::to_string(run.half_open)}}), Note{"queue_full"},
                            {{"n", std::to_string(run.half_open)}, {"backlog", std::to_string(kBacklog)}});
-             s.record_note("S", s.note(Note{"label_dropped"}, {{"n", std::to_string(run.flood_drops)}}), Note{"flood_dropped"});
+             s.record_note("S", s.note(Note{"label_dropped"}, {{"n", std::to_string(surplus)}}), Note{"flood_dropped"});
              // About 1 s later each half-open connection's SYN-ACK goes out again.
              wait_for([&] { return server.since_start("TcpExtTCPSynRetrans") >= run.half_open; }, patience,
                       "S did not send its SYN-ACKs again");
              run.synack_again = server.since_start("TcpExtTCPSynRetrans");
              s.record_note("S", s.note(Note{"label_synack_again"}, {{"n", std::to_string(run.synack_again)}}), Note{"synack_again"});
              // L's SYN and its one retransmission, dropped like the flood's.
-             wait_for([&] { return server.since_start("TcpExtTCPReqQFullDrop") >= run.flood_drops + 2; }, patience,
+             wait_for([&] { return server.since_start("TcpExtTCPReqQFullDrop") >= surplus + 2; }, patience,
                       "L's SYN and its retransmission did not reach S");
              run.off_end = server.now();
              S.set_sysctl("net.ipv4.tcp_syncookies", "1");
@@ -283,6 +285,9 @@ void synflood(Session& s, int syns) {
          Note{"fact_lab"}, {{"backlog", std::to_string(kBacklog)}});
   s.fact("forged_sources", run.sources, Note{"fact_sources"},
          {{"first", run.sources.front()}, {"last", run.sources.back()}, {"n", std::to_string(run.sources.size())}, {"mac", kNobody.str()}});
+  const auto off = [&](std::string_view name) { return ServerKernel::delta(server.before, run.off_end, name); };
+  const std::int64_t legit_syns = 1 + run.blocked_retransmits;  // L's SYN and its retransmissions, all dropped
+  run.flood_drops = off("TcpExtTCPReqQFullDrop") - legit_syns;
   s.verdict("syn_queue_filled", {{"half_open", expected_half_open}, {"dropped", syns - expected_half_open}},
             {{"half_open", run.half_open}, {"dropped", run.flood_drops}}, Note{"verdict_queue_filled"},
             {{"half_open", std::to_string(run.half_open)}, {"dropped", std::to_string(run.flood_drops)}});
@@ -291,8 +296,7 @@ void synflood(Session& s, int syns) {
   const bool blocked = run.blocked_state == TcpState::syn_sent && run.blocked_retransmits >= 1;
   s.verdict("legit_client_blocked_without_cookies", true, blocked, Note{"verdict_blocked"},
             {{"state", std::string(net::to_string(run.blocked_state))}});
-  const auto off = [&](std::string_view name) { return ServerKernel::delta(server.before, run.off_end, name); };
-  const std::int64_t dropped_off = syns - run.half_open + 2;  // the flood's surplus, L's SYN and its retransmission
+  const std::int64_t dropped_off = syns - run.half_open + legit_syns;
   const nlohmann::json counters_off{{"TcpExtTCPReqQFullDrop", off("TcpExtTCPReqQFullDrop")},
                                     {"TcpExtListenDrops", off("TcpExtListenDrops")},
                                     {"TcpExtSyncookiesSent", off("TcpExtSyncookiesSent")}};
