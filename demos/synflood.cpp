@@ -260,10 +260,11 @@ void synflood(Session& s, int syns) {
              // L's SYN and its one retransmission, dropped like the flood's.
              wait_for([&] { return server.since_start("TcpExtTCPReqQFullDrop") >= surplus + 2; }, patience,
                       "L's SYN and its retransmission did not reach S");
+             // Read before the switch: X starts its second flood the moment it sees it.
              run.off_end = server.now();
-             S.set_sysctl("net.ipv4.tcp_syncookies", "1");
+             run.on_start = run.off_end;
              run.cookies_on_ns = net::realtime_ns();
-             run.on_start = server.now();
+             S.set_sysctl("net.ipv4.tcp_syncookies", "1");
              s.record_note("S", "tcp_syncookies = 1", Note{"cookies_on"});
              wait_for([&] { return server.since_start("TcpExtSyncookiesSent") >= syns; }, patience,
                       "S did not answer the second flood with cookies");
