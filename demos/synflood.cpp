@@ -11,6 +11,7 @@
 // SYN_RECV sockets, TCP_INFO), never for a guessed time.
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -50,6 +51,7 @@ constexpr std::array<std::string_view, 44> kNoteKeys{
 using Note = demo::Key<kNoteKeys>;
 
 constexpr int kBacklog = 4;
+constexpr int kMinSyns = 10;  // more than the SYN queue of listen(kBacklog) holds
 constexpr std::uint16_t kPort = 8080;
 constexpr std::string_view kServer = "10.0.0.1", kAttacker = "10.0.0.2", kClient = "10.0.0.3";
 // The MAC S's static ARP entries give the forged sources: nobody holds it, so S's
@@ -345,6 +347,14 @@ int main(int argc, char** argv) {
   int syns = 500;
   app.cli()
       .add_option("--syns", syns, "How many forged SYNs the attacker sends in each flood (default 500)")
-      ->check(CLI::Range(10, lab::max_forged_syns));
+      ->check(CLI::Validator(
+          [](const std::string& v) -> std::string {
+            int n = 0;
+            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (ec == std::errc{} && end == v.data() + v.size() && n >= kMinSyns && n <= lab::max_forged_syns) return {};
+            return fmt::format("{} is not a count from {} (more than listen({})'s SYN queue holds: a flood) to {} (the most "
+                               "the lab sends)", v, kMinSyns, kBacklog, lab::max_forged_syns);
+          },
+          "COUNT", "forged SYNs per flood"));
   return app.run(argc, argv, [&](Session& s) { synflood(s, syns); });
 }
