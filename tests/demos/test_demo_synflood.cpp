@@ -179,3 +179,17 @@ TEST_CASE("demo-synflood without the lab's privileges says which, and exits 5", 
   CHECK_THAT(r.err, Catch::Contains("CAP_NET_ADMIN") && Catch::Contains("CAP_SYS_ADMIN"));
   CHECK(leftover_namespaces(before).empty());
 }
+
+TEST_CASE("demo-synflood --quiz: the answers graded against the run's own counts", "[synflood]") {
+  const auto r = run_demo({DEMO_SYNFLOOD, "--json", "--answers", "5,5,501"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto lines = r.json();
+  const auto quiz = of_kind(lines, "quiz");
+  REQUIRE(quiz.size() == 3);
+  const auto v = verdicts(lines);
+  CHECK(quiz[0].at("observed") == v.at("syn_queue_filled").at("observed").at("half_open"));
+  CHECK(quiz[1].at("observed") == v.at("synack_retransmitted").at("observed"));
+  CHECK(quiz[2].at("observed") == v.at("cookies_sent").at("observed"));
+  for (const auto& q : quiz) CHECK(q.at("ok") == (q.at("answer") == q.at("observed")));
+}
