@@ -68,6 +68,10 @@ std::string differs_text(const Verdict& v, const Lesson& common) {
 std::vector<capture::TimelineEntry> annotated_timeline(const Session& s) {
   const auto calls = s.calls();
   auto timeline = capture::merge_timeline(calls, s.packets());
+  std::erase_if(timeline, [&s](const capture::TimelineEntry& e) {  // a flood drawn short (fold_packets)
+    const auto* p = std::get_if<capture::PacketRecord>(&e.event);
+    return p != nullptr && !s.drawn(*p);
+  });
   for (auto& entry : timeline) {
     std::optional<std::string> note;
     if (const auto* call = std::get_if<net::CallEvent>(&entry.event)) {

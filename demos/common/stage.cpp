@@ -227,6 +227,29 @@ void Stage::explain_packets(std::function<std::optional<std::string>(const captu
   packet_notes_ = std::move(notes);
 }
 
+void Stage::fold_packets(const std::function<std::optional<std::string>(const capture::PacketRecord&)>& group,
+                         std::size_t shown) {
+  std::map<std::string, std::vector<std::size_t>> floods;  // each group's packets, in order
+  for (std::size_t i = 0; i < packets_.size(); ++i) {
+    if (auto g = group(packets_[i])) floods[*g].push_back(i);
+  }
+  hidden_.assign(packets_.size(), false);
+  left_out_.assign(packets_.size(), 0);
+  for (const auto& [name, at] : floods) {
+    if (at.size() <= shown + 1) continue;
+    for (std::size_t k = shown; k + 1 < at.size(); ++k) hidden_[at[k]] = true;
+    left_out_[at.back()] = at.size() - shown - 1;
+  }
+}
+
+bool Stage::drawn(const capture::PacketRecord& p) const {
+  return p.n == 0 || p.n > hidden_.size() || !hidden_[p.n - 1];
+}
+
+std::size_t Stage::left_out_before(const capture::PacketRecord& p) const {
+  return p.n == 0 || p.n > left_out_.size() ? 0 : left_out_[p.n - 1];
+}
+
 // ---- the capture
 
 bool Stage::capture(const CaptureSpec& spec) { return arm(spec).has_value(); }

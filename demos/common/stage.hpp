@@ -174,6 +174,16 @@ class Stage {
   void explain(std::string_view participant, std::string_view call, NoteKey note, const Values& values = {});
   // Notes for the packets, decided once they are decoded (by phase, flags, ...).
   void explain_packets(std::function<std::optional<std::string>(const capture::PacketRecord&)> notes);
+  // A flood of similar packets (hundreds of forged SYNs) drawn short, after play():
+  // `group` names the flood a packet belongs to (nullopt: none); of each, the ladder
+  // and the page draw the first `shown` packets and the last, whose note can say how
+  // many were left out (left_out_before). The JSON, the capture file and the counts
+  // keep every packet.
+  void fold_packets(const std::function<std::optional<std::string>(const capture::PacketRecord&)>& group,
+                    std::size_t shown);
+  [[nodiscard]] bool drawn(const capture::PacketRecord& p) const;
+  // How many packets of p's group were left out before p (0 when none, or not folded).
+  [[nodiscard]] std::size_t left_out_before(const capture::PacketRecord& p) const;
 
   // ---- the capture
   // Arms the capture the lesson chose (only with --capture; once). True when it runs.
@@ -296,6 +306,8 @@ class Stage {
   bool capture_file_written_ = false;
 
   std::map<std::pair<std::string, std::int64_t>, std::string> call_notes_;  // by (participant, start time)
+  std::vector<bool> hidden_;            // by packet index: folded away (fold_packets)
+  std::vector<std::size_t> left_out_;   // by packet index: how many of its flood were left out before it
   std::function<std::optional<std::string>(const capture::PacketRecord&)> packet_notes_;
 
   [[nodiscard]] std::string who(const net::CallEvent& e) const;

@@ -31,8 +31,11 @@ const std::set<std::string, std::less<>> kAllowed{
     "ms", "s", "µs", "MiB", "KiB",
     // listen()'s argument and struct ucred's fields, as the man pages name them
     "backlog", "pid", "uid", "gid",
-    // a kernel counter in /proc/net/snmp
-    "UdpRcvbufErrors",
+    // kernel counters in /proc/net/snmp and /proc/net/netstat, as nstat names them
+    "UdpRcvbufErrors", "TcpExtTCPReqQFullDrop", "TcpExtListenDrops", "TcpExtSyncookiesSent", "TcpExtSyncookiesRecv",
+    "TcpExtTCPSynRetrans",
+    // the defence's name ("SYN cookie"), as the kernel's sysctl and the literature call it
+    "cookie",
     // programs and tools the text names
     "sudo", "setcap", "cap_net_raw", "cap_net_admin", "eip", "tcpdump", "traceroute", "nn", "r", "netstat", "su", "ss", "ip", "ls",
     // ss -ltnp's process column: users:(("demo-ports",pid=1,fd=3))
@@ -212,6 +215,7 @@ TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") 
       {DEMO_LAN}, {DEMO_LAN, "--hub"},
       {DEMO_ROUTER},
       {DEMO_ROUTER, "--ttl", "1"},
+      {DEMO_SYNFLOOD},
   };
   // Variants that take no --capture (nothing goes over a network).
   const std::vector<Strings> plain_runs{{DEMO_UNIX, "--stale"}, {DEMO_PORTS, "--privileged"}};

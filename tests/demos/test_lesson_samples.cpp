@@ -59,9 +59,10 @@ const std::map<std::string, std::string> kPrograms{
     {"demo-web", DEMO_WEB},
     {"demo-lan", DEMO_LAN},
     {"demo-router", DEMO_ROUTER},
+    {"demo-synflood", DEMO_SYNFLOOD},
 };
 const Strings kLessons{"handshake", "teardown", "sticky", "udp", "backlog", "unix", "layers", "ports", "web",
-                       "lan", "router"};
+                       "lan", "router", "synflood"};
 constexpr std::string_view kMarker = "<!-- sample: ";
 constexpr std::string_view kBar = "│";
 
