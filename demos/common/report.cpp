@@ -297,14 +297,8 @@ std::string packet_words(const capture::PacketRecord& p, const Lesson& common) {
 
 // Who stands in which column and in which words: one view for the ladder and the page.
 capture::LadderView ladder_view(const Session& s, const Lesson& common) {
-  capture::LadderView view;
+  capture::LadderView view = ladder_words(common, s.options().lang);
   view.server_port = s.server_port();
-  if (s.options().lang != Lang::en) {  // English keeps capture's own, fuller labels
-    view.client_word = common.note(CommonNote{"ladder_client"});
-    view.server_word = common.note(CommonNote{"ladder_server"});
-    view.packet_note = [&common](const capture::PacketRecord& p) { return packet_words(p, common); };
-    view.mark_word = [&common](std::string_view name) { return mark_word(name, common); };
-  }
   if (s.named_participants()) {
     view.columns = s.columns();
     view.column_of = s.column_of();
@@ -317,6 +311,16 @@ CommonNote timeline_heading(const capture::LadderView& view) {
 }
 
 }  // namespace
+
+capture::LadderView ladder_words(const Lesson& common, Lang lang) {
+  capture::LadderView view;
+  if (lang == Lang::en) return view;  // English keeps capture's own, fuller labels
+  view.client_word = common.note(CommonNote{"ladder_client"});
+  view.server_word = common.note(CommonNote{"ladder_server"});
+  view.packet_note = [&common](const capture::PacketRecord& p) { return packet_words(p, common); };
+  view.mark_word = [&common](std::string_view name) { return mark_word(name, common); };
+  return view;
+}
 
 std::string render_timeline(const Session& s, const Lesson& common, const ReportStyle& style) {
   const auto timeline = annotated_timeline(s);
