@@ -91,6 +91,18 @@ struct Columns {
   }
   // The lifelines as the middle cell's background, one layer per column:
   // drawn by CSS for every row, not repeated in each row's markup.
+  // A lab lesson's grid: room for an 18-character label ("P. 1:1449 len 1448")
+  // between each two lifelines; the lanes and notes narrower as columns are added,
+  // and beyond what the window holds the page scrolls sideways (as the terminal
+  // ladder widens beyond its width), rather than labels running into each other.
+  void grid_css(std::string& out) const {
+    const std::size_t gaps = std::max<std::size_t>(titles.size(), 2) - 1;
+    const int lane = gaps <= 3 ? 14 : 10, note = gaps <= 3 ? 22 : 16;
+    fmt::format_to(std::back_inserter(out),
+                   ".cols .row,.cols .gap{{grid-template-columns:5.5em minmax(8em,{0}%) minmax({2:.1f}em,1fr) "
+                   "minmax(8em,{0}%) minmax(11em,{1}%)}}\n",
+                   lane, note, std::max(24.0, 11.5 * static_cast<double>(gaps)));
+  }
   void lifelines_css(std::string& out) const {
     for (const bool idle : {false, true}) {
       out += idle ? ".gap .mid{background:" : ".mid{background:";
@@ -256,7 +268,6 @@ details summary::after{content:" ▸";color:var(--dim)}details[open] summary::af
 .gap .mid{grid-column:3;grid-row:1;display:block;min-height:26px}
 .summary ul{list-style:none;padding:0;margin:.3rem 0}.summary li{margin:.25rem 0;padding-left:1.6em;text-indent:-1.6em}
 .mark{display:inline-block;width:1.6em;text-indent:0;font-weight:700}.ok .mark{color:var(--open)}.failed .mark{color:var(--reset)}.fact .mark{color:var(--dim)}
-.cols .row,.cols .gap{grid-template-columns:5.5em minmax(9em,14%) minmax(24em,1fr) minmax(9em,14%) minmax(12em,22%)}
 .mcall{display:block;padding:3px 0;overflow-wrap:anywhere}.call.member .lane,.call.member .mcall{color:var(--client)}
 .nolbl{font-family:ui-monospace,"DejaVu Sans Mono","Noto Sans Mono",monospace;color:var(--c)}
 .detail{display:block;color:var(--dim);font-size:.9rem;text-indent:0}
@@ -273,6 +284,7 @@ details summary::after{content:""}
 }
 )css";
     columns_.lifelines_css(out_);
+    if (named()) columns_.grid_css(out_);
     out_ += "</style>\n</head>\n";
   }
 
@@ -331,6 +343,15 @@ details summary::after{content:""}
 
   // A lab lesson's own columns (LadderView::columns) rather than client and server.
   [[nodiscard]] bool named() const { return !view_.columns.empty(); }
+
+  // A layer's name (capture's "link", "network", ...) in the page's words.
+  [[nodiscard]] std::string layer_word(const std::string& name) const {
+    for (const auto& [en, word] : {std::pair{english.link, w_.link}, std::pair{english.network, w_.network},
+                                        std::pair{english.transport, w_.transport}, std::pair{english.payload, w_.payload}}) {
+      if (name == en) return std::string(word);
+    }
+    return name;
+  }
 
   struct Arrow {
     std::size_t from, to;
@@ -396,7 +417,12 @@ details summary::after{content:""}
     const auto it = page_.layers.find(p.n);
     const Layers layers = it != page_.layers.end() ? layers_from_text(it->second) : record_layers(p, w_);
     nlohmann::json rows = nlohmann::json::array();
-    for (const auto& [name, value] : layers) rows.push_back({name, value});
+    for (const auto& [name, value] : layers) {
+      // The notes line repeats the phase and analysis rows in capture's English:
+      // a page given its words by the caller shows those rows instead.
+      if (name == "notes" && (view_.packet_note || view_.mark_word)) continue;
+      rows.push_back({layer_word(name), value});
+    }
     details_[std::to_string(p.n)] = {{"line", fmt::format("{} {}: {}", w_.frame, p.n, p.line)},
                                      {"phase", phase.empty() ? std::string(w_.none) : std::string(phase)},
                                      {"analysis", flags.empty() ? std::string(w_.none) : flags},

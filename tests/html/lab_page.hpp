@@ -57,7 +57,7 @@ inline LabPage lab_page(int hosts) {
   call(packet(1, 10 * fx::us, 1, hosts, "S", 0, 0, 0));
   call(packet(2, 20 * fx::us, hosts, 1, "S.", 0, 1, 0));
   call(packet(3, 30 * fx::us, 2, 0, ".", 0, 0, 0));
-  call(packet(4, 40 * fx::us, 1, hosts, "P.", 1, 1, 5));
+  call(packet(4, 40 * fx::us, 1, hosts, "P.", 1, 1, 1448));  // "P. 1:1449 len 1448": a long label
   const auto recv = host_call(50 * fx::us, "B", "recvfrom", "64", 5, "hello");
   call({recv.t_ns, recv, ""});
   const auto stray = host_call(60 * fx::us, "X", "close", "", 0);

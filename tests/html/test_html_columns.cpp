@@ -13,12 +13,15 @@
 #include <vector>
 
 #include "lab_page.hpp"
+#include "page_text.hpp"
 #include "common_notes.hpp"
 #include "lesson.hpp"
 #include "report.hpp"
 
 using namespace socklab::capture;
 namespace fx = socklab::test::ladder;
+using socklab::test::html::count;
+using socklab::test::html::details;
 using socklab::test::html::lab_page;
 
 namespace {
@@ -40,20 +43,6 @@ std::vector<Shaft> shafts(const std::string& row) {
   for (std::sregex_iterator it(row.begin(), row.end(), re), end; it != end; ++it)
     out.push_back({std::stod((*it)[1].str()), std::stod((*it)[2].str())});
   return out;
-}
-
-std::size_t count(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
-
-nlohmann::json details(const std::string& html) {
-  const std::string open = "<script type=\"application/json\" id=\"details\">";
-  const auto from = html.find(open);
-  REQUIRE(from != std::string::npos);
-  const auto start = from + open.size();
-  return nlohmann::json::parse(html.substr(start, html.find("</script>", start) - start));
 }
 
 }  // namespace
