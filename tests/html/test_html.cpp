@@ -245,7 +245,11 @@ namespace {
 // added to a copy of it: the font sizes of titles, labels and calls, and every
 // overlap (titles with each other, a label beyond its arrow, a call across a
 // lifeline or out of its row, text running out of its cell).
-nlohmann::json measure_layout(const fs::path& page, const fs::path& dir, const std::string& name) {
+struct Layout {
+  Rendered shown;       // the probe page as rendered (the page and the measuring script)
+  nlohmann::json data;  // {"problems": [...], "title_px", "label_px", "call_px", "columns", "spacing_px"}
+};
+Layout measure_layout(const fs::path& page, const fs::path& dir, const std::string& name) {
   std::string html = slurp(page);
   const auto body_end = html.rfind("</body>");
   REQUIRE(body_end != std::string::npos);
@@ -271,9 +275,7 @@ out.textContent=JSON.stringify({problems:problems,title_px:px('text.ttl'),label_
  spacing_px:lines.length>1?lines[1]-lines[0]:0});document.body.appendChild(out);})();</script>)js");
   const auto probe = dir / (name + "-probe.html");
   std::ofstream(probe) << html;
-  const auto shown = open_in_chromium(probe, log_dir() / (name + ".png"));
-  INFO(shown.console);
-  CHECK(shown.console.empty());
+  auto shown = open_in_chromium(probe, log_dir() / (name + ".png"));
   const auto from = shown.dom.find("<pre id=\"layout\">");
   REQUIRE(from != std::string::npos);
   const auto start = from + std::string("<pre id=\"layout\">").size();
@@ -281,21 +283,23 @@ out.textContent=JSON.stringify({problems:problems,title_px:px('text.ttl'),label_
   for (const auto& [entity, ch] : {std::pair{"&lt;", "<"}, std::pair{"&gt;", ">"}, std::pair{"&amp;", "&"}}) {
     for (auto at = text.find(entity); at != std::string::npos; at = text.find(entity, at + 1)) text.replace(at, std::strlen(entity), ch);
   }
-  return nlohmann::json::parse(text);
+  return {std::move(shown), nlohmann::json::parse(text)};
 }
 
 }  // namespace
 
-TEST_CASE("a lab page of 3 to 5 columns reads from the back of a room: nothing overlaps", "[html][columns]") {
+TEST_CASE("a lab page of 4 and 5 columns reads from the back of a room: nothing overlaps", "[html][columns]") {
   need_chromium();
   TempDir dir;
-  for (const int hosts : {2, 3, 4}) {
+  for (const int hosts : {3, 4}) {  // 3 columns: test_html_columns
     const auto lab = socklab::test::html::lab_page(hosts);
     const std::string name = fmt::format("lab-{}-columns", lab.columns.size());
     DYNAMIC_SECTION(name) {
       const auto page = dir.path / (name + ".html");
       std::ofstream(page) << socklab::capture::render_html(lab.timeline, lab.page);
-      const auto layout = measure_layout(page, dir.path, name);
+      const auto [shown, layout] = measure_layout(page, dir.path, name);
+      INFO(shown.console);
+      CHECK(shown.console.empty());
       INFO(layout.dump());
       CHECK(layout.at("problems").empty());
       CHECK(layout.at("columns") == lab.columns.size());
@@ -341,10 +345,9 @@ TEST_CASE("demo-layers' page has a column per host, each frame between them", "[
     CHECK(html.compare(shaft, arrow.size(), arrow) == 0);
   }
   CHECK(count(html, "class=\"row call ") == calls.size());
-  const auto shown = open_in_chromium(page, log_dir() / "demo-layers.png");
+  const auto [shown, layout] = measure_layout(page, dir.path, "demo-layers");
   check_self_contained(shown);
   CHECK(attribute(shown.dom, "data-drawn-arrows") == std::to_string(packets.size()));
-  const auto layout = measure_layout(page, dir.path, "demo-layers");
   INFO(layout.dump());
   CHECK(layout.at("problems").empty());
 }
