@@ -518,7 +518,7 @@ details summary::after{content:""}
     fmt::format_to(std::back_inserter(out_), "<script>\n(function(){{var d=document.documentElement;d.setAttribute('data-packets','{}');d.setAttribute('data-calls','{}');",
                    packets_, calls_);
     out_ += R"js(
-function count(){var n=0;document.querySelectorAll('.pkt').forEach(function(r){var drawn=false;r.querySelectorAll('line.shaft').forEach(function(l){if(l.getBoundingClientRect().width>1)drawn=true;});if(drawn)n++;});d.setAttribute('data-drawn-arrows',String(n));d.setAttribute('data-rendered-ms',String(Math.round(performance.now())));}
+function count(){var rows=new Set();document.querySelectorAll('line.shaft').forEach(function(l){if(l.getBoundingClientRect().width>1)rows.add(l.closest('.pkt'));});d.setAttribute('data-drawn-arrows',String(rows.size));d.setAttribute('data-rendered-ms',String(Math.round(performance.now())));}
 if(document.readyState==='complete')count();else window.addEventListener('load',count);
 var info=null,tip=document.getElementById('tip');
 function el(tag,text){var e=document.createElement(tag);if(text!==undefined)e.textContent=text;return e;}
