@@ -89,8 +89,6 @@ struct Columns {
   [[nodiscard]] double spacing() const {
     return titles.size() < 2 ? 49.0 : 98.0 / static_cast<double>(titles.size() - 1);
   }
-  // The lifelines as the middle cell's background, one layer per column:
-  // drawn by CSS for every row, not repeated in each row's markup.
   // A lab lesson's grid: room for an 18-character label ("P. 1:1449 len 1448")
   // between each two lifelines; the lanes and notes narrower as columns are added,
   // and beyond what the window holds the page scrolls sideways (as the terminal
@@ -103,6 +101,8 @@ struct Columns {
                    "minmax(8em,{0}%) minmax(11em,{1}%)}}\n",
                    lane, note, std::max(24.0, 11.5 * static_cast<double>(gaps)));
   }
+  // The lifelines as the middle cell's background, one layer per column:
+  // drawn by CSS for every row, not repeated in each row's markup.
   void lifelines_css(std::string& out) const {
     for (const bool idle : {false, true}) {
       out += idle ? ".gap .mid{background:" : ".mid{background:";
@@ -353,28 +353,12 @@ details summary::after{content:""}
     return name;
   }
 
-  struct Arrow {
-    std::size_t from, to;
-    bool labelled;
-  };
-  // The arrows of a packet, as the terminal ladder draws them: client to server;
-  // or among named columns from its source's to its destination's, a broadcast
-  // towards both edges (labelled on the longer side); none when nothing tells.
+  // The arrows of a packet, as the terminal ladder draws them: client to server,
+  // or among named columns (ladder_model's column_arrows).
   [[nodiscard]] std::vector<Arrow> arrows_of(const PacketRecord& p) const {
-    if (!named()) {
-      const bool up = sides_.to_server(p);
-      return {{up ? 0U : 1U, up ? 1U : 0U, true}};
-    }
-    const std::size_t n = columns_.titles.size();
-    const auto [from, to] = packet_hop(view_, p);
-    if (from && to && *from != *to) return {{*from, *to, true}};
-    std::vector<Arrow> out;
-    if (from && n > 1) {
-      const bool right_longer = n - 1 - *from >= *from;
-      if (*from + 1 < n) out.push_back({*from, n - 1, right_longer});
-      if (*from > 0) out.push_back({*from, 0, !right_longer});
-    }
-    return out;
+    if (named()) return column_arrows(view_, p);
+    const bool up = sides_.to_server(p);
+    return {{up ? 0U : 1U, up ? 1U : 0U, true}};
   }
 
   void packet_row(const TimelineEntry& e, const PacketRecord& p, const std::string& time, long stretch) {

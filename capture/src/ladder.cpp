@@ -172,10 +172,18 @@ static std::optional<std::size_t> column_index(const LadderView& v, const std::s
   return find(address);
 }
 
-Hop packet_hop(const LadderView& view, const PacketRecord& p) {
-  Hop hop{column_index(view, p.eth_src, p.src), std::nullopt};
-  if (p.eth_dst != "ff:ff:ff:ff:ff:ff") hop.to = column_index(view, p.eth_dst, p.dst);
-  return hop;
+std::vector<Arrow> column_arrows(const LadderView& view, const PacketRecord& p) {
+  const std::size_t n = view.columns.size();
+  const auto from = column_index(view, p.eth_src, p.src);
+  const auto to = p.eth_dst == "ff:ff:ff:ff:ff:ff" ? std::nullopt : column_index(view, p.eth_dst, p.dst);
+  if (from && to && *from != *to) return {{*from, *to, true}};
+  std::vector<Arrow> out;
+  if (from && n > 1) {  // everyone else
+    const bool right_longer = n - 1 - *from >= *from;
+    if (*from + 1 < n) out.push_back({*from, n - 1, right_longer});
+    if (*from > 0) out.push_back({*from, 0, !right_longer});
+  }
+  return out;
 }
 
 std::string participant_of(const net::CallEvent& c) {
@@ -372,7 +380,7 @@ std::string render_columns(std::span<const TimelineEntry> timeline, const Ladder
     Row row = blank_row();
 
     if (const auto* p = std::get_if<PacketRecord>(&e.event)) {
-      const auto [from, to] = packet_hop(options, *p);
+      const auto arrows = column_arrows(options, *p);
       const std::string label = printable(segment_label(*p));
       const std::string_view color = packet_color(*p);
       // One arrow from `a` to `b` over the pieces between their lifelines.
@@ -391,16 +399,8 @@ std::string render_columns(std::span<const TimelineEntry> timeline, const Ladder
         row.pieces[first] = ansi.paint(text, color);
         for (std::size_t k = first + 1; k <= last; ++k) row.pieces[k].clear();
       };
-      if (from && to && *from != *to) {
-        draw(*from, *to, true);
-      } else if (from && n > 1) {
-        // Everyone else: towards both edges, the label on the longer side.
-        const bool right_longer = n - 1 - *from >= *from;
-        if (*from + 1 < n) draw(*from, n - 1, right_longer);
-        if (*from > 0) draw(*from, 0, !right_longer);
-      } else {
-        note.insert(note.begin(), label);  // nothing tells where it goes: said in words
-      }
+      for (const Arrow& a : arrows) draw(a.from, a.to, a.labelled);
+      if (arrows.empty()) note.insert(note.begin(), label);  // nothing tells where it goes: said in words
       emit(time, row, note.empty() ? "" : note.front());
       if (!note.empty()) continue_note(std::span(note).subspan(1));
       continue;

@@ -143,14 +143,15 @@ class Sides {
 };
 
 
-// Where a packet's arrow goes among named columns (LadderView::columns): from its
-// source's column to its destination's. `to` unset: a broadcast, or a destination
-// in no column (the arrow reaches every other column); `from` unset: nothing tells
-// where it goes (the picture says it in words).
-struct Hop {
-  std::optional<std::size_t> from, to;
+// The arrows of a packet among named columns (LadderView::columns): one from its
+// source's column to its destination's; a broadcast, or a destination in no
+// column, towards both edges, labelled on the longer side; none when its source
+// is in no column (the picture says it in words).
+struct Arrow {
+  std::size_t from, to;
+  bool labelled;
 };
-Hop packet_hop(const LadderView& view, const PacketRecord& p);
+std::vector<Arrow> column_arrows(const LadderView& view, const PacketRecord& p);
 // The participant a call belongs to: its name, or else its side ("client").
 std::string participant_of(const net::CallEvent& c);
 // The column of that participant; unset when it has none.
