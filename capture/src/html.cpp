@@ -8,6 +8,7 @@
 
 #include "ladder_model.hpp"
 #include "socklab/capture/format.hpp"
+#include "socklab/net/error.hpp"
 
 namespace socklab::capture {
 
@@ -79,19 +80,26 @@ std::string_view tone_class(Tone t) {
   return "t-plain";
 }
 
-// The column titles in the page's language: "client :51514" -> "客户端 :51514".
-std::string column_title(const std::string& title, std::string_view english_word, std::string_view word) {
-  if (!title.starts_with(english_word)) return title;
-  return std::string(word) + title.substr(english_word.size());
-}
-
 // Participants' lifelines, as percentages of the middle cell's width, so any
 // number of columns share one layout (hosts, a switch and a router later).
 struct Columns {
   std::vector<std::string> titles;
-  [[nodiscard]] double x(std::size_t i) const {
-    if (titles.size() < 2) return 50;
-    return 1.0 + 98.0 * static_cast<double>(i) / static_cast<double>(titles.size() - 1);
+  [[nodiscard]] double x(std::size_t i) const { return 1.0 + spacing() * static_cast<double>(i); }
+  // The distance between two neighbouring lifelines.
+  [[nodiscard]] double spacing() const {
+    return titles.size() < 2 ? 49.0 : 98.0 / static_cast<double>(titles.size() - 1);
+  }
+  // A lab lesson's grid: room for an 18-character label ("P. 1:1449 len 1448")
+  // between each two lifelines; the lanes and notes narrower as columns are added,
+  // and beyond what the window holds the page scrolls sideways (as the terminal
+  // ladder widens beyond its width), rather than labels running into each other.
+  void grid_css(std::string& out) const {
+    const std::size_t gaps = std::max<std::size_t>(titles.size(), 2) - 1;
+    const int lane = gaps <= 3 ? 14 : 10, note = gaps <= 3 ? 22 : 16;
+    fmt::format_to(std::back_inserter(out),
+                   ".cols .row,.cols .gap{{grid-template-columns:5.5em minmax(8em,{0}%) minmax({2:.1f}em,1fr) "
+                   "minmax(8em,{0}%) minmax(11em,{1}%)}}\n",
+                   lane, note, std::max(24.0, 11.5 * static_cast<double>(gaps)));
   }
   // The lifelines as the middle cell's background, one layer per column:
   // drawn by CSS for every row, not repeated in each row's markup.
@@ -174,9 +182,17 @@ Layers layers_from_text(std::string_view text) {
 class Writer {
  public:
   Writer(std::span<const TimelineEntry> timeline, const HtmlPage& page)
-      : timeline_(timeline), page_(page), w_(page.lang == HtmlLang::zh ? chinese : english), sides_(timeline, page.server_port) {
-    columns_.titles = {column_title(sides_.client_title(), "client", w_.client),
-                       column_title(sides_.server_title(), "server", w_.server)};
+      : timeline_(timeline),
+        page_(page),
+        view_(page.view),
+        w_(page.lang == HtmlLang::zh ? chinese : english),
+        sides_(timeline, page.view.server_port) {
+    if (named()) {
+      columns_.titles = view_.columns;
+    } else {
+      columns_.titles = {sides_.client_title(view_.client_word.empty() ? w_.client : view_.client_word),
+                         sides_.server_title(view_.server_word.empty() ? w_.server : view_.server_word)};
+    }
   }
 
   std::string page() {
@@ -252,6 +268,8 @@ details summary::after{content:" ▸";color:var(--dim)}details[open] summary::af
 .gap .mid{grid-column:3;grid-row:1;display:block;min-height:26px}
 .summary ul{list-style:none;padding:0;margin:.3rem 0}.summary li{margin:.25rem 0;padding-left:1.6em;text-indent:-1.6em}
 .mark{display:inline-block;width:1.6em;text-indent:0;font-weight:700}.ok .mark{color:var(--open)}.failed .mark{color:var(--reset)}.fact .mark{color:var(--dim)}
+.mcall{display:block;padding:3px 0;overflow-wrap:anywhere}.call.member .lane,.call.member .mcall{color:var(--client)}
+.nolbl{font-family:ui-monospace,"DejaVu Sans Mono","Noto Sans Mono",monospace;color:var(--c)}
 .detail{display:block;color:var(--dim);font-size:.9rem;text-indent:0}
 footer{color:var(--dim);font-size:.85rem;margin-top:1rem}
 @media print{
@@ -260,16 +278,18 @@ body{max-width:none;padding:0;font-size:10pt}
 .hint,.tip{display:none!important}
 .row,.gap{break-inside:avoid;min-height:22px}
 .row,.gap{grid-template-columns:6em 17% 1fr 17% 26%}
+.cols .row,.cols .gap{grid-template-columns:6em 14% 1fr 14% 22%}
 *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 details summary::after{content:""}
 }
 )css";
     columns_.lifelines_css(out_);
+    if (named()) columns_.grid_css(out_);
     out_ += "</style>\n</head>\n";
   }
 
   void ladder() {
-    out_ += "<div class=\"ladder\" role=\"list\">\n";
+    out_ += named() ? "<div class=\"ladder cols\" role=\"list\">\n" : "<div class=\"ladder\" role=\"list\">\n";
     // The head: the time axis' unit and one title above each lifeline.
     out_ += "<div class=\"row head-row\" role=\"presentation\"><span class=\"t\">";
     escape_into(out_, w_.ms);
@@ -321,39 +341,72 @@ details summary::after{content:""}
     out_ += '>';
   }
 
-  void packet_row(const TimelineEntry& e, const PacketRecord& p, const std::string& time, long stretch) {
+  // A lab lesson's own columns (LadderView::columns) rather than client and server.
+  [[nodiscard]] bool named() const { return !view_.columns.empty(); }
+
+  // A layer's name (capture's "link", "network", ...) in the page's words.
+  [[nodiscard]] std::string layer_word(const std::string& name) const {
+    for (const auto& [en, word] : {std::pair{english.link, w_.link}, std::pair{english.network, w_.network},
+                                        std::pair{english.transport, w_.transport}, std::pair{english.payload, w_.payload}}) {
+      if (name == en) return std::string(word);
+    }
+    return name;
+  }
+
+  // The arrows of a packet, as the terminal ladder draws them: client to server,
+  // or among named columns (ladder_model's column_arrows).
+  [[nodiscard]] std::vector<Arrow> arrows_of(const PacketRecord& p) const {
+    if (named()) return column_arrows(view_, p);
     const bool up = sides_.to_server(p);
-    const std::size_t from = up ? 0 : 1, to = up ? 1 : 0;
+    return {{up ? 0U : 1U, up ? 1U : 0U, true}};
+  }
+
+  void packet_row(const TimelineEntry& e, const PacketRecord& p, const std::string& time, long stretch) {
     const std::string label = printable(segment_label(p));
-    const std::string note = printable(note_for(e));
+    const std::string note = printable(note_for(e, view_.packet_note, view_.mark_word));
+    const auto arrows = arrows_of(p);
     ++packets_;
     row_start(fmt::format("pkt {}", tone_class(packet_tone(p))), stretch,
               fmt::format(" tabindex=\"0\" data-frame=\"{}\" aria-describedby=\"tip\"", p.n));
     out_ += "<span class=\"t\">" + time + "</span><span class=\"lane l\">";
-    escape_into(out_, sides_.conversation_tag(p, true));
+    if (!named()) escape_into(out_, sides_.conversation_tag(p, true));
     out_ += "</span><span class=\"mid\"><svg aria-hidden=\"true\">";
-    const double x1 = columns_.x(from), x2 = columns_.x(to);
     const long y = 17 + stretch;  // the stretch is above the arrow: the time it waited
-    fmt::format_to(std::back_inserter(out_),
-                   R"(<line class="shaft" x1="{:.2f}%" x2="{:.2f}%" y1="{}" y2="{}"/>)"
-                   R"(<svg x="{:.2f}%" y="{}" overflow="visible"><path class="head" d="{}"/></svg>)"
-                   R"(<text class="lbl" x="{:.2f}%" y="{}">)",
-                   x1, x2, y, y, x2, y, x2 > x1 ? "M-10,-5L0,0L-10,5z" : "M10,-5L0,0L10,5z", (x1 + x2) / 2, y - 5);
-    escape_into(out_, label);
-    out_ += "</text></svg></span><span class=\"lane r\"></span><span class=\"note\">";
+    for (const Arrow& a : arrows) {
+      const double x1 = columns_.x(a.from), x2 = columns_.x(a.to);
+      fmt::format_to(std::back_inserter(out_),
+                     R"(<line class="shaft" x1="{:.2f}%" x2="{:.2f}%" y1="{}" y2="{}"/>)"
+                     R"(<svg x="{:.2f}%" y="{}" overflow="visible"><path class="head" d="{}"/></svg>)",
+                     x1, x2, y, y, x2, y, x2 > x1 ? "M-10,-5L0,0L-10,5z" : "M10,-5L0,0L10,5z");
+      if (!a.labelled) continue;
+      fmt::format_to(std::back_inserter(out_), R"(<text class="lbl" x="{:.2f}%" y="{}">)", (x1 + x2) / 2, y - 5);
+      escape_into(out_, label);
+      out_ += "</text>";
+    }
+    out_ += "</svg></span><span class=\"lane r\"></span><span class=\"note\">";
+    if (arrows.empty()) {  // nowhere to draw it: said in words, as the ladder does
+      out_ += "<span class=\"nolbl\">";
+      escape_into(out_, label);
+      out_ += "</span> ";
+    }
     escape_into(out_, note);
     out_ += "</span></div>\n";
 
     // What the tooltip shows, kept once in a data block (not per row in the
     // DOM), so a 5,000-packet page stays light: built on hover or focus.
     std::string flags;
-    if (p.malformed) flags = "malformed: " + p.malformed_reason;
-    for (const auto& name : analysis_names(p.analysis)) flags += (flags.empty() ? "" : ", ") + name;
-    const auto phase = to_string(p.phase);
+    if (p.malformed) flags = mark_word(view_.mark_word, "malformed") + ": " + p.malformed_reason;
+    for (const auto& name : analysis_names(p.analysis)) flags += (flags.empty() ? "" : ", ") + mark_word(view_.mark_word, name);
+    const std::string phase = view_.packet_note ? view_.packet_note(p) : std::string(to_string(p.phase));
     const auto it = page_.layers.find(p.n);
     const Layers layers = it != page_.layers.end() ? layers_from_text(it->second) : record_layers(p, w_);
     nlohmann::json rows = nlohmann::json::array();
-    for (const auto& [name, value] : layers) rows.push_back({name, value});
+    for (const auto& [name, value] : layers) {
+      // The notes line repeats the phase and analysis rows in capture's English:
+      // a page given its words by the caller shows those rows instead.
+      if (name == "notes" && (view_.packet_note || view_.mark_word)) continue;
+      rows.push_back({layer_word(name), value});
+    }
     details_[std::to_string(p.n)] = {{"line", fmt::format("{} {}: {}", w_.frame, p.n, p.line)},
                                      {"phase", phase.empty() ? std::string(w_.none) : std::string(phase)},
                                      {"analysis", flags.empty() ? std::string(w_.none) : flags},
@@ -379,10 +432,7 @@ details summary::after{content:""}
       };
       item(w_.arguments, c.args.empty() ? std::string(w_.none) : c.args);
       item(w_.result, std::to_string(c.result));
-      if (c.err != 0) {
-        const char* name = ::strerrorname_np(c.err);
-        item(w_.error, name != nullptr ? name : std::to_string(c.err));
-      }
+      item(w_.error, net::errno_name(c.err));
       item(w_.duration, fmt::format("{:.3f} ms", static_cast<double>(c.dur_ns) / 1e6));
       item(w_.local, c.local);
       item(w_.peer, c.peer);
@@ -390,12 +440,27 @@ details summary::after{content:""}
       lane += "</dl></details>";
     }
     ++calls_;
-    row_start(fmt::format("call {}", server ? "server" : "client"), stretch, fmt::format(" data-call=\"{}\"", esc(c.call)));
+    // Where the call stands: the left lane (client, or the first column), the
+    // right lane (server, or the last column), beside a middle column's lifeline,
+    // or, for a participant with no column, in the note with its name.
+    const std::size_t n = columns_.titles.size();
+    const auto col = named() ? call_column(view_, c) : std::optional<std::size_t>(server ? 1 : 0);
+    row_start(named() ? "call member" : fmt::format("call {}", server ? "server" : "client"), stretch,
+              fmt::format(" data-call=\"{}\"", esc(c.call)));
     out_ += "<span class=\"t\">" + time + "</span><span class=\"lane l\">";
-    if (!server) out_ += lane;
-    out_ += "</span><span class=\"mid\"></span><span class=\"lane r\">";
-    if (server) out_ += lane;
+    if (col == 0) out_ += lane;
+    out_ += "</span><span class=\"mid\">";
+    if (col && *col > 0 && *col + 1 < n) {
+      // Between its lifeline and the next one, never across it.
+      fmt::format_to(std::back_inserter(out_), R"x(<span class="mcall" style="margin-left:calc({:.2f}% + 8px);max-width:calc({:.2f}% - 16px)">)x",
+                     columns_.x(*col), columns_.spacing());
+      out_ += lane;
+      out_ += "</span>";
+    }
+    out_ += "</span><span class=\"lane r\">";
+    if (col && *col + 1 == n && n > 1) out_ += lane;
     out_ += "</span><span class=\"note\">";
+    if (!col) out_ += esc(participant_of(c) + ": ") + lane + (note.empty() ? "" : "<br>");
     escape_into(out_, note);
     out_ += "</span></div>\n";
   }
@@ -430,14 +495,14 @@ details summary::after{content:""}
     out_ += "<div id=\"tip\" class=\"tip\" role=\"tooltip\" hidden></div>\n<script type=\"application/json\" id=\"details\">";
     out_ += data;
     out_ += "</script>\n";
-    // Counts the arrows the browser actually drew (a shaft of non-zero length)
+    // Counts the packets whose arrow the browser actually drew (a shaft of non-zero length)
     // and notes when the laid-out page was ready (ms since navigation), for
     // the tests and bench/html; Escape leaves a focused arrow. Printing
     // keeps calls as they are (closed: the ladder fits fewer pages).
     fmt::format_to(std::back_inserter(out_), "<script>\n(function(){{var d=document.documentElement;d.setAttribute('data-packets','{}');d.setAttribute('data-calls','{}');",
                    packets_, calls_);
     out_ += R"js(
-function count(){var n=0;document.querySelectorAll('line.shaft').forEach(function(l){if(l.getBoundingClientRect().width>1)n++;});d.setAttribute('data-drawn-arrows',String(n));d.setAttribute('data-rendered-ms',String(Math.round(performance.now())));}
+function count(){var rows=new Set();document.querySelectorAll('line.shaft').forEach(function(l){if(l.getBoundingClientRect().width>1)rows.add(l.closest('.pkt'));});d.setAttribute('data-drawn-arrows',String(rows.size));d.setAttribute('data-rendered-ms',String(Math.round(performance.now())));}
 if(document.readyState==='complete')count();else window.addEventListener('load',count);
 var info=null,tip=document.getElementById('tip');
 function el(tag,text){var e=document.createElement(tag);if(text!==undefined)e.textContent=text;return e;}
@@ -457,6 +522,7 @@ document.addEventListener('keydown',function(e){if(e.key==='Escape'){hide();if(d
 
   std::span<const TimelineEntry> timeline_;
   const HtmlPage& page_;
+  const LadderView& view_;
   const Words& w_;
   Sides sides_;
   Columns columns_;

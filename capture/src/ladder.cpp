@@ -125,9 +125,13 @@ CallText describe_call(const net::CallEvent& c, bool unicode) {
   return t;
 }
 
+std::string mark_word(const std::function<std::string(std::string_view)>& words, std::string_view name) {
+  return words ? words(name) : std::string(name);
+}
+
 std::string note_for(const TimelineEntry& e, const std::function<std::string(const PacketRecord&)>& own_note,
                      const std::function<std::string(std::string_view)>& mark_word) {
-  const auto word = [&mark_word](std::string_view name) { return mark_word ? mark_word(name) : std::string(name); };
+  const auto word = [&mark_word](std::string_view name) { return ladder_model::mark_word(mark_word, name); };
   const auto* p = std::get_if<PacketRecord>(&e.event);
   if (p == nullptr) return e.note;
   std::string note = e.note;
@@ -149,6 +153,63 @@ std::string note_for(const TimelineEntry& e, const std::function<std::string(con
   }
   if (!tags.empty()) note = "[" + tags + "]" + (note.empty() ? "" : " " + note);
   return note;
+}
+
+// The column a packet's end belongs to: by MAC first (each hop of a routed frame is
+// its own arrow), then by IP address; nullopt when neither is in a column.
+static std::optional<std::size_t> column_index(const LadderView& v, const std::string& mac, const std::string& endpoint) {
+  auto find = [&](const std::string& key) -> std::optional<std::size_t> {
+    const auto it = v.column_of.find(key);
+    if (key.empty() || it == v.column_of.end()) return std::nullopt;
+    const auto col = std::find(v.columns.begin(), v.columns.end(), it->second);
+    if (col == v.columns.end()) return std::nullopt;
+    return static_cast<std::size_t>(col - v.columns.begin());
+  };
+  if (auto by_mac = find(mac)) return by_mac;
+  std::string address = endpoint;
+  if (port_of(address)) address = address.substr(0, address.rfind(':'));
+  if (address.size() > 2 && address.front() == '[') address = address.substr(1, address.size() - 2);
+  return find(address);
+}
+
+std::vector<Arrow> column_arrows(const LadderView& view, const PacketRecord& p) {
+  const std::size_t n = view.columns.size();
+  const auto from = column_index(view, p.eth_src, p.src);
+  const auto to = p.eth_dst == "ff:ff:ff:ff:ff:ff" ? std::nullopt : column_index(view, p.eth_dst, p.dst);
+  if (from && to && *from != *to) return {{*from, *to, true}};
+  std::vector<Arrow> out;
+  if (from && n > 1) {
+    // Everyone else: towards both edges, the label on the longer side; a frame whose
+    // places are known reaches only the columns that saw it (a broadcast stops at the
+    // router: the other LAN never sees it).
+    std::size_t left = 0, right = n - 1;
+    if (view.seen_in) {
+      std::vector<std::size_t> seen;
+      for (const auto& name : view.seen_in(p)) {
+        const auto col = std::find(view.columns.begin(), view.columns.end(), name);
+        if (col != view.columns.end()) seen.push_back(static_cast<std::size_t>(col - view.columns.begin()));
+      }
+      if (std::ranges::any_of(seen, [&](std::size_t k) { return k != *from; })) {
+        seen.push_back(*from);
+        left = std::ranges::min(seen);
+        right = std::ranges::max(seen);
+      }
+    }
+    const bool right_longer = right - *from >= *from - left;
+    if (*from < right) out.push_back({*from, right, right_longer});
+    if (*from > left) out.push_back({*from, left, !right_longer});
+  }
+  return out;
+}
+
+std::string participant_of(const net::CallEvent& c) {
+  return c.participant.empty() ? std::string(net::to_string(c.side)) : c.participant;
+}
+
+std::optional<std::size_t> call_column(const LadderView& view, const net::CallEvent& c) {
+  const auto col = std::find(view.columns.begin(), view.columns.end(), participant_of(c));
+  if (col == view.columns.end()) return std::nullopt;
+  return static_cast<std::size_t>(col - view.columns.begin());
 }
 
 }  // namespace ladder_model
@@ -256,23 +317,6 @@ std::string call_label(const net::CallEvent& c, bool unicode) {
 
 namespace {
 
-// The column a packet's end belongs to: by MAC first (each hop of a routed frame is
-// its own arrow), then by IP address; nullopt when neither is in a column.
-std::optional<std::size_t> column_index(const LadderOptions& o, const std::string& mac, const std::string& endpoint) {
-  auto find = [&](const std::string& key) -> std::optional<std::size_t> {
-    const auto it = o.column_of.find(key);
-    if (key.empty() || it == o.column_of.end()) return std::nullopt;
-    const auto col = std::find(o.columns.begin(), o.columns.end(), it->second);
-    if (col == o.columns.end()) return std::nullopt;
-    return static_cast<std::size_t>(col - o.columns.begin());
-  };
-  if (auto by_mac = find(mac)) return by_mac;
-  std::string address = endpoint;
-  if (port_of(address)) address = address.substr(0, address.rfind(':'));
-  if (address.size() > 2 && address.front() == '[') address = address.substr(1, address.size() - 2);
-  return find(address);
-}
-
 // One column per participant (LadderOptions::columns): the first column's calls stand
 // left of its lifeline, the last one's in the note column, every other one's in the
 // gap right of its lifeline.
@@ -362,10 +406,7 @@ std::string render_columns(std::span<const TimelineEntry> timeline, const Ladder
     Row row = blank_row();
 
     if (const auto* p = std::get_if<PacketRecord>(&e.event)) {
-      const auto from = column_index(options, p->eth_src, p->src);
-      const bool broadcast = p->eth_dst == "ff:ff:ff:ff:ff:ff";
-      // npos: a broadcast, or a destination in no column.
-      const std::size_t to = broadcast ? std::string::npos : column_index(options, p->eth_dst, p->dst).value_or(std::string::npos);
+      const auto arrows = column_arrows(options, *p);
       const std::string label = printable(segment_label(*p));
       const std::string_view color = packet_color(*p);
       // One arrow from `a` to `b` over the pieces between their lifelines.
@@ -384,41 +425,18 @@ std::string render_columns(std::span<const TimelineEntry> timeline, const Ladder
         row.pieces[first] = ansi.paint(text, color);
         for (std::size_t k = first + 1; k <= last; ++k) row.pieces[k].clear();
       };
-      if (from && to != std::string::npos && *from != to) {
-        draw(*from, to, true);
-      } else if (from && n > 1) {
-        // Everyone else: towards both edges, the label on the longer side; a frame
-        // whose places are known reaches only the columns that saw it (a broadcast
-        // stops at the router: the other LAN never sees it).
-        std::size_t left = 0, right = n - 1;
-        if (options.seen_in) {
-          std::vector<std::size_t> seen;
-          for (const auto& name : options.seen_in(*p)) {
-            const auto col = std::find(options.columns.begin(), options.columns.end(), name);
-            if (col != options.columns.end()) seen.push_back(static_cast<std::size_t>(col - options.columns.begin()));
-          }
-          if (std::ranges::any_of(seen, [&](std::size_t k) { return k != *from; })) {
-            seen.push_back(*from);
-            left = std::ranges::min(seen);
-            right = std::ranges::max(seen);
-          }
-        }
-        const bool right_longer = right - *from >= *from - left;
-        if (*from < right) draw(*from, right, right_longer);
-        if (*from > left) draw(*from, left, !right_longer);
-      } else {
-        note.insert(note.begin(), label);  // nothing tells where it goes: said in words
-      }
+      for (const Arrow& a : arrows) draw(a.from, a.to, a.labelled);
+      if (arrows.empty()) note.insert(note.begin(), label);  // nothing tells where it goes: said in words
       emit(time, row, note.empty() ? "" : note.front());
       if (!note.empty()) continue_note(std::span(note).subspan(1));
       continue;
     }
     const auto& c = std::get<net::CallEvent>(e.event);
-    const std::string who = c.participant.empty() ? std::string(net::to_string(c.side)) : c.participant;
-    const auto col = std::find(options.columns.begin(), options.columns.end(), who);
-    const std::size_t k = static_cast<std::size_t>(col - options.columns.begin());
+    const std::string who = participant_of(c);
+    const auto col = call_column(options, c);
+    const std::size_t k = col.value_or(n);
     const CallText text = describe_call(c, uni);
-    const bool in_note = col == options.columns.end() || k + 1 == n;
+    const bool in_note = !col || k + 1 == n;
     const std::size_t room = in_note ? note_width : k == 0 ? left_width - 1 : gap - 1;
     std::string label;
     for (const std::string* form : {&text.full, &text.compact, &text.bare, &text.minimal}) {
@@ -430,7 +448,7 @@ std::string render_columns(std::span<const TimelineEntry> timeline, const Ladder
     }
     if (label.empty()) label = fit(text.minimal, room, uni);
     if (in_note) {
-      const std::string shown = col == options.columns.end() ? who + ": " + label : label;
+      const std::string shown = !col ? who + ": " + label : label;
       emit(time, row, ansi.paint(shown, magenta));
       continue_note(note);
       continue;
@@ -499,8 +517,8 @@ std::string render_ladder(std::span<const TimelineEntry> timeline, const LadderO
 
   const std::string top = uni ? "┬" : "+", bottom = uni ? "┴" : "+";
   out += fmt::format("{} {} {}{}{} {}\n", pad_left("ms", g.time),
-                     pad_left(fit(sides.client_title(options.client_word), g.client - 1, uni), g.client - 1), top,
-                     blank_arrow, top, fit(sides.server_title(options.server_word), g.right, uni));
+                     pad_left(fit(sides.client_title(options.client_word.empty() ? "client" : options.client_word), g.client - 1, uni), g.client - 1), top,
+                     blank_arrow, top, fit(sides.server_title(options.server_word.empty() ? "server" : options.server_word), g.right, uni));
 
   for (std::size_t i = 0; i < timeline.size(); ++i) {
     const TimelineEntry& e = timeline[i];

@@ -143,6 +143,20 @@ class Sides {
 };
 
 
+// The arrows of a packet among named columns (LadderView::columns): one from its
+// source's column to its destination's; a broadcast, or a destination in no
+// column, towards both edges, labelled on the longer side; none when its source
+// is in no column (the picture says it in words).
+struct Arrow {
+  std::size_t from, to;
+  bool labelled;
+};
+std::vector<Arrow> column_arrows(const LadderView& view, const PacketRecord& p);
+// The participant a call belongs to: its name, or else its side ("client").
+std::string participant_of(const net::CallEvent& c);
+// The column of that participant; unset when it has none.
+std::optional<std::size_t> call_column(const LadderView& view, const net::CallEvent& c);
+
 // A call in words: in full, compact (an endpoint's address dropped, its port
 // kept: on loopback the address says little), minimal (no arguments, no
 // data), and its failure, if any.
@@ -156,6 +170,10 @@ CallText describe_call(const net::CallEvent& c, bool unicode);
 
 // Control characters would break the rows: they become spaces.
 std::string printable(std::string text);
+
+// An analysis mark's word ("retransmission", "malformed"): the caller's
+// (LadderView::mark_word), else Wireshark's name.
+std::string mark_word(const std::function<std::string(std::string_view)>& words, std::string_view name);
 
 // The note beside an entry: the lesson's, or else the segment's phase; a
 // packet's analysis flags (and malformation) in brackets before it.

@@ -76,7 +76,7 @@ int write_html_page(const ReadOptions& o, std::span<const PacketRecord> packets,
   page.lang = html_lang(o.lang);
   const bool zh = page.lang == HtmlLang::zh;
   page.title = o.file;
-  page.server_port = o.server_port;
+  page.view.server_port = o.server_port;
   page.layers = std::move(layers);
   if (left_out > 0) {
     page.notices.push_back(

@@ -299,32 +299,45 @@ std::string packet_words(const capture::PacketRecord& p, const Lesson& common) {
   return phase;
 }
 
-}  // namespace
-
-std::string render_timeline(const Session& s, const Lesson& common, const ReportStyle& style) {
-  const auto timeline = annotated_timeline(s);
-  capture::LadderOptions ladder;
-  ladder.server_port = s.server_port();
-  ladder.width = style.width;
-  ladder.unicode = !style.ascii;
-  ladder.color = style.color;
-  if (s.options().lang != Lang::en) {  // English keeps capture's own, fuller labels
-    ladder.client_word = common.note(CommonNote{"ladder_client"});
-    ladder.server_word = common.note(CommonNote{"ladder_server"});
-    ladder.packet_note = [&common](const capture::PacketRecord& p) { return packet_words(p, common); };
-    ladder.mark_word = [&common](std::string_view name) { return mark_word(name, common); };
-  }
-  const bool columns = s.named_participants();
-  if (columns) {
-    ladder.columns = s.columns();
-    ladder.column_of = s.column_of();
-    ladder.seen_in = [&s](const capture::PacketRecord& p) {
+// Who stands in which column and in which words: one view for the ladder and the page.
+capture::LadderView ladder_view(const Session& s, const Lesson& common) {
+  capture::LadderView view = ladder_words(common, s.options().lang);
+  view.server_port = s.server_port();
+  if (s.named_participants()) {
+    view.columns = s.columns();
+    view.column_of = s.column_of();
+    view.seen_in = [&s](const capture::PacketRecord& p) {
       std::vector<std::string> nodes;
       for (const auto& place : s.places_of(p)) nodes.push_back(place.substr(0, place.find(':')));  // "A:eth0"
       return nodes;
     };
   }
-  std::string out = common.note(columns ? CommonNote{"timeline_heading_columns"} : CommonNote{"timeline_heading"}) + "\n";
+  return view;
+}
+
+CommonNote timeline_heading(const capture::LadderView& view) {
+  return view.columns.empty() ? CommonNote{"timeline_heading"} : CommonNote{"timeline_heading_columns"};
+}
+
+}  // namespace
+
+capture::LadderView ladder_words(const Lesson& common, Lang lang) {
+  capture::LadderView view;
+  if (lang == Lang::en) return view;  // English keeps capture's own, fuller labels
+  view.client_word = common.note(CommonNote{"ladder_client"});
+  view.server_word = common.note(CommonNote{"ladder_server"});
+  view.packet_note = [&common](const capture::PacketRecord& p) { return packet_words(p, common); };
+  view.mark_word = [&common](std::string_view name) { return mark_word(name, common); };
+  return view;
+}
+
+std::string render_timeline(const Session& s, const Lesson& common, const ReportStyle& style) {
+  const auto timeline = annotated_timeline(s);
+  capture::LadderOptions ladder{ladder_view(s, common)};
+  ladder.width = style.width;
+  ladder.unicode = !style.ascii;
+  ladder.color = style.color;
+  std::string out = common.note(timeline_heading(ladder)) + "\n";
   out += capture::render_ladder(timeline, ladder);
   out += explain_analysis(s.packets(), common, style);
   return out;
@@ -336,9 +349,9 @@ std::optional<std::string> write_html_report(const std::string& path, const Sess
   page.lang = s.options().lang == Lang::zh ? capture::HtmlLang::zh : capture::HtmlLang::en;
   page.title = s.lesson().title();
   if (!s.options().no_lesson) page.goal = s.lesson().goal();
-  page.timeline_heading = common.note(CommonNote{"timeline_heading"});
+  page.view = ladder_view(s, common);
+  page.timeline_heading = common.note(timeline_heading(page.view));
   page.summary_heading = common.note(CommonNote{"summary_heading"});
-  page.server_port = s.server_port();
   if (failure) page.notices.push_back(common.note(CommonNote{"failed"}, {{"message", *failure}}));
   if (s.options().role == Role::client) page.notices.push_back(common.note(CommonNote{"client_only_hint"}));
   if (s.options().role == Role::server) page.notices.push_back(common.note(CommonNote{"server_only_hint"}));

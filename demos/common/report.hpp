@@ -6,6 +6,7 @@
 #include <string>
 
 #include "session.hpp"
+#include "socklab/capture/timeline.hpp"
 
 namespace socklab::demo {
 
@@ -31,6 +32,11 @@ std::string explain_analysis(const std::vector<capture::PacketRecord>& packets, 
 // The ladder: both sides' calls and the wire's segments, by time, with notes.
 // A phase's name in the lesson's language ("handshake 1/3", "握手 1/3"); "" for none.
 std::string phase_words(capture::Phase p, const Lesson& common);
+
+// The words of the ladder and of the HTML page in a run's language (none for
+// English: capture's own, fuller labels): column titles, packet labels, analysis
+// marks, from common.md. `common` must outlive the view.
+capture::LadderView ladder_words(const Lesson& common, Lang lang);
 
 std::string render_timeline(const Session& s, const Lesson& common, const ReportStyle& style);
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "socklab/capture/timeline.hpp"
 
 namespace socklab::test::ladder {
@@ -56,6 +58,28 @@ inline CallEvent call(std::int64_t t, std::int64_t dur, Side side, std::string n
   e.local = side == Side::client ? client : server;
   e.peer = side == Side::client ? server : client;
   return e;
+}
+
+// A frame of a lab: MACs and IPv4 addresses, as a lab capture records it; host i
+// (1-9) is 10.0.0.i, 02:00:00:00:00:0i; `to` 0 is a broadcast.
+inline PacketRecord lab_frame(std::uint64_t n, std::int64_t t, int from, int to, std::string flags) {
+  auto p = tcp(n, t, 40000, 5000, std::move(flags), 0, 0, 0, Phase::none);
+  p.src = fmt::format("10.0.0.{}:40000", from);
+  p.dst = fmt::format("10.0.0.{}:5000", to);
+  p.eth_src = fmt::format("02:00:00:00:00:0{}", from);
+  p.eth_dst = to == 0 ? "ff:ff:ff:ff:ff:ff" : fmt::format("02:00:00:00:00:0{}", to);
+  return p;
+}
+
+// Named columns in this order; host i of lab_frame is the i-th letter ("A" is host 1).
+inline capture::LadderOptions columns_of(std::vector<std::string> names) {
+  capture::LadderOptions o;
+  o.columns = std::move(names);
+  for (int i = 1; i <= 9; ++i) {
+    o.column_of[fmt::format("02:00:00:00:00:0{}", i)] = std::string(1, static_cast<char>('A' + i - 1));
+    o.column_of[fmt::format("10.0.0.{}", i)] = std::string(1, static_cast<char>('A' + i - 1));
+  }
+  return o;
 }
 
 // One connection, start to end: handshake, "hello" one way, FIN from the client,

@@ -398,29 +398,6 @@ TEST_CASE("ladder: a later IP fragment goes the way of its datagram's first frag
   CHECK(render(merge_timeline({}, std::vector{request, reply, piece}), true) == expected);
 }
 
-namespace {
-
-// A frame of a lab: MACs and IPv4 addresses, as a lab capture records it.
-PacketRecord lab_frame(std::uint64_t n, std::int64_t t, int from, int to, std::string flags) {
-  auto p = fx::tcp(n, t, 40000, 5000, std::move(flags), 0, 0, 0, Phase::none);
-  p.src = fmt::format("10.0.0.{}:40000", from);
-  p.dst = fmt::format("10.0.0.{}:5000", to);
-  p.eth_src = fmt::format("02:00:00:00:00:0{}", from);
-  p.eth_dst = to == 0 ? "ff:ff:ff:ff:ff:ff" : fmt::format("02:00:00:00:00:0{}", to);
-  return p;
-}
-
-LadderOptions columns_of(std::vector<std::string> names) {
-  LadderOptions o;
-  o.columns = std::move(names);
-  for (int i = 1; i <= 9; ++i) {
-    o.column_of[fmt::format("02:00:00:00:00:0{}", i)] = std::string(1, static_cast<char>('A' + i - 1));
-    o.column_of[fmt::format("10.0.0.{}", i)] = std::string(1, static_cast<char>('A' + i - 1));
-  }
-  return o;
-}
-
-}  // namespace
 
 TEST_CASE("ladder: one column per named participant, packets between their lifelines", "[ladder][columns]") {
   socklab::net::CallEvent connect;
@@ -429,10 +406,10 @@ TEST_CASE("ladder: one column per named participant, packets between their lifel
   connect.args = "10.0.0.3:5000";
   connect.participant = "A";
   std::vector<TimelineEntry> timeline{{fx::t0, connect, ""},
-                                      {fx::t0 + 10 * fx::us, lab_frame(1, 10 * fx::us, 1, 3, "S"), "to C"},
-                                      {fx::t0 + 20 * fx::us, lab_frame(2, 20 * fx::us, 3, 1, "S."), ""},
-                                      {fx::t0 + 30 * fx::us, lab_frame(3, 30 * fx::us, 2, 0, "."), "everyone"}};
-  const std::string picture = render_ladder(timeline, columns_of({"A", "sw", "B", "C"}));
+                                      {fx::t0 + 10 * fx::us, fx::lab_frame(1, 10 * fx::us, 1, 3, "S"), "to C"},
+                                      {fx::t0 + 20 * fx::us, fx::lab_frame(2, 20 * fx::us, 3, 1, "S."), ""},
+                                      {fx::t0 + 30 * fx::us, fx::lab_frame(3, 30 * fx::us, 2, 0, "."), "everyone"}};
+  const std::string picture = render_ladder(timeline, fx::columns_of({"A", "sw", "B", "C"}));
   CHECK(picture ==
         "   ms           ┬ A           ┬ sw          ┬ B           ┬ C\n"
         "0.000   connect │             │             │             │\n"
@@ -447,8 +424,8 @@ TEST_CASE("ladder: one column per named participant, packets between their lifel
 }
 
 TEST_CASE("ladder: more than four columns widen the picture instead of crushing it", "[ladder][columns]") {
-  std::vector<TimelineEntry> timeline{{fx::t0, lab_frame(1, 0, 1, 6, "S"), ""}};
-  const std::string picture = render_ladder(timeline, columns_of({"A", "B", "C", "D", "E", "F"}));
+  std::vector<TimelineEntry> timeline{{fx::t0, fx::lab_frame(1, 0, 1, 6, "S"), ""}};
+  const std::string picture = render_ladder(timeline, fx::columns_of({"A", "B", "C", "D", "E", "F"}));
   std::size_t widest = 0;
   std::size_t from = 0;
   while (from < picture.size()) {

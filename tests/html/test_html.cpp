@@ -7,9 +7,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -19,6 +21,8 @@
 #include "../capture/builder.hpp"
 #include "../capture/temp_dir.hpp"
 #include "../demos/demo_runner.hpp"
+#include "lab_page.hpp"
+#include "page_text.hpp"
 #include "process.hpp"
 #include "required_program.hpp"
 #include "socklab/capture/capture_file.hpp"
@@ -28,6 +32,8 @@
 namespace fs = std::filesystem;
 using socklab::test::run;
 using socklab::test::run_demo;
+using socklab::test::html::count;
+using socklab::test::html::details;
 
 namespace {
 
@@ -38,12 +44,6 @@ void need_chromium() { socklab::test::need_program(SOCKLAB_CHROMIUM, "chromium")
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::size_t count(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
-  return n;
 }
 
 std::string escaped(const std::string& text) {
@@ -220,6 +220,138 @@ TEST_CASE("a Chinese run's page is in Chinese", "[html]") {
   CHECK(html.find(">client") == std::string::npos);
 }
 
+TEST_CASE("a Chinese run's analysis marks and phases are in Chinese, as on its ladder", "[html][zh]") {
+  // demo-backlog's waiting clients have their SYNs retransmitted: marked on the page.
+  TempDir dir;
+  const auto page = dir.path / "backlog-zh.html";
+  const auto r = run_demo({DEMO_BACKLOG, "--capture", "--lang", "zh", "--html", page.string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string html = slurp(page);
+  bool marked = false;
+  const auto data = details(html);
+  for (const auto& [frame, p] : data.at("packets").items()) {
+    INFO("frame " << frame << ": " << p.dump());
+    marked = marked || p.at("analysis") == "重传";
+    CHECK_FALSE(std::regex_search(p.at("phase").get<std::string>(), std::regex("[a-z]{3,}")));
+  }
+  CHECK(marked);
+  CHECK(html.find("retransmission") == std::string::npos);
+}
+
+namespace {
+
+// What a projector shows of a page in Chromium at 1280x800, measured by a script
+// added to a copy of it: the font sizes of titles, labels and calls, and every
+// overlap (titles with each other, a label beyond its arrow, a call across a
+// lifeline or out of its row, text running out of its cell).
+struct Layout {
+  Rendered shown;       // the probe page as rendered (the page and the measuring script)
+  nlohmann::json data;  // {"problems": [...], "title_px", "label_px", "call_px", "columns", "spacing_px"}
+};
+Layout measure_layout(const fs::path& page, const fs::path& dir, const std::string& name) {
+  std::string html = slurp(page);
+  const auto body_end = html.rfind("</body>");
+  REQUIRE(body_end != std::string::npos);
+  html.insert(body_end, R"js(<script>(function(){
+var problems=[];function r(e){return e.getBoundingClientRect();}
+function px(sel){var e=document.querySelector(sel);return e?parseFloat(getComputedStyle(e).fontSize):0;}
+function cross(a,b){return a.left<b.right-0.5&&b.left<a.right-0.5&&a.top<b.bottom-0.5&&b.top<a.bottom-0.5;}
+var mid=r(document.querySelector('.head-row .mid'));
+var titles=[].slice.call(document.querySelectorAll('.head-row text.ttl'));
+var lines=titles.map(function(t){return mid.left+parseFloat(t.getAttribute('x'))/100*mid.width;});
+for(var i=0;i<titles.length;i++)for(var j=i+1;j<titles.length;j++)if(cross(r(titles[i]),r(titles[j])))problems.push('titles '+titles[i].textContent+' and '+titles[j].textContent);
+document.querySelectorAll('text.lbl').forEach(function(t){var row=t.closest('.row'),b=r(t),c=(b.left+b.right)/2;
+ var s=[].slice.call(row.querySelectorAll('line.shaft')).map(r).filter(function(l){return l.left<=c&&c<=l.right;})[0];
+ if(!s||b.left<s.left-1||b.right>s.right+1)problems.push('label '+t.textContent+' beyond its arrow');
+ if(b.top<r(row).top-1)problems.push('label '+t.textContent+' above its row');});
+document.querySelectorAll('.mcall').forEach(function(m){var b=r(m),ok=false;
+ for(var k=0;k+1<lines.length;k++)if(b.left>=lines[k]&&b.right<=lines[k+1])ok=true;
+ if(!ok)problems.push('call '+m.textContent+' across a lifeline');
+ var row=r(m.closest('.row'));if(b.bottom>row.bottom+1)problems.push('call '+m.textContent+' out of its row');});
+document.querySelectorAll('.row>span').forEach(function(e){if(e.scrollWidth>e.clientWidth+1&&!e.classList.contains('mid'))problems.push('text out of its cell: '+e.textContent);});
+var out=document.createElement('pre');out.id='layout';
+out.textContent=JSON.stringify({problems:problems,title_px:px('text.ttl'),label_px:px('text.lbl'),call_px:px('.call summary'),columns:lines.length,
+ spacing_px:lines.length>1?lines[1]-lines[0]:0});document.body.appendChild(out);})();</script>)js");
+  const auto probe = dir / (name + "-probe.html");
+  std::ofstream(probe) << html;
+  auto shown = open_in_chromium(probe, log_dir() / (name + ".png"));
+  const auto from = shown.dom.find("<pre id=\"layout\">");
+  REQUIRE(from != std::string::npos);
+  const auto start = from + std::string("<pre id=\"layout\">").size();
+  std::string text = shown.dom.substr(start, shown.dom.find("</pre>", start) - start);
+  for (const auto& [entity, ch] : {std::pair{"&lt;", "<"}, std::pair{"&gt;", ">"}, std::pair{"&amp;", "&"}}) {
+    for (auto at = text.find(entity); at != std::string::npos; at = text.find(entity, at + 1)) text.replace(at, std::strlen(entity), ch);
+  }
+  return {std::move(shown), nlohmann::json::parse(text)};
+}
+
+}  // namespace
+
+TEST_CASE("a lab page of 4 and 5 columns reads from the back of a room: nothing overlaps", "[html][columns]") {
+  need_chromium();
+  TempDir dir;
+  for (const int hosts : {3, 4}) {  // 3 columns: test_html_columns
+    const auto lab = socklab::test::html::lab_page(hosts);
+    const std::string name = fmt::format("lab-{}-columns", lab.columns.size());
+    DYNAMIC_SECTION(name) {
+      const auto page = dir.path / (name + ".html");
+      std::ofstream(page) << socklab::capture::render_html(lab.timeline, lab.page);
+      const auto [shown, layout] = measure_layout(page, dir.path, name);
+      INFO(shown.console);
+      CHECK(shown.console.empty());
+      INFO(layout.dump());
+      CHECK(layout.at("problems").empty());
+      CHECK(layout.at("columns") == lab.columns.size());
+      CHECK(layout.at("title_px").get<double>() >= 14);
+      CHECK(layout.at("label_px").get<double>() >= 13);
+      CHECK(layout.at("call_px").get<double>() >= 14);
+      // Two neighbouring lifelines hold "P. 1:1449 len 1448" (18 characters of 13 px
+      // monospace, under 8 px each) with its arrow's ends free.
+      CHECK(layout.at("spacing_px").get<double>() >= 18 * 8 + 10);
+    }
+  }
+}
+
+TEST_CASE("demo-layers' page has a column per host, each frame between them", "[html][columns]") {
+  need_chromium();
+  TempDir dir;
+  const auto page = dir.path / "layers.html";
+  const auto r = run_demo({DEMO_LAYERS, "--capture", "--json", "--html", page.string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto lines = r.json();
+  const auto packets = socklab::test::of_kind(lines, "packet");
+  const auto calls = socklab::test::of_kind(lines, "call");
+  REQUIRE(!packets.empty());
+  const std::string html = slurp(page);
+  CHECK(html.find(R"(<text class="ttl" x="1.00%" y="20">A</text><text class="ttl" x="99.00%" y="20">B</text>)") !=
+        std::string::npos);
+  CHECK(html.find(">client") == std::string::npos);
+  CHECK(html.find(">server") == std::string::npos);
+  CHECK(html.find("one column per participant") != std::string::npos);
+  // Each frame, seen at A's and at B's end of the cable, is one arrow from the host
+  // that sent it to the other.
+  for (const auto& p : packets) {
+    INFO(p.dump());
+    CHECK(p.at("seen").size() == 2);
+    const bool from_a = p.at("src").get<std::string>().starts_with("10.0.0.1:");
+    const auto frame = html.find(fmt::format("data-frame=\"{}\"", p.at("n").get<int>()));
+    REQUIRE(frame != std::string::npos);
+    const auto shaft = html.find("<line class=\"shaft\"", frame);
+    REQUIRE(shaft != std::string::npos);
+    const std::string arrow = from_a ? R"(<line class="shaft" x1="1.00%" x2="99.00%")"
+                                     : R"(<line class="shaft" x1="99.00%" x2="1.00%")";
+    CHECK(html.compare(shaft, arrow.size(), arrow) == 0);
+  }
+  CHECK(count(html, "class=\"row call ") == calls.size());
+  const auto [shown, layout] = measure_layout(page, dir.path, "demo-layers");
+  check_self_contained(shown);
+  CHECK(attribute(shown.dom, "data-drawn-arrows") == std::to_string(packets.size()));
+  INFO(layout.dump());
+  CHECK(layout.at("problems").empty());
+}
+
 TEST_CASE("read --html draws a capture file with each packet's layers", "[html]") {
   need_chromium();
   TempDir dir;
@@ -352,15 +484,7 @@ TEST_CASE("a demo's page shows each packet's layers from its bytes, as read --ht
   REQUIRE(r.exit_code == 0);
   const auto read = run({SOCKLAB_CAPTURE_TOOL, "read", file.string(), "--html", read_page.string()});
   REQUIRE(read.exit_code == 0);
-  auto details = [](const fs::path& html_file) {
-    const std::string html = slurp(html_file);
-    const std::string open = "<script type=\"application/json\" id=\"details\">";
-    const auto from = html.find(open);
-    REQUIRE(from != std::string::npos);
-    const auto start = from + open.size();
-    return nlohmann::json::parse(html.substr(start, html.find("</script>", start) - start)).at("packets");
-  };
-  const auto demo_packets = details(page), read_packets = details(read_page);
+  const auto demo_packets = details(slurp(page)).at("packets"), read_packets = details(slurp(read_page)).at("packets");
   REQUIRE(demo_packets.size() >= 3);
   CHECK(demo_packets.size() == read_packets.size());
   for (const auto& [frame, p] : demo_packets.items()) {

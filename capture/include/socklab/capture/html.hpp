@@ -2,9 +2,10 @@
 // same columns, labels, notes and colours, from the same model) drawn with
 // inline SVG and CSS, for a projector, a browser and paper.
 //
-//   - one column per participant (client and server today), the calls in the
-//     outer lanes, one arrow per packet with its tcpdump-style label and the
-//     note beside it; states as they change;
+//   - one column per participant (client and server, or the hosts, switch and
+//     router a lab lesson names), each call beside its participant's lifeline,
+//     one arrow per packet with its tcpdump-style label and the note beside it;
+//     states as they change;
 //   - a time axis in ms; idle gaps of 10 ms and more (a delayed ACK, a SYN
 //     retransmitted 1 s later) are drawn compressed and marked with their length;
 //   - hover or keyboard focus on an arrow shows the full tcpdump line, the
@@ -45,7 +46,10 @@ struct HtmlPage {
   std::vector<HtmlSummaryLine> summary;
   std::vector<std::string> notices;  // above the timeline: what was left out, a failure
   std::vector<std::string> footer;   // below the summary: capture statistics, files written
-  std::optional<std::uint16_t> server_port;  // as LadderOptions::server_port
+  // The columns and the words, as the terminal ladder takes them (one LadderView
+  // for both): two columns client and server, or one per named participant; the
+  // analysis marks and packet labels in the run's language.
+  LadderView view;
   // The layered view of a packet by frame number (packet_layers below), when
   // the caller has its bytes; otherwise the page shows the layers the packet's
   // record carries (network, transport, payload; the link is not kept there).

@@ -35,6 +35,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -57,20 +58,21 @@ std::int64_t place_in_time(const net::CallEvent& call) noexcept;
 std::vector<TimelineEntry> merge_timeline(std::span<const net::CallEvent> calls,
                                           std::span<const PacketRecord> packets);
 
-struct LadderOptions {
+// What both pictures of a timeline (the terminal ladder here, the HTML page of
+// html.hpp) take from the caller: who stands in which column, and in which words.
+// One value, so a demo gives both the same columns and the same words.
+struct LadderView {
   // The server's port, which puts each packet's ends in their columns. When
   // absent: the port that received a SYN (or sent a SYN-ACK), the port the
   // first datagram of a UDP conversation went to, the local port of calls made
   // on the server side; the lower port when nothing tells.
   std::optional<std::uint16_t> server_port;
-  std::size_t width = 80;  // columns, at least 60
-  bool unicode = true;     // box drawing; false: ASCII only
-  bool color = false;      // ANSI colours (decide with use_color() in terminal.hpp)
-  // The ladder's own words, for a run in another language (the caller supplies
-  // them: capture keeps no translations): the column titles, and a packet's
-  // label where the lesson gave no note (unset: its phase and record note).
-  std::string client_word = "client";
-  std::string server_word = "server";
+  // The picture's words, for a run in another language (the caller supplies
+  // them: capture keeps no lesson texts): the column titles (empty: "client" and
+  // "server" on the ladder, the page's own words in HTML), and a packet's label
+  // where the lesson gave no note (unset: its phase and record note).
+  std::string client_word;
+  std::string server_word;
   std::function<std::string(const PacketRecord&)> packet_note;
   // The word for an analysis mark in brackets ("retransmission", "malformed"):
   // unset, Wireshark's name for it.
@@ -81,14 +83,20 @@ struct LadderOptions {
   // column of its source to its destination's, found in column_of by MAC address
   // first ("02:00:00:00:00:0a": a frame through a router is two hops), then by IP
   // address ("10.0.0.1"); a broadcast, or a destination in no column, reaches across
-  // every other column. Up to four columns fit 80 display columns; more widen the
-  // picture beyond options.width.
+  // every other column. On the ladder up to four columns fit 80 display columns;
+  // more widen the picture beyond options.width.
   std::vector<std::string> columns;
   std::map<std::string, std::string> column_of;
   // The columns where a frame was seen (a lab capture's places, by node): a broadcast
   // then reaches only as far as those, not every other column. Unset, or none of
   // the columns: every other column.
   std::function<std::vector<std::string>(const PacketRecord&)> seen_in;
+};
+
+struct LadderOptions : LadderView {
+  std::size_t width = 80;  // columns, at least 60
+  bool unicode = true;     // box drawing; false: ASCII only
+  bool color = false;      // ANSI colours (decide with use_color() in terminal.hpp)
 };
 
 // The whole picture, one '\n'-terminated line per row, no line wider than
