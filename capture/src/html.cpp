@@ -41,6 +41,7 @@ constexpr Words chinese{
 // Gaps at least this long are drawn compressed, marked with their real length;
 // shorter ones stretch the row above them by up to this many pixels.
 constexpr std::int64_t compress_gap_ns = 10'000'000;
+constexpr std::size_t kLabelRoom = 18;  // characters of an arrow label between two neighbouring lifelines (grid_css)
 
 void escape_into(std::string& out, std::string_view text) {
   for (char ch : text) {
@@ -89,7 +90,7 @@ struct Columns {
   [[nodiscard]] double spacing() const {
     return titles.size() < 2 ? 49.0 : 98.0 / static_cast<double>(titles.size() - 1);
   }
-  // A lab lesson's grid: room for an 18-character label ("P. 1:1449 len 1448")
+  // A lab lesson's grid: room for a kLabelRoom-character label ("P. 1:1449 len 1448")
   // between each two lifelines; the lanes and notes narrower as columns are added,
   // and beyond what the window holds the page scrolls sideways (as the terminal
   // ladder widens beyond its width), rather than labels running into each other.
@@ -380,7 +381,7 @@ details summary::after{content:""}
                      x1, x2, y, y, x2, y, x2 > x1 ? "M-10,-5L0,0L-10,5z" : "M10,-5L0,0L10,5z");
       if (!a.labelled) continue;
       fmt::format_to(std::back_inserter(out_), R"(<text class="lbl" x="{:.2f}%" y="{}">)", (x1 + x2) / 2, y - 5);
-      escape_into(out_, label);
+      escape_into(out_, named() ? label_in(p, kLabelRoom * (a.to > a.from ? a.to - a.from : a.from - a.to)) : label);
       out_ += "</text>";
     }
     out_ += "</svg></span><span class=\"lane r\"></span><span class=\"note\">";

@@ -172,6 +172,14 @@ static std::optional<std::size_t> column_index(const LadderView& v, const std::s
   return find(address);
 }
 
+std::string label_in(const PacketRecord& p, std::size_t room) {
+  std::string label = printable(segment_label(p));
+  if (display_width(label) <= room || p.proto != Proto::other) return label;
+  if (p.line.starts_with("ARP, Request")) return "ARP who-has";
+  if (p.line.starts_with("ARP, Reply")) return "ARP is-at";
+  return label;
+}
+
 std::vector<Arrow> column_arrows(const LadderView& view, const PacketRecord& p) {
   const std::size_t n = view.columns.size();
   const auto from = column_index(view, p.eth_src, p.src);
@@ -415,7 +423,7 @@ std::string render_columns(std::span<const TimelineEntry> timeline, const Ladder
         const std::size_t width = span_width(lo, hi);
         std::string text;
         if (with_label) {
-          text = arrow(label, width, b > a, uni);
+          text = arrow(label_in(*p, width - 5), width, b > a, uni);
         } else {  // the other way of a broadcast: dashes only
           if (b < a) text += uni ? "◀" : "<";
           for (std::size_t k = 0; k + 1 < width; ++k) text += uni ? "─" : "-";

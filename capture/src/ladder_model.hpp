@@ -147,6 +147,11 @@ class Sides {
 // source's column to its destination's; a broadcast, or a destination in no
 // column, towards both edges, labelled on the longer side; none when its source
 // is in no column (the picture says it in words).
+// The arrow's label that fits `room` characters: the full one (segment_label), or
+// where that is too long a shorter form that keeps the kind ("ARP who-has" for
+// "ARP who-has 10.0.0.3 tell 10.0.0.1"); the full words stay in the note or tooltip.
+std::string label_in(const PacketRecord& p, std::size_t room);
+
 struct Arrow {
   std::size_t from, to;
   bool labelled;

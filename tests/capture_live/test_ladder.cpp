@@ -453,7 +453,7 @@ TEST_CASE("ladder: analysis marks in the words the caller gives (a run in anothe
   CHECK(zh.find("retransmission") == std::string::npos);
 }
 
-TEST_CASE("ladder: a broadcast reaches only the columns that saw it; ARP in tcpdump's words", "[ladder][columns]") {
+TEST_CASE("ladder: a broadcast reaches only the columns that saw it; ARP in tcpdump's words where they fit", "[ladder][columns]") {
   auto arp = [](std::uint64_t n, int from, bool request) {
     PacketRecord p;
     p.n = n;
@@ -467,7 +467,7 @@ TEST_CASE("ladder: a broadcast reaches only the columns that saw it; ARP in tcpd
   const std::vector<TimelineEntry> timeline{{fx::t0 + 10 * fx::us, arp(1, 1, true), ""},
                                             {fx::t0 + 20 * fx::us, arp(2, 2, false), ""},
                                             {fx::t0 + 30 * fx::us, arp(3, 2, true), ""}};
-  auto o = columns_of({"A", "B", "C"});
+  auto o = fx::columns_of({"A", "B", "C"});
   // Frame 1 (A's request) was heard at A and B only; frame 3 (B's) everywhere.
   o.seen_in = [](const PacketRecord& p) { return p.n == 1 ? std::vector<std::string>{"A", "B"} : std::vector<std::string>{"A", "B", "C"}; };
   const std::string picture = render_ladder(timeline, o);
@@ -480,5 +480,6 @@ TEST_CASE("ladder: a broadcast reaches only the columns that saw it; ARP in tcpd
   o.seen_in = nullptr;  // unknown places: every other column, as before
   const std::string everyone = render_ladder(timeline, o);
   INFO(everyone);
-  CHECK(everyone.find("0.000           │────────────── ARP who-has ───────────────▶│") != std::string::npos);
+  // Two gaps have room for the whole of tcpdump's words; one gap (above) the short form.
+  CHECK(everyone.find("0.000           │─── ARP who-has 10.0.0.2 tell 10.0.0.1 ───▶│") != std::string::npos);
 }
