@@ -62,7 +62,7 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr std::array<std::string_view, 78> kNoteKeys{
+constexpr std::array<std::string_view, 79> kNoteKeys{
     // server
     "listening", "limits", "joined", "message_refused", "turned_away", "stopping", "log_dropped",
     "no_descriptors", "descriptors_back", "max_clients_capped", "max_clients_refused",
@@ -88,7 +88,7 @@ constexpr std::array<std::string_view, 78> kNoteKeys{
     "reason.too_slow", "reason.hello_timeout", "reason.crowded_out", "reason.server_full", "reason.shutdown",
     "reason.unknown",
     // --raw: the classic course's unframed chat
-    "raw_joined", "raw_recv", "raw_glued", "raw_connected", "raw_sent", "raw_received", "raw_not_closed"};
+    "raw_limits", "raw_joined", "raw_recv", "raw_glued", "raw_connected", "raw_sent", "raw_received", "raw_not_closed"};
 using Note = demo::Key<kNoteKeys>;
 
 // ---------------------------------------------------------------- limits
@@ -1110,12 +1110,14 @@ int run_server(const demo::CommonOptions& opts, ServerFlags flags, net::LengthPr
               {{"max_clients", l.max_clients}, {"max_message", l.max_message},
                {"frame_timeout_ms", l.frame_timeout.count()}, {"idle_timeout_s", l.idle_timeout.count()},
                {"hello_timeout_ms", l.hello_timeout.count()}, {"max_queued", l.max_queued}}}},
-            out.note(Note{"limits"}, {{"max_clients", std::to_string(l.max_clients)},
+            out.note(flags.raw ? Note{"raw_limits"} : Note{"limits"},
+                     {{"max_clients", std::to_string(l.max_clients)},
                                       {"max_message", std::to_string(l.max_message)},
                                       {"frame_timeout", std::to_string(l.frame_timeout.count())},
                                       {"idle_timeout", std::to_string(l.idle_timeout.count())},
                                       {"hello_timeout", std::to_string(l.hello_timeout.count())},
-                                      {"max_queued", std::to_string(l.max_queued)}}));
+                                      {"max_queued", std::to_string(l.max_queued)},
+                                      {"size", std::to_string(raw_recv_size)}}));
   out.tell(out.note(Note{"listening"}, {{"endpoint", bound.to_string()}, {"command", command}}));
 
   server.serve(signal_fd);
