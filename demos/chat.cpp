@@ -1553,12 +1553,7 @@ int main(int argc, char** argv) {
     return usage_error(e.what());
   }
 
-  if (check_notes) {
-    // The shared plumbing checks the lesson files against kNoteKeys.
-    demo::Demo checker({"chat", "demo-chat", kNoteKeys});
-    std::array<char*, 2> args{argv[0], const_cast<char*>("--check-notes")};
-    return checker.run(static_cast<int>(args.size()), args.data(), [](demo::Session&) {});
-  }
+  if (check_notes) return demo::check_notes({"chat", "demo-chat", kNoteKeys});
   if (app.get_subcommands().empty()) return usage_error("say which side to run: demo-chat server, or demo-chat client --port P");
 
   const bool is_server = server_cmd->parsed();

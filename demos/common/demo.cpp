@@ -156,11 +156,11 @@ Demo::Demo(DemoInfo info) : info_(info), app_(std::string(info.description), "de
       "program) or this build has no capture support (no libpcap).\nSee demos/README.md for the JSON lines.");
 }
 
-int Demo::check_notes() const {
+int check_notes(const DemoInfo& info) {
   std::vector<std::string> problems;
   std::map<std::string, std::map<std::string, std::set<std::string>>> holes;  // key -> lang -> placeholders
   for (Lang lang : {Lang::en, Lang::zh}) {
-    for (const auto& [name, keys] : {std::pair{std::string(info_.name), info_.note_keys},
+    for (const auto& [name, keys] : {std::pair{std::string(info.name), info.note_keys},
                                      std::pair{std::string("common"), std::span<const std::string_view>(kCommonNoteKeys)}}) {
       auto l = Lesson::load(name, lang);
       if (!l) {
@@ -171,7 +171,7 @@ int Demo::check_notes() const {
       for (const auto& k : l->keys()) holes[name + "/" + k][std::string(to_string(lang))] = placeholders(raw_note(*l, k));
     }
   }
-  if (auto en = Lesson::load(info_.name, Lang::en), zh = Lesson::load(info_.name, Lang::zh); en && zh) {
+  if (auto en = Lesson::load(info.name, Lang::en), zh = Lesson::load(info.name, Lang::zh); en && zh) {
     std::ranges::move(quiz::compare(*en, *zh), std::back_inserter(problems));
   }
   for (const auto& [key, by_lang] : holes) {
@@ -181,8 +181,8 @@ int Demo::check_notes() const {
   }
   for (const auto& p : problems) std::fprintf(stderr, "%s\n", p.c_str());
   if (!problems.empty()) return exit_failed;
-  std::printf("notes ok: demo-%s and common, %zu keys, en and zh\n", std::string(info_.name).c_str(),
-              info_.note_keys.size() + kCommonNoteKeys.size());
+  std::printf("notes ok: demo-%s and common, %zu keys, en and zh\n", std::string(info.name).c_str(),
+              info.note_keys.size() + kCommonNoteKeys.size());
   return exit_ok;
 }
 
@@ -220,7 +220,7 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
     std::fprintf(stderr, "%s: %s\n%s\n", program.c_str(), problem->c_str(), usage_hint(options_.lang, program).c_str());
     return exit_usage;
   }
-  if (options_.check_notes) return check_notes();
+  if (options_.check_notes) return check_notes(info_);
 
   auto lesson_text = Lesson::load(info_.name, options_.lang);
   auto common_text = Lesson::load("common", options_.lang);

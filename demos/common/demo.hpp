@@ -42,6 +42,11 @@ struct DemoInfo {
 // program `app`; its man page takes the goal and the examples of lessons/en/<lesson>.md.
 void add_program_flags(CLI::App& app, std::string_view lesson);
 
+// --check-notes: the lesson files (en, zh) of `info`, and common.md, define
+// exactly the notes the code declares, with the same placeholders in both
+// languages. Prints what is wrong (exit_failed) or "notes ok" (exit_ok).
+int check_notes(const DemoInfo& info);
+
 class Demo {
  public:
   explicit Demo(DemoInfo info);
@@ -54,8 +59,6 @@ class Demo {
   int run(int argc, char** argv, const std::function<void(Session&)>& lesson);
 
  private:
-  int check_notes() const;
-
   DemoInfo info_;
   CLI::App app_;
   CommonOptions options_;
