@@ -1054,7 +1054,8 @@ int run_server(const demo::CommonOptions& opts, ServerFlags flags, net::LengthPr
         if (syn || r.seq > 0) segments.segment(r.src, syn, syn ? 0 : r.seq - 1, r.len);
       }
     };
-    auto started = demo::start_capture(std::move(config));
+    // Without the privilege: said in the run's language, with the user's own command under sudo.
+    auto started = demo::start_capture(std::move(config), common, demo::rerun_command(opts, "", true));
     if (started) {
       {
         std::lock_guard lock(records_mutex);
@@ -1546,6 +1547,7 @@ int main(int argc, char** argv) {
 
   demo::add_program_flags(app, "chat");
   try {
+    opts.command_line.assign(argv, argv + argc);  // for "run again as ..." hints
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version, --man-page, --bash-completion
     return app.exit(e);

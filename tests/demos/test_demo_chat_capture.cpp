@@ -84,3 +84,27 @@ TEST_CASE("demo-chat server --raw --capture says a recv() was glued only from th
   REQUIRE(reads.size() == 2);
   CHECK(reads[1]["bytes"] == 16);
 }
+
+TEST_CASE("demo-chat server --capture without the privilege: it serves, says why in the run's language, exits 4",
+          "[demos][chat][capture]") {
+  // Root without capabilities cannot open a packet socket.
+  ChatServerProcess server({"--capture", "--lang", "zh"}, DEMO_CHAT,
+                           {SOCKLAB_SETPRIV, "--bounding-set=-all", "--inh-caps=-all", "--"});
+  CHECK(server.events("lesson").at(0)["capture"] == false);
+  {
+    RawChatClient alice(server.endpoint(), "alice");  // the chat goes on without the wire
+    alice.send_text("hi");
+    REQUIRE(alice.frame_where([](const json& f) { return f["type"] == "message"; }));
+  }
+  std::string said;  // the log wraps to 80 columns: compare the words
+  for (char c : server.stderr_text()) {
+    const bool space = c == ' ' || c == '\n';
+    if (!space || (!said.empty() && said.back() != ' ')) said += space ? ' ' : c;
+  }
+  INFO(said);
+  CHECK_THAT(said, Catch::Contains("没有权限") && Catch::Contains("CAP_NET_RAW"));
+  // The remedy is the user's own command line, under sudo.
+  CHECK_THAT(said, Catch::Contains("sudo " + std::string(DEMO_CHAT) + " server --json --capture --lang zh"));
+  CHECK(said.find("Operation not permitted") == std::string::npos);
+  CHECK(server.stop() == 4);
+}
