@@ -16,11 +16,21 @@ struct ErrnoNote {
   CommonNote key;
 };
 constexpr ErrnoNote kErrnoNotes[]{
-    {ECONNREFUSED, "errno.econnrefused"}, {ECONNRESET, "errno.econnreset"},   {EPIPE, "errno.epipe"},
-    {ETIMEDOUT, "errno.etimedout"},       {EHOSTUNREACH, "errno.ehostunreach"}, {ENETUNREACH, "errno.enetunreach"},
-    {ECONNABORTED, "errno.econnaborted"}, {EADDRINUSE, "errno.eaddrinuse"},   {EADDRNOTAVAIL, "errno.eaddrnotavail"},
-    {EACCES, "errno.eacces"},             {EPERM, "errno.eperm"},             {EMFILE, "errno.emfile"},
-    {ENFILE, "errno.enfile"},             {ENOBUFS, "errno.enobufs"},         {ENOMEM, "errno.enomem"},
+    {ECONNREFUSED, CommonNote{"errno.econnrefused"}},
+    {ECONNRESET, CommonNote{"errno.econnreset"}},
+    {EPIPE, CommonNote{"errno.epipe"}},
+    {ETIMEDOUT, CommonNote{"errno.etimedout"}},
+    {EHOSTUNREACH, CommonNote{"errno.ehostunreach"}},
+    {ENETUNREACH, CommonNote{"errno.enetunreach"}},
+    {ECONNABORTED, CommonNote{"errno.econnaborted"}},
+    {EADDRINUSE, CommonNote{"errno.eaddrinuse"}},
+    {EADDRNOTAVAIL, CommonNote{"errno.eaddrnotavail"}},
+    {EACCES, CommonNote{"errno.eacces"}},
+    {EPERM, CommonNote{"errno.eperm"}},
+    {EMFILE, CommonNote{"errno.emfile"}},
+    {ENFILE, CommonNote{"errno.enfile"}},
+    {ENOBUFS, CommonNote{"errno.enobufs"}},
+    {ENOMEM, CommonNote{"errno.enomem"}},
 };
 
 // Calls whose name may head a context: protocol tokens in every language.
@@ -38,14 +48,14 @@ bool names_a_call(std::string_view context) {
 // socklab's own conditions (net::errc), named without lib's English detail.
 CommonNote errc_note(net::errc e) {
   switch (e) {
-    case net::errc::invalid_endpoint: return "errc.invalid_endpoint";
-    case net::errc::frame_too_large: return "errc.frame_too_large";
-    case net::errc::malformed_frame: return "errc.malformed_frame";
-    case net::errc::eof_in_frame: return "errc.eof_in_frame";
-    case net::errc::timed_out: return "errc.timed_out";
+    case net::errc::invalid_endpoint: return CommonNote{"errc.invalid_endpoint"};
+    case net::errc::frame_too_large: return CommonNote{"errc.frame_too_large"};
+    case net::errc::malformed_frame: return CommonNote{"errc.malformed_frame"};
+    case net::errc::eof_in_frame: return CommonNote{"errc.eof_in_frame"};
+    case net::errc::timed_out: return CommonNote{"errc.timed_out"};
     case net::errc::not_supported: break;
   }
-  return "errc.not_supported";
+  return CommonNote{"errc.not_supported"};
 }
 
 }  // namespace
