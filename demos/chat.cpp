@@ -1552,7 +1552,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {  // --help, --version, --man-page, --bash-completion
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    return usage_error(e.what());
+    return demo::report_parse_error(app, e, argc, argv, "demo-chat");  // in the run's language, as every demo
   }
 
   if (check_notes) return demo::check_notes({"chat", "demo-chat", kNoteKeys});

@@ -121,6 +121,22 @@ std::string refused_input(const CLI::App& app, std::string_view message, int arg
 
 }  // namespace
 
+int report_parse_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** argv,
+                       const std::string& program) {
+  // CLI11 has its own exit codes per error kind; every bad usage is 2 here.
+  if (const Lang lang = lang_of_arguments(argc, argv); lang != Lang::en) {
+    // CLI11's messages are English: name the refused input in the run's language.
+    if (auto common = Lesson::load("common", lang)) {
+      std::fprintf(stderr, "%s: %s\n%s\n", program.c_str(),
+                   common->note(CommonNote{"bad_arguments"}, {{"input", refused_input(app, e.what(), argc, argv)}}).c_str(),
+                   usage_hint(lang, program).c_str());
+      return exit_usage;
+    }
+  }
+  std::fprintf(stderr, "%s: %s\nRun %s --help for the flags.\n", program.c_str(), e.what(), program.c_str());
+  return exit_usage;
+}
+
 void add_program_flags(CLI::App& app, std::string_view lesson) {
   cli::add_version_flag(app);
   cli::add_doc_flags(app, [&app, name = std::string(lesson)] {
@@ -203,18 +219,7 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
   } catch (const CLI::Success& e) {  // --version, --man-page, --bash-completion
     return app_.exit(e);
   } catch (const CLI::ParseError& e) {
-    // CLI11 has its own exit codes per error kind; every bad usage is 2 here.
-    if (const Lang lang = lang_of_arguments(argc, argv); lang != Lang::en) {
-      // CLI11's messages are English: name the refused input in the run's language.
-      if (auto common = Lesson::load("common", lang)) {
-        std::fprintf(stderr, "%s: %s\n%s\n", program.c_str(),
-                     common->note(CommonNote{"bad_arguments"}, {{"input", refused_input(app_, e.what(), argc, argv)}}).c_str(),
-                     usage_hint(lang, program).c_str());
-        return exit_usage;
-      }
-    }
-    std::fprintf(stderr, "%s: %s\nRun %s --help for the flags.\n", program.c_str(), e.what(), program.c_str());
-    return exit_usage;
+    return report_parse_error(app_, e, argc, argv, program);
   }
   if (auto problem = finish(options_, program)) {
     std::fprintf(stderr, "%s: %s\n%s\n", program.c_str(), problem->c_str(), usage_hint(options_.lang, program).c_str());

@@ -47,6 +47,11 @@ void add_program_flags(CLI::App& app, std::string_view lesson);
 // languages. Prints what is wrong (exit_failed) or "notes ok" (exit_ok).
 int check_notes(const DemoInfo& info);
 
+// A command line CLI11 refused: its message (in Chinese runs, the refused input
+// named in the run's language) and the --help hint on stderr; exit_usage.
+int report_parse_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** argv,
+                       const std::string& program);
+
 class Demo {
  public:
   explicit Demo(DemoInfo info);

@@ -453,3 +453,12 @@ TEST_CASE("demo-chat client --raw: each line in one send(), each recv() shown wi
   CHECK(bad.err.find("--raw") != std::string::npos);
   CHECK(server.stop() == 0);
 }
+
+TEST_CASE("demo-chat --lang zh: a flag CLI11 refuses is named in Chinese, as by every demo", "[demos][chat]") {
+  const auto r = run_demo({DEMO_CHAT, "server", "--lang", "zh", "--bogus"});
+  INFO(r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("命令行参数有误：--bogus") != std::string::npos);
+  CHECK(r.err.find("demo-chat --help") != std::string::npos);
+  CHECK(english_words(r.err, {"demo", "chat", "help", "bogus"}).empty());
+}
