@@ -48,6 +48,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chat_text.hpp"
+#include "error_text.hpp"
 #include "socklab/cli/help_format.hpp"
 #include "demo.hpp"
 #include "server_setup.hpp"
@@ -61,7 +62,7 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr std::array<std::string_view, 71> kNoteKeys{
+constexpr std::array<std::string_view, 79> kNoteKeys{
     // server
     "listening", "limits", "joined", "message_refused", "turned_away", "stopping", "log_dropped",
     "no_descriptors", "descriptors_back", "max_clients_capped", "max_clients_refused",
@@ -85,7 +86,9 @@ constexpr std::array<std::string_view, 71> kNoteKeys{
     "reason.closed", "reason.reset", "reason.eof_in_frame", "reason.frame_too_large",
     "reason.malformed_frame", "reason.bad_name", "reason.frame_timeout", "reason.idle_timeout",
     "reason.too_slow", "reason.hello_timeout", "reason.crowded_out", "reason.server_full", "reason.shutdown",
-    "reason.unknown"};
+    "reason.unknown",
+    // --raw: the classic course's unframed chat
+    "raw_limits", "raw_joined", "raw_recv", "raw_glued", "raw_connected", "raw_sent", "raw_received", "raw_not_closed"};
 using Note = demo::Key<kNoteKeys>;
 
 // ---------------------------------------------------------------- limits
@@ -108,6 +111,13 @@ constexpr std::size_t log_queue_bytes = 1024 * 1024;
 constexpr std::size_t spare_descriptors = 16;
 
 // ---------------------------------------------------------------- output
+
+// A system call of the program's own plumbing failed (poll, eventfd, signalfd):
+// main() says so in the lesson's language (error_text).
+struct SystemFailure : std::runtime_error {
+  net::Error error;
+  SystemFailure(int err, std::string call) : std::runtime_error(call), error(net::system_error(err, std::move(call))) {}
+};
 
 void write_all(int fd, std::string_view text, bool& broken) {
   while (!text.empty() && !broken) {
@@ -134,12 +144,14 @@ class Printer {
  public:
   // `timestamps`: text lines start with the seconds since start (the server's log);
   // the client shows the conversation alone.
-  Printer(bool json_mode, bool timestamps, const demo::Lesson& lesson, bool never_block = false)
-      : json_(json_mode), timestamps_(timestamps), never_block_(never_block), lesson_(lesson),
+  Printer(bool json_mode, bool timestamps, const demo::Lesson& lesson, const demo::Lesson& common, demo::Lang lang,
+          bool never_block = false)
+      : json_(json_mode), timestamps_(timestamps), never_block_(never_block), lesson_(lesson), common_(common),
+        lang_(lang),
         width_(static_cast<std::size_t>(std::max(capture::terminal_width(STDOUT_FILENO), 40))) {
     if (!never_block_) return;
     idle_fd_ = ::eventfd(0, EFD_CLOEXEC);
-    if (idle_fd_ < 0) throw demo::DemoFailure(fmt::format("eventfd: {}", std::strerror(errno)));
+    if (idle_fd_ < 0) throw SystemFailure(errno, "eventfd");
     writer_ = std::thread([this] { write_queued(); });
   }
   Printer(const Printer&) = delete;
@@ -160,6 +172,8 @@ class Printer {
   [[nodiscard]] std::string note(demo::NoteKey key, const demo::Values& values = {}) const {
     return lesson_.note(key, values);
   }
+  // A lib error ("connect 127.0.0.1:5000: Connection refused") in the run's language.
+  [[nodiscard]] std::string error(const net::Error& e) const { return demo::error_text(e, common_, lang_); }
   // Seconds since start on CLOCK_REALTIME, the clock of packet timestamps, so
   // a packet's line can carry the time it was captured rather than printed.
   [[nodiscard]] double seconds_since_start(std::optional<std::int64_t> at_ns = {}) const {
@@ -286,6 +300,8 @@ class Printer {
   bool timestamps_;
   bool never_block_;
   const demo::Lesson& lesson_;
+  const demo::Lesson& common_;
+  demo::Lang lang_;
   std::size_t width_;
   std::int64_t start_ns_ = net::realtime_ns();
   mutable std::mutex mutex_;
@@ -363,6 +379,7 @@ struct Client {
   std::array<std::byte, 4> head{};
   std::size_t head_have = 0;
   std::size_t frame_bytes = 0;
+  std::uint64_t raw_received = 0;  // --raw: stream bytes received so far (where the next recv() starts)
 
   [[nodiscard]] std::size_t queued() const noexcept { return outbox.size() - outbox_sent; }
 };
@@ -378,11 +395,97 @@ std::int64_t announced_length(const net::LengthPrefix& prefix, std::span<const s
   return raw;
 }
 
+// --raw --capture: which captured segments each recv() of an unframed client
+// emptied. The capture thread reports a client's data segments (where each
+// starts in its byte stream), the server each recv() (the stream bytes it
+// returned); once the capture has seen a recv()'s last byte, a recv() that
+// returned the bytes of two or more segments is said to be glued: observed on
+// the wire, never inferred from the text.
+class SegmentWatch {
+ public:
+  explicit SegmentWatch(Printer& out) : out_(out) {}
+
+  // Capture thread: a segment from `peer`; its payload is stream bytes [start, start + len).
+  // A SYN begins a new connection from that address (stream offsets from 0
+  // again). Its recv()s may be known already: the capture can lag behind the server.
+  void segment(const std::string& peer, bool syn, std::uint64_t start, std::uint32_t len) {
+    std::lock_guard lock(mutex_);
+    if (syn) {
+      auto& p = peers_[peer];
+      p.segments.clear();
+      p.seen_to = 0;
+      p.reads.erase(p.reads.begin(), p.reads.begin() + static_cast<std::ptrdiff_t>(p.stale));  // the last connection's
+      p.stale = 0;
+      p.gone = false;
+      return;
+    }
+    if (len == 0) return;
+    auto& p = peers_[peer];
+    p.segments.emplace(start, len);  // a retransmission starts where its original did: kept once
+    p.seen_to = std::max(p.seen_to, start + len);
+    settle(peer, p);
+    if (p.gone && p.reads.empty()) peers_.erase(peer);
+  }
+  // Server thread: one recv() from `peer` returned stream bytes [from, to).
+  void received(const std::string& peer, std::uint64_t from, std::uint64_t to) {
+    std::lock_guard lock(mutex_);
+    auto& p = peers_[peer];
+    p.reads.emplace_back(from, to);
+    settle(peer, p);
+  }
+  // Server thread: the client left. Its recv()s not matched yet still are when
+  // the capture catches up; then the address is forgotten.
+  void forget(const std::string& peer) {
+    std::lock_guard lock(mutex_);
+    const auto it = peers_.find(peer);
+    if (it == peers_.end()) return;
+    if (it->second.reads.empty()) peers_.erase(it);
+    else {
+      it->second.gone = true;
+      it->second.stale = it->second.reads.size();
+    }
+  }
+
+ private:
+  struct Peer {
+    std::map<std::uint64_t, std::uint32_t> segments;        // start -> payload bytes
+    std::uint64_t seen_to = 0;                              // the capture has seen the stream up to here
+    std::deque<std::pair<std::uint64_t, std::uint64_t>> reads;  // recv()s not yet matched
+    bool gone = false;      // the client left; its first `stale` reads are the last ones to match
+    std::size_t stale = 0;
+  };
+  void settle(const std::string& peer, Peer& p) {
+    while (!p.reads.empty() && p.reads.front().second <= p.seen_to) {
+      const auto [from, to] = p.reads.front();
+      p.reads.pop_front();
+      if (p.stale > 0) --p.stale;
+      std::vector<std::uint32_t> sizes;
+      for (auto it = p.segments.lower_bound(from); it != p.segments.end() && it->first < to; ++it)
+        sizes.push_back(it->second);
+      p.segments.erase(p.segments.begin(), p.segments.lower_bound(to));
+      if (sizes.size() < 2) continue;
+      out_.event("glued", {{"peer", peer}, {"bytes", to - from}, {"segments", sizes}},
+                 out_.note(Note{"raw_glued"}, {{"peer", peer}, {"bytes", std::to_string(to - from)},
+                                               {"count", std::to_string(sizes.size())},
+                                               {"sizes", fmt::format("{}", fmt::join(sizes, " + "))}}));
+    }
+  }
+
+  Printer& out_;
+  std::mutex mutex_;
+  std::map<std::string, Peer> peers_;
+};
+
+// What one recv() reads from an unframed (--raw) client: recv(1024), as the classic course.
+constexpr std::size_t raw_recv_size = 1024;
+
 class ChatServer {
  public:
-  ChatServer(net::TcpListener listener, const ServerLimits& limits, net::LengthPrefix prefix, Printer& out)
+  // `raw`: the classic course's unframed chat (--raw); `segments`: its capture, if any.
+  ChatServer(net::TcpListener listener, const ServerLimits& limits, net::LengthPrefix prefix, Printer& out,
+             bool raw = false, SegmentWatch* segments = nullptr)
       : listener_(std::move(listener)), limits_(limits), prefix_(prefix), encoder_(prefix, 1 << 20), out_(out),
-        reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+        raw_(raw), segments_(segments), reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
   ChatServer(const ChatServer&) = delete;
   ChatServer& operator=(const ChatServer&) = delete;
   ~ChatServer() {
@@ -401,7 +504,7 @@ class ChatServer {
         fds.push_back({c.stream.fd(), want, 0});
       }
       const int ready = ::poll(fds.data(), fds.size(), poll_timeout_ms());
-      if (ready < 0 && errno != EINTR) throw demo::DemoFailure(fmt::format("poll: {}", std::strerror(errno)));
+      if (ready < 0 && errno != EINTR) throw SystemFailure(errno, "poll");
       if (ready > 0 && fds[0].revents != 0) {  // asked to stop; taken, so that only a second signal is seen later
         signalfd_siginfo info{};
         (void)!::read(signal_fd, &info, sizeof info);
@@ -422,7 +525,7 @@ class ChatServer {
     }
     for (auto& c : clients_) {
       if (!c.leaving) c.leaving = {Leave::shutdown, ""};
-      queue(c, {{"type", "bye"}, {"reason", id_of(Leave::shutdown)}, {"detail", out_.note(Note{"detail.shutdown"})}});
+      if (!raw_) queue(c, {{"type", "bye"}, {"reason", id_of(Leave::shutdown)}, {"detail", out_.note(Note{"detail.shutdown"})}});
       flush(c);
     }
     drop_leaving();
@@ -455,6 +558,7 @@ class ChatServer {
       const auto now = Clock::now();
       clients_.push_back(Client{std::move(accepted->stream), accepted->peer, {},
                                 net::LengthPrefixCodec(prefix_, limits_.max_message), now, now});
+      if (raw_) join_raw(clients_.back());
     }
   }
 
@@ -500,7 +604,8 @@ class ChatServer {
   // small at once; if it does not, the client was not reading anyway.
   void turn_away(net::TcpListener::Accepted a, std::string_view reason, const std::string& detail, bool log = true) {
     std::vector<std::byte> frame;
-    (void)encoder_.encode(json{{"type", "bye"}, {"reason", reason}, {"detail", detail}}.dump(), frame);
+    if (raw_) append_text(frame, detail + "\n");
+    else (void)encoder_.encode(json{{"type", "bye"}, {"reason", reason}, {"detail", detail}}.dump(), frame);
     (void)a.stream.set_nonblocking(true);
     (void)a.stream.send_some(frame, MSG_NOSIGNAL);
     if (!log) return;
@@ -544,13 +649,14 @@ class ChatServer {
 
   void receive(Client& c) {
     if (c.leaving) return;
-    auto got = c.stream.recv_some(buffer_);
+    auto got = c.stream.recv_some(raw_ ? std::span(buffer_).first(raw_recv_size) : std::span(buffer_));
     if (!got) {
       if (got.error().errno_value() == EAGAIN || got.error().errno_value() == EWOULDBLOCK) return;
       const bool reset = got.error().errno_value() == ECONNRESET;
-      return leave(c, reset ? Leave::reset : Leave::closed, got.error().message());
+      return leave(c, reset ? Leave::reset : Leave::closed, out_.error(got.error()));
     }
     c.last_heard = Clock::now();
+    if (raw_) return on_raw(c, std::span<const std::byte>(buffer_).first(*got));
     const std::size_t header = prefix_.size();
     if (*got == 0) {  // EOF: a FIN (Python: recv() returned b'')
       if (!c.decoder.in_frame()) return leave(c, Leave::closed, "");
@@ -610,6 +716,44 @@ class ChatServer {
     leave(c, Leave::malformed_frame, out_.note(Note{"detail.negative"}, values), true);
   }
 
+  // --raw: a connection is a client at once, known by its address (the
+  // classic client sends no name).
+  void join_raw(Client& c) {
+    c.name = c.peer.to_string();
+    ++served_;
+    const std::size_t online = named_count();
+    out_.event("join", {{"name", c.name}, {"peer", c.name}, {"online", online}},
+               out_.note(Note{"raw_joined"}, {{"peer", c.name}, {"online", std::to_string(online)}}));
+  }
+
+  // --raw: what one recv() returned is taken as one message, as the classic
+  // server does, and relayed to everyone, the sender too (the classic client
+  // waits for an answer to each line). Lines sent close together come out of
+  // one recv(): no length says where one ends.
+  void on_raw(Client& c, std::span<const std::byte> chunk) {
+    if (chunk.empty()) return leave(c, Leave::closed, "");  // EOF: recv() returned 0
+    const std::uint64_t from = c.raw_received;
+    c.raw_received += chunk.size();
+    const std::string text = demo::text_of(chunk);
+    out_.event("recv", {{"peer", c.name}, {"bytes", chunk.size()}, {"text", text}},
+               out_.note(Note{"raw_recv"}, {{"peer", c.name}, {"bytes", std::to_string(chunk.size())},
+                                            {"size", std::to_string(raw_recv_size)}, {"text", text}}));
+    if (segments_ != nullptr) segments_->received(c.peer.to_string(), from, c.raw_received);
+    if (auto problem = demo::chat::text_problem(chunk))
+      return refuse(c, "not_text", out_.note(text_note(problem->kind), text_values(*problem)), problem);
+    ++relayed_;
+    std::vector<std::byte> line;
+    append_text(line, "[" + c.name + "] ");
+    line.insert(line.end(), chunk.begin(), chunk.end());
+    for (auto& o : clients_)
+      if (!o.leaving) queue_bytes(o, line);
+  }
+
+  static void append_text(std::vector<std::byte>& out, std::string_view text) {
+    const auto b = demo::bytes_of(text);
+    out.insert(out.end(), b.begin(), b.end());
+  }
+
   void on_frame(Client& c, std::span<const std::byte> payload) {
     if (c.name.empty()) return welcome(c, payload);
     if (payload.empty()) return refuse(c, "empty", out_.note(Note{"detail.empty"}));
@@ -647,6 +791,7 @@ class ChatServer {
               const std::optional<TextProblem>& problem = std::nullopt) {
     out_.event("refused", {{"name", c.name}, {"reason", reason}, {"detail", detail}},
                out_.note(Note{"message_refused"}, {{"name", c.name}, {"detail", detail}}));
+    if (raw_) return;  // an unframed client could not read a "refused" frame
     json frame{{"type", "refused"}, {"reason", reason}, {"detail", detail}};
     if (problem) {  // so that a client can say it in its own language
       frame["problem"] = problem->id();
@@ -673,6 +818,7 @@ class ChatServer {
 
   // Encodes once, queues for every named client (but `except`).
   void broadcast(const json& event, const Client* except = nullptr) {
+    if (raw_) return;  // unframed clients get the messages alone (on_raw)
     std::vector<std::byte> frame;
     if (!encoder_.encode(event.dump(-1, ' ', false, json::error_handler_t::replace), frame)) return;
     for (auto& c : clients_) {
@@ -681,6 +827,7 @@ class ChatServer {
   }
 
   void queue(Client& c, const json& event) {
+    if (raw_) return;
     std::vector<std::byte> frame;
     if (encoder_.encode(event.dump(-1, ' ', false, json::error_handler_t::replace), frame)) queue_bytes(c, frame);
   }
@@ -703,7 +850,7 @@ class ChatServer {
       if (!sent) {
         const int err = sent.error().errno_value();
         if (err == EAGAIN || err == EWOULDBLOCK) break;
-        if (!c.leaving) leave(c, err == ECONNRESET || err == EPIPE ? Leave::reset : Leave::closed, sent.error().message());
+        if (!c.leaving) leave(c, err == ECONNRESET || err == EPIPE ? Leave::reset : Leave::closed, out_.error(sent.error()));
         c.outbox_sent = c.outbox.size();
         return;
       }
@@ -756,7 +903,10 @@ class ChatServer {
   void leave(Client& c, Leave why, std::string detail, bool tell = false) {
     if (c.leaving) return;
     c.leaving = {why, detail};
-    if (tell) {
+    if (tell && raw_) {  // in plain text, which the classic client's recv() prints
+      append_text(c.outbox, detail + "\n");
+      flush(c);
+    } else if (tell) {
       std::vector<std::byte> frame;
       (void)encoder_.encode(json{{"type", "bye"}, {"reason", id_of(why)}, {"detail", detail}}.dump(
                                 -1, ' ', false, json::error_handler_t::replace),
@@ -777,7 +927,12 @@ class ChatServer {
       const auto [why, detail] = *it->leaving;
       const std::string name = it->name;
       const std::string peer = it->peer.to_string();
+      // A peer that closed (FIN) may still read: what was queued for it goes
+      // first, as far as the kernel takes it now (a classic client half-closes
+      // and waits for the answers to its last lines).
+      if (why == Leave::closed) flush(*it);
       (void)it->stream.close();
+      if (segments_ != nullptr) segments_->forget(peer);
       it = clients_.erase(it);
       dropped = true;
       if (why == Leave::shutdown) continue;
@@ -800,6 +955,8 @@ class ChatServer {
   net::LengthPrefix prefix_;
   net::LengthPrefixCodec encoder_;  // frames the server writes (its own messages are never large)
   Printer& out_;
+  bool raw_;
+  SegmentWatch* segments_;
   std::list<Client> clients_;       // a list: a Client never moves while we hold a reference
   std::vector<std::byte> buffer_ = std::vector<std::byte>(64 * 1024);  // what one recv() reads into
   int reserve_fd_;                  // held to be given up when out of descriptors (shed_one)
@@ -820,7 +977,7 @@ int stop_signals_fd() {
   // capture's): only the fd sees them.
   if (::pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) throw demo::DemoFailure("cannot block SIGINT/SIGTERM");
   const int fd = ::signalfd(-1, &set, SFD_CLOEXEC);
-  if (fd < 0) throw demo::DemoFailure(fmt::format("signalfd: {}", std::strerror(errno)));
+  if (fd < 0) throw SystemFailure(errno, "signalfd");
   return fd;
 }
 
@@ -830,6 +987,7 @@ struct ServerFlags {
   long long frame_timeout_ms = 10'000;
   long long idle_timeout_s = 900;
   long long hello_timeout_ms = 5'000;
+  bool raw = false;  // --raw: the classic course's unframed chat
 };
 
 std::size_t open_descriptors() {
@@ -871,8 +1029,9 @@ std::optional<std::size_t> clients_that_fit(const ServerFlags& flags, Printer& o
 int run_server(const demo::CommonOptions& opts, ServerFlags flags, net::LengthPrefix prefix,
                const demo::Lesson& lesson, const demo::Lesson& common) {
   const int signal_fd = stop_signals_fd();  // first: the log writer's thread must not take the signals
-  Printer out(opts.json, true, lesson, /*never_block=*/true);
+  Printer out(opts.json, true, lesson, common, opts.lang, /*never_block=*/true);
   std::optional<demo::CaptureProblem> capture_problem;
+  SegmentWatch segments(out);
 #if SOCKLAB_HAVE_PCAP
   // The capture is armed before any client can know the port: before listen()
   // when --port gave it, else before it is announced. No client's SYN is missed.
@@ -883,14 +1042,20 @@ int run_server(const demo::CommonOptions& opts, ServerFlags flags, net::LengthPr
   auto start_capture = [&](const net::Endpoint& at) {
     auto config = demo::capture_config_for(at, opts.pcap_path);
     config.keep_packets = false;  // a server runs for long: print each packet, keep none
-    config.sink = [&](const capture::RawPacket& p) {
+    config.sink = [&, server_port = at.port()](const capture::RawPacket& p) {
       std::lock_guard lock(records_mutex);
       if (!records) return;
       const auto r = records->next(p);
       const std::string phase(capture::to_string(r.phase));
       out.event("packet", capture::to_json(r), fmt::format("  wire  {}{}", r.line, phase.empty() ? "" : "  [" + phase + "]"), r.ts_ns);
+      // A client's segment to the server: relative seq 1 is its first byte.
+      if (flags.raw && r.is_tcp && r.dport == server_port) {
+        const bool syn = r.flags.find('S') != std::string::npos;
+        if (syn || r.seq > 0) segments.segment(r.src, syn, syn ? 0 : r.seq - 1, r.len);
+      }
     };
-    auto started = demo::start_capture(std::move(config));
+    // Without the privilege: said in the run's language, with the user's own command under sudo.
+    auto started = demo::start_capture(std::move(config), common, demo::rerun_command(opts, "", true));
     if (started) {
       {
         std::lock_guard lock(records_mutex);
@@ -931,25 +1096,29 @@ int run_server(const demo::CommonOptions& opts, ServerFlags flags, net::LengthPr
   if (capture_problem) out.tell(common.note(demo::CommonNote{"capture_problem"}, {{"problem", capture_problem->text}}));
   std::string host = bound.address();
   if (host == "0.0.0.0" || host == "::") host = "<" + common.note(demo::CommonNote{"this_machine_address"}) + ">";
-  std::string command = fmt::format("demo-chat client --host {} --port {} --name YOUR_NAME", host, bound.port());
+  std::string command = flags.raw ? fmt::format("demo-chat client --raw --host {} --port {}", host, bound.port())
+                                  : fmt::format("demo-chat client --host {} --port {} --name YOUR_NAME", host, bound.port());
   if (prefix != net::LengthPrefix::network_uint32()) command += " --prefix '" + prefix.struct_format() + "'";
   if (opts.lang == demo::Lang::zh) command += " --lang zh";
   // Made before it is announced: its descriptors (the reserve) are all open when a client can come.
-  ChatServer server(std::move(*listener), flags.limits, prefix, out);
+  ChatServer server(std::move(*listener), flags.limits, prefix, out, flags.raw, &segments);
   const auto& l = flags.limits;
   out.event("listening",
             {{"endpoint", bound.to_string()},
-             {"prefix", prefix.struct_format()},
+             {"prefix", flags.raw ? json(nullptr) : json(prefix.struct_format())},
+             {"raw", flags.raw},
              {"limits",
               {{"max_clients", l.max_clients}, {"max_message", l.max_message},
                {"frame_timeout_ms", l.frame_timeout.count()}, {"idle_timeout_s", l.idle_timeout.count()},
                {"hello_timeout_ms", l.hello_timeout.count()}, {"max_queued", l.max_queued}}}},
-            out.note(Note{"limits"}, {{"max_clients", std::to_string(l.max_clients)},
+            out.note(flags.raw ? Note{"raw_limits"} : Note{"limits"},
+                     {{"max_clients", std::to_string(l.max_clients)},
                                       {"max_message", std::to_string(l.max_message)},
                                       {"frame_timeout", std::to_string(l.frame_timeout.count())},
                                       {"idle_timeout", std::to_string(l.idle_timeout.count())},
                                       {"hello_timeout", std::to_string(l.hello_timeout.count())},
-                                      {"max_queued", std::to_string(l.max_queued)}}));
+                                      {"max_queued", std::to_string(l.max_queued)},
+                                      {"size", std::to_string(raw_recv_size)}}));
   out.tell(out.note(Note{"listening"}, {{"endpoint", bound.to_string()}, {"command", command}}));
 
   server.serve(signal_fd);
@@ -966,7 +1135,7 @@ int run_server(const demo::CommonOptions& opts, ServerFlags flags, net::LengthPr
                             {"dropped", std::to_string(stats->dropped_by_kernel)}}));
       if (!opts.pcap_path.empty()) out.tell(common.note(demo::CommonNote{"pcap_written"}, {{"path", opts.pcap_path}}));
     } else {
-      capture_problem = demo::CaptureProblem{stats.error().message()};
+      capture_problem = demo::CaptureProblem{out.error(stats.error())};
     }
   }
 #endif
@@ -1010,7 +1179,7 @@ class ChatClient {
       if (give_up) timeout = static_cast<int>(std::max<long long>(
                        0, std::chrono::ceil<milliseconds>(*give_up - Clock::now()).count()));
       const int ready = ::poll(fds.data(), fds.size(), timeout);
-      if (ready < 0 && errno != EINTR) return fail(fmt::format("poll: {}", std::strerror(errno)));
+      if (ready < 0 && errno != EINTR) return fail(out_.error(net::system_error(errno, "poll")));
       if (ready == 0 && give_up) {
         out_.tell(out_.note(Note{"not_answered"}, {{"count", std::to_string(outstanding_)}}));
         return demo::exit_failed;
@@ -1074,7 +1243,7 @@ class ChatClient {
   bool send_frame(std::string_view text) {
     auto sent = net::write_frame(stream_, encoder_, demo::bytes_of(text));
     if (!sent) {
-      fail(sent.error().message());
+      fail(out_.error(sent.error()));
       return false;
     }
     return true;
@@ -1088,7 +1257,7 @@ class ChatClient {
         out_.event("closed", {{"by", "server"}, {"reset", true}}, out_.note(Note{"server_reset"}));
         return demo::exit_failed;
       }
-      return fail(got.error().message());
+      return fail(out_.error(got.error()));
     }
     if (*got == 0) {
       out_.event("closed", {{"by", "server"}, {"reset", false}}, out_.note(Note{"server_closed"}));
@@ -1096,7 +1265,7 @@ class ChatClient {
     }
     auto fed = net::feed(codec_, std::span<const std::byte>(buffer).first(*got),
                          [&](const net::Frame& f) { show(f.text()); });
-    if (!fed) return fail(fed.error().message());
+    if (!fed) return fail(out_.error(fed.error()));
     return std::nullopt;
   }
 
@@ -1183,16 +1352,109 @@ class ChatClient {
   std::size_t discarded_ = 0;    // bytes of a too-long line not ended yet
 };
 
+// --raw: the classic course's chat client. Each line (without its newline,
+// stripped as Python's strip() does) goes out in one send(), no length in
+// front; what each recv(1024) returns is shown with its size. It does not wait
+// for an answer before the next line (the classic client does), so lines typed
+// or piped quickly can glue on the way. At the end of input it half-closes
+// (FIN) and shows what still comes until the server closes.
+class UnframedClient {
+ public:
+  UnframedClient(net::TcpStream stream, std::string server, Printer& out)
+      : stream_(std::move(stream)), server_(std::move(server)), out_(out) {}
+
+  int run(milliseconds patience) {
+    out_.event("connected", {{"server", server_}, {"raw", true}}, out_.note(Note{"raw_connected"}, {{"server", server_}}));
+    bool stdin_open = true;
+    std::optional<Clock::time_point> give_up;  // after our FIN: when we stop waiting for the server's
+    std::string pending;
+    std::array<std::byte, raw_recv_size> buffer{};
+    for (;;) {
+      std::array<pollfd, 2> fds{{{stream_.fd(), POLLIN, 0}, {stdin_open ? STDIN_FILENO : -1, POLLIN, 0}}};
+      int timeout = -1;
+      if (give_up) timeout = static_cast<int>(std::max<long long>(
+                       0, std::chrono::ceil<milliseconds>(*give_up - Clock::now()).count()));
+      const int ready = ::poll(fds.data(), fds.size(), timeout);
+      if (ready < 0 && errno != EINTR) return fail(out_.error(net::system_error(errno, "poll")));
+      if (ready == 0 && give_up) {
+        out_.tell(out_.note(Note{"raw_not_closed"}, {{"ms", std::to_string(patience.count())}}));
+        return demo::exit_failed;
+      }
+      if ((fds[0].revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
+        auto got = stream_.recv_some(buffer);
+        if (!got && got.error().errno_value() == ECONNRESET) {
+          out_.event("closed", {{"by", "server"}, {"reset", true}}, out_.note(Note{"server_reset"}));
+          return demo::exit_failed;
+        }
+        if (!got) return fail(out_.error(got.error()));
+        if (*got == 0) {
+          out_.event("closed", {{"by", "server"}, {"reset", false}}, out_.note(Note{"server_closed"}));
+          return demo::exit_ok;
+        }
+        const std::string text = demo::text_of(std::span<const std::byte>(buffer).first(*got));
+        out_.event("received", {{"bytes", *got}, {"text", text}},
+                   out_.note(Note{"raw_received"}, {{"bytes", std::to_string(*got)},
+                                                    {"size", std::to_string(raw_recv_size)}, {"text", text}}));
+      }
+      if (stdin_open && (fds[1].revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
+        std::array<char, 4096> in{};
+        const ssize_t n = ::read(STDIN_FILENO, in.data(), in.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n > 0) pending.append(in.data(), static_cast<std::size_t>(n));
+        for (std::size_t eol; (eol = pending.find('\n')) != std::string::npos || (n <= 0 && !pending.empty());) {
+          const std::string line = pending.substr(0, eol);
+          pending.erase(0, eol == std::string::npos ? eol : eol + 1);
+          if (!send_line(line)) return demo::exit_failed;
+        }
+        if (n <= 0) {  // EOF (Ctrl-D, or the end of a script): our FIN; the server's close ends the run
+          stdin_open = false;
+          if (auto r = stream_.shutdown_write(); !r) return fail(out_.error(r.error()));
+          give_up = Clock::now() + patience;
+        }
+      }
+    }
+  }
+
+ private:
+  bool send_line(std::string_view line) {
+    constexpr std::string_view space = " \t\r\v\f";
+    const auto first = line.find_first_not_of(space);
+    if (first == std::string_view::npos) {  // as in the course: nothing to say, nothing sent
+      out_.event("not_sent", {{"reason", "empty"}}, out_.note(Note{"empty_not_sent"}));
+      return true;
+    }
+    line = line.substr(first, line.find_last_not_of(space) - first + 1);
+    auto sent = stream_.send_all(demo::bytes_of(line));
+    if (!sent) {
+      fail(out_.error(sent.error()));
+      return false;
+    }
+    out_.event("sent", {{"bytes", line.size()}, {"text", line}},
+               out_.note(Note{"raw_sent"}, {{"bytes", std::to_string(line.size())}, {"text", std::string(line)}}));
+    return true;
+  }
+
+  int fail(const std::string& message) {
+    out_.tell("demo-chat client: " + message);
+    return demo::exit_failed;
+  }
+
+  net::TcpStream stream_;
+  std::string server_;
+  Printer& out_;
+};
+
 int run_client(const demo::CommonOptions& opts, const std::string& name, net::LengthPrefix prefix,
-               const demo::Lesson& lesson) {
-  Printer out(opts.json, false, lesson);
+               const demo::Lesson& lesson, const demo::Lesson& common, bool raw) {
+  Printer out(opts.json, false, lesson, common, opts.lang);
   out.lesson_header("client", false, opts.no_lesson, opts.lang);
   constexpr milliseconds patience{10'000};
   auto stream = net::TcpStream::connect(opts.server_endpoint, {.timeout = patience});
   if (!stream) {
-    out.tell("demo-chat client: " + stream.error().message());
+    out.tell("demo-chat client: " + out.error(stream.error()));
     return demo::exit_failed;
   }
+  if (raw) return UnframedClient(std::move(*stream), opts.server_endpoint.to_string(), out).run(patience);
   ChatClient client(std::move(*stream), prefix, opts.server_endpoint.to_string(), out);
   return client.run(name, patience);
 }
@@ -1225,7 +1487,11 @@ int main(int argc, char** argv) {
 
   demo::CommonOptions opts;
   std::string prefix_flag = "!I";
+  ServerFlags server_flags;
   const auto add_output_flags = [&](CLI::App* cmd) {
+    cmd->add_flag("--raw", server_flags.raw,
+                  "The classic course's unframed chat: each line in one send(), no length prefix; each recv(1024) "
+                  "taken as one message (lines sent close together glue)");
     cmd->add_option("--port,-p", opts.port, "The server's port (server: default a free one the kernel picks)")
         ->check(CLI::Range(0, 65535));
     cmd->add_flag("-6,--ipv6", opts.ipv6, "Use IPv6 (::1)");
@@ -1239,7 +1505,6 @@ int main(int argc, char** argv) {
   };
 
   CLI::App* server_cmd = app.add_subcommand("server", "Run the chat server (Ctrl-C stops it)");
-  ServerFlags server_flags;
   server_cmd->add_option("--listen", opts.listen,
                          "The address to listen on (default 127.0.0.1, ::1 with -6; 0.0.0.0 lets other "
                          "machines in)");
@@ -1282,19 +1547,15 @@ int main(int argc, char** argv) {
 
   demo::add_program_flags(app, "chat");
   try {
+    opts.command_line.assign(argv, argv + argc);  // for "run again as ..." hints
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version, --man-page, --bash-completion
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    return usage_error(e.what());
+    return demo::report_parse_error(app, e, argc, argv, "demo-chat");  // in the run's language, as every demo
   }
 
-  if (check_notes) {
-    // The shared plumbing checks the lesson files against kNoteKeys.
-    demo::Demo checker({"chat", "demo-chat", kNoteKeys});
-    std::array<char*, 2> args{argv[0], const_cast<char*>("--check-notes")};
-    return checker.run(static_cast<int>(args.size()), args.data(), [](demo::Session&) {});
-  }
+  if (check_notes) return demo::check_notes({"chat", "demo-chat", kNoteKeys});
   if (app.get_subcommands().empty()) return usage_error("say which side to run: demo-chat server, or demo-chat client --port P");
 
   const bool is_server = server_cmd->parsed();
@@ -1306,9 +1567,10 @@ int main(int argc, char** argv) {
       text = "demo-chat client needs --port: the port the server printed when it started (e.g. demo-chat client --port 5000)";
     return usage_error(text);
   }
+  if (server_flags.raw && prefix_flag != "!I") return usage_error("--raw sends no length prefix: leave out --prefix");
   auto prefix = net::LengthPrefix::from_struct_format(prefix_flag);
   if (!prefix) return usage_error("--prefix: " + prefix.error().message());
-  if (!is_server) {
+  if (!is_server && !server_flags.raw) {
     if (name.empty() || name.size() > max_name_bytes || demo::chat::text_problem(demo::bytes_of(name)))
       return usage_error(fmt::format("--name \"{}\": a name is 1 to {} bytes of text", name, max_name_bytes));
   }
@@ -1327,7 +1589,10 @@ int main(int argc, char** argv) {
       server_flags.max_clients_given = max_clients->count() > 0;
       return run_server(opts, server_flags, *prefix, *lesson, *common);
     }
-    return run_client(opts, name, *prefix, *lesson);
+    return run_client(opts, name, *prefix, *lesson, *common, server_flags.raw);
+  } catch (const SystemFailure& e) {
+    std::fprintf(stderr, "demo-chat: %s\n", demo::error_text(e.error, *common, opts.lang).c_str());
+    return demo::exit_failed;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "demo-chat: %s\n", e.what());
     return demo::exit_failed;

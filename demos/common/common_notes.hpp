@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 103> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 126> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -34,6 +34,12 @@ inline constexpr std::array<std::string_view, 103> kCommonNoteKeys{
     "quiz_unobserved", "quiz_score", "quiz_no_terminal", "quiz_count", "quiz_bad_answer", "quiz_none", "quiz_no_answer",
     "no_server",  // a lone client's connect() refused (demo.cpp)
     "packet_unreachable", "packet_fragment", "packet_fragment_more", "usage_hint", "bad_arguments",
+    // lib's errors in the lesson's language (error_text.cpp)
+    "error_in_call", "error_other", "errno.econnrefused", "errno.econnreset", "errno.epipe", "errno.etimedout",
+    "errno.ehostunreach", "errno.enetunreach", "errno.econnaborted", "errno.eaddrinuse", "errno.eaddrnotavail",
+    "errno.eacces", "errno.eperm", "errno.emfile", "errno.enfile", "errno.enobufs", "errno.enomem",
+    "errc.invalid_endpoint", "errc.frame_too_large", "errc.malformed_frame", "errc.eof_in_frame", "errc.timed_out",
+    "errc.not_supported",
 };
 using CommonNote = Key<kCommonNoteKeys>;
 

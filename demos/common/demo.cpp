@@ -121,6 +121,22 @@ std::string refused_input(const CLI::App& app, std::string_view message, int arg
 
 }  // namespace
 
+int report_parse_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** argv,
+                       const std::string& program) {
+  // CLI11 has its own exit codes per error kind; every bad usage is 2 here.
+  if (const Lang lang = lang_of_arguments(argc, argv); lang != Lang::en) {
+    // CLI11's messages are English: name the refused input in the run's language.
+    if (auto common = Lesson::load("common", lang)) {
+      std::fprintf(stderr, "%s: %s\n%s\n", program.c_str(),
+                   common->note(CommonNote{"bad_arguments"}, {{"input", refused_input(app, e.what(), argc, argv)}}).c_str(),
+                   usage_hint(lang, program).c_str());
+      return exit_usage;
+    }
+  }
+  std::fprintf(stderr, "%s: %s\nRun %s --help for the flags.\n", program.c_str(), e.what(), program.c_str());
+  return exit_usage;
+}
+
 void add_program_flags(CLI::App& app, std::string_view lesson) {
   cli::add_version_flag(app);
   cli::add_doc_flags(app, [&app, name = std::string(lesson)] {
@@ -156,11 +172,11 @@ Demo::Demo(DemoInfo info) : info_(info), app_(std::string(info.description), "de
       "program) or this build has no capture support (no libpcap).\nSee demos/README.md for the JSON lines.");
 }
 
-int Demo::check_notes() const {
+int check_notes(const DemoInfo& info) {
   std::vector<std::string> problems;
   std::map<std::string, std::map<std::string, std::set<std::string>>> holes;  // key -> lang -> placeholders
   for (Lang lang : {Lang::en, Lang::zh}) {
-    for (const auto& [name, keys] : {std::pair{std::string(info_.name), info_.note_keys},
+    for (const auto& [name, keys] : {std::pair{std::string(info.name), info.note_keys},
                                      std::pair{std::string("common"), std::span<const std::string_view>(kCommonNoteKeys)}}) {
       auto l = Lesson::load(name, lang);
       if (!l) {
@@ -171,7 +187,7 @@ int Demo::check_notes() const {
       for (const auto& k : l->keys()) holes[name + "/" + k][std::string(to_string(lang))] = placeholders(raw_note(*l, k));
     }
   }
-  if (auto en = Lesson::load(info_.name, Lang::en), zh = Lesson::load(info_.name, Lang::zh); en && zh) {
+  if (auto en = Lesson::load(info.name, Lang::en), zh = Lesson::load(info.name, Lang::zh); en && zh) {
     std::ranges::move(quiz::compare(*en, *zh), std::back_inserter(problems));
   }
   for (const auto& [key, by_lang] : holes) {
@@ -181,8 +197,8 @@ int Demo::check_notes() const {
   }
   for (const auto& p : problems) std::fprintf(stderr, "%s\n", p.c_str());
   if (!problems.empty()) return exit_failed;
-  std::printf("notes ok: demo-%s and common, %zu keys, en and zh\n", std::string(info_.name).c_str(),
-              info_.note_keys.size() + kCommonNoteKeys.size());
+  std::printf("notes ok: demo-%s and common, %zu keys, en and zh\n", std::string(info.name).c_str(),
+              info.note_keys.size() + kCommonNoteKeys.size());
   return exit_ok;
 }
 
@@ -203,24 +219,13 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
   } catch (const CLI::Success& e) {  // --version, --man-page, --bash-completion
     return app_.exit(e);
   } catch (const CLI::ParseError& e) {
-    // CLI11 has its own exit codes per error kind; every bad usage is 2 here.
-    if (const Lang lang = lang_of_arguments(argc, argv); lang != Lang::en) {
-      // CLI11's messages are English: name the refused input in the run's language.
-      if (auto common = Lesson::load("common", lang)) {
-        std::fprintf(stderr, "%s: %s\n%s\n", program.c_str(),
-                     common->note(CommonNote{"bad_arguments"}, {{"input", refused_input(app_, e.what(), argc, argv)}}).c_str(),
-                     usage_hint(lang, program).c_str());
-        return exit_usage;
-      }
-    }
-    std::fprintf(stderr, "%s: %s\nRun %s --help for the flags.\n", program.c_str(), e.what(), program.c_str());
-    return exit_usage;
+    return report_parse_error(app_, e, argc, argv, program);
   }
   if (auto problem = finish(options_, program)) {
     std::fprintf(stderr, "%s: %s\n%s\n", program.c_str(), problem->c_str(), usage_hint(options_.lang, program).c_str());
     return exit_usage;
   }
-  if (options_.check_notes) return check_notes();
+  if (options_.check_notes) return check_notes(info_);
 
   auto lesson_text = Lesson::load(info_.name, options_.lang);
   auto common_text = Lesson::load("common", options_.lang);

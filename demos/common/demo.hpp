@@ -42,6 +42,16 @@ struct DemoInfo {
 // program `app`; its man page takes the goal and the examples of lessons/en/<lesson>.md.
 void add_program_flags(CLI::App& app, std::string_view lesson);
 
+// --check-notes: the lesson files (en, zh) of `info`, and common.md, define
+// exactly the notes the code declares, with the same placeholders in both
+// languages. Prints what is wrong (exit_failed) or "notes ok" (exit_ok).
+int check_notes(const DemoInfo& info);
+
+// A command line CLI11 refused: its message (in Chinese runs, the refused input
+// named in the run's language) and the --help hint on stderr; exit_usage.
+int report_parse_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** argv,
+                       const std::string& program);
+
 class Demo {
  public:
   explicit Demo(DemoInfo info);
@@ -54,8 +64,6 @@ class Demo {
   int run(int argc, char** argv, const std::function<void(Session&)>& lesson);
 
  private:
-  int check_notes() const;
-
   DemoInfo info_;
   CLI::App app_;
   CommonOptions options_;

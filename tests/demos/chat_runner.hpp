@@ -16,11 +16,14 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -275,6 +278,33 @@ class HeldPipesChild {
   std::string out_;
   std::optional<Process> process_;
 };
+
+// Sends `lines` from `client` in one send() each (Nagle off: a segment each)
+// while the server process is stopped (SIGSTOP, as Ctrl-Z would), waits until
+// the server's kernel has acknowledged every byte, so that all of them wait in
+// its receive queue, then lets it go on (SIGCONT): its next recv() meets them
+// all. The glue of an unframed chat, made certain by a condition, not a delay.
+inline void send_while_server_stopped(pid_t server, net::TcpStream& client, const std::vector<std::string>& lines) {
+  const auto stopped = [&] {
+    std::ifstream stat("/proc/" + std::to_string(server) + "/stat");
+    std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto end = all.rfind(')');  // after "pid (comm) ": the state
+    return end != std::string::npos && end + 2 < all.size() && all[end + 2] == 'T';
+  };
+  const auto wait = [](const std::function<bool()>& condition, const char* what) {
+    const auto deadline = std::chrono::steady_clock::now() + chat_patience;
+    while (!condition()) {
+      if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error(std::string("no ") + what);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // polls the condition
+    }
+  };
+  if (::kill(server, SIGSTOP) != 0) throw std::runtime_error("SIGSTOP failed");
+  wait(stopped, "stopped server");
+  net::value_or_throw(client.set_nodelay(true));
+  for (const auto& line : lines) net::value_or_throw(client.send_all(line));
+  wait([&] { return net::value_or_throw(client.bytes_in_send_queue()) == 0; }, "acknowledgement of the lines");
+  if (::kill(server, SIGCONT) != 0) throw std::runtime_error("SIGCONT failed");
+}
 
 // `demo-chat client ARGS...` with `script` on its stdin (a pipe: scripted mode).
 inline RunResult run_chat_client(const std::vector<std::string>& args, const std::string& script,

@@ -355,3 +355,110 @@ TEST_CASE("demo-chat --lang zh: the server's log and the client's lines are Chin
   check_fits_80_columns(done.out);
   check_fits_80_columns(zh_client.out);
 }
+
+TEST_CASE("demo-chat --lang zh: errno texts are Chinese, not glibc's English strerror()", "[demos][chat]") {
+  SECTION("the client's refused connect()") {
+    // A port bound but not listening: a SYN there is refused (ECONNREFUSED).
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    socklab::net::Socket reserved(fd);
+    const auto any = socklab::net::Endpoint::loopback_v4();
+    REQUIRE(::bind(fd, any.data(), any.size()) == 0);
+    const auto port = std::to_string(socklab::net::value_or_throw(reserved.local_endpoint()).port());
+    const auto r = run_chat_client({"--port", port, "--name", "x", "--lang", "zh"}, "hi\n");
+    INFO(r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("连接被拒绝（ECONNREFUSED）") != std::string::npos);
+    CHECK(r.err.find("Connection refused") == std::string::npos);
+    CHECK(english_words(r.err, {"demo", "chat", "client", "connect", "ECONNREFUSED"}).empty());
+  }
+  SECTION("the server's log of a client that reset its connection") {
+    ChatServerProcess server({"--lang", "zh"});
+    {
+      RawChatClient gone(server.endpoint(), "走了");
+      REQUIRE(gone.stream().set_linger(std::chrono::seconds(0)));  // close() sends an RST
+    }
+    const auto left = server.wait_for([](const json& e) { return e.value("kind", "") == "leave"; });
+    REQUIRE(left);
+    CHECK((*left)["reason"] == "reset");
+    const auto detail = (*left)["detail"].get<std::string>();
+    INFO(detail);
+    CHECK(detail.find("连接被对方重置（ECONNRESET）") != std::string::npos);
+    CHECK(detail.find("Connection reset") == std::string::npos);
+    CHECK(server.stop() == 0);
+  }
+}
+
+TEST_CASE("demo-chat server --raw: two lines queued before the server reads come out of one recv()",
+          "[demos][chat][raw]") {
+  ChatServerProcess server({"--raw"});
+  CHECK(server.events("listening").at(0)["raw"] == true);
+  auto client = socklab::net::value_or_throw(
+      socklab::net::TcpStream::connect(server.endpoint(), {.timeout = socklab::test::chat_patience}));
+  const std::string me = socklab::net::value_or_throw(client.local_endpoint()).to_string();
+  REQUIRE(server.wait_for([&](const json& e) { return e.value("kind", "") == "join" && e["peer"] == me; }));
+  socklab::test::send_while_server_stopped(server.pid(), client, {"hello", "how are you"});
+  const auto read = server.wait_for([](const json& e) { return e.value("kind", "") == "recv"; });
+  REQUIRE(read);
+  CHECK((*read)["bytes"] == 16);  // both send() calls, in one recv(): no length said where "hello" ended
+  CHECK((*read)["text"] == "hellohow are you");
+  // The server relays what that recv() gave as one message, to the sender too.
+  const std::string expected = "[" + me + "] hellohow are you";
+  std::string relayed;
+  std::array<std::byte, 1024> buf{};
+  while (relayed.size() < expected.size()) {
+    REQUIRE(client.wait_readable(socklab::test::chat_patience));
+    const auto n = socklab::net::value_or_throw(client.recv_some(buf));
+    REQUIRE(n > 0);
+    relayed.append(reinterpret_cast<const char*>(buf.data()), n);
+  }
+  CHECK(relayed == expected);
+  // Without --capture the server claims nothing about segments: it did not see them.
+  CHECK(server.events("glued").empty());
+  REQUIRE(client.shutdown_write());
+  REQUIRE(server.wait_for([](const json& e) { return e.value("kind", "") == "leave" && e["reason"] == "closed"; }));
+  CHECK(server.stop() == 0);
+}
+
+TEST_CASE("demo-chat client --raw: each line in one send(), each recv() shown with its size; --raw refuses --prefix",
+          "[demos][chat][raw]") {
+  ChatServerProcess server({"--raw"});
+  const auto r = run_chat_client({"--raw", "--port", std::to_string(server.endpoint().port()), "--json"},
+                                 "hello\n  \nhai  \n");
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  std::vector<json> sent, received;
+  for (const auto& line : r.out_lines()) {
+    const auto e = json::parse(line);
+    if (e["kind"] == "sent") sent.push_back(e);
+    if (e["kind"] == "received") received.push_back(e);
+  }
+  REQUIRE(sent.size() == 2);  // the blank line is not sent; "hai  " is stripped, as the course's strip()
+  CHECK(sent[0]["bytes"] == 5);
+  CHECK(sent[1]["text"] == "hai");
+  // What came back is what the server's recv() calls returned, each relayed as
+  // one message: glued or not, as the run went.
+  // The server logs its recv() calls before the leave (its log keeps their order).
+  REQUIRE(server.wait_for([](const json& e) { return e.value("kind", "") == "leave"; }));
+  std::string all, relayed, read;
+  for (const auto& e : received) all += e["text"].get<std::string>();
+  for (const auto& e : server.events("recv")) {
+    read += e["text"].get<std::string>();
+    relayed += "[" + e["peer"].get<std::string>() + "] " + e["text"].get<std::string>();
+  }
+  CHECK(read == "hellohai");
+  CHECK(all == relayed);
+  const auto bad = run_chat_client({"--raw", "--prefix", "i", "--port", "1"}, "");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("--raw") != std::string::npos);
+  CHECK(server.stop() == 0);
+}
+
+TEST_CASE("demo-chat --lang zh: a flag CLI11 refuses is named in Chinese, as by every demo", "[demos][chat]") {
+  const auto r = run_demo({DEMO_CHAT, "server", "--lang", "zh", "--bogus"});
+  INFO(r.err);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("命令行参数有误：--bogus") != std::string::npos);
+  CHECK(r.err.find("demo-chat --help") != std::string::npos);
+  CHECK(english_words(r.err, {"demo", "chat", "help", "bogus"}).empty());
+}

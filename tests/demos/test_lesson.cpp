@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "error_text.hpp"
 #include "lesson.hpp"
 #include "note_key.hpp"
 #include "render.hpp"
@@ -170,4 +171,25 @@ TEST_CASE("every declared note key is used by the code", "[lesson]") {
     if (e.path().extension() == ".cpp") plumbing += read_source("demos/common/" + e.path().filename().string());
   }
   CHECK(declared == used_keys(plumbing, "CommonNote"));
+}
+
+TEST_CASE("lib's errors in the lesson's language: strerror() is English whatever --lang says", "[lesson]") {
+  using socklab::demo::error_text;
+  using socklab::demo::Lang;
+  namespace net = socklab::net;
+  const auto en = socklab::demo::Lesson::load("common", Lang::en);
+  const auto zh = socklab::demo::Lesson::load("common", Lang::zh);
+  REQUIRE(en);
+  REQUIRE(zh);
+  const auto refused = net::system_error(ECONNREFUSED, "connect 127.0.0.1:1");
+  CHECK(error_text(refused, *en, Lang::en) == "connect 127.0.0.1:1: Connection refused (ECONNREFUSED)");
+  CHECK(error_text(refused, *zh, Lang::zh) == "connect 127.0.0.1:1：连接被拒绝（ECONNREFUSED）");
+  CHECK(error_text(net::system_error(EPIPE, "send"), *zh, Lang::zh).starts_with("send：管道已断开（EPIPE"));
+  // An errno no note names: glibc's words in English, its name in Chinese.
+  CHECK(error_text(net::system_error(EXDEV, "rename"), *en, Lang::en) == "rename: Invalid cross-device link");
+  CHECK(error_text(net::system_error(EXDEV, "rename"), *zh, Lang::zh) == "出错（EXDEV）");
+  // lib's own conditions: its English detail in English; in Chinese the condition, and no English context.
+  const auto late = net::make_error(net::errc::timed_out, "wait for 16 bytes", "no 16 bytes within 10 ms");
+  CHECK(error_text(late, *en, Lang::en) == "wait for 16 bytes: no 16 bytes within 10 ms");
+  CHECK(error_text(late, *zh, Lang::zh) == "超时");
 }

@@ -187,3 +187,55 @@ TEST_CASE("demo-chat server tells the classic unframed client in plain text to f
   CHECK(left->value("reason", "") == "malformed_frame");
   CHECK_THAT(left->value("detail", ""), Catch::Contains("plain text without the length prefix"));
 }
+
+// ---- demo-chat --raw: the classic course's unframed chat, both ways
+
+TEST_CASE("the classic Python chat client works against demo-chat server --raw", "[demos][interop][chat]") {
+  socklab::test::ChatServerProcess server({"--raw"});
+  const std::string port = std::to_string(server.endpoint().port());
+  const std::string kChatClient = std::string(SOCKLAB_INTEROP_DIR) + "/classic_chat_client.py";
+  const auto client = socklab::test::run({PYTHON3, kChatClient, "127.0.0.1", port},
+                                         {.env = socklab::test::demo_environment(), .input = "hello\nhai\n"});
+  INFO(client.err);
+  CHECK(client.exit_code == 0);  // no BrokenPipeError, no traceback
+  CHECK(client.err.empty());
+  // It waits for an answer to each line, so each recv(1024) of the server got one line.
+  const auto left = server.wait_for([](const nlohmann::json& e) { return e.value("kind", "") == "leave"; });
+  REQUIRE(left);
+  CHECK(left->value("reason", "") == "closed");  // recv() returned 0: it closed, nothing was cut off
+  const auto reads = server.events("recv");
+  REQUIRE(reads.size() == 2);
+  CHECK(reads[0]["bytes"] == 5);
+  CHECK(reads[1]["text"] == "hai");
+  const std::string peer = reads[0]["peer"];
+  CHECK(client.out == "[" + peer + "] hello\n[" + peer + "] hai\n");
+  CHECK(server.stop() == 0);
+}
+
+TEST_CASE("demo-chat client --raw talks to the classic Python chat server", "[demos][interop][chat]") {
+  const std::string kChatServer = std::string(SOCKLAB_INTEROP_DIR) + "/classic_chat_server.py";
+  auto server = start_demo({PYTHON3, kChatServer});
+  const std::string said = server.wait_for_stderr("port ");
+  const auto at = said.find("port ");
+  REQUIRE(at != std::string::npos);
+  const std::string port = std::to_string(std::stoi(said.substr(at + 5)));
+  const auto client = socklab::test::run({DEMO_CHAT, "client", "--raw", "--port", port, "--json"},
+                                         {.env = socklab::test::demo_environment(), .input = "hello\nhai\n"});
+  INFO(client.out << client.err);
+  REQUIRE(client.exit_code == 0);  // the server closed after our FIN, as the classic server does
+  std::string received;
+  std::size_t sent = 0;
+  for (const auto& line : client.out_lines()) {
+    const auto e = nlohmann::json::parse(line);
+    if (e["kind"] == "sent") ++sent;
+    if (e["kind"] == "received") received += e["text"].get<std::string>();
+  }
+  CHECK(sent == 2);
+  CHECK(received == "HELLOHAI");  // in one recv() or two, as the lines glued or not on the way
+  const auto served = server.finish();
+  INFO(served.err);
+  CHECK(served.exit_code == 0);
+  std::string read;
+  for (const auto& line : served.out_lines()) read += line;
+  CHECK(read == "hellohai");
+}
