@@ -33,12 +33,10 @@ using demo::Side;
 using net::TcpState;
 using namespace std::chrono_literals;
 
-constexpr std::array<std::string_view, 30> kNoteKeys{
+constexpr std::array<std::string_view, 25> kNoteKeys{
     // the timeline
     "listen", "queue_empty", "queue_full", "syns_dropped", "accept_queued", "accept_waited", "connect_start",
     "client_established", "client_syn_sent", "connect_finish",
-    // the wire
-    "wire_syn", "wire_syn_again", "wire_syn_ack", "wire_ack", "wire_other",
     // the summary
     "fact_settings", "verdict_completed", "why_ack_dropped", "verdict_queue",
     "verdict_syn_sent", "verdict_dropped", "verdict_accepted", "verdict_all_complete", "verdict_retransmitted",
@@ -87,18 +85,6 @@ std::map<std::uint16_t, Flow> flows(const Session& s, std::uint16_t server_port)
     if (p.flags == "S." && p.sport == server_port && !out[p.dport].syn_ack) out[p.dport].syn_ack = p.ts_ns;
   }
   return out;
-}
-
-void explain_wire(Session& s) {
-  s.explain_packets([&s](const PacketRecord& p) -> std::optional<std::string> {
-    switch (p.phase) {
-      case Phase::handshake_syn: return s.note(Note{"wire_syn"});
-      case Phase::syn_retransmission: return s.note(Note{"wire_syn_again"});
-      case Phase::handshake_synack: return s.note(Note{"wire_syn_ack"});
-      case Phase::handshake_ack: return s.note(Note{"wire_ack"});
-      default: return s.note(Note{"wire_other"}, {{"phase", std::string(capture::to_string(p.phase))}});
-    }
-  });
 }
 
 std::string seconds_text(std::int64_t ns) { return fmt::format("{:.2f}", static_cast<double>(ns) / 1e9); }
@@ -250,7 +236,7 @@ void backlog(Session& s, const Config& cfg) {
     s.verdict("all_accepted", cfg.clients, accepted, Note{"verdict_accepted"});
   }
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     if (server_port == 0) server_port = s.options().server_endpoint.port();
     const auto by_client = flows(s, server_port);
     // The SYN count of every client, in the order they connected (by their first SYN).

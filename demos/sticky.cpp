@@ -37,7 +37,7 @@ using demo::Side;
 using demo::bytes_of;
 using demo::text_of;
 
-constexpr std::array<std::string_view, 90> kNoteKeys{
+constexpr std::array<std::string_view, 77> kNoteKeys{
     // the timeline: both sides
     "connect", "accept", "nodelay", "send_message", "all_acked", "server_queued", "recv_glued",
     // --nagle
@@ -52,9 +52,6 @@ constexpr std::array<std::string_view, 90> kNoteKeys{
     // --short-reads
     "send_header_byte", "byte_taken", "send_payload", "receiver_gave_up", "naive_recv", "naive_fails",
     "naive_close", "exact_recv", "exact_payload",
-    // the wire
-    "wire_syn", "wire_syn_ack", "wire_ack", "wire_data", "wire_data_ack", "wire_other",
-    "wire_fin1", "wire_fin1_alone", "wire_ack1", "wire_fin2", "wire_ack2", "the_client", "the_server",
     // the summary
     "verdict_glued", "verdict_glued_both", "why_not_glued", "fact_layers", "fact_layers_sent", "verdict_segments",
     "verdict_segments_sent",
@@ -223,34 +220,6 @@ bool any_retransmission(const Session& s) {
   return std::any_of(s.packets().begin(), s.packets().end(), is_retransmission);
 }
 
-std::string who_sent(const Session& s, const PacketRecord& p) {
-  return p.sport == server_port_of(s) ? s.note(Note{"the_server"}) : s.note(Note{"the_client"});
-}
-
-void explain_wire(Session& s) {
-  s.explain_packets([&s](const PacketRecord& p) -> std::optional<std::string> {
-    switch (p.phase) {
-      case Phase::handshake_syn: return s.note(Note{"wire_syn"});
-      case Phase::handshake_synack: return s.note(Note{"wire_syn_ack"});
-      case Phase::handshake_ack: return s.note(Note{"wire_ack"});
-      case Phase::data:
-        return s.note(Note{"wire_data"}, {{"bytes", std::to_string(p.len)}, {"preview", p.preview}});
-      case Phase::ack: return s.note(Note{"wire_data_ack"}, {{"ack", std::to_string(p.ack)}});
-      // A connection closed inside the lesson; the others close after the capture.
-      case Phase::teardown_fin1: {
-        const bool other_fin = std::any_of(s.packets().begin(), s.packets().end(), [&p](const PacketRecord& q) {
-          return q.is_tcp && q.stream == p.stream && q.sport == p.dport && q.flags.find('F') != std::string::npos;
-        });
-        return s.note(other_fin ? Note{"wire_fin1"} : Note{"wire_fin1_alone"}, {{"who", who_sent(s, p)}});
-      }
-      case Phase::teardown_ack1: return s.note(Note{"wire_ack1"});
-      case Phase::teardown_fin2: return s.note(Note{"wire_fin2"}, {{"who", who_sent(s, p)}});
-      case Phase::teardown_ack2: return s.note(Note{"wire_ack2"});
-      default: return s.note(Note{"wire_other"}, {{"phase", std::string(capture::to_string(p.phase))}});
-    }
-  });
-}
-
 // ---------------------------------------------------------------- the default: glued
 
 // The server of the default and of --nagle: waits until `expected` bytes are
@@ -321,7 +290,7 @@ void glued(Session& s) {
     if (*first_read != all) s.why(Note{"why_not_glued"});
   }
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     const auto observed = data_segments(s, 0, true);
     s.verdict("separate_segments", {5, 3, 6}, observed,
               s.plays(Side::server) ? Note{"verdict_segments"} : Note{"verdict_segments_sent"});
@@ -397,7 +366,7 @@ void nagle(Session& s) {
     if (expected != observed && after_hello[0] && after_hello[0]->unacked == 0) s.why(Note{"why_acked_early"});
   }
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     const nlohmann::json expected = {{"nagle", {5, 9}}, {"nodelay", {5, 3, 6}}};
     const nlohmann::json observed = {{"nagle", data_segments(s, 0, true)}, {"nodelay", data_segments(s, 1, true)}};
     s.verdict("nagle_merges_on_wire", expected, observed, Note{"verdict_nagle_wire"},
@@ -470,7 +439,7 @@ void split(Session& s) {
             {"smallest", std::to_string(chunks.empty() ? 0 : *std::min_element(chunks.begin(), chunks.end()))}});
   }
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     const auto segments = data_segments(s, 0, true);
     std::size_t largest = 0;
     for (const auto& n : segments) largest = std::max(largest, n.get<std::size_t>());
@@ -599,7 +568,7 @@ void framed(Session& s, const Config& cfg) {
            {{"chunks", std::to_string(boundaries.size())}, {"offsets", demo::render_value(boundaries)}});
   }
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     nlohmann::json expected = nlohmann::json::array();
     const MessageCodec codec(cfg.fix, cfg.order);
     for (auto m : kMessages) expected.push_back(codec.encode(m).size());
@@ -763,7 +732,7 @@ void file_transfer(Session& s, const Config& cfg) {
     s.verdict("file_intact", want, got, compared ? Note{"verdict_file"} : Note{"verdict_file_size_only"},
               {{"bytes", std::to_string(body_bytes)}, {"name", compared ? known.name() : header ? file_name_in(*header) : "-"}});
   }
-  if (s.capturing()) explain_wire(s);
+  if (s.capturing()) demo::explain_wire(s);
 }
 
 // ---------------------------------------------------------------- --short-reads
@@ -894,7 +863,7 @@ void short_reads(Session& s, const Config& cfg) {
     s.fact("recv_exact_calls", exact_calls, Note{"fact_exact_calls"}, {{"calls", demo::render_value(exact_calls)}});
   }
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     s.verdict("header_bytes_separate", {1, 1, 1, 1, 5}, data_segments(s, 1, true), Note{"verdict_header_bytes"});
   }
 }

@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 103> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 118> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -34,6 +34,8 @@ inline constexpr std::array<std::string_view, 103> kCommonNoteKeys{
     "quiz_unobserved", "quiz_score", "quiz_no_terminal", "quiz_count", "quiz_bad_answer", "quiz_none", "quiz_no_answer",
     "no_server",  // a lone client's connect() refused (demo.cpp)
     "packet_unreachable", "packet_fragment", "packet_fragment_more", "usage_hint", "bad_arguments",
+    // the flags' own checks (options.cpp: finish), in the run's language
+    "file_capture", "file_html", "file_is_directory", "file_not_regular", "file_not_writable", "file_no_directory", "file_not_in_directory", "file_link_loop", "file_unwritable", "pcapng_needs_file", "client_needs_port", "listen_for_server", "host_for_client", "address_wrong_family", "address_unknown",
 };
 using CommonNote = Key<kCommonNoteKeys>;
 

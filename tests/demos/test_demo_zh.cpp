@@ -49,11 +49,6 @@ const std::set<std::string, std::less<>> kAllowed{
 // "x16": the first byte of a TLS ClientHello (0x16), which demo-web --bad sends as data.
 const std::set<std::string, std::less<>> kPayload{"hello", "hai", "hahaha", "x00", "n", "txt", "x16"};
 
-// English still printed in zh runs, each a known gap of issue 10 item 17 (listed
-// here so that the sweep guards everything else): the "from" that lib's call
-// record puts after recvfrom's size.
-const std::set<std::string, std::less<>> kKnownEnglish{"from"};
-
 bool latin(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 // The Latin words of `line` that are not protocol tokens.
@@ -100,7 +95,7 @@ Strings foreign_words(std::string_view line, bool* quoted_across = nullptr) {
       // TIME_WAIT, ECONNREFUSED, S, P, TCP, IPv6, SIOCOUTQ, TCP_NODELAY.
       const bool constant = std::none_of(word.begin(), word.end(), [](char ch) { return ch >= 'a' && ch <= 'z'; }) ||
                             word == "IPv4" || word == "IPv6" || word == "ICMPv6";
-      if (constant || kAllowed.contains(word) || kPayload.contains(word) || kKnownEnglish.contains(word)) continue;
+      if (constant || kAllowed.contains(word) || kPayload.contains(word)) continue;
       // A word cut short by the ladder's width ("le…" for len) counts as the token it starts.
       // A word cut short by the ladder's width ("le…" for len, "f…" in a JSON
       // payload): too short to judge, and the full word is shown elsewhere.
@@ -118,6 +113,8 @@ TEST_CASE("foreign_words finds English and lets protocol tokens be", "[demos][zh
   CHECK(foreign_words("connect :46123 │ … EINPROGRESS connect() 发出 SYN").empty());
   CHECK(foreign_words("选项 [mss 65495,sackOK,TS val 1 ecr 0,nop,wscale 10]，--fix length").empty());
   CHECK(foreign_words("send 5 \"hello world\" 第 1 次").empty());
+  CHECK(foreign_words("recvfrom 5 ← :38485 \"hel…\"").empty());
+  CHECK(foreign_words("recvfrom 5 from :38485") == Strings{"from"});
   CHECK(foreign_words("再重启：ok。") == Strings{"ok"});
   CHECK(foreign_words("teardown 1/4") == Strings{"teardown"});
   CHECK(foreign_words(":35824 at 0.00, 1.02 s") == Strings{"at"});
@@ -150,6 +147,45 @@ TEST_CASE("a command line CLI11 refuses is named in Chinese with --lang zh", "[d
   const auto en = socklab::test::run_demo({DEMO_HANDSHAKE, "--lang", "en", "--bogus"});
   CHECK(en.exit_code == 2);
   CHECK(en.err.find("not expected: --bogus") != std::string::npos);
+}
+
+// The flags' own checks run before the lesson, and before anything is captured;
+// they too speak the run's language (issue 10 item 17).
+TEST_CASE("a bad -w, --html or address is refused in Chinese with --lang zh", "[demos][zh]") {
+  const std::string dir = SOCKLAB_BINARY_DIR;
+  const std::string missing = dir + "/no-such-directory/x.pcap";
+  // The bad input, and what the message must quote of it.
+  const std::vector<std::pair<Strings, std::string>> cases{
+      {{DEMO_HANDSHAKE, "-w", dir}, dir},
+      {{DEMO_HANDSHAKE, "-w", missing}, missing},
+      {{DEMO_UDP, "--html", dir}, dir},
+      {{DEMO_HANDSHAKE, "--pcapng"}, "--pcapng"},
+      {{DEMO_HANDSHAKE, "--role", "client"}, "--role client"},
+      {{DEMO_HANDSHAKE, "--role", "client", "--port", "5000", "--listen", "0.0.0.0"}, "--listen"},
+      {{DEMO_HANDSHAKE, "--role", "server", "--host", "10.0.0.1"}, "--host"},
+      {{DEMO_HANDSHAKE, "--host", "nosuchhost.invalid"}, "nosuchhost.invalid"},
+      {{DEMO_HANDSHAKE, "-6", "--host", "127.0.0.1"}, "127.0.0.1"},
+  };
+  for (const auto& [args, input] : cases) {
+    Strings cmd = args;
+    cmd.insert(cmd.end(), {"--lang", "zh"});
+    const auto r = socklab::test::run_demo(cmd);
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.find(input) != std::string::npos);
+    std::size_t start = 0;
+    while (start < r.err.size()) {
+      std::size_t end = r.err.find('\n', start);
+      if (end == std::string::npos) end = r.err.size();
+      CHECK(foreign_words(r.err.substr(start, end - start)).empty());
+      start = end + 1;
+    }
+  }
+  // English runs say it in English, with the same facts.
+  const auto en = socklab::test::run_demo({DEMO_HANDSHAKE, "-w", missing, "--lang", "en"});
+  CHECK(en.exit_code == 2);
+  CHECK(en.err.find("-w capture file " + missing + ": its directory does not exist") != std::string::npos);
 }
 
 TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") {
