@@ -33,14 +33,16 @@ using demo::Side;
 using net::TcpState;
 using namespace std::chrono_literals;
 
-constexpr std::array<std::string_view, 25> kNoteKeys{
+constexpr std::array<std::string_view, 26> kNoteKeys{
     // the timeline
     "listen", "queue_empty", "queue_full", "syns_dropped", "accept_queued", "accept_waited", "connect_start",
     "client_established", "client_syn_sent", "connect_finish",
     // the summary
     "fact_settings", "verdict_completed", "why_ack_dropped", "verdict_queue",
     "verdict_syn_sent", "verdict_dropped", "verdict_accepted", "verdict_all_complete", "verdict_retransmitted",
-    "fact_syn_times", "verdict_completed_at_retransmission", "fact_linear_timeouts", "fact_remote_listener", "label_drops", "syn_times_one"};
+    "fact_syn_times", "verdict_completed_at_retransmission", "fact_linear_timeouts", "fact_remote_listener", "label_drops", "syn_times_one",
+    // bad usage, in the run's language
+    "usage_clients"};
 using Note = demo::Key<kNoteKeys>;
 
 struct Config {
@@ -172,6 +174,7 @@ void backlog(Session& s, const Config& cfg) {
           const bool settled = demo::wait_until(
               [&] {
                 const auto state = must(conn.state());
+                if (state == TcpState::closed) return true;  // refused: nobody listens there
                 if (listener_visible) {
                   const auto l = find_listener(server);
                   if (!l) return false;
@@ -182,6 +185,8 @@ void backlog(Session& s, const Config& cfg) {
               },
               s.patience());
           if (!settled) throw demo::DemoFailure(fmt::format("client {} neither connected nor retried in time", k));
+          // finish_connect() records the refusal (ECONNREFUSED), which the report then explains.
+          if (must(conn.state()) == TcpState::closed) must(conn.finish_connect(s.patience()));
           seen.completed_at_once = must(conn.state()) == TcpState::established;
           if (seen.completed_at_once) {
             s.record_state(Side::client, TcpState::established, Note{"client_established"}, {{"n", std::to_string(k)}});
@@ -295,9 +300,9 @@ int main(int argc, char** argv) {
     // of them must fit in the emptied queue (backlog + 1), or those that do not
     // are dropped again, or answered with SYN cookies and lost (see the lesson).
     if (cfg.clients > 2 * (cfg.backlog + 1)) {
-      throw demo::UsageError(fmt::format("--clients {} with --backlog {}: at most {} clients (2 x (backlog + 1)), so that "
-                                         "the clients left waiting all fit in the queue once the server accepts",
-                                         cfg.clients, cfg.backlog, 2 * (cfg.backlog + 1)));
+      throw demo::UsageError(s.note(Note{"usage_clients"}, {{"clients", std::to_string(cfg.clients)},
+                                                            {"backlog", std::to_string(cfg.backlog)},
+                                                            {"max", std::to_string(2 * (cfg.backlog + 1))}}));
     }
     backlog(s, cfg);
   });

@@ -26,7 +26,7 @@ using demo::must;
 using capture::Phase;
 using capture::PacketRecord;
 
-constexpr std::array<std::string_view, 32> kNoteKeys{
+constexpr std::array<std::string_view, 33> kNoteKeys{
     // the timeline
     "listen", "queue_empty", "queue_ready", "accept", "queue_after_accept", "connect_start",
     "state_syn_sent", "state_established_early", "state_established_early_net", "connect_finish", "state_established",
@@ -35,7 +35,9 @@ constexpr std::array<std::string_view, 32> kNoteKeys{
     "verdict_segments", "verdict_syn_counts", "verdict_client_state", "verdict_queue",
     "verdict_refused_error", "verdict_refused_segments", "fact_connect_time", "fact_handshake_time", "fact_isns",
     "fact_options", "fact_negotiated", "fact_no_capture_isn", "why_someone_listens",
-    "why_retransmitted", "why_not_seen", "word_on", "word_off", "verdict_options", "why_option_off"};
+    "why_retransmitted", "why_not_seen", "word_on", "word_off", "verdict_options", "why_option_off",
+    // bad usage, in the run's language
+    "usage_refused_server"};
 using Note = demo::Key<kNoteKeys>;
 
 // What each side saw; each side writes only its own part, read after run().
@@ -261,7 +263,7 @@ int main(int argc, char** argv) {
   return app.run(argc, argv, [&](Session& s) {
     if (refused_variant) {
       if (s.options().role == demo::Role::server) {
-        throw demo::UsageError("--refused has no server: run the client alone, against a port where nothing listens");
+        throw demo::UsageError(s.note(Note{"usage_refused_server"}));
       }
       refused(s);
     } else {

@@ -37,7 +37,7 @@ using demo::Side;
 using demo::bytes_of;
 using demo::text_of;
 
-constexpr std::array<std::string_view, 77> kNoteKeys{
+constexpr std::array<std::string_view, 81> kNoteKeys{
     // the timeline: both sides
     "connect", "accept", "nodelay", "send_message", "all_acked", "server_queued", "recv_glued",
     // --nagle
@@ -61,7 +61,9 @@ constexpr std::array<std::string_view, 77> kNoteKeys{
     "fact_header_offset", "fact_header_alone", "fact_file_reference", "verdict_naive_short", "fact_naive_error", "verdict_exact",
     "fact_exact_calls", "verdict_header_bytes", "why_receiver_remote", "word_none",
     // labels in a side's column
-    "label_frames", "label_file_done", "label_peer_closed", "label_header_broken", "error_short_prefix"};
+    "label_frames", "label_file_done", "label_peer_closed", "label_header_broken", "error_short_prefix",
+    // bad usage, in the run's language
+    "usage_file_not_regular", "usage_file_unreadable", "usage_endian", "usage_file_fix"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::array<std::string_view, 3> kMessages{"hello", "hai", "hahaha"};
@@ -138,7 +140,7 @@ void wait_all_acked(Session& s, Side side, const net::TcpStream& conn) {
 // generated text sample that both sides can produce on their own.
 class FileBytes {
  public:
-  static FileBytes open(const std::string& path) {
+  static FileBytes open(const Session& s, const std::string& path) {
     FileBytes f;
     if (path.empty()) {
       f.name_ = kSampleName;
@@ -151,13 +153,12 @@ class FileBytes {
     std::error_code ec;
     // The header announces the size before the body: a device or a pipe has none to announce.
     if (const auto st = std::filesystem::status(path, ec); !ec && !std::filesystem::is_regular_file(st)) {
-      throw demo::UsageError(fmt::format("--file {}: not a regular file, so it has no size for the header to "
-                                         "announce; copy the bytes to send into a file and give that", path));
+      throw demo::UsageError(s.note(Note{"usage_file_not_regular"}, {{"path", path}}));
     }
     const auto size = std::filesystem::file_size(path, ec);
-    if (ec) throw demo::UsageError(fmt::format("--file {}: {}", path, ec.message()));
+    if (ec) throw demo::UsageError(s.note(Note{"usage_file_unreadable"}, {{"path", path}, {"error", demo::errno_name(ec.value())}}));
     f.in_ = std::make_unique<std::ifstream>(path, std::ios::binary);
-    if (!*f.in_) throw demo::UsageError(fmt::format("--file {}: cannot be read ({})", path, std::strerror(errno)));
+    if (!*f.in_) throw demo::UsageError(s.note(Note{"usage_file_unreadable"}, {{"path", path}, {"error", demo::errno_name(errno)}}));
     f.name_ = std::filesystem::path(path).filename().string();
     f.size_ = size;
     return f;
@@ -584,7 +585,7 @@ void file_transfer(Session& s, const Config& cfg) {
   const net::HeaderBodyOptions options{.header_prefix = prefix_for(cfg.order)};
   // The file this side knows: the server sends it; the client checks what
   // arrives against it. A lone client without --file knows only the sample.
-  const auto known = FileBytes::open(cfg.file);
+  const auto known = FileBytes::open(s, cfg.file);
   if (s.plays(Side::server)) {
     s.fact("file", {{"name", known.name()}, {"size", known.size()}}, Note{"fact_file_reference"},
            {{"name", known.name()}, {"size", std::to_string(known.size())}});
@@ -603,7 +604,7 @@ void file_transfer(Session& s, const Config& cfg) {
   std::size_t recv_calls = 0;
   s.run(
       [&] {  // the server sends the file: header, then the body in pieces
-        auto file = FileBytes::open(cfg.file);
+        auto file = FileBytes::open(s, cfg.file);
         auto listener = s.listen();
         auto conn = std::move(must(listener.accept(s.accept_patience())).stream);
         s.explain(Side::server, "accept", Note{"accept"});
@@ -643,7 +644,7 @@ void file_transfer(Session& s, const Config& cfg) {
       [&] {  // the client receives: recv(1024) until the codec says the file is complete
         auto conn = connect_client(s, s.server_endpoint(), false);
         net::HeaderBodyCodec codec(options);
-        auto expected_bytes = FileBytes::open(cfg.file);
+        auto expected_bytes = FileBytes::open(s, cfg.file);
         std::array<std::byte, kRecvSize> buf{};
         std::vector<std::byte> want;
         while (!complete) {
@@ -898,9 +899,9 @@ int main(int argc, char** argv) {
     cfg.order = endian == "little" ? net::ByteOrder::little : net::ByteOrder::big;
     cfg.file = file;
     if (!endian.empty() && cfg.fix != Fix::length && cfg.fix != Fix::header && !short_reads_variant) {
-      throw demo::UsageError("--endian is for a length prefix: use it with --fix length, --fix header or --short-reads");
+      throw demo::UsageError(s.note(Note{"usage_endian"}));
     }
-    if (!file.empty() && cfg.fix != Fix::header) throw demo::UsageError("--file goes with --fix header");
+    if (!file.empty() && cfg.fix != Fix::header) throw demo::UsageError(s.note(Note{"usage_file_fix"}));
     if (nagle_variant) return nagle(s);
     if (split_variant) return split(s);
     if (short_reads_variant) return short_reads(s, cfg);

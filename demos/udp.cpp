@@ -41,7 +41,7 @@ using demo::Side;
 using demo::bytes_of;
 using demo::text_of;
 
-constexpr std::array<std::string_view, 57> kNoteKeys{
+constexpr std::array<std::string_view, 58> kNoteKeys{
     // the timeline
     "bind_udp", "listen_tcp", "nodelay", "sendto", "recvfrom", "connect", "accept", "send", "server_queued", "recv_glued",
     "all_acked", "truncated_recv", "next_recv", "small_buffer", "sendto_more", "tcp_send_all", "tcp_recv_all",
@@ -56,7 +56,9 @@ constexpr std::array<std::string_view, 57> kNoteKeys{
     "fact_max_wire", "why_no_fragments_seen", "word_none",
     "label_drained", "label_port_closed",
     // --echo
-    "echo_reply", "echo_got_reply", "verdict_echo_answered", "verdict_echo_replies"};
+    "echo_reply", "echo_got_reply", "verdict_echo_answered", "verdict_echo_replies",
+    // bad usage, in the run's language
+    "usage_unreachable_server"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::array<std::string_view, 3> kMessages{"hello", "hai", "hahaha"};
@@ -548,8 +550,7 @@ int main(int argc, char** argv) {
   return app.run(argc, argv, [&](Session& s) {
     if (unreachable_variant) {
       if (s.options().role == demo::Role::server) {
-        throw demo::UsageError(
-            "--unreachable has no server: run the client alone, against a port where nothing listens");
+        throw demo::UsageError(s.note(Note{"usage_unreachable_server"}));
       }
       return unreachable(s);
     }

@@ -12,7 +12,10 @@
 #include <utility>
 #include <vector>
 
+#include <sys/socket.h>
+
 #include "demo_runner.hpp"
+#include "socklab/net.hpp"
 
 namespace {
 
@@ -188,6 +191,50 @@ TEST_CASE("a bad -w, --html or address is refused in Chinese with --lang zh", "[
   CHECK(en.err.find("-w capture file " + missing + ": its directory does not exist") != std::string::npos);
 }
 
+// What goes wrong speaks the run's language too: a client whose server is not
+// there, and the lessons' own checks of their flags (issue 10 item 17).
+TEST_CASE("errors speak Chinese with --lang zh: refused connects, the lessons' own flag checks", "[demos][zh]") {
+  // A port bound but not listening: no other program can take it, and a SYN there is refused.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  socklab::net::Socket reserved(fd);
+  const auto any = socklab::net::Endpoint::loopback_v4();
+  REQUIRE(::bind(fd, any.data(), any.size()) == 0);
+  const std::string port = std::to_string(socklab::net::value_or_throw(reserved.local_endpoint()).port());
+  const std::vector<std::pair<Strings, int>> cases{
+      {{DEMO_HANDSHAKE, "--role", "client", "--port", port}, 1},
+      {{DEMO_TEARDOWN, "--role", "client", "--port", port}, 1},
+      {{DEMO_STICKY, "--role", "client", "--port", port}, 1},
+      {{DEMO_BACKLOG, "--role", "client", "--port", port}, 1},
+      {{DEMO_BACKLOG, "--clients", "20", "--backlog", "2"}, 2},
+      {{DEMO_HANDSHAKE, "--role", "server", "--refused"}, 2},
+      {{DEMO_UDP, "--role", "server", "--unreachable"}, 2},
+      {{DEMO_STICKY, "--endian", "little"}, 2},
+      {{DEMO_STICKY, "--file", "/etc/hostname"}, 2},
+      {{DEMO_STICKY, "--fix", "header", "--file", "/dev/null"}, 2},
+      {{DEMO_LAYERS, "--role", "client", "--port", "5000"}, 2},
+  };
+  for (const auto& [args, code] : cases) {
+    Strings cmd = args;
+    cmd.insert(cmd.end(), {"--lang", "zh"});
+    const auto r = socklab::test::run_demo(cmd);
+    std::string shown;
+    for (const auto& a : cmd) shown += a + " ";
+    INFO(shown << "\n" << r.err);
+    CHECK(r.exit_code == code);
+    CHECK_FALSE(r.err.empty());
+    for (const std::string* stream : {&r.out, &r.err}) {
+      std::size_t start = 0;
+      while (start < stream->size()) {
+        std::size_t end = stream->find('\n', start);
+        if (end == std::string::npos) end = stream->size();
+        CHECK(foreign_words(stream->substr(start, end - start)).empty());
+        start = end + 1;
+      }
+    }
+  }
+}
+
 TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") {
   const std::vector<Strings> runs{
       {DEMO_HANDSHAKE},
@@ -230,6 +277,8 @@ TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") 
       {DEMO_WEB, "--bad", "--head-timeout", "200"},
       {DEMO_WEB, "--client", "curl"},
       {DEMO_WEB, "--client", "chromium"},
+      {DEMO_LAYERS},
+      {DEMO_LAYERS, "--udp"},
   };
   // Variants that take no --capture (nothing goes over a network).
   const std::vector<Strings> plain_runs{{DEMO_UNIX, "--stale"}, {DEMO_PORTS, "--privileged"}};
