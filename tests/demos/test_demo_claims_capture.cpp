@@ -3,13 +3,16 @@
 // the teardown steps shown, a note before the event it explains).
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "demo_checks.hpp"
 #include "render.hpp"
 #include "socklab/lab/lab.hpp"
+#include "socklab/net.hpp"
 
 using namespace socklab;
 using socklab::test::fact_of;
@@ -129,4 +132,34 @@ TEST_CASE("over a veth between two namespaces, the client says nothing of loopba
     }
   }
   CHECK(said);
+}
+
+// Issue 10 item 9: when the analysis marks a segment, the ladder explains the
+// mark below it. A server with a 4 KiB receive buffer makes demo-sticky --split's
+// 1 MiB send fill the window it advertises, on every run: [window_full].
+TEST_CASE("a mark the ladder shows in a real run is explained below it", "[demos][capture][wording]") {
+  auto listener = net::TcpListener::bind(net::Endpoint::loopback_v4(0));
+  REQUIRE(listener);
+  REQUIRE(listener->set_recv_buffer(4096));  // inherited by the accepted socket: its window stays small
+  std::size_t received = 0;
+  std::jthread server([&] {
+    auto got = listener->accept(std::chrono::seconds(10));
+    if (!got) return;
+    std::vector<std::byte> buf(1 << 16);
+    for (;;) {  // everything, until the client closes
+      const auto n = got->stream.recv_some(buf);
+      if (!n || *n == 0) return;
+      received += *n;
+    }
+  });
+  const auto r = test::run_demo({DEMO_STICKY, "--split", "--role", "client", "--port",
+                                 std::to_string(listener->endpoint().port()), "--capture", "--no-lesson", "--lang", "en",
+                                 "--color", "never"});
+  server.join();
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(received == 1u << 20);
+  CHECK(r.out.find("[window_full]") != std::string::npos);
+  CHECK(r.out.find("The marks in brackets in the ladder are the capture's analysis") != std::string::npos);
+  CHECK(r.out.find("[window_full] this segment fills the") != std::string::npos);
 }
