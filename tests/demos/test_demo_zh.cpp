@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <set>
 #include <string>
@@ -41,6 +42,8 @@ const std::set<std::string, std::less<>> kAllowed{
     "Wireshark", "pcap", "proc", "net", "snmp", "python", "Python", "struct", "pack", "sleep", "root", "zh",
     // names
     "Linux", "Nagle", "socklab", "Chromium", "ClientHello",
+    // demo-layers: the Ethernet header's field, the virtual link the lab uses
+    "EtherType", "veth",
     // demo-web: the resolver call, the programs that visit, HTTP header names
     "getaddrinfo", "curl", "chromium", "localhost", "http", "https", "Accept", "Connection", "Host",
 };
@@ -58,6 +61,18 @@ bool latin(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 // quoted: a quote opened on an earlier line is still open (a wrapped payload).
 Strings foreign_words(std::string_view line, bool* quoted_across = nullptr) {
   Strings out;
+  // demo-layers prints header bytes in hex ("dc 15 13 88 00 0d"): a line with a
+  // few such tokens is a dump, and then "dc" is a byte, not a word.
+  const auto hex_byte = [](std::string_view t) {
+    return t.size() == 2 && std::all_of(t.begin(), t.end(), [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)) && !std::isupper(static_cast<unsigned char>(ch)); });
+  };
+  std::size_t bytes_in_line = 0;
+  for (std::size_t i = 0; i < line.size();) {
+    std::size_t end = i;
+    while (end < line.size() && line[end] != ' ' && static_cast<unsigned char>(line[end]) < 0x80) ++end;
+    if (end > i && hex_byte(line.substr(i, end - i))) ++bytes_in_line;
+    i = end + 1;
+  }
   bool quoted = quoted_across != nullptr && *quoted_across;  // payload text between quotes is the data sent
   bool flag_value = false;  // the word after a flag is its value: --fix length
   for (std::size_t i = 0; i < line.size();) {
@@ -81,6 +96,12 @@ Strings foreign_words(std::string_view line, bool* quoted_across = nullptr) {
     std::string_view token = line.substr(i, end - i);
     i = end;
     if (std::exchange(flag_value, token.starts_with("--"))) continue;
+    // A byte in hex: with a digit in it, or in a dump of them; a number written 0x0800.
+    const bool has_digit = std::any_of(token.begin(), token.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
+    if (hex_byte(token) && (has_digit || bytes_in_line >= 3)) continue;
+    if (token.starts_with("0x") && token.size() > 2 &&
+        std::all_of(token.begin() + 2, token.end(), [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)); }))
+      continue;
     // Flags (--fix, -6), paths (/tmp/x, ./demo-x), addresses and ports,
     // programs (demo-udp), identifiers (net.ipv4.tcp_syncookies, SO_REUSEADDR, inet_diag).
     if (token.starts_with('-') || token.find_first_of("/-:._") != std::string_view::npos) continue;
@@ -118,6 +139,10 @@ TEST_CASE("foreign_words finds English and lets protocol tokens be", "[demos][zh
   CHECK(foreign_words("send 5 \"hello world\" 第 1 次").empty());
   CHECK(foreign_words("recvfrom 5 ← :38485 \"hel…\"").empty());
   CHECK(foreign_words("recvfrom 5 from :38485") == Strings{"from"});
+  CHECK(foreign_words("13：dc 15 13 88 00 0d 14 21。").empty());  // header bytes
+  CHECK(foreign_words("6f。").empty());
+  CHECK(foreign_words("EtherType 0x0800（IPv4）").empty());
+  CHECK(foreign_words("be sure") == Strings{"be", "sure"});
   CHECK(foreign_words("再重启：ok。") == Strings{"ok"});
   CHECK(foreign_words("teardown 1/4") == Strings{"teardown"});
   CHECK(foreign_words(":35824 at 0.00, 1.02 s") == Strings{"at"});
