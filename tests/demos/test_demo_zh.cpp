@@ -131,6 +131,19 @@ Strings foreign_words(std::string_view line, bool* quoted_across = nullptr) {
   return out;
 }
 
+// The foreign words of every line of `text` (a program's stderr, say).
+Strings foreign_words_in(const std::string& text) {
+  Strings out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    for (auto& w : foreign_words(text.substr(start, end - start))) out.push_back(std::move(w));
+    start = end + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("foreign_words finds English and lets protocol tokens be", "[demos][zh]") {
@@ -163,13 +176,7 @@ TEST_CASE("a command line CLI11 refuses is named in Chinese with --lang zh", "[d
     INFO(r.err);
     CHECK(r.exit_code == 2);
     CHECK(r.err.find(input) != std::string::npos);
-    std::size_t start = 0;
-    while (start < r.err.size()) {
-      std::size_t end = r.err.find('\n', start);
-      if (end == std::string::npos) end = r.err.size();
-      CHECK(foreign_words(r.err.substr(start, end - start)).empty());
-      start = end + 1;
-    }
+    CHECK(foreign_words_in(r.err).empty());
   }
   // English runs keep CLI11's own words.
   const auto en = socklab::test::run_demo({DEMO_HANDSHAKE, "--lang", "en", "--bogus"});
@@ -202,13 +209,7 @@ TEST_CASE("a bad -w, --html or address is refused in Chinese with --lang zh", "[
     CHECK(r.exit_code == 2);
     CHECK(r.out.empty());
     CHECK(r.err.find(input) != std::string::npos);
-    std::size_t start = 0;
-    while (start < r.err.size()) {
-      std::size_t end = r.err.find('\n', start);
-      if (end == std::string::npos) end = r.err.size();
-      CHECK(foreign_words(r.err.substr(start, end - start)).empty());
-      start = end + 1;
-    }
+    CHECK(foreign_words_in(r.err).empty());
   }
   // English runs say it in English, with the same facts.
   const auto en = socklab::test::run_demo({DEMO_HANDSHAKE, "-w", missing, "--lang", "en"});
@@ -248,15 +249,8 @@ TEST_CASE("errors speak Chinese with --lang zh: refused connects, the lessons' o
     INFO(shown << "\n" << r.err);
     CHECK(r.exit_code == code);
     CHECK_FALSE(r.err.empty());
-    for (const std::string* stream : {&r.out, &r.err}) {
-      std::size_t start = 0;
-      while (start < stream->size()) {
-        std::size_t end = stream->find('\n', start);
-        if (end == std::string::npos) end = stream->size();
-        CHECK(foreign_words(stream->substr(start, end - start)).empty());
-        start = end + 1;
-      }
-    }
+    CHECK(foreign_words_in(r.out).empty());
+    CHECK(foreign_words_in(r.err).empty());
   }
 }
 
