@@ -117,9 +117,11 @@ Lang lang_of_arguments(int argc, char** argv) {
 // flag its message names with the value given to it ("--port 70000", "--port=abc").
 std::string refused_input(const CLI::App& app, std::string_view message, int argc, char** argv) {
   std::vector<std::string> out = app.remaining();
-  std::istringstream words{std::string(message)};
+  // The flags it names: "--port", "--port:", and in a list "[--merged,--abort]".
+  std::string spaced(message);
+  std::ranges::replace_if(spaced, [](char c) { return c == ',' || c == '[' || c == ']' || c == ':'; }, ' ');
+  std::istringstream words{spaced};
   for (std::string w; words >> w;) {
-    while (!w.empty() && (w.back() == ':' || w.back() == ',')) w.pop_back();
     if (!w.starts_with('-') || w.size() < 2) continue;
     for (int i = 1; i < argc; ++i) {
       const std::string_view a = argv[i];

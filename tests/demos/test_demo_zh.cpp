@@ -170,6 +170,7 @@ TEST_CASE("a command line CLI11 refuses is named in Chinese with --lang zh", "[d
       {{DEMO_HANDSHAKE, "--port=abc", "--lang=zh"}, "--port=abc"},
       {{DEMO_HANDSHAKE, "--lang", "zh", "--role", "boss"}, "--role boss"},
       {{DEMO_PORTS, "--lang", "zh", "--reuseport", "--privileged"}, "--reuseport, --privileged"},
+      {{DEMO_TEARDOWN, "--lang", "zh", "--merged", "--abort"}, "--merged, --abort"},  // CLI11 lists them in brackets
   };
   for (const auto& [cmd, input] : cases) {
     const auto r = socklab::test::run_demo(cmd);
