@@ -33,16 +33,16 @@ using demo::Side;
 using net::TcpState;
 using namespace std::chrono_literals;
 
-constexpr std::array<std::string_view, 30> kNoteKeys{
+constexpr std::array<std::string_view, 26> kNoteKeys{
     // the timeline
     "listen", "queue_empty", "queue_full", "syns_dropped", "accept_queued", "accept_waited", "connect_start",
     "client_established", "client_syn_sent", "connect_finish",
-    // the wire
-    "wire_syn", "wire_syn_again", "wire_syn_ack", "wire_ack", "wire_other",
     // the summary
     "fact_settings", "verdict_completed", "why_ack_dropped", "verdict_queue",
     "verdict_syn_sent", "verdict_dropped", "verdict_accepted", "verdict_all_complete", "verdict_retransmitted",
-    "fact_syn_times", "verdict_completed_at_retransmission", "fact_linear_timeouts", "fact_remote_listener", "label_drops", "syn_times_one"};
+    "fact_syn_times", "verdict_completed_at_retransmission", "fact_linear_timeouts", "fact_remote_listener", "label_drops", "syn_times_one",
+    // bad usage, in the run's language
+    "usage_clients"};
 using Note = demo::Key<kNoteKeys>;
 
 struct Config {
@@ -87,18 +87,6 @@ std::map<std::uint16_t, Flow> flows(const Session& s, std::uint16_t server_port)
     if (p.flags == "S." && p.sport == server_port && !out[p.dport].syn_ack) out[p.dport].syn_ack = p.ts_ns;
   }
   return out;
-}
-
-void explain_wire(Session& s) {
-  s.explain_packets([&s](const PacketRecord& p) -> std::optional<std::string> {
-    switch (p.phase) {
-      case Phase::handshake_syn: return s.note(Note{"wire_syn"});
-      case Phase::syn_retransmission: return s.note(Note{"wire_syn_again"});
-      case Phase::handshake_synack: return s.note(Note{"wire_syn_ack"});
-      case Phase::handshake_ack: return s.note(Note{"wire_ack"});
-      default: return s.note(Note{"wire_other"}, {{"phase", std::string(capture::to_string(p.phase))}});
-    }
-  });
 }
 
 std::string seconds_text(std::int64_t ns) { return fmt::format("{:.2f}", static_cast<double>(ns) / 1e9); }
@@ -186,6 +174,7 @@ void backlog(Session& s, const Config& cfg) {
           const bool settled = demo::wait_until(
               [&] {
                 const auto state = must(conn.state());
+                if (state == TcpState::closed) return true;  // refused: nobody listens there
                 if (listener_visible) {
                   const auto l = find_listener(server);
                   if (!l) return false;
@@ -196,6 +185,8 @@ void backlog(Session& s, const Config& cfg) {
               },
               s.patience());
           if (!settled) throw demo::DemoFailure(fmt::format("client {} neither connected nor retried in time", k));
+          // finish_connect() records the refusal (ECONNREFUSED), which the report then explains.
+          if (must(conn.state()) == TcpState::closed) must(conn.finish_connect(s.patience()));
           seen.completed_at_once = must(conn.state()) == TcpState::established;
           if (seen.completed_at_once) {
             s.record_state(Side::client, TcpState::established, Note{"client_established"}, {{"n", std::to_string(k)}});
@@ -250,7 +241,7 @@ void backlog(Session& s, const Config& cfg) {
     s.verdict("all_accepted", cfg.clients, accepted, Note{"verdict_accepted"});
   }
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     if (server_port == 0) server_port = s.options().server_endpoint.port();
     const auto by_client = flows(s, server_port);
     // The SYN count of every client, in the order they connected (by their first SYN).
@@ -309,9 +300,9 @@ int main(int argc, char** argv) {
     // of them must fit in the emptied queue (backlog + 1), or those that do not
     // are dropped again, or answered with SYN cookies and lost (see the lesson).
     if (cfg.clients > 2 * (cfg.backlog + 1)) {
-      throw demo::UsageError(fmt::format("--clients {} with --backlog {}: at most {} clients (2 x (backlog + 1)), so that "
-                                         "the clients left waiting all fit in the queue once the server accepts",
-                                         cfg.clients, cfg.backlog, 2 * (cfg.backlog + 1)));
+      throw demo::UsageError(s.note(Note{"usage_clients"}, {{"clients", std::to_string(cfg.clients)},
+                                                            {"backlog", std::to_string(cfg.backlog)},
+                                                            {"max", std::to_string(2 * (cfg.backlog + 1))}}));
     }
     backlog(s, cfg);
   });

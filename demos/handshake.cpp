@@ -26,16 +26,18 @@ using demo::must;
 using capture::Phase;
 using capture::PacketRecord;
 
-constexpr std::array<std::string_view, 37> kNoteKeys{
+constexpr std::array<std::string_view, 33> kNoteKeys{
     // the timeline
     "listen", "queue_empty", "queue_ready", "accept", "queue_after_accept", "connect_start",
     "state_syn_sent", "state_established_early", "state_established_early_net", "connect_finish", "state_established",
-    "syn", "syn_ack", "ack", "reserved_port", "connect_refused", "rst_refused", "wire_other",
+    "reserved_port", "connect_refused",
     // the summary
     "verdict_segments", "verdict_syn_counts", "verdict_client_state", "verdict_queue",
     "verdict_refused_error", "verdict_refused_segments", "fact_connect_time", "fact_handshake_time", "fact_isns",
     "fact_options", "fact_negotiated", "fact_no_capture_isn", "why_someone_listens",
-    "why_retransmitted", "why_not_seen", "word_on", "word_off", "verdict_options", "why_option_off"};
+    "why_retransmitted", "why_not_seen", "word_on", "word_off", "verdict_options", "why_option_off",
+    // bad usage, in the run's language
+    "usage_refused_server"};
 using Note = demo::Key<kNoteKeys>;
 
 // What each side saw; each side writes only its own part, read after run().
@@ -69,18 +71,6 @@ nlohmann::json flags_of(const std::vector<const PacketRecord*>& segments, std::s
   auto out = nlohmann::json::array();
   for (std::size_t i = 0; i < segments.size() && i < n; ++i) out.push_back(segments[i]->flags);
   return out;
-}
-
-void explain_wire(Session& s) {
-  s.explain_packets([&s](const PacketRecord& p) -> std::optional<std::string> {
-    switch (p.phase) {
-      case Phase::handshake_syn: return s.note(Note{"syn"}, {{"options", p.options}});
-      case Phase::handshake_synack: return s.note(Note{"syn_ack"}, {{"options", p.options}});
-      case Phase::handshake_ack: return s.note(Note{"ack"});
-      case Phase::refused: return s.note(Note{"rst_refused"});
-      default: return s.note(Note{"wire_other"}, {{"phase", std::string(capture::to_string(p.phase))}});
-    }
-  });
 }
 
 // ---------------------------------------------------------------- the handshake
@@ -169,7 +159,7 @@ void handshake(Session& s) {
   }
 
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     const auto segments = first_flow(s.packets());
     const auto observed = flags_of(segments, 3);
     s.verdict("handshake_segments", {"S", "S.", "."}, observed, Note{"verdict_segments"},
@@ -256,7 +246,7 @@ void refused(Session& s) {
   s.verdict("connect_error", "ECONNREFUSED", observed, Note{"verdict_refused_error"});
   if (observed == "connected") s.why(Note{"why_someone_listens"});
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     const auto observed_flags = flags_of(first_flow(s.packets()), 2);
     s.verdict("refused_segments", {"S", "R."}, observed_flags, Note{"verdict_refused_segments"},
               {{"observed", demo::flags_text(observed_flags)}});
@@ -273,7 +263,7 @@ int main(int argc, char** argv) {
   return app.run(argc, argv, [&](Session& s) {
     if (refused_variant) {
       if (s.options().role == demo::Role::server) {
-        throw demo::UsageError("--refused has no server: run the client alone, against a port where nothing listens");
+        throw demo::UsageError(s.note(Note{"usage_refused_server"}));
       }
       refused(s);
     } else {

@@ -24,14 +24,16 @@ using demo::Actor;
 using demo::must;
 using demo::Session;
 
-constexpr std::array<std::string_view, 27> kNoteKeys{
+constexpr std::array<std::string_view, 28> kNoteKeys{
     // the timeline
     "listen", "connect", "send", "recv", "bind_udp", "sendto", "recvfrom", "wire_data", "wire_other",
     // down on A, up on B (facts)
     "down_heading", "app_down", "transport_tcp", "transport_udp", "network", "link", "physical", "up_heading",
     "link_up", "network_up", "transport_up", "app_up", "osi_map", "no_header",
     // verdicts
-    "verdict_link", "verdict_network", "verdict_transport", "verdict_seen"};
+    "verdict_link", "verdict_network", "verdict_transport", "verdict_seen",
+    // bad usage, in the run's language
+    "usage_role"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::string_view kMessage = "hello";
@@ -156,7 +158,7 @@ void explain_layers(Session& s, const Carried& c, bool udp, const std::string& s
 
 void layers(Session& s, bool udp) {
   if (s.options().role != demo::Role::both)
-    throw demo::UsageError("--role: this lesson plays both hosts itself, in one lab on this machine");
+    throw demo::UsageError(s.note(Note{"usage_role"}));
   if (udp) s.set_variant("udp", "--udp");
   auto& lab = s.lab();
   build_lab(lab);

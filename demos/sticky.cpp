@@ -37,7 +37,7 @@ using demo::Side;
 using demo::bytes_of;
 using demo::text_of;
 
-constexpr std::array<std::string_view, 90> kNoteKeys{
+constexpr std::array<std::string_view, 81> kNoteKeys{
     // the timeline: both sides
     "connect", "accept", "nodelay", "send_message", "all_acked", "server_queued", "recv_glued",
     // --nagle
@@ -52,9 +52,6 @@ constexpr std::array<std::string_view, 90> kNoteKeys{
     // --short-reads
     "send_header_byte", "byte_taken", "send_payload", "receiver_gave_up", "naive_recv", "naive_fails",
     "naive_close", "exact_recv", "exact_payload",
-    // the wire
-    "wire_syn", "wire_syn_ack", "wire_ack", "wire_data", "wire_data_ack", "wire_other",
-    "wire_fin1", "wire_fin1_alone", "wire_ack1", "wire_fin2", "wire_ack2", "the_client", "the_server",
     // the summary
     "verdict_glued", "verdict_glued_both", "why_not_glued", "fact_layers", "fact_layers_sent", "verdict_segments",
     "verdict_segments_sent",
@@ -64,7 +61,9 @@ constexpr std::array<std::string_view, 90> kNoteKeys{
     "fact_header_offset", "fact_header_alone", "fact_file_reference", "verdict_naive_short", "fact_naive_error", "verdict_exact",
     "fact_exact_calls", "verdict_header_bytes", "why_receiver_remote", "word_none",
     // labels in a side's column
-    "label_frames", "label_file_done", "label_peer_closed", "label_header_broken", "error_short_prefix"};
+    "label_frames", "label_file_done", "label_peer_closed", "label_header_broken", "error_short_prefix",
+    // bad usage, in the run's language
+    "usage_file_not_regular", "usage_file_unreadable", "usage_endian", "usage_file_fix"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::array<std::string_view, 3> kMessages{"hello", "hai", "hahaha"};
@@ -141,7 +140,7 @@ void wait_all_acked(Session& s, Side side, const net::TcpStream& conn) {
 // generated text sample that both sides can produce on their own.
 class FileBytes {
  public:
-  static FileBytes open(const std::string& path) {
+  static FileBytes open(const Session& s, const std::string& path) {
     FileBytes f;
     if (path.empty()) {
       f.name_ = kSampleName;
@@ -154,13 +153,12 @@ class FileBytes {
     std::error_code ec;
     // The header announces the size before the body: a device or a pipe has none to announce.
     if (const auto st = std::filesystem::status(path, ec); !ec && !std::filesystem::is_regular_file(st)) {
-      throw demo::UsageError(fmt::format("--file {}: not a regular file, so it has no size for the header to "
-                                         "announce; copy the bytes to send into a file and give that", path));
+      throw demo::UsageError(s.note(Note{"usage_file_not_regular"}, {{"path", path}}));
     }
     const auto size = std::filesystem::file_size(path, ec);
-    if (ec) throw demo::UsageError(fmt::format("--file {}: {}", path, ec.message()));
+    if (ec) throw demo::UsageError(s.note(Note{"usage_file_unreadable"}, {{"path", path}, {"error", demo::errno_name(ec.value())}}));
     f.in_ = std::make_unique<std::ifstream>(path, std::ios::binary);
-    if (!*f.in_) throw demo::UsageError(fmt::format("--file {}: cannot be read ({})", path, std::strerror(errno)));
+    if (!*f.in_) throw demo::UsageError(s.note(Note{"usage_file_unreadable"}, {{"path", path}, {"error", demo::errno_name(errno)}}));
     f.name_ = std::filesystem::path(path).filename().string();
     f.size_ = size;
     return f;
@@ -221,34 +219,6 @@ nlohmann::json data_segments(const Session& s, std::uint32_t stream, bool to_ser
 
 bool any_retransmission(const Session& s) {
   return std::any_of(s.packets().begin(), s.packets().end(), is_retransmission);
-}
-
-std::string who_sent(const Session& s, const PacketRecord& p) {
-  return p.sport == server_port_of(s) ? s.note(Note{"the_server"}) : s.note(Note{"the_client"});
-}
-
-void explain_wire(Session& s) {
-  s.explain_packets([&s](const PacketRecord& p) -> std::optional<std::string> {
-    switch (p.phase) {
-      case Phase::handshake_syn: return s.note(Note{"wire_syn"});
-      case Phase::handshake_synack: return s.note(Note{"wire_syn_ack"});
-      case Phase::handshake_ack: return s.note(Note{"wire_ack"});
-      case Phase::data:
-        return s.note(Note{"wire_data"}, {{"bytes", std::to_string(p.len)}, {"preview", p.preview}});
-      case Phase::ack: return s.note(Note{"wire_data_ack"}, {{"ack", std::to_string(p.ack)}});
-      // A connection closed inside the lesson; the others close after the capture.
-      case Phase::teardown_fin1: {
-        const bool other_fin = std::any_of(s.packets().begin(), s.packets().end(), [&p](const PacketRecord& q) {
-          return q.is_tcp && q.stream == p.stream && q.sport == p.dport && q.flags.find('F') != std::string::npos;
-        });
-        return s.note(other_fin ? Note{"wire_fin1"} : Note{"wire_fin1_alone"}, {{"who", who_sent(s, p)}});
-      }
-      case Phase::teardown_ack1: return s.note(Note{"wire_ack1"});
-      case Phase::teardown_fin2: return s.note(Note{"wire_fin2"}, {{"who", who_sent(s, p)}});
-      case Phase::teardown_ack2: return s.note(Note{"wire_ack2"});
-      default: return s.note(Note{"wire_other"}, {{"phase", std::string(capture::to_string(p.phase))}});
-    }
-  });
 }
 
 // ---------------------------------------------------------------- the default: glued
@@ -321,7 +291,7 @@ void glued(Session& s) {
     if (*first_read != all) s.why(Note{"why_not_glued"});
   }
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     const auto observed = data_segments(s, 0, true);
     s.verdict("separate_segments", {5, 3, 6}, observed,
               s.plays(Side::server) ? Note{"verdict_segments"} : Note{"verdict_segments_sent"});
@@ -397,7 +367,7 @@ void nagle(Session& s) {
     if (expected != observed && after_hello[0] && after_hello[0]->unacked == 0) s.why(Note{"why_acked_early"});
   }
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     const nlohmann::json expected = {{"nagle", {5, 9}}, {"nodelay", {5, 3, 6}}};
     const nlohmann::json observed = {{"nagle", data_segments(s, 0, true)}, {"nodelay", data_segments(s, 1, true)}};
     s.verdict("nagle_merges_on_wire", expected, observed, Note{"verdict_nagle_wire"},
@@ -470,7 +440,7 @@ void split(Session& s) {
             {"smallest", std::to_string(chunks.empty() ? 0 : *std::min_element(chunks.begin(), chunks.end()))}});
   }
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     const auto segments = data_segments(s, 0, true);
     std::size_t largest = 0;
     for (const auto& n : segments) largest = std::max(largest, n.get<std::size_t>());
@@ -599,7 +569,7 @@ void framed(Session& s, const Config& cfg) {
            {{"chunks", std::to_string(boundaries.size())}, {"offsets", demo::render_value(boundaries)}});
   }
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     nlohmann::json expected = nlohmann::json::array();
     const MessageCodec codec(cfg.fix, cfg.order);
     for (auto m : kMessages) expected.push_back(codec.encode(m).size());
@@ -615,7 +585,7 @@ void file_transfer(Session& s, const Config& cfg) {
   const net::HeaderBodyOptions options{.header_prefix = prefix_for(cfg.order)};
   // The file this side knows: the server sends it; the client checks what
   // arrives against it. A lone client without --file knows only the sample.
-  const auto known = FileBytes::open(cfg.file);
+  const auto known = FileBytes::open(s, cfg.file);
   if (s.plays(Side::server)) {
     s.fact("file", {{"name", known.name()}, {"size", known.size()}}, Note{"fact_file_reference"},
            {{"name", known.name()}, {"size", std::to_string(known.size())}});
@@ -634,7 +604,7 @@ void file_transfer(Session& s, const Config& cfg) {
   std::size_t recv_calls = 0;
   s.run(
       [&] {  // the server sends the file: header, then the body in pieces
-        auto file = FileBytes::open(cfg.file);
+        auto file = FileBytes::open(s, cfg.file);
         auto listener = s.listen();
         auto conn = std::move(must(listener.accept(s.accept_patience())).stream);
         s.explain(Side::server, "accept", Note{"accept"});
@@ -674,7 +644,7 @@ void file_transfer(Session& s, const Config& cfg) {
       [&] {  // the client receives: recv(1024) until the codec says the file is complete
         auto conn = connect_client(s, s.server_endpoint(), false);
         net::HeaderBodyCodec codec(options);
-        auto expected_bytes = FileBytes::open(cfg.file);
+        auto expected_bytes = FileBytes::open(s, cfg.file);
         std::array<std::byte, kRecvSize> buf{};
         std::vector<std::byte> want;
         while (!complete) {
@@ -763,7 +733,7 @@ void file_transfer(Session& s, const Config& cfg) {
     s.verdict("file_intact", want, got, compared ? Note{"verdict_file"} : Note{"verdict_file_size_only"},
               {{"bytes", std::to_string(body_bytes)}, {"name", compared ? known.name() : header ? file_name_in(*header) : "-"}});
   }
-  if (s.capturing()) explain_wire(s);
+  if (s.capturing()) demo::explain_wire(s);
 }
 
 // ---------------------------------------------------------------- --short-reads
@@ -894,7 +864,7 @@ void short_reads(Session& s, const Config& cfg) {
     s.fact("recv_exact_calls", exact_calls, Note{"fact_exact_calls"}, {{"calls", demo::render_value(exact_calls)}});
   }
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     s.verdict("header_bytes_separate", {1, 1, 1, 1, 5}, data_segments(s, 1, true), Note{"verdict_header_bytes"});
   }
 }
@@ -929,9 +899,9 @@ int main(int argc, char** argv) {
     cfg.order = endian == "little" ? net::ByteOrder::little : net::ByteOrder::big;
     cfg.file = file;
     if (!endian.empty() && cfg.fix != Fix::length && cfg.fix != Fix::header && !short_reads_variant) {
-      throw demo::UsageError("--endian is for a length prefix: use it with --fix length, --fix header or --short-reads");
+      throw demo::UsageError(s.note(Note{"usage_endian"}));
     }
-    if (!file.empty() && cfg.fix != Fix::header) throw demo::UsageError("--file goes with --fix header");
+    if (!file.empty() && cfg.fix != Fix::header) throw demo::UsageError(s.note(Note{"usage_file_fix"}));
     if (nagle_variant) return nagle(s);
     if (split_variant) return split(s);
     if (short_reads_variant) return short_reads(s, cfg);

@@ -32,7 +32,7 @@ using capture::Phase;
 using net::TcpState;
 using namespace std::chrono_literals;
 
-constexpr std::array<std::string_view, 76> kNoteKeys{
+constexpr std::array<std::string_view, 65> kNoteKeys{
     // the timeline: calls and states
     "accept", "connect", "client_send_bye", "server_recv_bye", "server_send_reply", "client_recv_reply",
     "server_send_hello", "client_recv_hello", "client_close", "client_fin_wait_1",
@@ -44,8 +44,7 @@ constexpr std::array<std::string_view, 76> kNoteKeys{
     "server_reuseaddr_first", "server_close_first", "client_recv_bye", "server_time_wait", "listener_close", "rebind_fails",
     "rebind_reuseaddr",
     // the timeline: the wire ({who} is "the client" or "the server")
-    "the_client", "the_server", "wire_syn", "wire_syn_ack", "wire_ack", "wire_data", "wire_data_ack", "wire_fin1", "wire_ack1",
-    "wire_fin2", "wire_fin2_ack1", "wire_ack2", "wire_rst_linger", "wire_rst_unread", "wire_other",
+    "the_client", "the_server", "wire_rst_linger", "wire_rst_unread",
     // the summary
     "verdict_segments", "verdict_time_wait", "verdict_no_time_wait", "verdict_close_wait",
     "verdict_received_after_fin", "verdict_data_after_fin", "verdict_rst", "verdict_peer_reset",
@@ -157,35 +156,13 @@ const PacketRecord* first_with(const std::vector<PacketRecord>& packets, char fl
   return nullptr;
 }
 
-void explain_wire(Session& s, std::uint16_t server_port, bool abort_variant) {
-  s.explain_packets([&s, server_port, abort_variant](const PacketRecord& p) -> std::optional<std::string> {
-    const std::string who = from_server(p, server_port) ? s.note(Note{"the_server"}) : s.note(Note{"the_client"});
-    switch (p.phase) {
-      case Phase::handshake_syn: return s.note(Note{"wire_syn"});
-      case Phase::handshake_synack: return s.note(Note{"wire_syn_ack"});
-      case Phase::handshake_ack: return s.note(Note{"wire_ack"});
-      case Phase::data: return s.note(Note{"wire_data"}, {{"who", who}, {"bytes", std::to_string(p.len)}});
-      case Phase::ack: return s.note(Note{"wire_data_ack"}, {{"who", who}});
-      case Phase::teardown_fin1: return s.note(Note{"wire_fin1"}, {{"who", who}});
-      case Phase::teardown_ack1: {
-        // The delay the timer really took, measured from the FIN this ACK answers.
-        std::int64_t delay = 0;
-        for (const auto& fin : s.packets()) {
-          if (fin.ts_ns > p.ts_ns) break;
-          if (fin.is_tcp && fin.stream == p.stream && fin.sport == p.dport && fin.flags.find('F') != std::string::npos) {
-            delay = p.ts_ns - fin.ts_ns;
-          }
-        }
-        return s.note(Note{"wire_ack1"}, {{"who", who}, {"delay", demo::duration_text(delay)}});
-      }
-      case Phase::teardown_fin2: return s.note(Note{"wire_fin2"}, {{"who", who}});
-      case Phase::teardown_fin2_ack1: return s.note(Note{"wire_fin2_ack1"}, {{"who", who}});
-      case Phase::teardown_ack2: return s.note(Note{"wire_ack2"}, {{"who", who}});
-      case Phase::reset:
-        if (abort_variant && p.stream == 0) return s.note(Note{"wire_rst_linger"}, {{"who", who}});
-        return s.note(Note{"wire_rst_unread"}, {{"who", who}});
-      default: return s.note(Note{"wire_other"}, {{"phase", std::string(capture::to_string(p.phase))}});
-    }
+// The wire's notes are the shared ones (wire_notes.hpp, this lesson's texts
+// overriding), but for an RST: why it was sent depends on the variant.
+void explain_teardown_wire(Session& s, bool abort_variant) {
+  demo::explain_wire(s, [&s, abort_variant](const PacketRecord& p) -> std::optional<std::string> {
+    if (p.phase != Phase::reset) return std::nullopt;
+    return s.note(abort_variant && p.stream == 0 ? Note{"wire_rst_linger"} : Note{"wire_rst_unread"},
+                  {{"who", demo::wire_sender(s, p)}});
   });
 }
 
@@ -299,7 +276,7 @@ void four_way(Session& s) {
   client_verdicts(s, client);
   if (s.capturing()) {
     if (server_port == 0) server_port = s.options().server_endpoint.port();
-    explain_wire(s, server_port, false);
+    explain_teardown_wire(s, false);
     segments_verdict(s, {"F.", ".", "F.", "."});
     wire_timing_facts(s, server_port);
   }
@@ -338,7 +315,7 @@ void merged(Session& s) {
   client_verdicts(s, client);
   if (s.capturing()) {
     if (server_port == 0) server_port = s.options().server_endpoint.port();
-    explain_wire(s, server_port, false);
+    explain_teardown_wire(s, false);
     segments_verdict(s, {"F.", "F.", "."});
     if (s.verdicts().back().ok == false) {
       // How long the server took from the end of its EOF recv() to close():
@@ -412,7 +389,7 @@ void half_close(Session& s) {
   }
   if (s.capturing()) {
     if (server_port == 0) server_port = s.options().server_endpoint.port();
-    explain_wire(s, server_port, false);
+    explain_teardown_wire(s, false);
     // Bytes the server sent after the client's FIN, counted on the wire.
     std::size_t after_fin = 0;
     if (const PacketRecord* fin = first_with(s.packets(), 'F'); fin != nullptr && !from_server(*fin, server_port)) {
@@ -493,7 +470,7 @@ void abort_with_rst(Session& s) {
   }
   if (s.capturing()) {
     if (server_port == 0) server_port = s.options().server_endpoint.port();
-    explain_wire(s, server_port, true);
+    explain_teardown_wire(s, true);
     // The first connection ends with the client's RST, the second with the server's.
     nlohmann::json observed = nlohmann::json::array();
     for (std::uint32_t stream : {0u, 1u}) {
@@ -561,13 +538,7 @@ void reuse(Session& s) {
     s.verdict("rebind_with_reuseaddr", "ok", with_reuse.value_or("-"), Note{"verdict_rebind_reuseaddr"},
               {{"result", with_reuse == "ok" ? s.note(Note{"word_ok"}) : with_reuse.value_or("-")}});
   }
-  if (s.capturing()) {
-    std::uint16_t server_port = s.options().server_endpoint.port();
-    for (const auto& pkt : s.packets()) {
-      if (pkt.is_tcp && pkt.flags == "S") server_port = pkt.dport;  // whoever received the SYN
-    }
-    explain_wire(s, server_port, false);
-  }
+  if (s.capturing()) explain_teardown_wire(s, false);
 }
 
 }  // namespace

@@ -41,15 +41,12 @@ using demo::Side;
 using demo::bytes_of;
 using demo::text_of;
 
-constexpr std::array<std::string_view, 67> kNoteKeys{
+constexpr std::array<std::string_view, 58> kNoteKeys{
     // the timeline
     "bind_udp", "listen_tcp", "nodelay", "sendto", "recvfrom", "connect", "accept", "send", "server_queued", "recv_glued",
     "all_acked", "truncated_recv", "next_recv", "small_buffer", "sendto_more", "tcp_send_all", "tcp_recv_all",
     "drained", "port_closed", "udp_connect", "udp_send", "udp_recv_refused", "send_max", "send_too_big",
     "recv_max",
-    // the wire
-    "wire_datagram", "wire_datagram_big", "wire_unreachable", "wire_syn", "wire_syn_ack", "wire_ack", "wire_data", "wire_data_ack",
-    "wire_other",
     // the summary
     "verdict_boundaries", "verdict_sender", "verdict_tcp_glued", "verdict_no_handshake", "fact_tcp_handshake",
     "verdict_truncated", "verdict_rest_lost", "verdict_lost", "fact_arrived", "verdict_drops_counted",
@@ -57,9 +54,11 @@ constexpr std::array<std::string_view, 67> kNoteKeys{
     "verdict_refused", "verdict_icmp", "why_someone_listens", "verdict_max", "verdict_max_received", "verdict_one_more", "fact_limit_v4",
     "fact_limit_v6",
     "fact_max_wire", "why_no_fragments_seen", "word_none",
-    "label_drained", "label_port_closed", "icmp_port_unreachable",
+    "label_drained", "label_port_closed",
     // --echo
-    "echo_reply", "echo_got_reply", "verdict_echo_answered", "verdict_echo_replies"};
+    "echo_reply", "echo_got_reply", "verdict_echo_answered", "verdict_echo_replies",
+    // bad usage, in the run's language
+    "usage_unreachable_server"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::array<std::string_view, 3> kMessages{"hello", "hai", "hahaha"};
@@ -124,29 +123,6 @@ void wait_all_acked(Session& s, Side side, const net::TcpStream& conn) {
   s.record_note(side, "SIOCOUTQ 0", Note{"all_acked"});
 }
 
-void explain_wire(Session& s) {
-  s.explain_packets([&s](const PacketRecord& p) -> std::optional<std::string> {
-    switch (p.phase) {
-      case Phase::datagram:
-        // A long datagram's preview says little and takes three lines: its size says it all.
-        if (p.len > 64) return s.note(Note{"wire_datagram_big"}, {{"bytes", std::to_string(p.len)}});
-        return s.note(Note{"wire_datagram"}, {{"bytes", std::to_string(p.len)}, {"preview", p.preview}});
-      // capture's note is English ("udp port 40123 unreachable (frame 5)"): other languages say it from the frame.
-      case Phase::unreachable:
-        return s.note(Note{"wire_unreachable"},
-                      {{"what", s.options().lang == demo::Lang::en
-                                    ? p.note
-                                    : s.note(Note{"icmp_port_unreachable"}, {{"frame", std::to_string(p.related)}})}});
-      case Phase::handshake_syn: return s.note(Note{"wire_syn"});
-      case Phase::handshake_synack: return s.note(Note{"wire_syn_ack"});
-      case Phase::handshake_ack: return s.note(Note{"wire_ack"});
-      case Phase::data: return s.note(Note{"wire_data"}, {{"bytes", std::to_string(p.len)}});
-      case Phase::ack: return s.note(Note{"wire_data_ack"});
-      default: return s.note(Note{"wire_other"}, {{"phase", demo::phase_words(p.phase, s.common())}});
-    }
-  });
-}
-
 // ---------------------------------------------------------------- default: boundaries kept
 
 void datagrams(Session& s) {
@@ -209,7 +185,7 @@ void datagrams(Session& s) {
     s.verdict("tcp_glued", "hellohaihahaha", tcp_read.value_or(""), Note{"verdict_tcp_glued"});
   }
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     // UDP: the first packet already carries data. TCP: three segments before its first byte.
     nlohmann::json udp_lengths = nlohmann::json::array();
     std::string first_proto;
@@ -296,7 +272,7 @@ void echo(Session& s) {
     s.verdict("replies_from_server", expected, reply_sources, Note{"verdict_echo_replies"},
               {{"count", std::to_string(replies.size())}, {"replies", demo::render_value(replies)}});
   }
-  if (s.capturing()) explain_wire(s);
+  if (s.capturing()) demo::explain_wire(s);
 }
 
 // ---------------------------------------------------------------- --truncate
@@ -337,7 +313,7 @@ void truncated_datagram(Session& s) {
               {{"copied", first ? std::to_string(first->size) : "-"}, {"size", first ? std::to_string(first->full_size) : "-"}});
     s.verdict("rest_lost", kNext, second.value_or(""), Note{"verdict_rest_lost"});
   }
-  if (s.capturing()) explain_wire(s);
+  if (s.capturing()) demo::explain_wire(s);
 }
 
 // ---------------------------------------------------------------- --loss
@@ -446,7 +422,7 @@ void loss(Session& s) {
     }
     s.verdict("tcp_whole", kLossCount * kLossSize, tcp_bytes.value_or(0), Note{"verdict_tcp_whole"});
   }
-  if (s.capturing()) explain_wire(s);
+  if (s.capturing()) demo::explain_wire(s);
 }
 
 // ---------------------------------------------------------------- --unreachable
@@ -491,7 +467,7 @@ void unreachable(Session& s) {
     if (recv_result == "data") s.why(Note{"why_someone_listens"});
   }
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     nlohmann::json observed = nlohmann::json::array();
     for (const auto& p : s.packets()) observed.push_back(p.phase == Phase::unreachable ? "unreachable" : std::string(capture::to_string(p.proto)));
     s.verdict("icmp_port_unreachable", {"udp", "unreachable"}, observed, Note{"verdict_icmp"},
@@ -542,7 +518,7 @@ void largest(Session& s) {
               Note{"verdict_max_received"});
   }
   if (s.capturing()) {
-    explain_wire(s);
+    demo::explain_wire(s);
     nlohmann::json lengths = nlohmann::json::array();
     for (const auto& p : s.packets()) {
       if (p.proto == Proto::udp) lengths.push_back(p.len);
@@ -574,8 +550,7 @@ int main(int argc, char** argv) {
   return app.run(argc, argv, [&](Session& s) {
     if (unreachable_variant) {
       if (s.options().role == demo::Role::server) {
-        throw demo::UsageError(
-            "--unreachable has no server: run the client alone, against a port where nothing listens");
+        throw demo::UsageError(s.note(Note{"usage_unreachable_server"}));
       }
       return unreachable(s);
     }

@@ -93,15 +93,19 @@ CallText describe_call(const net::CallEvent& c, bool unicode) {
     const auto port = port_of(c.peer);
     t.full = port ? fmt::format("accept :{}", *port) : with("accept", c.args);
   } else if (moves_data(c.call)) {
-    // args: the size asked for, then what else matters ("from 127.0.0.1:40001",
-    // "MSG_PEEK", "MSG_TRUNC"). The ladder shows the size the call returned.
+    // args: the size asked for, then what else matters (recvfrom's sender
+    // "127.0.0.1:40001", "MSG_PEEK", "MSG_TRUNC"). The ladder shows the size the
+    // call returned, and an arrow before the address a datagram came from, so the
+    // line reads the same in every language.
     std::string extra, extra_compact, flags;
     const auto words = split_words(c.args);
     for (std::size_t i = 0; i < words.size(); ++i) {
       if (i == 0 && !words[i].empty() && std::isdigit(static_cast<unsigned char>(words[i][0]))) continue;
-      extra += " " + words[i];
-      extra_compact += " " + port_only(words[i]);
-      if (words[i].starts_with("MSG_")) flags += " " + words[i];
+      const bool flag = words[i].starts_with("MSG_");
+      const std::string from = c.call == "recvfrom" && !flag ? (unicode ? "← " : "<- ") : "";
+      extra += " " + from + words[i];
+      extra_compact += " " + from + port_only(words[i]);
+      if (flag) flags += " " + words[i];
     }
     const std::string result = c.result == 0 && c.call == "recv" ? "0 (EOF)" : std::to_string(c.result);
     t.full = fmt::format("{} {}{}{}", c.call, result, extra, preview);

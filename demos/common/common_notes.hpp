@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 126> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 141> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -40,6 +40,8 @@ inline constexpr std::array<std::string_view, 126> kCommonNoteKeys{
     "errno.eacces", "errno.eperm", "errno.emfile", "errno.enfile", "errno.enobufs", "errno.enomem",
     "errc.invalid_endpoint", "errc.frame_too_large", "errc.malformed_frame", "errc.eof_in_frame", "errc.timed_out",
     "errc.not_supported",
+    // the flags' own checks (options.cpp: finish), in the run's language
+    "file_capture", "file_html", "file_is_directory", "file_not_regular", "file_not_writable", "file_no_directory", "file_not_in_directory", "file_link_loop", "file_unwritable", "pcapng_needs_file", "client_needs_port", "listen_for_server", "host_for_client", "address_wrong_family", "address_unknown",
 };
 using CommonNote = Key<kCommonNoteKeys>;
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -53,16 +54,30 @@ std::string raw_note(const Lesson& l, const std::string& key) {
   return md.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
 }
 
-// Compares one lesson file's notes with the keys the code uses.
-void check_lesson(const Lesson& l, std::span<const std::string_view> keys, std::vector<std::string>& problems) {
+// Compares one lesson file's notes with the keys the code uses. `overrides`: keys
+// the file may define in place of common.md's (the wire's notes), with only the
+// placeholders the shared code fills.
+void check_lesson(const Lesson& l, std::span<const std::string_view> keys, std::vector<std::string>& problems,
+                  std::span<const std::string_view> overrides = {}) {
   std::set<std::string, std::less<>> declared(keys.begin(), keys.end());
+  const std::set<std::string, std::less<>> overridable(overrides.begin(), overrides.end());
+  const std::set<std::string> filled(kWireValues.begin(), kWireValues.end());
   for (std::string_view k : keys) {
     if (!l.has(k)) problems.push_back(fmt::format("lessons/{}: note \"{}\" is missing (the code uses it)", l.path(), k));
   }
   for (const auto& k : l.keys()) {
-    if (!declared.contains(k)) {
+    if (declared.contains(k)) continue;
+    if (!overridable.contains(k)) {
       problems.push_back(fmt::format("lessons/{}: note \"{}\" is not used by the code (remove it, or declare it)",
                                      l.path(), k));
+      continue;
+    }
+    for (const auto& hole : placeholders(raw_note(l, k))) {
+      if (!filled.contains(hole)) {
+        problems.push_back(fmt::format("lessons/{}: note \"{}\" uses {{{}}}, which the wire's notes do not fill "
+                                       "(they fill: {})",
+                                       l.path(), k, hole, fmt::join(kWireValues, ", ")));
+      }
     }
   }
 }
@@ -102,9 +117,11 @@ Lang lang_of_arguments(int argc, char** argv) {
 // flag its message names with the value given to it ("--port 70000", "--port=abc").
 std::string refused_input(const CLI::App& app, std::string_view message, int argc, char** argv) {
   std::vector<std::string> out = app.remaining();
-  std::istringstream words{std::string(message)};
+  // The flags it names: "--port", "--port:", and in a list "[--merged,--abort]".
+  std::string spaced(message);
+  std::ranges::replace_if(spaced, [](char c) { return c == ',' || c == '[' || c == ']' || c == ':'; }, ' ');
+  std::istringstream words{spaced};
   for (std::string w; words >> w;) {
-    while (!w.empty() && (w.back() == ':' || w.back() == ',')) w.pop_back();
     if (!w.starts_with('-') || w.size() < 2) continue;
     for (int i = 1; i < argc; ++i) {
       const std::string_view a = argv[i];
@@ -175,15 +192,22 @@ Demo::Demo(DemoInfo info) : info_(info), app_(std::string(info.description), "de
 int check_notes(const DemoInfo& info) {
   std::vector<std::string> problems;
   std::map<std::string, std::map<std::string, std::set<std::string>>> holes;  // key -> lang -> placeholders
+  std::vector<std::string_view> common_keys(kCommonNoteKeys.begin(), kCommonNoteKeys.end());
+  common_keys.insert(common_keys.end(), kWireNoteKeys.begin(), kWireNoteKeys.end());
   for (Lang lang : {Lang::en, Lang::zh}) {
     for (const auto& [name, keys] : {std::pair{std::string(info.name), info.note_keys},
-                                     std::pair{std::string("common"), std::span<const std::string_view>(kCommonNoteKeys)}}) {
+                                     std::pair{std::string("common"), std::span<const std::string_view>(common_keys)}}) {
       auto l = Lesson::load(name, lang);
       if (!l) {
         problems.push_back(l.error());
         continue;
       }
-      check_lesson(*l, keys, problems);
+      // A lesson may override the wire's notes; common.md defines them.
+      if (name == "common") {
+        check_lesson(*l, keys, problems);
+      } else {
+        check_lesson(*l, keys, problems, kWireNoteKeys);
+      }
       for (const auto& k : l->keys()) holes[name + "/" + k][std::string(to_string(lang))] = placeholders(raw_note(*l, k));
     }
   }
@@ -198,7 +222,7 @@ int check_notes(const DemoInfo& info) {
   for (const auto& p : problems) std::fprintf(stderr, "%s\n", p.c_str());
   if (!problems.empty()) return exit_failed;
   std::printf("notes ok: demo-%s and common, %zu keys, en and zh\n", std::string(info.name).c_str(),
-              info.note_keys.size() + kCommonNoteKeys.size());
+              info.note_keys.size() + common_keys.size());
   return exit_ok;
 }
 

@@ -28,6 +28,7 @@
 #include "options.hpp"
 #include "render.hpp"
 #include "session.hpp"
+#include "wire_notes.hpp"
 
 namespace socklab::demo {
 

@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <system_error>
 
+#include "common_notes.hpp"
 #include "socklab/capture/capture_file.hpp"
+#include "socklab/net/error.hpp"
 
 namespace socklab::demo {
 
@@ -106,23 +109,55 @@ std::string rerun_command(const CommonOptions& opts, std::string_view missing, b
   return out;
 }
 
+namespace {
+
+// Why a -w or --html file cannot be written, in the run's language: capture's
+// own message is English, so the lesson's words are chosen by its error code.
+std::string target_problem(const Lesson& common, std::string_view flag, CommonNote what, const std::string& path,
+                           const net::Error& e) {
+  const Values v{{"flag", std::string(flag)}, {"what", common.note(what)}, {"path", path}};
+  const auto is = [&e](std::errc c) { return e.code == std::make_error_condition(c); };
+  if (is(std::errc::is_a_directory)) return common.note(CommonNote{"file_is_directory"}, v);
+  if (is(std::errc::file_exists)) return common.note(CommonNote{"file_not_regular"}, v);
+  if (is(std::errc::permission_denied)) return common.note(CommonNote{"file_not_writable"}, v);
+  if (is(std::errc::no_such_file_or_directory)) return common.note(CommonNote{"file_no_directory"}, v);
+  if (is(std::errc::not_a_directory)) return common.note(CommonNote{"file_not_in_directory"}, v);
+  if (is(std::errc::too_many_symbolic_link_levels)) return common.note(CommonNote{"file_link_loop"}, v);
+  Values with_error = v;
+  with_error.emplace_back("error", e.errno_value() != 0 ? net::errno_name(e.errno_value()) : e.code.message());
+  return common.note(CommonNote{"file_unwritable"}, with_error);
+}
+
+// --host or --listen that names no usable address: the wrong family for -6, or nothing known.
+std::string address_problem(const Lesson& common, std::string_view flag, const std::string& value) {
+  const Values v{{"flag", std::string(flag)}, {"address", value}};
+  // It is an address, only not of the family -6 asks for.
+  if (net::Endpoint::from_host_port(value, 0, AF_UNSPEC)) return common.note(CommonNote{"address_wrong_family"}, v);
+  return common.note(CommonNote{"address_unknown"}, v);
+}
+
+}  // namespace
+
 std::optional<std::string> finish(CommonOptions& opts, std::string_view program) {
+  // The language first: every message below is in the run's language.
+  opts.lang = opts.lang_flag.empty() ? lang_from_environment() : opts.lang_flag == "zh" ? Lang::zh : Lang::en;
+  const auto common = Lesson::load("common", opts.lang);
+  if (!common) return common.error();
   if (!opts.pcap_path.empty()) opts.capture = true;
   if (opts.answers) opts.quiz = true;
-  if (opts.pcapng && opts.pcap_path.empty()) return "--pcapng says how to write the -w file: give -w FILE too";
+  if (opts.pcapng && opts.pcap_path.empty()) return common->note(CommonNote{"pcapng_needs_file"});
   if (!opts.pcap_path.empty()) {
     // Checked before anything runs: a -w that cannot be written is never found out after the lesson.
     if (auto target = capture::output_file_target(opts.pcap_path, "capture file"); !target)
-      return "-w " + target.error().message();
+      return target_problem(*common, "-w", CommonNote{"file_capture"}, opts.pcap_path, target.error());
     if (capture::capture_format_for(opts.pcap_path) == capture::CaptureFormat::pcapng) opts.pcapng = true;
   }
   // The page too: under the same rules as -w (capture_file.hpp), refused before the lesson runs.
   if (!opts.html_path.empty()) {
     if (auto target = capture::output_file_target(opts.html_path, "HTML page"); !target)
-      return "--html " + target.error().message();
+      return target_problem(*common, "--html", CommonNote{"file_html"}, opts.html_path, target.error());
   }
   opts.role = opts.role_flag == "server" ? Role::server : opts.role_flag == "client" ? Role::client : Role::both;
-  opts.lang = opts.lang_flag.empty() ? lang_from_environment() : opts.lang_flag == "zh" ? Lang::zh : Lang::en;
   opts.color = opts.color_flag == "always" ? ColorChoice::always
                : opts.color_flag == "never" ? ColorChoice::never
                                             : ColorChoice::automatic;
@@ -130,25 +165,19 @@ std::optional<std::string> finish(CommonOptions& opts, std::string_view program)
   const char* loopback = opts.ipv6 ? "::1" : "127.0.0.1";
 
   if (opts.role == Role::client && opts.port == 0) {
-    return fmt::format("--role client needs --port: the port the server printed when it started "
-                       "(e.g. {} --role client --host 127.0.0.1 --port 5000)",
-                       program);
+    return common->note(CommonNote{"client_needs_port"}, {{"program", std::string(program)}});
   }
-  if (opts.role == Role::client && !opts.listen.empty()) {
-    return "--listen is for the server; the client connects to --host";
-  }
-  if (opts.role == Role::server && !opts.host.empty()) {
-    return "--host is for the client; the server listens on --listen";
-  }
+  if (opts.role == Role::client && !opts.listen.empty()) return common->note(CommonNote{"listen_for_server"});
+  if (opts.role == Role::server && !opts.host.empty()) return common->note(CommonNote{"host_for_client"});
 
   const std::string listen = opts.listen.empty() ? loopback : opts.listen;
   auto at = net::Endpoint::from_host_port(listen, opts.port, family);
-  if (!at) return fmt::format("--listen {}: {}", listen, at.error().message());
+  if (!at) return address_problem(*common, "--listen", listen);
   opts.listen_endpoint = *at;
 
   const std::string host = opts.host.empty() ? loopback : opts.host;
   auto to = net::Endpoint::from_host_port(host, opts.port, family);
-  if (!to) return fmt::format("--host {}: {}", host, to.error().message());
+  if (!to) return address_problem(*common, "--host", host);
   opts.server_endpoint = *to;
   return std::nullopt;
 }

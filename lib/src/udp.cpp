@@ -113,8 +113,10 @@ Result<UdpSocket::Datagram> UdpSocket::receive(std::span<std::byte> buf,
     auto from = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss), msg.msg_namelen);
     if (from) d.from = *from;
     if (trace_) {
+      // The sender stands where recvfrom() writes it, as sendto()'s address does:
+      // data, not a word of some language (the ladder draws it with an arrow).
       std::string args = std::to_string(buf.size());
-      if (from) args += " from " + from->to_string();
+      if (from) args += " " + from->to_string();
       if (d.truncated) args += " MSG_TRUNC";
       record_call(t0, call, std::move(args), n, 0, preview_bytes(buf.first(d.size)));
     }

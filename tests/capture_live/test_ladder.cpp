@@ -305,8 +305,11 @@ TEST_CASE("segment and call labels use tcpdump's notation", "[ladder]") {
   CHECK(call_label(fx::call(0, 0, Side::server, "recv", "1024", 0)) == "recv 0 (EOF)");
   CHECK(call_label(fx::call(0, 0, Side::client, "shutdown", "SHUT_WR", 0)) == "shutdown SHUT_WR");
   // What matters besides the size stays: the sender, and flags such as MSG_TRUNC.
-  CHECK(call_label(fx::call(0, 0, Side::server, "recvfrom", "16 from 127.0.0.1:40001 MSG_TRUNC", 100, "xxxx")) ==
-        "recvfrom 100 from 127.0.0.1:40001 MSG_TRUNC \"xxxx\"");
+  // The sender is drawn with an arrow, no word of any language (issue 10 item 17).
+  CHECK(call_label(fx::call(0, 0, Side::server, "recvfrom", "16 127.0.0.1:40001 MSG_TRUNC", 100, "xxxx")) ==
+        "recvfrom 100 ← 127.0.0.1:40001 MSG_TRUNC \"xxxx\"");
+  CHECK(call_label(fx::call(0, 0, Side::server, "recvfrom", "16 127.0.0.1:40001", 4, "xxxx"), false) ==
+        "recvfrom 4 <- 127.0.0.1:40001 \"xxxx\"");
   CHECK(call_label(fx::call(0, 0, Side::client, "recv", "1024 MSG_PEEK", 5, "hello")) == "recv 5 MSG_PEEK \"hello\"");
   CHECK(call_label(fx::call(0, 0, Side::client, "recv", "1024", -1, {}, ECONNRESET)) == "recv 1024 ✗ ECONNRESET");
 }
@@ -316,7 +319,7 @@ TEST_CASE("ladder: a long call keeps what matters when it must be shortened", "[
   // The UDP truncation lesson: the server's recvfrom must still say MSG_TRUNC.
   const std::vector<socklab::net::CallEvent> calls = {
       fx::call(0, 10, Side::client, "sendto", "100 127.0.0.1:8080", 100, "xxxxxxxxxxxxxxxxxxxxxxxx"),
-      fx::call(5, 10, Side::server, "recvfrom", "16 from 127.0.0.1:51514 MSG_TRUNC", 100, "xxxxxxxxxxxxxxxx"),
+      fx::call(5, 10, Side::server, "recvfrom", "16 127.0.0.1:51514 MSG_TRUNC", 100, "xxxxxxxxxxxxxxxx"),
       fx::call(20, 10, Side::client, "note", "line one\nline two", 0),
   };
   const std::string picture = render(merge_timeline(calls, {}), true);

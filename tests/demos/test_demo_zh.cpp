@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <set>
 #include <string>
@@ -12,7 +13,10 @@
 #include <utility>
 #include <vector>
 
+#include <sys/socket.h>
+
 #include "demo_runner.hpp"
+#include "socklab/net.hpp"
 
 namespace {
 
@@ -43,6 +47,8 @@ const std::set<std::string, std::less<>> kAllowed{
     "Wireshark", "pcap", "proc", "net", "snmp", "python", "Python", "struct", "pack", "sleep", "root", "zh",
     // names
     "Linux", "Nagle", "socklab", "Chromium", "ClientHello",
+    // demo-layers: the Ethernet header's field, the virtual link the lab uses
+    "EtherType", "veth",
     // demo-web: the resolver call, the programs that visit, HTTP header names
     "getaddrinfo", "curl", "chromium", "localhost", "http", "https", "Accept", "Connection", "Host",
     // demo-router: routes as `ip route` prints them, nstat's counter names
@@ -56,17 +62,24 @@ const std::set<std::string, std::less<>> kAllowed{
 // "x16": the first byte of a TLS ClientHello (0x16), which demo-web --bad sends as data.
 const std::set<std::string, std::less<>> kPayload{"hello", "hai", "hahaha", "x00", "n", "txt", "x16"};
 
-// English still printed in zh runs, each a known gap of issue 10 item 17 (listed
-// here so that the sweep guards everything else): the "from" that lib's call
-// record puts after recvfrom's size.
-const std::set<std::string, std::less<>> kKnownEnglish{"from"};
-
 bool latin(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 // The Latin words of `line` that are not protocol tokens.
 // quoted: a quote opened on an earlier line is still open (a wrapped payload).
 Strings foreign_words(std::string_view line, bool* quoted_across = nullptr) {
   Strings out;
+  // demo-layers prints header bytes in hex ("dc 15 13 88 00 0d"): a line with a
+  // few such tokens is a dump, and then "dc" is a byte, not a word.
+  const auto hex_byte = [](std::string_view t) {
+    return t.size() == 2 && std::all_of(t.begin(), t.end(), [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)) && !std::isupper(static_cast<unsigned char>(ch)); });
+  };
+  std::size_t bytes_in_line = 0;
+  for (std::size_t i = 0; i < line.size();) {
+    std::size_t end = i;
+    while (end < line.size() && line[end] != ' ' && static_cast<unsigned char>(line[end]) < 0x80) ++end;
+    if (end > i && hex_byte(line.substr(i, end - i))) ++bytes_in_line;
+    i = end + 1;
+  }
   bool quoted = quoted_across != nullptr && *quoted_across;  // payload text between quotes is the data sent
   bool flag_value = false;  // the word after a flag is its value: --fix length
   for (std::size_t i = 0; i < line.size();) {
@@ -90,6 +103,12 @@ Strings foreign_words(std::string_view line, bool* quoted_across = nullptr) {
     std::string_view token = line.substr(i, end - i);
     i = end;
     if (std::exchange(flag_value, token.starts_with("--"))) continue;
+    // A byte in hex: with a digit in it, or in a dump of them; a number written 0x0800.
+    const bool has_digit = std::any_of(token.begin(), token.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
+    if (hex_byte(token) && (has_digit || bytes_in_line >= 3)) continue;
+    if (token.starts_with("0x") && token.size() > 2 &&
+        std::all_of(token.begin() + 2, token.end(), [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)); }))
+      continue;
     // Flags (--fix, -6), paths (/tmp/x, ./demo-x), addresses and ports,
     // programs (demo-udp), identifiers (net.ipv4.tcp_syncookies, SO_REUSEADDR, inet_diag).
     if (token.starts_with('-') || token.find_first_of("/-:._") != std::string_view::npos) continue;
@@ -110,7 +129,7 @@ Strings foreign_words(std::string_view line, bool* quoted_across = nullptr) {
       // A hexadecimal number (0x5975, a checksum): the "x" is not a word.
       const bool hex = word.size() > 1 && word[0] == 'x' && w - word.size() > 0 && token[w - word.size() - 1] == '0' &&
                        word.substr(1).find_first_not_of("0123456789abcdef") == std::string_view::npos;
-      if (hex || constant || kAllowed.contains(word) || kPayload.contains(word) || kKnownEnglish.contains(word)) continue;
+      if (hex || constant || kAllowed.contains(word) || kPayload.contains(word)) continue;
       // A word cut short by the ladder's width ("le…" for len) counts as the token it starts.
       // A word cut short by the ladder's width ("le…" for len, "f…" in a JSON
       // payload): too short to judge, and the full word is shown elsewhere.
@@ -126,12 +145,31 @@ Strings foreign_words(std::string_view line, bool* quoted_across = nullptr) {
   return out;
 }
 
+// The foreign words of every line of `text` (a program's stderr, say).
+Strings foreign_words_in(const std::string& text) {
+  Strings out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    for (auto& w : foreign_words(text.substr(start, end - start))) out.push_back(std::move(w));
+    start = end + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("foreign_words finds English and lets protocol tokens be", "[demos][zh]") {
   CHECK(foreign_words("connect :46123 │ … EINPROGRESS connect() 发出 SYN").empty());
   CHECK(foreign_words("选项 [mss 65495,sackOK,TS val 1 ecr 0,nop,wscale 10]，--fix length").empty());
   CHECK(foreign_words("send 5 \"hello world\" 第 1 次").empty());
+  CHECK(foreign_words("recvfrom 5 ← :38485 \"hel…\"").empty());
+  CHECK(foreign_words("recvfrom 5 from :38485") == Strings{"from"});
+  CHECK(foreign_words("13：dc 15 13 88 00 0d 14 21。").empty());  // header bytes
+  CHECK(foreign_words("6f。").empty());
+  CHECK(foreign_words("EtherType 0x0800（IPv4）").empty());
+  CHECK(foreign_words("be sure") == Strings{"be", "sure"});
   CHECK(foreign_words("再重启：ok。") == Strings{"ok"});
   CHECK(foreign_words("首部校验和 0x5975。").empty());
   CHECK(foreign_words("x5975 0xzz") == Strings{"x5975", "xzz"});
@@ -150,24 +188,89 @@ TEST_CASE("a command line CLI11 refuses is named in Chinese with --lang zh", "[d
       {{DEMO_HANDSHAKE, "--port=abc", "--lang=zh"}, "--port=abc"},
       {{DEMO_HANDSHAKE, "--lang", "zh", "--role", "boss"}, "--role boss"},
       {{DEMO_PORTS, "--lang", "zh", "--reuseport", "--privileged"}, "--reuseport, --privileged"},
+      {{DEMO_TEARDOWN, "--lang", "zh", "--merged", "--abort"}, "--merged, --abort"},  // CLI11 lists them in brackets
   };
   for (const auto& [cmd, input] : cases) {
     const auto r = socklab::test::run_demo(cmd);
     INFO(r.err);
     CHECK(r.exit_code == 2);
     CHECK(r.err.find(input) != std::string::npos);
-    std::size_t start = 0;
-    while (start < r.err.size()) {
-      std::size_t end = r.err.find('\n', start);
-      if (end == std::string::npos) end = r.err.size();
-      CHECK(foreign_words(r.err.substr(start, end - start)).empty());
-      start = end + 1;
-    }
+    CHECK(foreign_words_in(r.err).empty());
   }
   // English runs keep CLI11's own words.
   const auto en = socklab::test::run_demo({DEMO_HANDSHAKE, "--lang", "en", "--bogus"});
   CHECK(en.exit_code == 2);
   CHECK(en.err.find("not expected: --bogus") != std::string::npos);
+}
+
+// The flags' own checks run before the lesson, and before anything is captured;
+// they too speak the run's language (issue 10 item 17).
+TEST_CASE("a bad -w, --html or address is refused in Chinese with --lang zh", "[demos][zh]") {
+  const std::string dir = SOCKLAB_BINARY_DIR;
+  const std::string missing = dir + "/no-such-directory/x.pcap";
+  // The bad input, and what the message must quote of it.
+  const std::vector<std::pair<Strings, std::string>> cases{
+      {{DEMO_HANDSHAKE, "-w", dir}, dir},
+      {{DEMO_HANDSHAKE, "-w", missing}, missing},
+      {{DEMO_UDP, "--html", dir}, dir},
+      {{DEMO_HANDSHAKE, "--pcapng"}, "--pcapng"},
+      {{DEMO_HANDSHAKE, "--role", "client"}, "--role client"},
+      {{DEMO_HANDSHAKE, "--role", "client", "--port", "5000", "--listen", "0.0.0.0"}, "--listen"},
+      {{DEMO_HANDSHAKE, "--role", "server", "--host", "10.0.0.1"}, "--host"},
+      {{DEMO_HANDSHAKE, "--host", "nosuchhost.invalid"}, "nosuchhost.invalid"},
+      {{DEMO_HANDSHAKE, "-6", "--host", "127.0.0.1"}, "127.0.0.1"},
+  };
+  for (const auto& [args, input] : cases) {
+    Strings cmd = args;
+    cmd.insert(cmd.end(), {"--lang", "zh"});
+    const auto r = socklab::test::run_demo(cmd);
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.find(input) != std::string::npos);
+    CHECK(foreign_words_in(r.err).empty());
+  }
+  // English runs say it in English, with the same facts.
+  const auto en = socklab::test::run_demo({DEMO_HANDSHAKE, "-w", missing, "--lang", "en"});
+  CHECK(en.exit_code == 2);
+  CHECK(en.err.find("-w capture file " + missing + ": its directory does not exist") != std::string::npos);
+}
+
+// What goes wrong speaks the run's language too: a client whose server is not
+// there, and the lessons' own checks of their flags (issue 10 item 17).
+TEST_CASE("errors speak Chinese with --lang zh: refused connects, the lessons' own flag checks", "[demos][zh]") {
+  // A port bound but not listening: no other program can take it, and a SYN there is refused.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  socklab::net::Socket reserved(fd);
+  const auto any = socklab::net::Endpoint::loopback_v4();
+  REQUIRE(::bind(fd, any.data(), any.size()) == 0);
+  const std::string port = std::to_string(socklab::net::value_or_throw(reserved.local_endpoint()).port());
+  const std::vector<std::pair<Strings, int>> cases{
+      {{DEMO_HANDSHAKE, "--role", "client", "--port", port}, 1},
+      {{DEMO_TEARDOWN, "--role", "client", "--port", port}, 1},
+      {{DEMO_STICKY, "--role", "client", "--port", port}, 1},
+      {{DEMO_BACKLOG, "--role", "client", "--port", port}, 1},
+      {{DEMO_BACKLOG, "--clients", "20", "--backlog", "2"}, 2},
+      {{DEMO_HANDSHAKE, "--role", "server", "--refused"}, 2},
+      {{DEMO_UDP, "--role", "server", "--unreachable"}, 2},
+      {{DEMO_STICKY, "--endian", "little"}, 2},
+      {{DEMO_STICKY, "--file", "/etc/hostname"}, 2},
+      {{DEMO_STICKY, "--fix", "header", "--file", "/dev/null"}, 2},
+      {{DEMO_LAYERS, "--role", "client", "--port", "5000"}, 2},
+  };
+  for (const auto& [args, code] : cases) {
+    Strings cmd = args;
+    cmd.insert(cmd.end(), {"--lang", "zh"});
+    const auto r = socklab::test::run_demo(cmd);
+    std::string shown;
+    for (const auto& a : cmd) shown += a + " ";
+    INFO(shown << "\n" << r.err);
+    CHECK(r.exit_code == code);
+    CHECK_FALSE(r.err.empty());
+    CHECK(foreign_words_in(r.out).empty());
+    CHECK(foreign_words_in(r.err).empty());
+  }
 }
 
 TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") {
@@ -216,6 +319,8 @@ TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") 
       {DEMO_ROUTER},
       {DEMO_ROUTER, "--ttl", "1"},
       {DEMO_SYNFLOOD},
+      {DEMO_LAYERS},
+      {DEMO_LAYERS, "--udp"},
   };
   // Variants that take no --capture (nothing goes over a network).
   const std::vector<Strings> plain_runs{{DEMO_UNIX, "--stale"}, {DEMO_PORTS, "--privileged"}};

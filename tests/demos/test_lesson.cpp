@@ -2,10 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <array>
-#include <filesystem>
-#include <fstream>
 #include <iterator>
-#include <regex>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -122,55 +119,6 @@ TEST_CASE("report helpers", "[lesson]") {
   CHECK(duration_text(41'230'000) == "41.2 ms");
   CHECK(duration_text(1'500'000'000) == "1.50 s");
   CHECK(socklab::demo::errno_name(ECONNREFUSED) == "ECONNREFUSED");
-}
-
-namespace {
-std::string read_source(const std::string& relative) {
-  std::ifstream in(std::string(SOCKLAB_SOURCE_DIR) + "/" + relative);
-  REQUIRE(in);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::set<std::string> quoted_in(const std::string& text) {
-  std::set<std::string> out;
-  static const std::regex quoted("\"([a-z0-9_.]+)\"");
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), quoted); it != std::sregex_iterator(); ++it) {
-    out.insert((*it)[1]);
-  }
-  return out;
-}
-
-// The keys used as `Type{"key"}` in `code`.
-std::set<std::string> used_keys(const std::string& code, const std::string& type) {
-  std::set<std::string> out;
-  const std::regex use("\\b" + type + "\\{\"([a-z0-9_.]+)\"\\}");
-  for (auto it = std::sregex_iterator(code.begin(), code.end(), use); it != std::sregex_iterator(); ++it) {
-    out.insert((*it)[1]);
-  }
-  return out;
-}
-}  // namespace
-
-// The compiler checks that every key used is declared; this checks the other
-// way: no declared key (and so no lesson note) is dead text.
-TEST_CASE("every declared note key is used by the code", "[lesson]") {
-  for (const std::string demo : {"handshake", "teardown"}) {
-    INFO(demo);
-    const std::string code = read_source("demos/" + demo + ".cpp");
-    const auto begin = code.find("kNoteKeys{");
-    REQUIRE(begin != std::string::npos);
-    const auto declared = quoted_in(code.substr(begin, code.find("};", begin) - begin));
-    const auto used = used_keys(code, "Note");
-    CHECK(declared == used);
-  }
-  const std::string common = read_source("demos/common/common_notes.hpp");
-  const auto begin = common.find("kCommonNoteKeys{");
-  const auto declared = quoted_in(common.substr(begin, common.find("};", begin) - begin));
-  std::string plumbing;  // every source file of demos/common
-  for (const auto& e : std::filesystem::directory_iterator(std::string(SOCKLAB_SOURCE_DIR) + "/demos/common")) {
-    if (e.path().extension() == ".cpp") plumbing += read_source("demos/common/" + e.path().filename().string());
-  }
-  CHECK(declared == used_keys(plumbing, "CommonNote"));
 }
 
 TEST_CASE("lib's errors in the lesson's language: strerror() is English whatever --lang says", "[lesson]") {

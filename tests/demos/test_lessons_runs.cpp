@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -89,14 +88,6 @@ std::string read_source(const std::string& relative) {
   std::ifstream in(std::string(SOCKLAB_SOURCE_DIR) + "/" + relative);
   REQUIRE(in);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::set<std::string> matches(const std::string& text, const std::regex& re) {
-  std::set<std::string> out;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it) {
-    out.insert((*it)[1]);
-  }
-  return out;
 }
 
 }  // namespace
@@ -236,7 +227,7 @@ TEST_CASE("udp: three datagrams, three recvfrom(); TCP glues the same messages",
   const auto recvfroms = calls(lines, "server", "recvfrom");
   REQUIRE(recvfroms.size() == 3);
   CHECK(results(recvfroms) == std::vector<std::int64_t>{5, 3, 6});
-  for (const auto& c : recvfroms) CHECK_THAT(c.at("args").get<std::string>(), Catch::Contains("from 127.0.0.1:"));
+  for (const auto& c : recvfroms) CHECK_THAT(c.at("args").get<std::string>(), Catch::StartsWith("1024 127.0.0.1:"));
   // No connect() for UDP: the client's only connect is its TCP one.
   CHECK(calls(lines, "client", "connect").size() == 1);
   CHECK(results(calls(lines, "server", "recv")) == std::vector<std::int64_t>{14});
@@ -389,20 +380,10 @@ TEST_CASE("udp: a port in use for UDP is reported with the remedy", "[demos][les
   CHECK_THAT(r.err, Catch::Contains(port));
 }
 
-TEST_CASE("lessons 3-5: the notes, in both languages, are exactly the ones the code uses", "[demos][lessons][cli]") {
+// Their notes are checked against the code when each program is built (demos/CMakeLists.txt).
+TEST_CASE("lessons 3-5: each lesson has the sections of lessons 1 and 2", "[demos][lessons][cli]") {
   for (const std::string demo : {"sticky", "udp", "backlog"}) {
     INFO(demo);
-    const std::string program = demo == "sticky" ? DEMO_STICKY : demo == "udp" ? DEMO_UDP : DEMO_BACKLOG;
-    const auto r = run_demo({program, "--check-notes"});
-    INFO(r.err);
-    CHECK(r.exit_code == 0);
-    // No declared key is dead text: each is used as Note{"key"} in the code.
-    const std::string code = read_source("demos/" + demo + ".cpp");
-    const auto begin = code.find("kNoteKeys{");
-    REQUIRE(begin != std::string::npos);
-    const auto declared = matches(code.substr(begin, code.find("};", begin) - begin), std::regex("\"([a-z0-9_.]+)\""));
-    CHECK(declared == matches(code, std::regex("\\bNote\\{\"([a-z0-9_.]+)\"\\}")));
-    // Each lesson has the sections of lessons 1 and 2.
     for (const char* lang : {"en", "zh"}) {
       const std::string text = read_source(std::string("lessons/") + lang + "/" + demo + ".md");
       CHECK(std::count(text.begin(), text.end(), '\n') > 60);
