@@ -258,7 +258,7 @@ void four_way(Session& s) {
       [&] {  // the server
         auto listener = s.listen();
         server_port = listener.endpoint().port();
-        auto conn = std::move(must(listener.accept(s.accept_patience())).stream);
+        auto conn = s.accept(listener).stream;
         s.explain(Side::server, "accept", Note{"accept"});
         const auto p = demo::ends_of(conn);
         server_says_goodbye(s, conn);
@@ -315,7 +315,7 @@ void merged(Session& s) {
       [&] {  // the server closes as soon as it reads the end
         auto listener = s.listen();
         server_port = listener.endpoint().port();
-        auto conn = std::move(must(listener.accept(s.accept_patience())).stream);
+        auto conn = s.accept(listener).stream;
         s.explain(Side::server, "accept", Note{"accept"});
         server_says_goodbye(s, conn);
         recv_until_eof(conn);
@@ -365,7 +365,7 @@ void half_close(Session& s) {
       [&] {  // the server reads the question to its end, then answers
         auto listener = s.listen();
         server_port = listener.endpoint().port();
-        auto conn = std::move(must(listener.accept(s.accept_patience())).stream);
+        auto conn = s.accept(listener).stream;
         s.explain(Side::server, "accept", Note{"accept"});
         recv_message(conn, kQuestion.size());
         s.explain(Side::server, "recv", Note{"server_recv_question"});
@@ -437,7 +437,7 @@ void abort_with_rst(Session& s) {
         auto listener = s.listen();
         server_port = listener.endpoint().port();
         // 1. The client aborts: our recv() learns it from the RST.
-        auto first = std::move(must(listener.accept(s.accept_patience())).stream);
+        auto first = s.accept(listener).stream;
         s.explain(Side::server, "accept", Note{"accept"});
         must(first.send_all(kHello));
         s.explain(Side::server, "send", Note{"server_send_hello"});
@@ -520,7 +520,7 @@ void reuse(Session& s) {
         auto listener = s.listen({.reuse_addr = true});
         s.explain(Side::server, "setsockopt", Note{"server_reuseaddr_first"});
         const net::Endpoint at = listener.endpoint();
-        auto conn = std::move(must(listener.accept(s.accept_patience())).stream);
+        auto conn = s.accept(listener).stream;
         s.explain(Side::server, "accept", Note{"accept"});
         const auto p = demo::ends_of(conn);
         must(conn.send_all(kGoodbye));

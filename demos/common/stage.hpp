@@ -227,6 +227,14 @@ class Stage {
   // The server's port, for the two-column ladder (Session knows it; a lab lesson has none).
   [[nodiscard]] virtual std::optional<std::uint16_t> server_port() const { return std::nullopt; }
 
+  // What a capture running elsewhere hands this stage when it ends (a class
+  // server's one capture, cut to one client's connection: classroom.hpp).
+  struct SharedPackets {
+    capture::LinkType link = capture::LinkType::ethernet;
+    std::vector<capture::RawPacket> raw;
+    nlohmann::json stats;
+  };
+
  protected:
   // A participant known to the stage. The two sides of a loopback lesson record
   // with their Side and no participant name (their JSON stays as it was).
@@ -248,6 +256,9 @@ class Stage {
   void stop_capture();
   // The milliseconds mapping the capture took, for the note that says so; nullopt: not armed.
   std::optional<double> arm(const CaptureSpec& spec);
+  // The packets come from a capture that outlives this stage: arm() only marks
+  // it captured on `interface`, and the end of the capture calls `take`.
+  void use_shared_capture(std::string interface, std::function<SharedPackets()> take);
 
   CommonOptions options_;
   std::string demo_;
@@ -289,6 +300,8 @@ class Stage {
   capture::LinkType capture_link_ = capture::LinkType::ethernet;
   std::string capture_interface_;
   bool capture_file_written_ = false;
+  std::function<SharedPackets()> shared_take_;
+  std::string shared_interface_;
 
   std::map<std::pair<std::string, std::int64_t>, std::string> call_notes_;  // by (participant, start time)
   std::function<std::optional<std::string>(const capture::PacketRecord&)> packet_notes_;
