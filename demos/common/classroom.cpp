@@ -127,7 +127,8 @@ Stage::SharedPackets Classroom::take_packets(const net::Endpoint& client) {
 int Classroom::run(const std::function<void(Session&)>& lesson) {
   const std::string program = "demo-" + demo_;
   // Many students at once: a queue as long as the kernel allows (net.core.somaxconn).
-  auto bound = net::TcpListener::bind(options_.listen_endpoint, {.backlog = 4096, .reuse_addr = true});
+  auto bound = net::TcpListener::bind(options_.listen_endpoint,
+                                      {.backlog = 4096, .reuse_addr = true, .trace = {&setup_calls_, Side::server}});
   if (!bound) {
     std::fprintf(stderr, "%s: %s\n", program.c_str(), explain_bind_failure(bound.error(), options_.listen_endpoint, common_).c_str());
     return exit_failed;
@@ -136,9 +137,15 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
   if (options_.capture) {
 #if SOCKLAB_HAVE_PCAP
     auto config = capture_config_for(listener_.endpoint(), "");
+    // Students on other machines come in through the network interfaces, not lo.
+    config.interface = is_loopback_address(listener_.endpoint()) ? "lo" : "any";
     // The packets go to their students' runs as they come; none is kept twice.
     config.keep_packets = false;
-    config.buffer_bytes = 32 << 20;  // a class's handshakes at once: bench/README.md, "A class"
+    // Each slot of the ring is as large as the snapshot length: with the headers
+    // and the first 2 KiB of each packet (its preview and lengths are what the
+    // ladder shows; no file is written) 32 MiB holds a class's packets many times.
+    config.snaplen = 2048;
+    config.buffer_bytes = 32 << 20;
     config.sink = [this](const capture::RawPacket& p) { route(p.ts_ns, p.wire_len, p.bytes); };
     interface_ = config.interface;
     auto started = start_capture(config, common_, rerun_command(options_, "", true));

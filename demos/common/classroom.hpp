@@ -56,6 +56,9 @@ class Classroom {
   void taken(const net::Endpoint& client);
   // True for the first run to announce: it prints the command students run.
   [[nodiscard]] bool first_announce();
+  // The calls that set the listener up (socket, SO_REUSEADDR, bind, listen), made
+  // once for the class: each student's ladder shows them, at the time they were made.
+  [[nodiscard]] std::vector<net::CallEvent> setup_calls() const { return setup_calls_.snapshot(); }
 
  private:
   struct ClientRun {
@@ -72,6 +75,7 @@ class Classroom {
   Lesson lesson_;
   Lesson common_;
   ReportStyle style_;
+  net::CallRecorder setup_calls_;
   net::TcpListener listener_;
 
   std::unique_ptr<capture::LiveCapture> capture_;

@@ -51,12 +51,31 @@ void Session::run(const std::function<void()>& server, const std::function<void(
   if (plays(Side::server)) parts.push_back({side_member(Side::server).name, [&server](Actor&) { server(); }});
   if (plays(Side::client)) parts.push_back({side_member(Side::client).name, [&client](Actor&) { client(); }});
   // A lone client knows its server's port from the start: arm before its first SYN.
-  if (options_.role == Role::client) arm_capture(options_.server_endpoint);
+  if (options_.role == Role::client) {
+    // Classmates on this machine may talk to the same server port: keep this run's connections.
+    keep_own_packets([this](const capture::DecodedPacket& d) { return is_own_packet(d); });
+    arm_capture(options_.server_endpoint);
+  }
   // A server on a port given with --port can be reached by another process the
   // moment it listens, before announce(): arm first. (An ephemeral port is
   // known to nobody until announce() prints it, after arming.)
   if (options_.role == Role::server && options_.listen_endpoint.port() != 0) arm_capture(options_.listen_endpoint);
   play(std::move(parts));
+}
+
+bool Session::is_own_packet(const capture::DecodedPacket& d) const {
+  if (d.reached < capture::Layer::transport || (d.proto != capture::Proto::tcp && d.proto != capture::Proto::udp)) return true;
+  const std::uint16_t server = options_.server_endpoint.port();
+  const std::uint16_t mine = d.dport == server ? d.sport : d.dport;
+  // The local ports this run's sockets had, as their calls recorded them.
+  bool any_known = false;
+  for (const auto& c : recorder_.snapshot()) {
+    const auto colon = c.local.rfind(':');
+    if (colon == std::string::npos) continue;
+    any_known = true;
+    if (c.local.substr(colon + 1) == std::to_string(mine)) return true;
+  }
+  return !any_known;  // nothing to tell them apart by: keep everything, as before
 }
 
 void Session::part_done(const std::string& name) {
@@ -80,7 +99,10 @@ net::TcpListener Session::listen(net::ListenOptions opts) {
 
 net::TcpListener Session::listen_unannounced(net::ListenOptions opts) {
   opts.trace = trace(Side::server);
-  if (classroom_) return must(classroom_->listener().share(opts.trace));
+  if (classroom_) {
+    for (auto e : classroom_->setup_calls()) recorder_.record(std::move(e));
+    return must(classroom_->listener().share(opts.trace));
+  }
   auto listener = net::TcpListener::bind(options_.listen_endpoint, opts);
   if (!listener) throw DemoFailure(explain_bind_failure(listener.error()));
   return std::move(*listener);

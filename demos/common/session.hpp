@@ -113,6 +113,7 @@ class Session : public Stage {
 
  private:
   void arm_capture(const net::Endpoint& server);
+  [[nodiscard]] bool is_own_packet(const capture::DecodedPacket& d) const;
   void part_done(const std::string& name) override;
 
   std::optional<net::Endpoint> announced_;

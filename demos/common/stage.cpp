@@ -231,6 +231,8 @@ void Stage::explain_packets(std::function<std::optional<std::string>(const captu
 
 bool Stage::capture(const CaptureSpec& spec) { return arm(spec).has_value(); }
 
+void Stage::keep_own_packets(std::function<bool(const capture::DecodedPacket&)> own) { own_packet_ = std::move(own); }
+
 void Stage::use_shared_capture(std::string interface, std::function<SharedPackets()> take) {
   shared_interface_ = std::move(interface);
   shared_take_ = std::move(take);
@@ -323,7 +325,12 @@ void Stage::stop_capture() {
       if (!options_.pcap_path.empty() && !options_.pcapng) capture_stats_["pcap"] = options_.pcap_path;
     }
     const auto link = capture_->link_type();
-    const auto raw = capture_->take_packets();
+    auto raw = capture_->take_packets();
+    if (own_packet_) {
+      std::erase_if(raw, [&](const capture::RawPacket& p) {
+        return !own_packet_(capture::decode(link, p.bytes, p.wire_len, p.ts_ns));
+      });
+    }
     capture_link_ = link;
     if (keep) raw_packets_ = raw;
     capture::RecordBuilder records(link);

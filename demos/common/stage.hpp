@@ -41,6 +41,7 @@
 #include "lesson.hpp"
 #include "note_key.hpp"
 #include "options.hpp"
+#include "socklab/capture/packet.hpp"
 #include "socklab/capture/raw_packet.hpp"
 #include "socklab/capture/record.hpp"
 #include "socklab/lab/lab.hpp"
@@ -259,6 +260,9 @@ class Stage {
   // The packets come from a capture that outlives this stage: arm() only marks
   // it captured on `interface`, and the end of the capture calls `take`.
   void use_shared_capture(std::string interface, std::function<SharedPackets()> take);
+  // A port capture shows only the packets `own` accepts (decided when it stops):
+  // a client's own connections, when classmates on the same machine use the port too.
+  void keep_own_packets(std::function<bool(const capture::DecodedPacket&)> own);
 
   CommonOptions options_;
   std::string demo_;
@@ -301,6 +305,7 @@ class Stage {
   std::string capture_interface_;
   bool capture_file_written_ = false;
   std::function<SharedPackets()> shared_take_;
+  std::function<bool(const capture::DecodedPacket&)> own_packet_;
   std::string shared_interface_;
 
   std::map<std::pair<std::string, std::int64_t>, std::string> call_notes_;  // by (participant, start time)
