@@ -233,7 +233,8 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
   if (options_.role == Role::server) {
     const bool class_server = serves_class_ && serves_class_();
     std::optional<std::string> problem;
-    if (!class_server && (options_.serve != 0 || options_.summary_every != 0)) {
+    // --serve 1 is what a server of one client per run does anyway.
+    if (!class_server && (options_.serve > 1 || options_.summary_every != 0)) {
       problem = common.note(CommonNote{"class_one_client"}, {{"demo", std::string(info_.name)}});
     }
     const std::string file_flag = !options_.pcap_path.empty() ? "-w" : !options_.html_path.empty() ? "--html" : options_.quiz ? "--quiz" : "";
