@@ -16,6 +16,7 @@
 #include "render.hpp"
 #include "server_setup.hpp"
 #include "socklab/capture/packet.hpp"
+#include "socklab/capture/terminal.hpp"
 
 #if SOCKLAB_HAVE_PCAP
 #include "socklab/capture/live.hpp"
@@ -184,7 +185,7 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
     if (stopping_ || no_student_ || (options_.serve != 0 && admitted >= options_.serve)) break;
     waiting_ = true;
     ++running_;
-    runs.emplace_back([this, index = runs.size(), &lesson] { serve_one(index, lesson); });
+    runs.emplace_back([this, &lesson] { serve_one(lesson); });
     changed_.wait(lock, [&] { return !waiting_ || stopping_; });
     if (!waiting_ && !no_student_) ++admitted;
   }
@@ -215,9 +216,9 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
   return exit_ok;
 }
 
-void Classroom::serve_one(std::size_t index, const std::function<void(Session&)>& lesson) {
+void Classroom::serve_one(const std::function<void(Session&)>& lesson) {
   CommonOptions options = options_;
-  if (index > 0) options.no_lesson = true;  // the title and the goal once, with the first student
+  options.no_lesson = true;  // the title and the goal were printed once, for the class
   std::optional<std::string> failure;
   std::exception_ptr error;
   std::optional<net::Endpoint> client;
@@ -258,6 +259,12 @@ void Classroom::serve_one(std::size_t index, const std::function<void(Session&)>
     runs_.push_back({client->to_string(), s.verdicts(), failure});
   }
   std::lock_guard lock(mutex_);
+  if (!options_.json && !options_.no_lesson && runs_.size() == 1) {
+    // The title and the goal once, above the first student (a lesson refused at once prints nothing).
+    std::string intro = lesson_.title() + "\n\n";
+    for (const auto& line : capture::wrap(lesson_.goal(), style_.width)) intro += line + "\n";
+    std::fputs(intro.c_str(), stdout);
+  }
   if (!options_.json) {
     const std::string heading = common_.note(CommonNote{"class_student"}, {{"n", std::to_string(runs_.size())}, {"client", client->to_string()}});
     const char* rule = style_.ascii ? "==" : "━━";

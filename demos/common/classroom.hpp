@@ -66,7 +66,7 @@ class Classroom {
     std::vector<Verdict> verdicts;
     std::optional<std::string> failure;
   };
-  void serve_one(std::size_t index, const std::function<void(Session&)>& lesson);
+  void serve_one(const std::function<void(Session&)>& lesson);
   void route(std::int64_t ts_ns, std::uint32_t wire_len, std::vector<std::uint8_t> bytes);
   void print_summary(bool final);
 
