@@ -222,6 +222,7 @@ void Classroom::serve_one(const std::function<void(Session&)>& lesson) {
   std::optional<std::string> failure;
   std::exception_ptr error;
   std::optional<net::Endpoint> client;
+  std::vector<Verdict> verdicts;
   std::string report;
   {
     Session s(options, demo_, lesson_, common_, *this);
@@ -256,9 +257,12 @@ void Classroom::serve_one(const std::function<void(Session&)>& lesson) {
       changed_.notify_all();
       return;
     }
-    runs_.push_back({client->to_string(), s.verdicts(), failure});
+    verdicts = s.verdicts();
   }
+  // One lock from the record to the print: the student's number and the
+  // summaries' counts are those of this run.
   std::lock_guard lock(mutex_);
+  runs_.push_back({client->to_string(), std::move(verdicts), failure});
   if (!options_.json && !options_.no_lesson && runs_.size() == 1) {
     // The title and the goal once, above the first student (a lesson refused at once prints nothing).
     std::string intro = lesson_.title() + "\n\n";

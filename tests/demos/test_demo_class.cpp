@@ -7,6 +7,7 @@
 // The same test runs in the repeat suite (SOCKLAB_CLASS_ROUNDS rounds).
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -74,7 +75,7 @@ void hold_class(const ClassCase& c) {
 
   Strings server_args = c.variant;
   server_args.insert(server_args.end(), {"--role", "server", "--listen", kTeacher, "--port", kPort, "--serve",
-                                         std::to_string(kStudents), "--capture", "--json"});
+                                         std::to_string(kStudents), "--summary-every", "10", "--capture", "--json"});
   Process server(in_namespace(teacher, server_args), {.env = socklab::test::demo_environment()});
   const std::string ready = server.wait_for_stderr("Serving a class");
   INFO(ready);
@@ -129,8 +130,13 @@ void hold_class(const ClassCase& c) {
     CHECK(syns == 1);
   }
   const auto summaries = of_kind(lines, "class_summary");
-  REQUIRE(summaries.size() == 1);
-  const auto& summary = summaries.front();
+  // --summary-every 10: after the 10th and the 20th student, then the final one.
+  REQUIRE(summaries.size() == 3);
+  CHECK(summaries[0].at("final") == false);
+  CHECK(summaries[0].at("clients") == 10);
+  CHECK(summaries[1].at("final") == false);
+  CHECK(summaries[1].at("clients") == kStudents);
+  const auto& summary = summaries.back();
   INFO(summary.dump());
   CHECK(summary.at("final") == true);
   CHECK(summary.at("clients") == kStudents);
@@ -182,4 +188,32 @@ TEST_CASE("a server serves a class of 20 students from another machine", "[demos
       hold_class(c);
     }
   }
+}
+
+TEST_CASE("Ctrl-C ends a class with its summary; students then hear that no server listens", "[demos][class]") {
+  auto server = socklab::test::start_demo({DEMO_STICKY, "--role", "server", "--json"});
+  const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
+  REQUIRE(port);
+  for (int i = 0; i < 2; ++i) {
+    const auto r = socklab::test::run_demo({DEMO_STICKY, "--role", "client", "--port", *port});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+  }
+  // Both students' runs are printed before the signal: their verdict lines are there.
+  REQUIRE(server.wait_until([](const socklab::test::ProcessOutput& o) {
+    std::size_t n = 0;
+    for (auto at = o.out.find("\"glued_read\""); at != std::string::npos; at = o.out.find("\"glued_read\"", at + 1)) ++n;
+    return n == 2;
+  }));
+  server.signal(SIGINT);
+  const auto served = server.finish();
+  INFO(served.err);
+  REQUIRE(served.exit_code == 0);
+  const auto summaries = of_kind(served.json(), "class_summary");
+  REQUIRE(summaries.size() == 1);
+  CHECK(summaries[0].at("final") == true);
+  CHECK(summaries[0].at("clients") == 2);
+  const auto late = socklab::test::run_demo({DEMO_STICKY, "--role", "client", "--port", *port});
+  CHECK(late.exit_code == 1);
+  CHECK_THAT(late.err, Catch::Contains("Nothing listens on"));
 }
