@@ -64,6 +64,14 @@ sigset_t class_signals() {
 
 }  // namespace
 
+void Classroom::CaptureDeleter::operator()(capture::LiveCapture* c) const noexcept {
+#if SOCKLAB_HAVE_PCAP
+  delete c;
+#else
+  (void)c;
+#endif
+}
+
 Classroom::Classroom(CommonOptions options, std::string demo, Lesson lesson, Lesson common, ReportStyle style)
     : options_(std::move(options)),
       demo_(std::move(demo)),
@@ -156,7 +164,7 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
       return started.error().not_permitted ? exit_capture_not_permitted : exit_failed;
     }
     link_ = started->link_type();
-    capture_ = std::make_unique<capture::LiveCapture>(std::move(*started));
+    capture_.reset(new capture::LiveCapture(std::move(*started)));
 #else
     std::fprintf(stderr, "%s: %s\n", program.c_str(), no_capture_support(common_).text.c_str());
     return exit_capture_not_permitted;

@@ -78,7 +78,11 @@ class Classroom {
   net::CallRecorder setup_calls_;
   net::TcpListener listener_;
 
-  std::unique_ptr<capture::LiveCapture> capture_;
+  // Deleted in classroom.cpp, where LiveCapture is complete (a build without libpcap has none).
+  struct CaptureDeleter {
+    void operator()(capture::LiveCapture* c) const noexcept;
+  };
+  std::unique_ptr<capture::LiveCapture, CaptureDeleter> capture_;
   capture::LinkType link_ = capture::LinkType::ethernet;
   std::string interface_;
   std::mutex packets_mutex_;
