@@ -26,13 +26,13 @@ using demo::must;
 using capture::Phase;
 using capture::PacketRecord;
 
-constexpr std::array<std::string_view, 33> kNoteKeys{
+constexpr std::array<std::string_view, 34> kNoteKeys{
     // the timeline
     "listen", "queue_empty", "queue_ready", "accept", "queue_after_accept", "connect_start",
     "state_syn_sent", "state_established_early", "state_established_early_net", "connect_finish", "state_established",
     "reserved_port", "connect_refused",
     // the summary
-    "verdict_segments", "verdict_syn_counts", "verdict_client_state", "verdict_queue",
+    "verdict_segments", "verdict_syn_counts", "verdict_client_state", "verdict_queue", "verdict_queue_class",
     "verdict_refused_error", "verdict_refused_segments", "fact_connect_time", "fact_handshake_time", "fact_isns",
     "fact_options", "fact_negotiated", "fact_no_capture_isn", "why_someone_listens",
     "why_retransmitted", "why_not_seen", "word_on", "word_off", "verdict_options", "why_option_off",
@@ -93,7 +93,7 @@ void handshake(Session& s) {
         seen.queue_ready = must(listener.queue());
         s.record_note(Side::server, s.queue_label(*seen.queue_ready), Note{"queue_ready"});
 
-        auto accepted = must(listener.accept(s.patience()));
+        auto accepted = s.accept(listener);
         s.explain(Side::server, "accept", Note{"accept"}, {{"peer", accepted.peer.to_string()}});
         seen.queue_after = must(listener.queue());
         s.record_note(Side::server, s.queue_label(*seen.queue_after), Note{"queue_after_accept"});
@@ -215,7 +215,14 @@ void handshake(Session& s) {
     s.verdict("client_state_after_connect", "ESTABLISHED", net::to_string(*seen.client_state_after),
               Note{"verdict_client_state"}, {{"states", demo::render_value(states)}});
   }
-  if (seen.queue_ready && seen.queue_after) {
+  if (seen.queue_ready && seen.queue_after && s.serves_class()) {
+    // The queue is the whole class's: classmates' connections wait beside this one.
+    const auto before = seen.queue_ready->length, after = seen.queue_after->length;
+    s.verdict("accept_queue", {{"before_accept", ">= 1"}}, {{"before_accept", before}, {"after_accept", after}},
+              before >= 1, Note{"verdict_queue_class"},
+              {{"before", std::to_string(before)}, {"after", std::to_string(after)},
+               {"limit", std::to_string(seen.queue_ready->limit)}});
+  } else if (seen.queue_ready && seen.queue_after) {
     s.verdict("accept_queue", {{"before_accept", 1}, {"after_accept", 0}},
               {{"before_accept", seen.queue_ready->length}, {"after_accept", seen.queue_after->length}},
               Note{"verdict_queue"}, {{"limit", std::to_string(seen.queue_ready->limit)}});
@@ -260,6 +267,7 @@ int main(int argc, char** argv) {
   bool refused_variant = false;
   app.cli().add_flag("--refused", refused_variant,
                      "Connect to a port nobody listens on: the SYN is answered by RST (ECONNREFUSED)");
+  app.serve_classes();
   return app.run(argc, argv, [&](Session& s) {
     if (refused_variant) {
       if (s.options().role == demo::Role::server) {

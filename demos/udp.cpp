@@ -352,7 +352,7 @@ void loss(Session& s) {
         s.announce(must(udp.local_endpoint()));
 
         // The client connects over TCP once every datagram is sent: only then do we read.
-        auto conn = std::move(must(listener.accept(s.accept_patience())).stream);
+        auto conn = s.accept(listener).stream;
         s.explain(Side::server, "accept", Note{"accept"});
         std::vector<std::byte> all(kLossCount * kLossSize);
         tcp_bytes = must(conn.recv_exact(all));

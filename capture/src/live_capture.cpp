@@ -116,6 +116,7 @@ struct LiveCapture::Impl {
   TextBuffer comment;
   pcap_stat stats_at_start{};
   int stop_fd = -1;  // eventfd: tells the capture thread to drain and finish
+  int flush_fd = -1;  // eventfd: asks the capture thread to drain and say so (flush())
   std::thread reader;
 
   std::atomic<std::uint64_t> captured{0};
@@ -127,6 +128,8 @@ struct LiveCapture::Impl {
   std::vector<RawPacket> kept;
   std::vector<Waiter*> waiters;
   bool reader_done = false;
+  std::uint64_t flush_asked = 0;  // flush() requests made, and answered (drained after the ask)
+  std::uint64_t flush_done = 0;
   std::optional<net::Error> failure;  // the first error of the capture thread
   std::optional<CaptureStats> final_stats;
 
@@ -139,6 +142,7 @@ struct LiveCapture::Impl {
     ng_writer.reset();
     if (handle != nullptr) pcap_close(handle);
     if (stop_fd >= 0) ::close(stop_fd);
+    if (flush_fd >= 0) ::close(flush_fd);
   }
 
   void request_stop() const {
@@ -223,8 +227,9 @@ struct LiveCapture::Impl {
     // A reader that waits for the CPU lets the ring fill up (measured in
     // bench/live): ask for a larger share. Only root may; without it, carry on.
     (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), reader_nice);
-    pollfd fds[2] = {{pcap_get_selectable_fd(handle), POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    pollfd fds[3] = {{pcap_get_selectable_fd(handle), POLLIN, 0}, {stop_fd, POLLIN, 0}, {flush_fd, POLLIN, 0}};
     bool stopping = false;
+    std::optional<std::uint64_t> flushing;  // the requests to answer once the ring is empty
     for (;;) {
       // Non-blocking: reads every frame the kernel has finished, returns 0 when none is left.
       const int n = pcap_dispatch(handle, -1, &Impl::on_packet, reinterpret_cast<u_char*>(this));
@@ -242,11 +247,26 @@ struct LiveCapture::Impl {
       // The ring was empty after the stop request was seen: everything queued
       // before stop() has been read.
       if (stopping) break;
-      if (::poll(fds, 2, -1) < 0 && errno != EINTR) {
+      // The same for a flush: everything queued before the request has been read.
+      if (flushing) {
+        {
+          std::lock_guard lock(mutex);
+          flush_done = *flushing;
+        }
+        changed.notify_all();
+        flushing.reset();
+      }
+      if (::poll(fds, 3, -1) < 0 && errno != EINTR) {
         fail(net::system_error(errno, "capture on " + config.interface + ": poll"));
         break;
       }
       if ((fds[1].revents & POLLIN) != 0) stopping = true;
+      if ((fds[2].revents & POLLIN) != 0) {
+        std::uint64_t count = 0;
+        [[maybe_unused]] auto n = ::read(flush_fd, &count, sizeof count);
+        std::lock_guard lock(mutex);
+        flushing = flush_asked;
+      }
     }
     {
       std::lock_guard lock(mutex);
@@ -335,6 +355,8 @@ net::Result<LiveCapture> LiveCapture::start(LiveCaptureConfig config) {
 
   impl->stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (impl->stop_fd < 0) return std::unexpected(net::system_error(errno, context + ": eventfd"));
+  impl->flush_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (impl->flush_fd < 0) return std::unexpected(net::system_error(errno, context + ": eventfd"));
   // The ring and filter are in place: from here on every matching packet is queued.
   impl->reader = std::thread([p = impl.get()] { p->run(); });
   return LiveCapture(std::move(impl));
@@ -353,6 +375,17 @@ bool LiveCapture::wait_for(std::function<bool(const RawPacket&)> match,
   std::erase(s.waiters, &waiter);
   s.has_waiters.store(!s.waiters.empty(), std::memory_order_release);
   return waiter.matched;
+}
+
+bool LiveCapture::flush() {
+  Impl& s = *impl_;
+  std::unique_lock lock(s.mutex);
+  if (s.reader_done) return false;
+  const std::uint64_t mine = ++s.flush_asked;
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(s.flush_fd, &one, sizeof one);
+  s.changed.wait(lock, [&] { return s.flush_done >= mine || s.reader_done; });
+  return s.flush_done >= mine;
 }
 
 bool LiveCapture::wait_for_count(std::uint64_t n, std::chrono::milliseconds timeout) {

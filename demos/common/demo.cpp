@@ -14,6 +14,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "classroom.hpp"
 #include "quiz.hpp"
 #include "report.hpp"
 #include "socklab/cli/docs.hpp"
@@ -258,6 +259,25 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
     return exit_failed;
   }
   const Lesson common = *common_text;
+  if (options_.role == Role::server) {
+    const bool class_server = serves_class_ && serves_class_();
+    std::optional<std::string> problem;
+    // --serve 1 is what a server of one client per run does anyway.
+    if (!class_server && (options_.serve > 1 || options_.summary_every != 0)) {
+      problem = common.note(CommonNote{"class_one_client"}, {{"demo", std::string(info_.name)}});
+    }
+    const std::string file_flag = !options_.pcap_path.empty() ? "-w" : !options_.html_path.empty() ? "--html" : options_.quiz ? "--quiz" : "";
+    if (class_server && !file_flag.empty()) problem = common.note(CommonNote{"class_no_file"}, {{"flag", file_flag}});
+    if (problem) {
+      std::fprintf(stderr, "%s: %s\n%s\n", program.c_str(), problem->c_str(), usage_hint(options_.lang, program).c_str());
+      return exit_usage;
+    }
+    if (class_server) {
+      const ReportStyle style{.ascii = options_.ascii || !capture::locale_is_utf8(), .color = use_color(options_.color)};
+      Classroom classroom(options_, std::string(info_.name), *lesson_text, common, style);
+      return classroom.run(lesson);
+    }
+  }
   std::optional<quiz::Quiz> quiz;  // asked before the run, graded after it
   if (options_.quiz) {
     auto prepared = quiz::Quiz::prepare(*lesson_text, common, app_, common_option_names_, options_, program);

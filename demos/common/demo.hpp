@@ -60,6 +60,12 @@ class Demo {
   // Add the demo's own flags (its variants) here before run().
   [[nodiscard]] CLI::App& cli() noexcept { return app_; }
 
+  // With --role server this demo serves a class (classroom.hpp): student after
+  // student, several at once, until Ctrl-C or --serve N. `when` (after the
+  // flags are parsed) says whether the chosen variant can: one whose client
+  // opens several connections cannot yet, and serves one client per run.
+  void serve_classes(std::function<bool()> when = {}) { serves_class_ = when ? std::move(when) : [] { return true; }; }
+
   // Parses the flags, runs `lesson`, prints the report; returns the exit code
   // (see ExitCode in options.hpp).
   int run(int argc, char** argv, const std::function<void(Session&)>& lesson);
@@ -68,7 +74,8 @@ class Demo {
   DemoInfo info_;
   CLI::App app_;
   CommonOptions options_;
-  std::set<std::string> common_option_names_;  // the rest select the variant (--quiz's questions)
+  std::set<std::string> common_option_names_;
+  std::function<bool()> serves_class_;  // the rest select the variant (--quiz's questions)
 };
 
 }  // namespace socklab::demo

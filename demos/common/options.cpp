@@ -38,6 +38,14 @@ void add_common_flags(CLI::App& app, CommonOptions& opts) {
       ->group("Where");
   app.add_flag("-6,--ipv6", opts.ipv6, "Use IPv6 (::1)")->group("Where");
 
+  app.add_option("--serve", opts.serve,
+                 "Server: serve N students, then print the class summary and exit (default: until Ctrl-C)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
+      ->group("Where");
+  app.add_option("--summary-every", opts.summary_every,
+                 "Server: print the class summary after every N students as well")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
+      ->group("Where");
   app.add_flag("--capture", opts.capture,
                "Record this demo's own packets and show them beside the calls (needs root or "
                "CAP_NET_RAW)")
@@ -166,6 +174,9 @@ std::optional<std::string> finish(CommonOptions& opts, std::string_view program)
 
   if (opts.role == Role::client && opts.port == 0) {
     return common->note(CommonNote{"client_needs_port"}, {{"program", std::string(program)}});
+  }
+  if (opts.role != Role::server && (opts.serve != 0 || opts.summary_every != 0)) {
+    return common->note(CommonNote{"serve_needs_server"}, {{"flag", opts.serve != 0 ? "--serve" : "--summary-every"}});
   }
   if (opts.role == Role::client && !opts.listen.empty()) return common->note(CommonNote{"listen_for_server"});
   if (opts.role == Role::server && !opts.host.empty()) return common->note(CommonNote{"host_for_client"});

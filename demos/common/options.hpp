@@ -44,6 +44,8 @@ struct CommonOptions {
   ColorChoice color = ColorChoice::automatic;
   bool quiz = false;             // --quiz: predict, then reveal (quiz.hpp); implied by --answers
   std::optional<std::string> answers;  // --answers a,b,c: the quiz's answers without asking
+  std::size_t serve = 0;         // --serve N: a class server stops after N students (0: at Ctrl-C)
+  std::size_t summary_every = 0; // --summary-every N: the class summary after every N students too
   bool check_notes = false;      // hidden: check the lesson files against the code and exit
 
   // The words given on the command line, turned into the enums above by finish().

@@ -29,9 +29,14 @@ CaptureProblem no_capture_support(const Lesson& common) {
   return {common.note(CommonNote{"no_capture_support"}), true};
 }
 
+bool is_loopback_address(const net::Endpoint& e) {
+  const std::string a = e.address();
+  return a.starts_with("127.") || a == "::1" || a.starts_with("::ffff:127.");
+}
+
 bool is_loopback(const net::Endpoint& peer) {
   const std::string a = peer.address();
-  if (a.starts_with("127.") || a == "::1" || a.starts_with("::ffff:127.")) return true;
+  if (is_loopback_address(peer)) return true;
   // Linux routes traffic to its own addresses through lo too.
   ifaddrs* list = nullptr;
   if (::getifaddrs(&list) != 0) return false;
@@ -77,7 +82,7 @@ std::vector<std::string> reachable_addresses(int family) {
 
 std::string server_ready_text(const net::Endpoint& bound, const Lesson& common,
                               const std::function<std::string(const std::string& host)>& client_command) {
-  if (is_loopback(bound)) {
+  if (is_loopback_address(bound)) {  // this machine's other addresses are reachable from elsewhere
     return common.note(CommonNote{"server_waiting"}, {{"endpoint", bound.to_string()}, {"command", client_command(bound.address())}}) +
            "\n" + common.note(CommonNote{"server_loopback_only"}, {{"any", bound.is_v6() ? "::" : "0.0.0.0"}});
   }
@@ -108,6 +113,15 @@ capture::LiveCaptureConfig capture_config_for(const net::Endpoint& server, const
   // it is set up in under 20 ms. The 64 MiB default takes ~280 ms to map, which
   // would show in the timeline as a pause between the server and the client.
   config.buffer_bytes = 8 << 20;
+  // On "any", classmates on the same machine (and other programs) talking to the
+  // same server port pass the filter too: room for a class's packets at once. In
+  // immediate mode each ring slot is as large as the snapshot length, and the
+  // default (256 KiB) would leave 128 slots: the largest IP packet (64 KiB, a
+  // TSO send included) plus its link header fits in 65,600 bytes.
+  if (config.interface == "any") {
+    config.snaplen = 65600;
+    config.buffer_bytes = 32 << 20;
+  }
   // Written as it is captured; a .pcapng name gets each packet's phase and
   // analysis flags as its comment (a lesson demo writes its pcapng itself, at
   // the end, with the lesson's notes: Session::write_capture_file).

@@ -21,6 +21,8 @@ namespace socklab::demo {
 // True when traffic to `peer` stays on this machine, on the lo interface:
 // 127.0.0.0/8, ::1, or one of this machine's own addresses.
 [[nodiscard]] bool is_loopback(const net::Endpoint& peer);
+// True for 127.0.0.0/8 and ::1 only: an address no other machine can reach.
+[[nodiscard]] bool is_loopback_address(const net::Endpoint& e);
 
 // The message for a failed bind() of a server at `at` (--listen/--port), with
 // the remedy: a port in use, an address that is not this machine's, a port

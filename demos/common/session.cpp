@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <stdexcept>
 
+#include "classroom.hpp"
 #include "common_notes.hpp"
 #include "server_setup.hpp"
 
@@ -15,6 +17,17 @@ namespace socklab::demo {
 
 Session::Session(CommonOptions options, std::string demo, Lesson lesson, Lesson common)
     : Stage(std::move(options), std::move(demo), std::move(lesson), std::move(common)) {}
+
+Session::Session(CommonOptions options, std::string demo, Lesson lesson, Lesson common, Classroom& classroom)
+    : Stage(std::move(options), std::move(demo), std::move(lesson), std::move(common)), classroom_(&classroom) {
+  if (classroom.capturing()) {
+    use_shared_capture(classroom.capture_interface(), [this] {
+      std::lock_guard lock(mutex_);
+      // A run that never had its student (the class ended first) has no packets of its own.
+      return class_client_ ? classroom_->take_packets(*class_client_) : SharedPackets{};
+    });
+  }
+}
 
 bool Session::plays(Side side) const noexcept {
   switch (options_.role) {
@@ -38,12 +51,31 @@ void Session::run(const std::function<void()>& server, const std::function<void(
   if (plays(Side::server)) parts.push_back({side_member(Side::server).name, [&server](Actor&) { server(); }});
   if (plays(Side::client)) parts.push_back({side_member(Side::client).name, [&client](Actor&) { client(); }});
   // A lone client knows its server's port from the start: arm before its first SYN.
-  if (options_.role == Role::client) arm_capture(options_.server_endpoint);
+  if (options_.role == Role::client) {
+    // Classmates on this machine may talk to the same server port: keep this run's connections.
+    keep_own_packets([this](const capture::DecodedPacket& d) { return is_own_packet(d); });
+    arm_capture(options_.server_endpoint);
+  }
   // A server on a port given with --port can be reached by another process the
   // moment it listens, before announce(): arm first. (An ephemeral port is
   // known to nobody until announce() prints it, after arming.)
   if (options_.role == Role::server && options_.listen_endpoint.port() != 0) arm_capture(options_.listen_endpoint);
   play(std::move(parts));
+}
+
+bool Session::is_own_packet(const capture::DecodedPacket& d) const {
+  if (d.reached < capture::Layer::transport || (d.proto != capture::Proto::tcp && d.proto != capture::Proto::udp)) return true;
+  const std::uint16_t server = options_.server_endpoint.port();
+  const std::uint16_t mine = d.dport == server ? d.sport : d.dport;
+  // The local ports this run's sockets had, as their calls recorded them.
+  bool any_known = false;
+  for (const auto& c : recorder_.snapshot()) {
+    const auto colon = c.local.rfind(':');
+    if (colon == std::string::npos) continue;
+    any_known = true;
+    if (c.local.substr(colon + 1) == std::to_string(mine)) return true;
+  }
+  return !any_known;  // nothing to tell them apart by: keep everything, as before
 }
 
 void Session::part_done(const std::string& name) {
@@ -67,9 +99,36 @@ net::TcpListener Session::listen(net::ListenOptions opts) {
 
 net::TcpListener Session::listen_unannounced(net::ListenOptions opts) {
   opts.trace = trace(Side::server);
+  if (classroom_) {
+    for (auto e : classroom_->setup_calls()) recorder_.record(std::move(e));
+    return must(classroom_->listener().share(opts.trace));
+  }
   auto listener = net::TcpListener::bind(options_.listen_endpoint, opts);
   if (!listener) throw DemoFailure(explain_bind_failure(listener.error()));
   return std::move(*listener);
+}
+
+net::TcpListener::Accepted Session::accept(net::TcpListener& listener) {
+  if (!classroom_) return must(listener.accept(accept_patience()));
+  {
+    std::lock_guard lock(mutex_);
+    // A second connection from the same student cannot be told from the next
+    // student's: Demo::serve_classes() leaves such variants out.
+    if (class_client_) throw std::logic_error("Session::accept: a class run takes one connection");
+  }
+  // The class lets one run at a time wait here: the connection is the next student's.
+  auto accepted = must(listener.accept());
+  {
+    std::lock_guard lock(mutex_);
+    class_client_ = accepted.peer;
+  }
+  classroom_->taken(accepted.peer);
+  return accepted;
+}
+
+std::optional<net::Endpoint> Session::class_client() const {
+  std::lock_guard lock(mutex_);
+  return class_client_;
 }
 
 net::Socket Session::reserve_port() {
@@ -96,7 +155,7 @@ void Session::announce(const net::Endpoint& bound) {
     announced_ = reach;
   }
   changed_.notify_all();
-  if (options_.role == Role::server) {
+  if (options_.role == Role::server && (!classroom_ || classroom_->first_announce())) {  // a class: once
     const auto command = [&](const std::string& host) {
       std::string c = fmt::format("demo-{} --role client --host {} --port {}", demo_, host, bound.port());
       if (!variant_flags_.empty()) c += " " + variant_flags_;
@@ -104,6 +163,7 @@ void Session::announce(const net::Endpoint& bound) {
       return c;
     };
     std::fprintf(stderr, "%s\n", server_ready_text(bound, common_, command).c_str());
+    if (classroom_) std::fprintf(stderr, "%s\n", common_.note(CommonNote{"class_serving"}).c_str());
     std::fflush(stderr);
   }
 }
@@ -146,7 +206,7 @@ void Session::arm_capture(const net::Endpoint& server) {
     return e.call != "note" && e.call != "state";
   });
   const auto took_ms = arm(CaptureSpec::on_port(server));
-  if (!took_ms) return;
+  if (!took_ms || classroom_) return;  // a class's capture was armed once, before any student
   // Mapping the capture ring takes milliseconds, far longer than the calls
   // around it: say so in the timeline, or the gap looks like the network's.
   const std::string& interface = capture_interface();

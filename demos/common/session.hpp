@@ -42,9 +42,14 @@
 
 namespace socklab::demo {
 
+class Classroom;
+
 class Session : public Stage {
  public:
   Session(CommonOptions options, std::string demo, Lesson lesson, Lesson common);
+  // One client's run of a class server (classroom.hpp): listen() hands out the
+  // class's listener, accept() takes the next student, the capture is the class's.
+  Session(CommonOptions options, std::string demo, Lesson lesson, Lesson common, Classroom& classroom);
 
   using Stage::explain;
   using Stage::record_note;
@@ -67,10 +72,19 @@ class Session : public Stage {
   // ---- server side
   // bind + listen on --listen/--port (127.0.0.1 or ::1 by default) with the
   // server's trace, then announce(). A port in use fails with the remedy.
+  // Serving a class: a handle on the class's listener (bound once, with
+  // SO_REUSEADDR), whose accept() takes from the queue every student shares.
   net::TcpListener listen(net::ListenOptions opts = {});
   // bind + listen without announce(): for a lesson that reads the listener
   // before any client may connect; call announce() itself afterwards.
   net::TcpListener listen_unannounced(net::ListenOptions opts = {});
+  // accept() of the lesson's connection: with --role server it waits for the
+  // next student as long as it takes (serving a class: the next one in line,
+  // and this run becomes that student's); else for patience().
+  net::TcpListener::Accepted accept(net::TcpListener& listener);
+  // Serving a class: the student this run is for, once accept() took them.
+  [[nodiscard]] std::optional<net::Endpoint> class_client() const;
+  [[nodiscard]] bool serves_class() const noexcept { return classroom_ != nullptr; }
   // A port bound but not listening: nobody accepts there and no other program
   // can take it, so a SYN to it is answered by RST. Announced like listen().
   net::Socket reserve_port();
@@ -99,10 +113,13 @@ class Session : public Stage {
 
  private:
   void arm_capture(const net::Endpoint& server);
+  [[nodiscard]] bool is_own_packet(const capture::DecodedPacket& d) const;
   void part_done(const std::string& name) override;
 
   std::optional<net::Endpoint> announced_;
   bool server_failed_ = false;
+  Classroom* classroom_ = nullptr;
+  std::optional<net::Endpoint> class_client_;
 };
 
 }  // namespace socklab::demo

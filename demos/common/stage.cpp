@@ -254,8 +254,21 @@ std::size_t Stage::left_out_before(const capture::PacketRecord& p) const {
 
 bool Stage::capture(const CaptureSpec& spec) { return arm(spec).has_value(); }
 
+void Stage::keep_own_packets(std::function<bool(const capture::DecodedPacket&)> own) { own_packet_ = std::move(own); }
+
+void Stage::use_shared_capture(std::string interface, std::function<SharedPackets()> take) {
+  shared_interface_ = std::move(interface);
+  shared_take_ = std::move(take);
+}
+
 std::optional<double> Stage::arm(const CaptureSpec& spec) {
   if (!options_.capture || capture_ || lab_capture_ || capture_problem_) return std::nullopt;
+  if (shared_take_) {
+    if (captured_) return std::nullopt;
+    captured_ = true;
+    capture_interface_ = shared_interface_;
+    return 0.0;
+  }
 #if SOCKLAB_HAVE_PCAP
   const std::int64_t t0 = net::realtime_ns();
   if (spec.kind == CaptureSpec::Kind::lab) {
@@ -321,6 +334,16 @@ void Stage::stop_capture() {
   if (capture_stopped_) return;
   capture_stopped_ = true;
   end_ns_ = net::realtime_ns();
+  if (shared_take_ && captured_) {
+    lock.unlock();  // the take waits for the capture thread
+    auto shared = shared_take_();
+    lock.lock();
+    capture_link_ = shared.link;
+    capture_stats_ = std::move(shared.stats);
+    capture::RecordBuilder records(capture_link_);
+    for (const auto& p : shared.raw) packets_.push_back(records.next(p));
+    if (keep_raw_) raw_packets_ = std::move(shared.raw);
+  }
 #if SOCKLAB_HAVE_PCAP
   const bool keep = keep_raw_ || !options_.html_path.empty() || options_.pcapng ||
                     (lab_capture_ && !options_.pcap_path.empty());
@@ -336,7 +359,12 @@ void Stage::stop_capture() {
       if (!options_.pcap_path.empty() && !options_.pcapng) capture_stats_["pcap"] = options_.pcap_path;
     }
     const auto link = capture_->link_type();
-    const auto raw = capture_->take_packets();
+    auto raw = capture_->take_packets();
+    if (own_packet_) {
+      std::erase_if(raw, [&](const capture::RawPacket& p) {
+        return !own_packet_(capture::decode(link, p.bytes, p.wire_len, p.ts_ns));
+      });
+    }
     capture_link_ = link;
     if (keep) raw_packets_ = raw;
     capture::RecordBuilder records(link);

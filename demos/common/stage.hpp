@@ -41,6 +41,7 @@
 #include "lesson.hpp"
 #include "note_key.hpp"
 #include "options.hpp"
+#include "socklab/capture/packet.hpp"
 #include "socklab/capture/raw_packet.hpp"
 #include "socklab/capture/record.hpp"
 #include "socklab/lab/lab.hpp"
@@ -242,6 +243,14 @@ class Stage {
   // The server's port, for the two-column ladder (Session knows it; a lab lesson has none).
   [[nodiscard]] virtual std::optional<std::uint16_t> server_port() const { return std::nullopt; }
 
+  // What a capture running elsewhere hands this stage when it ends (a class
+  // server's one capture, cut to one client's connection: classroom.hpp).
+  struct SharedPackets {
+    capture::LinkType link = capture::LinkType::ethernet;
+    std::vector<capture::RawPacket> raw;
+    nlohmann::json stats;
+  };
+
  protected:
   // A participant known to the stage. The two sides of a loopback lesson record
   // with their Side and no participant name (their JSON stays as it was).
@@ -263,6 +272,12 @@ class Stage {
   void stop_capture();
   // The milliseconds mapping the capture took, for the note that says so; nullopt: not armed.
   std::optional<double> arm(const CaptureSpec& spec);
+  // The packets come from a capture that outlives this stage: arm() only marks
+  // it captured on `interface`, and the end of the capture calls `take`.
+  void use_shared_capture(std::string interface, std::function<SharedPackets()> take);
+  // A port capture shows only the packets `own` accepts (decided when it stops):
+  // a client's own connections, when classmates on the same machine use the port too.
+  void keep_own_packets(std::function<bool(const capture::DecodedPacket&)> own);
 
   CommonOptions options_;
   std::string demo_;
@@ -304,6 +319,9 @@ class Stage {
   capture::LinkType capture_link_ = capture::LinkType::ethernet;
   std::string capture_interface_;
   bool capture_file_written_ = false;
+  std::function<SharedPackets()> shared_take_;
+  std::function<bool(const capture::DecodedPacket&)> own_packet_;
+  std::string shared_interface_;
 
   std::map<std::pair<std::string, std::int64_t>, std::string> call_notes_;  // by (participant, start time)
   std::vector<bool> hidden_;            // by packet index: folded away (fold_packets)

@@ -1,5 +1,6 @@
 #include "socklab/net/tcp.hpp"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -332,6 +333,16 @@ Result<TcpListener> TcpListener::bind(const Endpoint& at, const ListenOptions& o
   auto local = l.local_endpoint();
   if (!local) return std::unexpected(local.error());
   l.local_ = *local;
+  return l;
+}
+
+Result<TcpListener> TcpListener::share(Trace trace) const {
+  const int fd = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return std::unexpected(system_error(errno, "dup listener " + local_.to_string()));
+  TcpListener l;
+  l.fd_ = fd;
+  l.trace_ = trace;
+  l.local_ = local_;
   return l;
 }
 

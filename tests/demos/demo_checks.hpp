@@ -89,7 +89,8 @@ inline TwoProcessRun run_two_processes(const std::vector<std::string>& args,
     return more;
   };
   TwoProcessRun run;
-  auto server = start_demo(with({"--role", "server", "--json"}));
+  // --serve 1: a server that serves a class ends after this one student.
+  auto server = start_demo(with({"--role", "server", "--serve", "1", "--json"}));
   run.announcement = server.wait_for_stderr("--port ");
   const auto port = announced_port(run.announcement);
   REQUIRE(port);

@@ -216,7 +216,7 @@ TEST_CASE("without the capture privilege: a clear message and exit code 4", "[de
 
 TEST_CASE("server and client in two processes, each capturing its side", "[demos][capture][roles]") {
   for (const Strings& variant : {Strings{}, Strings{"--merged"}, Strings{"--abort"}}) {
-    Strings server_args{DEMO_TEARDOWN, "--role", "server", "--capture", "--json"};
+    Strings server_args{DEMO_TEARDOWN, "--role", "server", "--serve", "1", "--capture", "--json"};
     server_args.insert(server_args.end(), variant.begin(), variant.end());
     auto server = start_demo(server_args);
     const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));

@@ -51,7 +51,7 @@ TEST_CASE("demo-sticky serves a file to the classic Python client (struct 'i', J
   TempDir dir("to-python");
   const fs::path file = make_file(dir.path, 300'000);
   fs::create_directories(dir.path / "received");
-  auto server = start_demo({DEMO_STICKY, "--role", "server", "--fix", "header", "--endian", "little", "--file",
+  auto server = start_demo({DEMO_STICKY, "--role", "server", "--serve", "1", "--fix", "header", "--endian", "little", "--file",
                             file.string(), "--json"});
   const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
   REQUIRE(port);

@@ -115,6 +115,12 @@ class LiveCapture {
   // Waits until `n` packets have been captured or the timeout passes.
   bool wait_for_count(std::uint64_t n, std::chrono::milliseconds timeout);
 
+  // Returns once every packet the kernel had queued when it was called has
+  // been handed over (kept, written, given to the sink), without stopping: a
+  // server that serves many clients on one capture takes each one's packets
+  // after this. False when the capture has ended (stop(), an error).
+  bool flush();
+
   // Packets captured so far.
   [[nodiscard]] std::uint64_t captured() const noexcept;
   [[nodiscard]] LinkType link_type() const noexcept;

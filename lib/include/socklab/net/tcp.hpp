@@ -74,6 +74,10 @@ class TcpListener : public Socket {
   // socket + (SO_REUSEADDR) + bind + listen. A port in use gives EADDRINUSE
   // with the endpoint in the context.
   static Result<TcpListener> bind(const Endpoint& at, const ListenOptions& opts = {});
+  // Another handle on this listening socket (dup): its accept() takes from the
+  // same queue, its calls are recorded with `trace`. A server that serves many
+  // clients at once gives each one its own handle and its own trace.
+  [[nodiscard]] Result<TcpListener> share(Trace trace) const;
 
   struct Accepted {
     TcpStream stream;
