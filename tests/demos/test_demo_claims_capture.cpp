@@ -106,7 +106,7 @@ TEST_CASE("over a veth between two namespaces, the client says nothing of loopba
   // A child started from a thread in a host's namespace runs in it.
   std::optional<test::Process> server;
   lab.run_on(b, [&](lab::Participant&) {
-    server.emplace(std::vector<std::string>{DEMO_HANDSHAKE, "--role", "server", "--listen", "10.9.0.2"},
+    server.emplace(std::vector<std::string>{DEMO_HANDSHAKE, "--role", "server", "--serve", "1", "--listen", "10.9.0.2"},
                    test::ProcessOptions{.env = test::demo_environment()});
   }).join();
   const auto port = test::announced_port(server->wait_for_stderr("--port "));
