@@ -116,6 +116,11 @@ std::string normalised(std::string_view text) {
     }
     if (!drawing) out += text[i++];
   }
+  // A call's peer ("recvfrom 3 ← :34865") is left out by the ladder where its
+  // column is too narrow, which also depends on the width of the time beside it.
+  for (const std::string_view peer : {"←:#", "<-:#"}) {
+    for (auto at = out.find(peer); at != std::string::npos; at = out.find(peer, at)) out.erase(at, peer.size());
+  }
   return out;
 }
 
