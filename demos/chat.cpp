@@ -38,6 +38,7 @@
 #include <mutex>
 #include <optional>
 #include <ranges>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -61,6 +62,17 @@ using demo::chat::TextProblem;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+
+// poll() until one of `fds` is ready, or until `deadline` if there is one (then 0
+// once it has passed): the two clients' loops, framed and raw, wait the same way.
+int poll_until(std::span<pollfd> fds, const std::optional<Clock::time_point>& deadline) {
+  int timeout = -1;
+  if (deadline) {
+    timeout = static_cast<int>(
+        std::max<long long>(0, std::chrono::ceil<milliseconds>(*deadline - Clock::now()).count()));
+  }
+  return ::poll(fds.data(), fds.size(), timeout);
+}
 
 constexpr std::array<std::string_view, 79> kNoteKeys{
     // server
@@ -1175,10 +1187,7 @@ class ChatClient {
       // Lines are read once the server has welcomed us: the conversation starts there.
       const bool read_stdin = stdin_open && !name_.empty();
       std::array<pollfd, 2> fds{{{stream_.fd(), POLLIN, 0}, {read_stdin ? STDIN_FILENO : -1, POLLIN, 0}}};
-      int timeout = -1;
-      if (give_up) timeout = static_cast<int>(std::max<long long>(
-                       0, std::chrono::ceil<milliseconds>(*give_up - Clock::now()).count()));
-      const int ready = ::poll(fds.data(), fds.size(), timeout);
+      const int ready = poll_until(fds, give_up);
       if (ready < 0 && errno != EINTR) return fail(out_.error(net::system_error(errno, "poll")));
       if (ready == 0 && give_up) {
         out_.tell(out_.note(Note{"not_answered"}, {{"count", std::to_string(outstanding_)}}));
@@ -1371,10 +1380,7 @@ class UnframedClient {
     std::array<std::byte, raw_recv_size> buffer{};
     for (;;) {
       std::array<pollfd, 2> fds{{{stream_.fd(), POLLIN, 0}, {stdin_open ? STDIN_FILENO : -1, POLLIN, 0}}};
-      int timeout = -1;
-      if (give_up) timeout = static_cast<int>(std::max<long long>(
-                       0, std::chrono::ceil<milliseconds>(*give_up - Clock::now()).count()));
-      const int ready = ::poll(fds.data(), fds.size(), timeout);
+      const int ready = poll_until(fds, give_up);
       if (ready < 0 && errno != EINTR) return fail(out_.error(net::system_error(errno, "poll")));
       if (ready == 0 && give_up) {
         out_.tell(out_.note(Note{"raw_not_closed"}, {{"ms", std::to_string(patience.count())}}));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "chat_runner.hpp"
+#include "net_helpers.hpp"
 
 using socklab::test::ChatServerProcess;
 using socklab::test::RawChatClient;
@@ -198,13 +199,8 @@ TEST_CASE("demo-chat: the lesson files define exactly the notes the program uses
 
 TEST_CASE("demo-chat: a client whose server is gone, or refuses, says so", "[demos][chat]") {
   SECTION("nobody listens: exit 1, the reason named") {
-    // A port bound but not listening: no other program can take it, and a SYN there is refused.
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    socklab::net::Socket reserved(fd);
-    const auto any = socklab::net::Endpoint::loopback_v4();
-    REQUIRE(::bind(fd, any.data(), any.size()) == 0);
-    const auto port = std::to_string(socklab::net::value_or_throw(reserved.local_endpoint()).port());
+    const auto refusing = socklab::test::refusing_port();  // a SYN there is refused (ECONNREFUSED)
+    const auto& port = refusing.port;
     const auto r = run_chat_client({"--port", port, "--name", "x"}, "hi\n");
     CHECK(r.exit_code == 1);
     CHECK(r.err.find("Connection refused") != std::string::npos);
@@ -358,13 +354,8 @@ TEST_CASE("demo-chat --lang zh: the server's log and the client's lines are Chin
 
 TEST_CASE("demo-chat --lang zh: errno texts are Chinese, not glibc's English strerror()", "[demos][chat]") {
   SECTION("the client's refused connect()") {
-    // A port bound but not listening: a SYN there is refused (ECONNREFUSED).
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    socklab::net::Socket reserved(fd);
-    const auto any = socklab::net::Endpoint::loopback_v4();
-    REQUIRE(::bind(fd, any.data(), any.size()) == 0);
-    const auto port = std::to_string(socklab::net::value_or_throw(reserved.local_endpoint()).port());
+    const auto refusing = socklab::test::refusing_port();  // a SYN there is refused (ECONNREFUSED)
+    const auto& port = refusing.port;
     const auto r = run_chat_client({"--port", port, "--name", "x", "--lang", "zh"}, "hi\n");
     INFO(r.err);
     CHECK(r.exit_code == 1);

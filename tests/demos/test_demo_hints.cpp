@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "demo_runner.hpp"
+#include "net_helpers.hpp"
 #include "options.hpp"
 #include "socklab/cli/help_format.hpp"
 
@@ -169,16 +170,9 @@ TEST_CASE("every program's --help fits 80 columns off a terminal, and COLUMNS wh
 }
 
 TEST_CASE("a lone client refused is told plainly that no server listens there, and nothing else", "[demos][hints]") {
-  // A port bound but not listening: the kernel answers a SYN with RST, as for a stopped server.
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in at{};
-  at.sin_family = AF_INET;
-  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&at), sizeof at) == 0);
-  socklen_t len = sizeof at;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&at), &len) == 0);
-  const std::string port = std::to_string(ntohs(at.sin_port));
+  // The kernel answers a SYN there with RST, as for a stopped server.
+  const auto refusing = socklab::test::refusing_port();
+  const std::string& port = refusing.port;
   for (const char* demo : {DEMO_HANDSHAKE, DEMO_STICKY}) {
     const auto r = run_demo({demo, "--role", "client", "--port", port});
     INFO(demo << ": " << r.out << r.err);
@@ -203,5 +197,4 @@ TEST_CASE("a lone client refused is told plainly that no server listens there, a
     CHECK_THAT(errors[0].at("message").get<std::string>(), Catch::StartsWith("Nothing listens on"));
     for (const auto& c : socklab::test::of_kind(lines, "call")) CHECK(c.value("note", "").find("loopback") == std::string::npos);
   }
-  ::close(fd);
 }

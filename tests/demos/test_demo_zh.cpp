@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "demo_runner.hpp"
+#include "net_helpers.hpp"
 #include "socklab/net.hpp"
 
 namespace {
@@ -239,13 +240,8 @@ TEST_CASE("a bad -w, --html or address is refused in Chinese with --lang zh", "[
 // What goes wrong speaks the run's language too: a client whose server is not
 // there, and the lessons' own checks of their flags (issue 10 item 17).
 TEST_CASE("errors speak Chinese with --lang zh: refused connects, the lessons' own flag checks", "[demos][zh]") {
-  // A port bound but not listening: no other program can take it, and a SYN there is refused.
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  socklab::net::Socket reserved(fd);
-  const auto any = socklab::net::Endpoint::loopback_v4();
-  REQUIRE(::bind(fd, any.data(), any.size()) == 0);
-  const std::string port = std::to_string(socklab::net::value_or_throw(reserved.local_endpoint()).port());
+  const auto refusing = socklab::test::refusing_port();  // a SYN there is refused, as for a stopped server
+  const std::string& port = refusing.port;
   const std::vector<std::pair<Strings, int>> cases{
       {{DEMO_HANDSHAKE, "--role", "client", "--port", port}, 1},
       {{DEMO_TEARDOWN, "--role", "client", "--port", port}, 1},

@@ -12,6 +12,9 @@
 #include <string>
 #include <string_view>
 
+#include <sys/socket.h>
+#include <cerrno>
+
 #include "socklab/net.hpp"
 
 namespace socklab::test {
@@ -31,6 +34,22 @@ inline TcpPair tcp_pair(const net::Endpoint& at = net::Endpoint::loopback_v4(),
   p.client = net::value_or_throw(net::TcpStream::connect(p.listener.endpoint(), connect));
   p.server = std::move(net::value_or_throw(p.listener.accept()).stream);
   return p;
+}
+
+// A loopback TCP port bound but not listening: no other program can take it while
+// the socket lives, and the kernel answers a SYN there with RST (ECONNREFUSED), as
+// for a server that stopped.
+struct RefusingPort {
+  net::Socket socket;
+  std::string port;  // as a command line gives it
+};
+
+inline RefusingPort refusing_port() {
+  RefusingPort r{net::Socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)), {}};
+  if (r.socket.fd() < 0) throw net::NetException(net::system_error(errno, "socket"));
+  net::value_or_throw(r.socket.bind_to(net::Endpoint::loopback_v4()));
+  r.port = std::to_string(net::value_or_throw(r.socket.local_endpoint()).port());
+  return r;
 }
 
 // The bytes of a text, for send calls.
