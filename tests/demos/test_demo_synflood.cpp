@@ -6,10 +6,12 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "demo_checks.hpp"
 #include "demo_runner.hpp"
 #include "lab_checks.hpp"
 #include "socklab/lab/lab.hpp"
@@ -31,26 +33,25 @@ std::size_t count_of(const std::string& text, const std::string& what) {
   return n;
 }
 
+// The verdicts' names, in order (check_verdicts() gives them by name).
+Strings names_of(const std::map<std::string, nlohmann::json>& v) {
+  Strings out;
+  for (const auto& [name, verdict] : v) out.push_back(name);
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("demo-synflood --capture --json: the verdicts hold, and agree with the run's own packets", "[synflood]") {
   const auto before = socklab::lab::socklab_namespaces();
   const int syns = 200;
   const auto r = run_demo({DEMO_SYNFLOOD, "--capture", "--json", "--syns", std::to_string(syns)});
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-  const auto lines = r.json();
-  const auto v = verdicts(lines);
-  Strings names;
-  for (const auto& [name, verdict] : v) {
-    INFO(name << ": " << verdict.dump());
-    CHECK(verdict.at("ok").get<bool>());
-    names.push_back(name);
-  }
   Strings want = kVerdicts;
   want.insert(want.end(), {"synack_retransmissions_on_wire"});
   std::sort(want.begin(), want.end());
-  CHECK(names == want);
+  const auto v = check_verdicts(r, want);
+  CHECK(names_of(v) == want);  // these, each ok, and no other
+  const auto lines = r.json();
 
   nlohmann::json sources;
   for (const auto& f : of_kind(lines, "fact"))
@@ -100,18 +101,10 @@ TEST_CASE("demo-synflood --capture --json: the verdicts hold, and agree with the
 
 TEST_CASE("demo-synflood without --capture: the kernel's side of every verdict, no wire verdict", "[synflood]") {
   const auto r = run_demo({DEMO_SYNFLOOD, "--json", "--syns", "50"});
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-  const auto v = verdicts(r.json());
-  Strings names;
-  for (const auto& [name, verdict] : v) {
-    INFO(name << ": " << verdict.dump());
-    CHECK(verdict.at("ok").get<bool>());
-    names.push_back(name);
-  }
   Strings want = kVerdicts;
   std::sort(want.begin(), want.end());
-  CHECK(names == want);
+  const auto v = check_verdicts(r, want);
+  CHECK(names_of(v) == want);  // these, each ok, and no other
   CHECK(v.at("syn_queue_filled").at("observed").at("dropped").get<int>() > 0);
 }
 
