@@ -27,6 +27,7 @@
 #include <fmt/format.h>
 
 #include "demo.hpp"
+#include "error_text.hpp"
 #include "report.hpp"
 
 namespace {
@@ -41,9 +42,9 @@ using demo::Side;
 using demo::bytes_of;
 using demo::text_of;
 
-constexpr std::array<std::string_view, 58> kNoteKeys{
+constexpr std::array<std::string_view, 62> kNoteKeys{
     // the timeline
-    "bind_udp", "listen_tcp", "nodelay", "sendto", "recvfrom", "connect", "accept", "send", "server_queued", "recv_glued",
+    "bind_udp", "listen_tcp", "tcp_same_port", "nodelay", "sendto", "recvfrom", "connect", "accept", "send", "server_queued", "recv_glued",
     "all_acked", "truncated_recv", "next_recv", "small_buffer", "sendto_more", "tcp_send_all", "tcp_recv_all",
     "drained", "port_closed", "udp_connect", "udp_send", "udp_recv_refused", "send_max", "send_too_big",
     "recv_max",
@@ -57,6 +58,8 @@ constexpr std::array<std::string_view, 58> kNoteKeys{
     "label_drained", "label_port_closed",
     // --echo
     "echo_reply", "echo_got_reply", "verdict_echo_answered", "verdict_echo_replies",
+    // failures, in the run's language
+    "fail_not_acked", "fail_no_answer", "fail_unaccounted",
     // bad usage, in the run's language
     "usage_unreachable_server"};
 using Note = demo::Key<kNoteKeys>;
@@ -80,36 +83,16 @@ std::size_t max_payload(bool v6) { return v6 ? 65535 - 8 : 65535 - 20 - 8; }
 // The server's UDP socket and a TCP listener on the same port number: UDP's
 // ports and TCP's are two separate sets, so one number can serve both (and one
 // capture filter sees both).
-struct ServerSockets {
-  net::UdpSocket udp;
-  net::TcpListener tcp;
-};
-
-ServerSockets bind_udp_and_tcp(Session& s, net::UdpOptions udp_options = {}) {
-  udp_options.trace = s.trace(Side::server);
-  const bool port_given = s.options().listen_endpoint.port() != 0;
-  for (int attempt = 1;; ++attempt) {
-    auto udp = net::UdpSocket::bind(s.options().listen_endpoint, udp_options);
-    if (!udp) throw demo::DemoFailure(s.explain_bind_failure(udp.error()));
-    s.explain(Side::server, "bind", Note{"bind_udp"});
-    const net::Endpoint at = must(udp->local_endpoint());
-    auto tcp = net::TcpListener::bind(at, {.trace = s.trace(Side::server)});
-    if (tcp) {
-      s.explain(Side::server, "listen", Note{"listen_tcp"});
-      return {std::move(*udp), std::move(*tcp)};
-    }
-    // The kernel's free UDP port may be taken for TCP: pick another, a few times.
-    if (port_given || tcp.error().errno_value() != EADDRINUSE || attempt == 10) {
-      throw demo::DemoFailure(s.explain_bind_failure(tcp.error()));
-    }
-  }
+std::pair<demo::ServerUdp, net::TcpListener> bind_udp_and_tcp(Session& s, net::UdpOptions udp_options = {}) {
+  auto both = s.bind_udp_and_tcp(udp_options, [&] { s.explain(Side::server, "bind", Note{"bind_udp"}); });
+  s.explain(Side::server, "listen", Note{"listen_tcp"});
+  return both;
 }
 
-net::UdpSocket bind_udp(Session& s, net::UdpOptions udp_options = {}) {
-  udp_options.trace = s.trace(Side::server);
-  auto udp = net::UdpSocket::bind(s.options().listen_endpoint, udp_options);
-  if (!udp) throw demo::DemoFailure(s.explain_bind_failure(udp.error()));
-  return std::move(*udp);
+demo::ServerUdp bind_udp(Session& s) {
+  auto udp = s.bind_udp();
+  s.explain(Side::server, "bind", Note{"bind_udp"});
+  return udp;
 }
 
 net::UdpSocket open_client(Session& s, const net::Endpoint& server) {
@@ -118,7 +101,7 @@ net::UdpSocket open_client(Session& s, const net::Endpoint& server) {
 
 void wait_all_acked(Session& s, Side side, const net::TcpStream& conn) {
   if (!demo::wait_until_acknowledged(conn, s.patience())) {
-    throw demo::DemoFailure("the peer did not acknowledge our data in time");
+    throw demo::DemoFailure(s.note(Note{"fail_not_acked"}));
   }
   s.record_note(side, "SIOCOUTQ 0", Note{"all_acked"});
 }
@@ -144,7 +127,8 @@ void datagrams(Session& s) {
           s.explain(Side::server, "recvfrom", Note{"recvfrom"},
                     {{"bytes", std::to_string(d.size)}, {"from", d.from.to_string()}});
         }
-        auto conn = std::move(must(listener.accept(s.patience())).stream);
+        // Serving a class, the connection of this run's student: the one from their datagrams' port number.
+        auto conn = s.accept(listener).stream;
         s.explain(Side::server, "accept", Note{"accept"});
         const int total = static_cast<int>(kMessages[0].size() + kMessages[1].size() + kMessages[2].size());
         const int queued = must(conn.wait_for_bytes(total, s.patience()));
@@ -162,8 +146,12 @@ void datagrams(Session& s) {
           must(udp.send_to(bytes_of(m), server));
           s.explain(Side::client, "sendto", Note{"sendto"}, {{"bytes", std::to_string(m.size())}});
         }
-        client_port = must(udp.local_endpoint()).port();  // the kernel picked it at the first sendto()
-        auto conn = must(net::TcpStream::connect(server, {.trace = s.trace(Side::client)}));
+        const net::Endpoint udp_at = must(udp.local_endpoint());  // the kernel picked the port at the first sendto()
+        client_port = udp_at.port();
+        // TCP from the same port number (its own set of ports): a class server ties the
+        // connection to these datagrams by it. SO_REUSEADDR: our own TIME_WAIT on it is no obstacle.
+        auto conn = must(net::TcpStream::connect(server, {.bind = udp_at, .reuse_addr = true, .trace = s.trace(Side::client)}));
+        s.explain(Side::client, "bind", Note{"tcp_same_port"}, {{"port", std::to_string(udp_at.port())}});
         s.explain(Side::client, "connect", Note{"connect"});
         must(conn.set_nodelay(true));
         s.explain(Side::client, "setsockopt", Note{"nodelay"});
@@ -228,7 +216,6 @@ void echo(Session& s) {
   s.run(
       [&] {  // the server: recvfrom(), then sendto() the address it returned
         auto udp = bind_udp(s);
-        s.explain(Side::server, "bind", Note{"bind_udp"});
         s.announce(must(udp.local_endpoint()));
         std::array<std::byte, kRecvSize> buf{};
         for (std::size_t i = 0; i < kMessages.size(); ++i) {
@@ -252,9 +239,9 @@ void echo(Session& s) {
           s.explain(Side::client, "sendto", Note{"sendto"}, {{"bytes", std::to_string(m.size())}});
           auto d = udp.recv_from(buf, s.patience());
           if (!d) {
-            throw demo::DemoFailure(fmt::format("no answer from {} to the datagram \"{}\" ({}): the server must "
-                                                "answer with sendto() to the address its recvfrom() returned",
-                                                server_at->to_string(), m, d.error().message()));
+            throw demo::DemoFailure(s.note(Note{"fail_no_answer"}, {{"server", server_at->to_string()},
+                                                                    {"message", std::string(m)},
+                                                                    {"error", demo::error_text(d.error(), s.common(), s.options().lang)}}));
           }
           replies.push_back(text_of(std::span(buf).first(d->size)));
           reply_sources.push_back(d->from.to_string());
@@ -284,7 +271,6 @@ void truncated_datagram(Session& s) {
   s.run(
       [&] {  // the server reads with a 16-byte buffer
         auto udp = bind_udp(s);
-        s.explain(Side::server, "bind", Note{"bind_udp"});
         s.announce(must(udp.local_endpoint()));
         std::array<std::byte, kSmallBuffer> buf{};
         first = must(udp.recv_from(buf, s.accept_patience()));
@@ -372,7 +358,7 @@ void loss(Session& s) {
               return static_cast<int>(arrived.size() + *drops) >= kLossCount;
             },
             s.patience());
-        if (!accounted) throw demo::DemoFailure("some datagrams were neither received nor counted as dropped");
+        if (!accounted) throw demo::DemoFailure(s.note(Note{"fail_unaccounted"}));
         counter_after = demo::kernel_counter(counter_group, "RcvbufErrors");
         s.record_note(Side::server,
                       s.note(Note{"label_drained"}, {{"arrived", std::to_string(arrived.size())}, {"drops", std::to_string(*drops)}}),
@@ -486,7 +472,6 @@ void largest(Session& s) {
   s.run(
       [&] {  // the server reads with room for any datagram
         auto udp = bind_udp(s);
-        s.explain(Side::server, "bind", Note{"bind_udp"});
         s.announce(must(udp.local_endpoint()));
         std::vector<std::byte> buf(65536);
         const auto d = must(udp.recv_from(buf, s.accept_patience()));
@@ -547,6 +532,11 @@ int main(int argc, char** argv) {
                   "The classic course's exchange: the server answers each datagram to the address recvfrom() "
                   "returned, the client waits for each answer (works with the course's Python peers)");
   group->require_option(0, 1);
+  // Not --loss (its lesson is a buffer too small for one sender's burst: a class's
+  // shared port would mix the students' drops), --max (a class's 64 KiB datagrams
+  // at once overflow the class socket's buffer, and a datagram dropped there
+  // leaves a run waiting) or --unreachable (no server).
+  app.serve_udp_classes([&] { return !loss_variant && !max_variant && !unreachable_variant; });
   return app.run(argc, argv, [&](Session& s) {
     if (unreachable_variant) {
       if (s.options().role == demo::Role::server) {

@@ -1,14 +1,18 @@
 #include "classroom.hpp"
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 #include <thread>
 
@@ -72,17 +76,19 @@ void Classroom::CaptureDeleter::operator()(capture::LiveCapture* c) const noexce
 #endif
 }
 
-Classroom::Classroom(CommonOptions options, std::string demo, Lesson lesson, Lesson common, ReportStyle style)
+Classroom::Classroom(CommonOptions options, std::string demo, Lesson lesson, Lesson common, ReportStyle style, bool udp)
     : options_(std::move(options)),
       demo_(std::move(demo)),
       lesson_(std::move(lesson)),
       common_(std::move(common)),
-      style_(style) {}
+      style_(style),
+      udp_(udp) {}
 
 Classroom::~Classroom() {
 #if SOCKLAB_HAVE_PCAP
   if (capture_) (void)capture_->stop();
 #endif
+  if (udp_wake_ >= 0) ::close(udp_wake_);
 }
 
 bool Classroom::capturing() const noexcept { return capture_ != nullptr; }
@@ -136,13 +142,39 @@ Stage::SharedPackets Classroom::take_packets(const net::Endpoint& client) {
 int Classroom::run(const std::function<void(Session&)>& lesson) {
   const std::string program = "demo-" + demo_;
   // Many students at once: a queue as long as the kernel allows (net.core.somaxconn).
-  auto bound = net::TcpListener::bind(options_.listen_endpoint,
-                                      {.backlog = 4096, .reuse_addr = true, .trace = {&setup_calls_, Side::server}});
-  if (!bound) {
-    std::fprintf(stderr, "%s: %s\n", program.c_str(), explain_bind_failure(bound.error(), options_.listen_endpoint, common_).c_str());
-    return exit_failed;
+  const net::ListenOptions listen_options{.backlog = 4096, .reuse_addr = true, .trace = {&setup_calls_, Side::server}};
+  if (udp_) {
+    // The students' own sockets share the port with the class's: SO_REUSEADDR on every one.
+    auto both = bind_udp_and_tcp(options_.listen_endpoint, {.reuse_addr = true, .trace = {&udp_setup_calls_, Side::server}},
+                                 listen_options);
+    if (!both) {
+      std::fprintf(stderr, "%s: %s\n", program.c_str(), explain_bind_failure(both.error(), options_.listen_endpoint, common_).c_str());
+      return exit_failed;
+    }
+    udp_socket_ = std::move(both->udp);
+    udp_socket_.set_trace({});  // each run's reads are traced to that run
+    listener_ = std::move(both->tcp);
+    // Each datagram's arrival time: a class datagram that came after a student's
+    // socket was connected is not theirs (dispatch_datagrams).
+    const int on = 1;
+    // Room for a whole class's datagrams sent at once, beyond net.core.rmem_max where privileged.
+    const int room = 8 << 20;
+    if (::setsockopt(udp_socket_.fd(), SOL_SOCKET, SO_RCVBUFFORCE, &room, sizeof room) != 0) {
+      (void)::setsockopt(udp_socket_.fd(), SOL_SOCKET, SO_RCVBUF, &room, sizeof room);
+    }
+    udp_wake_ = ::eventfd(0, EFD_CLOEXEC);
+    if (::setsockopt(udp_socket_.fd(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0 || udp_wake_ < 0) {
+      std::fprintf(stderr, "%s: %s\n", program.c_str(), net::system_error(errno, "SO_TIMESTAMPNS/eventfd").message().c_str());
+      return exit_failed;
+    }
+  } else {
+    auto bound = net::TcpListener::bind(options_.listen_endpoint, listen_options);
+    if (!bound) {
+      std::fprintf(stderr, "%s: %s\n", program.c_str(), explain_bind_failure(bound.error(), options_.listen_endpoint, common_).c_str());
+      return exit_failed;
+    }
+    listener_ = std::move(*bound);
   }
-  listener_ = std::move(*bound);
   if (options_.capture) {
 #if SOCKLAB_HAVE_PCAP
     auto config = capture_config_for(listener_.endpoint(), "");
@@ -186,6 +218,11 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
     changed_.notify_all();
   });
 
+  std::jthread datagrams, connections;
+  if (udp_) {
+    datagrams = std::jthread([this] { dispatch_datagrams(); });
+    connections = std::jthread([this] { accept_connections(); });
+  }
   std::vector<std::jthread> runs;
   std::size_t admitted = 0;
   for (;;) {
@@ -199,9 +236,20 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
   }
   {
     std::unique_lock lock(mutex_);
+    udp_closed_ = true;  // a new sender now has no run to take them
+    changed_.notify_all();
     changed_.wait(lock, [&] { return running_ == 0; });
+    udp_done_ = true;
+    changed_.notify_all();
   }
   runs.clear();
+  if (udp_) {
+    const std::uint64_t one = 1;
+    (void)!::write(udp_wake_, &one, sizeof one);
+    ::shutdown(listener_.fd(), SHUT_RD);  // accept() returns
+    datagrams.join();
+    connections.join();
+  }
   pthread_kill(signals.native_handle(), SIGUSR1);
   signals.join();
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -290,6 +338,162 @@ void Classroom::serve_one(const std::function<void(Session&)>& lesson) {
   std::fflush(stdout);
   --running_;
   changed_.notify_all();
+}
+
+void Classroom::dispatch_datagrams() {
+  const int fd = udp_socket_.fd();
+  const auto local = udp_socket_.local_endpoint();
+  for (;;) {
+    std::unique_lock lock(mutex_);
+    if (udp_done_) return;
+    // Whose is the next datagram, and when did it come? Read by its run, not here.
+    sockaddr_storage from{};
+    std::byte first{};
+    iovec iov{&first, 1};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(timespec))> control{};
+    msghdr msg{};
+    msg.msg_name = &from;
+    msg.msg_namelen = sizeof from;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    if (::recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT) < 0) {
+      // Nothing queued: every student's later datagrams go to their own socket.
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return;
+      if (errno != EINTR) {
+        for (auto& [key, student] : udp_students_) student->clear = true;
+        changed_.notify_all();
+      }
+      lock.unlock();
+      std::array<pollfd, 2> fds{{{fd, POLLIN, 0}, {udp_wake_, POLLIN, 0}}};
+      if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) return;
+      continue;
+    }
+    std::int64_t arrived_ns = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+        timespec ts{};
+        std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        arrived_ns = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+      }
+    }
+    // The class socket's queue is in arrival order: from here on it holds
+    // nothing of a student whose socket was connected before this datagram came.
+    for (auto& [key, student] : udp_students_) {
+      if (student->connected_ns < arrived_ns) student->clear = true;
+    }
+    changed_.notify_all();
+    auto sender = net::Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&from), msg.msg_namelen);
+    const std::string key = sender ? client_key(*sender) : std::string();
+    if (auto it = udp_students_.find(key); sender && it != udp_students_.end()) {
+      // Theirs: their run reads it, with its own buffer (a truncation is the kernel's).
+      const auto student = it->second;
+      student->head = true;
+      changed_.notify_all();
+      changed_.wait(lock, [&] { return !student->head || !udp_students_.contains(key) || udp_done_; });
+      continue;  // a run that ended with it unread: the next run gets it
+    }
+    changed_.wait(lock, [&] { return udp_wanted_ || udp_closed_ || stopping_ || udp_done_; });
+    std::optional<net::UdpSocket> own;
+    if (sender && udp_wanted_ && local) {
+      if (auto bound = net::UdpSocket::bind(*local, {.reuse_addr = true}); bound && bound->connect(*sender)) own = std::move(*bound);
+    }
+    if (!own) {
+      // No run takes a new student any more (or no socket for them): the datagram goes unread.
+      (void)::recv(fd, &first, 1, MSG_DONTWAIT);
+      continue;
+    }
+    auto student = std::make_shared<UdpStudent>();
+    student->peer = *sender;
+    student->key = key;
+    student->own = std::move(*own);
+    student->connected_ns = net::realtime_ns();
+    udp_students_[key] = student;
+    udp_offer_ = std::move(student);
+    udp_wanted_ = false;
+    changed_.notify_all();
+    // The next turn hands the datagram to their run.
+  }
+}
+
+std::shared_ptr<UdpStudent> Classroom::next_udp_student(net::Trace trace) {
+  std::unique_lock lock(mutex_);
+  udp_wanted_ = true;
+  changed_.notify_all();
+  changed_.wait(lock, [&] { return udp_offer_ != nullptr || stopping_; });
+  udp_wanted_ = false;
+  if (!udp_offer_) return nullptr;
+  udp_offer_->own.set_trace(trace);
+  return std::exchange(udp_offer_, nullptr);
+}
+
+net::Result<net::UdpSocket::Datagram> Classroom::udp_recv(UdpStudent& student, std::span<std::byte> buf,
+                                                          std::optional<std::chrono::milliseconds> timeout,
+                                                          net::Trace trace) {
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_lock lock(mutex_);
+  const auto ready = [&] { return student.head || student.clear; };
+  if (!timeout) {
+    changed_.wait(lock, ready);
+  } else if (!changed_.wait_until(lock, start + *timeout, ready)) {
+    return std::unexpected(net::make_error(net::errc::timed_out, "recvfrom",
+                                           "no datagram within " + std::to_string(timeout->count()) + " ms"));
+  }
+  if (student.head) {
+    udp_socket_.set_trace(trace);
+    auto d = udp_socket_.recv_from(buf);  // it is queued: the dispatcher saw it
+    udp_socket_.set_trace({});
+    student.head = false;
+    changed_.notify_all();
+    return d;
+  }
+  lock.unlock();
+  std::optional<std::chrono::milliseconds> left;
+  if (timeout) {
+    left = std::max(std::chrono::milliseconds(0),
+                    *timeout - std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start));
+  }
+  return student.own.recv_from(buf, left);
+}
+
+void Classroom::udp_release(UdpStudent& student) {
+  std::lock_guard lock(mutex_);
+  if (auto it = udp_students_.find(student.key); it != udp_students_.end() && it->second.get() == &student) {
+    udp_students_.erase(it);
+  }
+  student.own = net::UdpSocket{};  // closed: their later datagrams come to the class socket
+  changed_.notify_all();
+}
+
+void Classroom::accept_connections() {
+  auto listener = listener_.share({&accept_calls_, Side::server});
+  if (!listener) return;
+  for (;;) {
+    auto accepted = listener->accept();
+    if (!accepted) {
+      if (accepted.error().errno_value() == ECONNABORTED || accepted.error().errno_value() == EINTR) continue;
+      return;  // the class ended (its listener shut down)
+    }
+    auto calls = accept_calls_.snapshot();
+    accept_calls_.clear();
+    std::lock_guard lock(mutex_);
+    const std::string key = client_key(accepted->peer);
+    parked_.erase(key);  // one left from an earlier connection of that port: closed
+    parked_.emplace(key, Connection{std::move(*accepted), calls.empty() ? net::CallEvent{} : calls.back()});
+    changed_.notify_all();
+  }
+}
+
+std::optional<Classroom::Connection> Classroom::take_connection(const net::Endpoint& student) {
+  const std::string key = client_key(student);
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return parked_.contains(key) || stopping_ || udp_done_; });
+  auto it = parked_.find(key);
+  if (it == parked_.end()) return std::nullopt;
+  Connection c = std::move(it->second);
+  parked_.erase(it);
+  return c;
 }
 
 void Classroom::print_summary(bool final) {

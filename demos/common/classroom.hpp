@@ -10,6 +10,20 @@
 //
 // The lesson code is the same as for one client: Session::listen() hands out
 // the class's listener, Session::accept() takes the next student.
+//
+// A UDP lesson's class (Classroom(..., udp = true)): one UDP socket for the
+// class and a TCP listener on the same port number, both with SO_REUSEADDR.
+// Datagrams go to runs by their sender's ADDR:PORT, sorted by the kernel: a new
+// sender's first datagram makes the run waiting in Session::bind_udp()'s first
+// recv_from() theirs, and the class opens for them a socket of their own, bound
+// to the class's address and port and connected to them, to which the kernel
+// delivers their later datagrams (a connected socket matches them better than
+// the class's). Their datagrams that came before it are still in the class
+// socket's queue: the run reads them from there itself, in turn, so that
+// truncation and the sender's address are the kernel's. A student's TCP
+// connection comes from the same port number as their datagrams (TCP's ports
+// and UDP's are separate sets: demo-udp's client binds it so): it goes to the
+// run of the datagrams from that ADDR:PORT, and so does the capture's packets.
 #pragma once
 
 #include <condition_variable>
@@ -34,9 +48,19 @@ class LiveCapture;
 
 namespace socklab::demo {
 
+// One student of a UDP class, for the class and its run (Session::bind_udp).
+struct UdpStudent {
+  net::Endpoint peer;
+  std::string key;
+  net::UdpSocket own;             // on the class's address and port, connected to the student
+  std::int64_t connected_ns = 0;  // when connect() had returned (CLOCK_REALTIME, as packet times)
+  bool head = false;              // the class socket's next datagram is theirs: their run reads it
+  bool clear = false;             // none of theirs is left in the class socket
+};
+
 class Classroom {
  public:
-  Classroom(CommonOptions options, std::string demo, Lesson lesson, Lesson common, ReportStyle style);
+  Classroom(CommonOptions options, std::string demo, Lesson lesson, Lesson common, ReportStyle style, bool udp = false);
   ~Classroom();
   Classroom(const Classroom&) = delete;
   Classroom& operator=(const Classroom&) = delete;
@@ -60,6 +84,27 @@ class Classroom {
   // once for the class: each student's ladder shows them, at the time they were made.
   [[nodiscard]] std::vector<net::CallEvent> setup_calls() const { return setup_calls_.snapshot(); }
 
+  // ---- a UDP lesson's class (see the top): for Session::bind_udp() and ServerUdp
+  [[nodiscard]] bool serves_udp() const noexcept { return udp_; }
+  [[nodiscard]] std::vector<net::CallEvent> udp_setup_calls() const { return udp_setup_calls_.snapshot(); }
+  [[nodiscard]] net::Result<net::Endpoint> udp_endpoint() const { return udp_socket_.local_endpoint(); }
+  // Waits for the next new sender (the class lets one run at a time wait here);
+  // nullptr when the class ended first. Their socket's calls go to `trace`.
+  std::shared_ptr<UdpStudent> next_udp_student(net::Trace trace);
+  // The student's next datagram: from the class socket while some of theirs are
+  // queued there, then from their own socket.
+  net::Result<net::UdpSocket::Datagram> udp_recv(UdpStudent& student, std::span<std::byte> buf,
+                                                 std::optional<std::chrono::milliseconds> timeout, net::Trace trace);
+  // The run is over: their socket closes, and a later datagram of theirs starts a new run.
+  void udp_release(UdpStudent& student);
+  // The TCP connection from `student`'s ADDR:PORT, with the accept() call that
+  // took it; nullopt when the class ended before it came.
+  struct Connection {
+    net::TcpListener::Accepted accepted;
+    net::CallEvent call;
+  };
+  std::optional<Connection> take_connection(const net::Endpoint& student);
+
  private:
   struct ClientRun {
     std::string client;
@@ -69,6 +114,8 @@ class Classroom {
   void serve_one(const std::function<void(Session&)>& lesson);
   void route(std::int64_t ts_ns, std::uint32_t wire_len, std::vector<std::uint8_t> bytes);
   void print_summary(bool final);
+  void dispatch_datagrams();
+  void accept_connections();
 
   CommonOptions options_;
   std::string demo_;
@@ -97,6 +144,19 @@ class Classroom {
   std::exception_ptr no_student_;  // a run ended before it had a student: why
   std::size_t running_ = 0;
   std::vector<ClientRun> runs_;    // the finished runs, in the order they ended
+
+  // A UDP class (guarded by mutex_ too).
+  bool udp_ = false;
+  net::CallRecorder udp_setup_calls_;
+  net::CallRecorder accept_calls_;  // the accept() of each connection, handed to its run
+  net::UdpSocket udp_socket_;
+  int udp_wake_ = -1;               // an eventfd: the dispatcher's poll() ends with the class
+  bool udp_wanted_ = false;         // a run waits for its student
+  bool udp_closed_ = false;         // no run will take another student
+  bool udp_done_ = false;           // every run has ended
+  std::shared_ptr<UdpStudent> udp_offer_;
+  std::map<std::string, std::shared_ptr<UdpStudent>> udp_students_;  // by "ADDR|PORT"
+  std::map<std::string, Connection> parked_;  // connections whose run has not taken them yet
 };
 
 }  // namespace socklab::demo

@@ -65,6 +65,12 @@ class Demo {
   // flags are parsed) says whether the chosen variant can: one whose client
   // opens several connections cannot yet, and serves one client per run.
   void serve_classes(std::function<bool()> when = {}) { serves_class_ = when ? std::move(when) : [] { return true; }; }
+  // The same for a UDP lesson: the class's port is a UDP socket (and a TCP
+  // listener on the same number); a run is a sender's ADDR:PORT (classroom.hpp).
+  void serve_udp_classes(std::function<bool()> when) {
+    serve_classes(std::move(when));
+    udp_class_ = true;
+  }
 
   // Parses the flags, runs `lesson`, prints the report; returns the exit code
   // (see ExitCode in options.hpp).
@@ -76,6 +82,7 @@ class Demo {
   CommonOptions options_;
   std::set<std::string> common_option_names_;
   std::function<bool()> serves_class_;  // the rest select the variant (--quiz's questions)
+  bool udp_class_ = false;
 };
 
 }  // namespace socklab::demo

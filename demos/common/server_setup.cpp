@@ -53,6 +53,20 @@ bool is_loopback(const net::Endpoint& peer) {
   return own;
 }
 
+net::Result<UdpAndTcp> bind_udp_and_tcp(const net::Endpoint& at, const net::UdpOptions& udp_options,
+                                        const net::ListenOptions& tcp_options, const std::function<void()>& udp_bound) {
+  for (int attempt = 1;; ++attempt) {
+    auto udp = net::UdpSocket::bind(at, udp_options);
+    if (!udp) return std::unexpected(udp.error());
+    if (udp_bound) udp_bound();
+    auto bound = udp->local_endpoint();
+    if (!bound) return std::unexpected(bound.error());
+    auto tcp = net::TcpListener::bind(*bound, tcp_options);
+    if (tcp) return UdpAndTcp{std::move(*udp), std::move(*tcp)};
+    if (at.port() != 0 || tcp.error().errno_value() != EADDRINUSE || attempt == 10) return std::unexpected(tcp.error());
+  }
+}
+
 bool is_unspecified(const net::Endpoint& e) {
   const std::string a = e.address();
   return a == "0.0.0.0" || a == "::";

@@ -11,6 +11,8 @@
 #include "lesson.hpp"
 #include "socklab/net/endpoint.hpp"
 #include "socklab/net/error.hpp"
+#include "socklab/net/tcp.hpp"
+#include "socklab/net/udp.hpp"
 
 #if SOCKLAB_HAVE_PCAP
 #include "socklab/capture/live.hpp"
@@ -28,6 +30,19 @@ namespace socklab::demo {
 // the remedy: a port in use, an address that is not this machine's, a port
 // below 1024 without privilege. Any other error: its own message.
 [[nodiscard]] std::string explain_bind_failure(const net::Error& e, const net::Endpoint& at, const Lesson& common);
+
+// A UDP socket and a TCP listener on one port number at `at` (UDP's ports and
+// TCP's are two separate sets, so one number serves both, and one capture
+// filter sees both). With port 0, a number free for both: the kernel's free UDP
+// port may be taken for TCP, so another is tried, a few times. `udp_bound` runs
+// after each UDP bind (a lesson explains the call there).
+struct UdpAndTcp {
+  net::UdpSocket udp;
+  net::TcpListener tcp;
+};
+[[nodiscard]] net::Result<UdpAndTcp> bind_udp_and_tcp(const net::Endpoint& at, const net::UdpOptions& udp_options,
+                                                      const net::ListenOptions& tcp_options,
+                                                      const std::function<void()>& udp_bound = {});
 
 // 0.0.0.0 or ::: every address of the machine.
 [[nodiscard]] bool is_unspecified(const net::Endpoint& e);

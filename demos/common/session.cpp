@@ -108,8 +108,81 @@ net::TcpListener Session::listen_unannounced(net::ListenOptions opts) {
   return std::move(*listener);
 }
 
+ServerUdp Session::bind_udp(net::UdpOptions opts) {
+  opts.trace = trace(Side::server);
+  if (classroom_ && classroom_->serves_udp()) {
+    for (auto e : classroom_->udp_setup_calls()) recorder_.record(std::move(e));
+    return ServerUdp(*this, *classroom_);
+  }
+  auto udp = net::UdpSocket::bind(options_.listen_endpoint, opts);
+  if (!udp) throw DemoFailure(explain_bind_failure(udp.error()));
+  return ServerUdp(std::move(*udp));
+}
+
+std::pair<ServerUdp, net::TcpListener> Session::bind_udp_and_tcp(net::UdpOptions udp_options,
+                                                                const std::function<void()>& udp_bound) {
+  if (classroom_ && classroom_->serves_udp()) {
+    auto udp = bind_udp(udp_options);
+    udp_bound();
+    return {std::move(udp), listen_unannounced()};
+  }
+  udp_options.trace = trace(Side::server);
+  auto both = demo::bind_udp_and_tcp(options_.listen_endpoint, udp_options, {.trace = trace(Side::server)}, udp_bound);
+  if (!both) throw DemoFailure(explain_bind_failure(both.error()));
+  return {ServerUdp(std::move(both->udp)), std::move(both->tcp)};
+}
+
+void Session::class_student_came(const net::Endpoint& student) {
+  {
+    std::lock_guard lock(mutex_);
+    class_client_ = student;
+  }
+  classroom_->taken(student);
+}
+
+ServerUdp::~ServerUdp() {
+  if (student_) classroom_->udp_release(*student_);
+}
+
+net::Result<net::UdpSocket::Datagram> ServerUdp::recv_from(std::span<std::byte> buf,
+                                                           std::optional<std::chrono::milliseconds> timeout) {
+  if (!classroom_) return own_.recv_from(buf, timeout);
+  if (!student_) {
+    // The class lets one run at a time wait here: the next new sender is its student.
+    student_ = classroom_->next_udp_student(session_->trace(Side::server));
+    if (!student_) return std::unexpected(net::make_error(net::errc::timed_out, "recvfrom", "the class ended"));
+    session_->class_student_came(student_->peer);
+  }
+  return classroom_->udp_recv(*student_, buf, timeout, session_->trace(Side::server));
+}
+
+net::Result<std::size_t> ServerUdp::send_to(std::span<const std::byte> data, const net::Endpoint& to) {
+  if (!classroom_) return own_.send_to(data, to);
+  if (!student_) return std::unexpected(net::make_error(net::errc::not_supported, "sendto", "no student yet"));
+  return student_->own.send_to(data, to);
+}
+
+net::Result<net::Endpoint> ServerUdp::local_endpoint() const {
+  if (!classroom_) return own_.local_endpoint();
+  return classroom_->udp_endpoint();
+}
+
+const net::UdpSocket& ServerUdp::socket() const { return student_ ? student_->own : own_; }
+net::Result<int> ServerUdp::recv_buffer() const { return socket().recv_buffer(); }
+net::Result<std::uint32_t> ServerUdp::drops() const { return socket().drops(); }
+
 net::TcpListener::Accepted Session::accept(net::TcpListener& listener) {
   if (!classroom_) return must(listener.accept(accept_patience()));
+  if (classroom_->serves_udp()) {
+    // A UDP class: the connection from the port number of this run's student's datagrams.
+    const auto student = class_client();
+    if (!student) throw std::logic_error("Session::accept: a UDP class run takes its connection after a datagram");
+    auto taken = classroom_->take_connection(*student);
+    if (!taken) throw DemoFailure(common_.note(CommonNote{"class_ended"}));
+    recorder_.record(std::move(taken->call));
+    taken->accepted.stream.set_trace(trace(Side::server));
+    return std::move(taken->accepted);
+  }
   {
     std::lock_guard lock(mutex_);
     // A second connection from the same student cannot be told from the next

@@ -30,7 +30,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -43,6 +45,39 @@
 namespace socklab::demo {
 
 class Classroom;
+class Session;
+struct UdpStudent;
+
+// A lesson server's UDP socket (Session::bind_udp). For one client: its own
+// socket on --listen/--port. Serving a class (classroom.hpp): the class's port
+// as one run sees it: the first recv_from() waits for the next student's first
+// datagram and makes the run theirs; after it, only that student's datagrams
+// come, and send_to() answers from the class's address and port.
+class ServerUdp {
+ public:
+  ServerUdp() = default;
+  explicit ServerUdp(net::UdpSocket own) : own_(std::move(own)) {}
+  ServerUdp(Session& session, Classroom& classroom) : session_(&session), classroom_(&classroom) {}
+  ServerUdp(ServerUdp&&) noexcept = default;
+  ServerUdp& operator=(ServerUdp&&) noexcept = default;
+  ~ServerUdp();
+
+  net::Result<net::UdpSocket::Datagram> recv_from(std::span<std::byte> buf,
+                                                  std::optional<std::chrono::milliseconds> timeout = {});
+  net::Result<std::size_t> send_to(std::span<const std::byte> data, const net::Endpoint& to);
+  [[nodiscard]] net::Result<net::Endpoint> local_endpoint() const;
+  // SO_RCVBUF and the kernel's drop count of the socket the datagrams come to
+  // (serving a class: the student's own, once they came).
+  [[nodiscard]] net::Result<int> recv_buffer() const;
+  [[nodiscard]] net::Result<std::uint32_t> drops() const;
+
+ private:
+  [[nodiscard]] const net::UdpSocket& socket() const;
+  net::UdpSocket own_;
+  Session* session_ = nullptr;  // serving a class
+  Classroom* classroom_ = nullptr;
+  std::shared_ptr<UdpStudent> student_;
+};
 
 class Session : public Stage {
  public:
@@ -82,6 +117,15 @@ class Session : public Stage {
   // next student as long as it takes (serving a class: the next one in line,
   // and this run becomes that student's); else for patience().
   net::TcpListener::Accepted accept(net::TcpListener& listener);
+  // A UDP socket on --listen/--port with the server's trace (a port in use fails
+  // with the remedy); serving a class, the class's port as this run's student
+  // sees it (ServerUdp). Call announce() afterwards.
+  ServerUdp bind_udp(net::UdpOptions opts = {});
+  // bind_udp() and a TCP listener on the same port number (server_setup.hpp's
+  // bind_udp_and_tcp); `udp_bound` runs after the UDP bind. Serving a class:
+  // the class's two; accept() then takes this run's student's connection, the
+  // one from the port number of their datagrams.
+  std::pair<ServerUdp, net::TcpListener> bind_udp_and_tcp(net::UdpOptions udp_options, const std::function<void()>& udp_bound);
   // Serving a class: the student this run is for, once accept() took them.
   [[nodiscard]] std::optional<net::Endpoint> class_client() const;
   [[nodiscard]] bool serves_class() const noexcept { return classroom_ != nullptr; }
@@ -115,6 +159,9 @@ class Session : public Stage {
   void arm_capture(const net::Endpoint& server);
   [[nodiscard]] bool is_own_packet(const capture::DecodedPacket& d) const;
   void part_done(const std::string& name) override;
+  friend class ServerUdp;
+  // Serving a UDP class: this run's student came (their first datagram).
+  void class_student_came(const net::Endpoint& student);
 
   std::optional<net::Endpoint> announced_;
   bool server_failed_ = false;

@@ -50,6 +50,9 @@ Result<TcpStream> TcpStream::connect_start(const Endpoint& to, const ConnectOpti
   if (!fd) return std::unexpected(fd.error());
   TcpStream s(*fd, opts.trace);
   s.connecting_to_ = to;
+  if (opts.reuse_addr) {
+    if (auto r = s.set_reuse_addr(true); !r) return std::unexpected(r.error());
+  }
   if (opts.bind) {
     if (auto r = s.bind_to(*opts.bind); !r) return std::unexpected(r.error());
   }
@@ -91,6 +94,9 @@ Result<TcpStream> TcpStream::connect(const Endpoint& to, const ConnectOptions& o
   if (!fd) return std::unexpected(fd.error());
   TcpStream s(*fd, opts.trace);
   s.connecting_to_ = to;
+  if (opts.reuse_addr) {
+    if (auto r = s.set_reuse_addr(true); !r) return std::unexpected(r.error());
+  }
   if (opts.bind) {
     if (auto r = s.bind_to(*opts.bind); !r) return std::unexpected(r.error());
   }

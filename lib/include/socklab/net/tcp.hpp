@@ -16,6 +16,7 @@ struct ConnectOptions {
   // own limit (SYN retries, about two minutes).
   std::optional<std::chrono::milliseconds> timeout{};
   std::optional<Endpoint> bind{}; // local address/port to bind before connecting
+  bool reuse_addr = false;        // SO_REUSEADDR before that bind (a port of one's own TIME_WAIT)
   bool nodelay = false;           // TCP_NODELAY before the first byte
   Trace trace{};
 };
