@@ -379,3 +379,30 @@ TEST_CASE("connect options: bind to a local endpoint and TCP_NODELAY", "[lib][tc
   CHECK(v == 1);
   CHECK(client.local_endpoint().value().address() == "127.0.0.1");
 }
+
+TEST_CASE("connect options: SO_REUSEADDR binds a port that our own TIME_WAIT holds", "[lib][tcp]") {
+  auto first_server = TcpListener::bind(Endpoint::loopback_v4()).value();
+  auto client = TcpStream::connect(first_server.endpoint(), {.bind = Endpoint::parse("127.0.0.1:0").value(), .reuse_addr = true})
+                    .value();
+  const Endpoint port_held = client.local_endpoint().value();
+  auto served = std::move(first_server.accept(10s).value().stream);
+  REQUIRE(client.shutdown_write());  // the client closes first: it ends in TIME_WAIT
+  std::array<std::byte, 1> byte{};
+  REQUIRE(served.recv_some(byte).value() == 0);
+  served = TcpStream{};
+  // The peer's FIN came: the kernel hands the connection to a TIME_WAIT entry of its
+  // own (ss shows it), and the socket we still hold reads CLOSED.
+  const auto waited = client.wait_state(TcpState::closed, 10s);
+  INFO((waited ? std::string() : waited.error().message()));
+  REQUIRE(waited);
+  client = TcpStream{};
+
+  auto second_server = TcpListener::bind(Endpoint::loopback_v4()).value();
+  auto refused = TcpStream::connect(second_server.endpoint(), {.bind = port_held});
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().errno_value() == EADDRINUSE);
+  auto again = TcpStream::connect(second_server.endpoint(), {.bind = port_held, .reuse_addr = true});
+  INFO((again ? std::string() : again.error().message()));
+  REQUIRE(again);
+  CHECK(again->local_endpoint().value().port() == port_held.port());
+}
