@@ -121,6 +121,9 @@ std::string normalised(std::string_view text) {
   for (const std::string_view peer : {"←:#", "<-:#"}) {
     for (auto at = out.find(peer); at != std::string::npos; at = out.find(peer, at)) out.erase(at, peer.size());
   }
+  // So is a call's IPv4 endpoint shown whole ("bind 0.0.0.0:37398") or as its port (":37398").
+  static constexpr std::string_view kAddress = "#.#.#.#:";
+  for (auto at = out.find(kAddress); at != std::string::npos; at = out.find(kAddress, at)) out.replace(at, kAddress.size(), ":");
   return out;
 }
 
