@@ -43,6 +43,10 @@ struct ClassCase {
   std::set<std::string> server_points;  // the verdicts each student's run has on the server
   std::set<std::string> client_points;  // and on the client (the first kCapturing with --capture)
   std::set<std::string> wire_points;    // those of client_points that need --capture
+  // 0: each student's run is one connection on the class port. N: the run has a
+  // listener of its own, on a port the class server names (demo-backlog), and its
+  // ladder is that port's N connections.
+  int own_listener_connections = 0;
 };
 
 // Students with --capture: each capture on the students' machine sees every
@@ -65,6 +69,21 @@ void require_all_ok(const std::vector<nlohmann::json>& lines, const std::set<std
   }
   INFO(who);
   CHECK(seen == names);
+}
+
+// A run with a listener of its own: every packet is between one port of the
+// teacher's (not the class port, and no classmate's) and `connections` of the students'.
+void check_own_listener(const std::vector<nlohmann::json>& run, int connections, std::set<std::string>& taken) {
+  std::set<std::string> listener, connected;
+  for (const auto& p : of_kind(run, "packet")) {
+    const std::string src = p.value("src", ""), dst = p.value("dst", "");
+    listener.insert(dst.starts_with(std::string(kTeacher) + ":") ? dst : src);
+    if (p.value("flags", "") == "S") connected.insert(src);
+  }
+  REQUIRE(listener.size() == 1);
+  CHECK(*listener.begin() != std::string(kTeacher) + ":" + kPort);
+  CHECK(taken.insert(*listener.begin()).second);
+  CHECK(connected.size() == static_cast<std::size_t>(connections));
 }
 
 void hold_class(const ClassCase& c) {
@@ -120,9 +139,14 @@ void hold_class(const ClassCase& c) {
     by_client[l.at("client").get<std::string>()].push_back(l);
   }
   CHECK(by_client.size() == kStudents);
+  std::set<std::string> own_listeners;
   for (const auto& [client, run] : by_client) {
     CHECK(client_addresses.contains(client));
     require_all_ok(run, c.server_points, c.name + " server, student " + client);
+    if (c.own_listener_connections > 0) {
+      check_own_listener(run, c.own_listener_connections, own_listeners);
+      continue;
+    }
     // The ladder is cut to this student's connection: one handshake, from its port.
     int syns = 0;
     for (const auto& p : of_kind(run, "packet")) {
@@ -183,6 +207,13 @@ TEST_CASE("a server serves a class of 20 students from another machine", "[demos
        {"handshake_segments", "syn_takes_one_sequence_number", "accept_queue"},
        {"handshake_segments", "syn_takes_one_sequence_number", "options_in_force", "client_state_after_connect"},
        {"handshake_segments", "syn_takes_one_sequence_number"}},
+      {"backlog",
+       {DEMO_BACKLOG},
+       {"accept_queue_full", "syns_dropped", "all_accepted", "syn_retransmissions_seen", "completed_at_retransmission"},
+       {"completed_before_accept", "left_in_syn_sent", "all_complete_after_accept", "syn_retransmissions_seen",
+        "completed_at_retransmission"},
+       {"syn_retransmissions_seen", "completed_at_retransmission"},
+       6},
   };
   for (int round = 1; round <= rounds(); ++round) {
     for (const auto& c : cases) {
