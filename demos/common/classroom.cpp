@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <fmt/format.h>
@@ -60,6 +61,17 @@ sigset_t class_signals() {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGUSR1);
   return set;
+}
+
+// A student's run on a listener of its own holds about eight descriptors while it
+// lasts (demo-backlog: its handle on the class port, the student's connection there,
+// its listener, six accepted connections), so 200 students at once need more than
+// the usual soft limit of 1024: it goes up to the hard limit.
+void raise_descriptor_limit() {
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur >= files.rlim_max) return;
+  files.rlim_cur = files.rlim_max;
+  (void)::setrlimit(RLIMIT_NOFILE, &files);
 }
 
 }  // namespace
@@ -197,6 +209,7 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
     return exit_failed;
   }
   listener_ = std::move(*bound);
+  if (student_ports_) raise_descriptor_limit();
   if (options_.capture) {
 #if SOCKLAB_HAVE_PCAP
     auto config = capture_config_for(listener_.endpoint(), "");
