@@ -13,11 +13,13 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "demo_runner.hpp"
 #include "socklab/lab/lab.hpp"
+#include "socklab/net.hpp"
 
 using socklab::test::of_kind;
 using socklab::test::Process;
@@ -249,4 +251,37 @@ TEST_CASE("Ctrl-C ends a class with its summary; students then hear that no serv
   const auto late = socklab::test::run_demo({DEMO_STICKY, "--role", "client", "--port", *port});
   CHECK(late.exit_code == 1);
   CHECK_THAT(late.err, Catch::Contains("Nothing listens on"));
+}
+
+TEST_CASE("backlog: a student's run names its own listener; a student who leaves ends that run at once", "[demos][class]") {
+  auto server = socklab::test::start_demo({DEMO_BACKLOG, "--role", "server", "--serve", "1", "--json"});
+  const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
+  REQUIRE(port);
+  const auto at = socklab::net::Endpoint::loopback_v4(static_cast<std::uint16_t>(std::stoi(*port)));
+  auto student = socklab::net::TcpStream::connect(at, {.timeout = 10s});
+  REQUIRE(student);
+  // The plan: one JSON line with the student's own listener, after the class port.
+  std::string line;
+  char c = 0;
+  while (line.size() < 200) {
+    auto got = student->recv_some(std::as_writable_bytes(std::span(&c, 1)));
+    REQUIRE(got);
+    REQUIRE(*got == 1);
+    if (c == '\n') break;
+    line += c;
+  }
+  const auto plan = nlohmann::json::parse(line);
+  INFO(line);
+  CHECK(plan.at("port").get<int>() > at.port());
+  CHECK(plan.at("backlog") == 2);
+  CHECK(plan.at("clients") == 6);
+  // The student goes before any client connects: the run ends, named in the summary.
+  REQUIRE(student->close());
+  const auto served = server.finish();
+  INFO(served.err);
+  REQUIRE(served.exit_code == 0);
+  const auto summaries = of_kind(served.json(), "class_summary");
+  REQUIRE(summaries.size() == 1);
+  REQUIRE(summaries[0].at("failed").size() == 1);
+  CHECK_THAT(summaries[0].at("failed")[0].at("message").get<std::string>(), Catch::Contains("stopped before the lesson ended"));
 }
