@@ -9,9 +9,13 @@
 // their next retransmission. Everything is read from the run: the queue from
 // inet_diag, the states from TCP_INFO, the dropped SYNs from the listener's own
 // drop counter, the retransmission times from the capture.
+//
+// With --role server it serves a class, and each student's run gets a listener of
+// its own (see "a class" below): the lesson is one queue, filled by one run's clients.
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -20,6 +24,7 @@
 
 #include <fmt/format.h>
 
+#include "classroom.hpp"
 #include "demo.hpp"
 
 namespace {
@@ -33,14 +38,19 @@ using demo::Side;
 using net::TcpState;
 using namespace std::chrono_literals;
 
-constexpr std::array<std::string_view, 26> kNoteKeys{
+constexpr std::array<std::string_view, 41> kNoteKeys{
     // the timeline
     "listen", "queue_empty", "queue_full", "syns_dropped", "accept_queued", "accept_waited", "connect_start",
-    "client_established", "client_syn_sent", "connect_finish",
+    "client_established", "client_syn_sent", "connect_finish", "client_not_waiting",
     // the summary
     "fact_settings", "verdict_completed", "why_ack_dropped", "verdict_queue",
     "verdict_syn_sent", "verdict_dropped", "verdict_accepted", "verdict_all_complete", "verdict_retransmitted",
     "fact_syn_times", "verdict_completed_at_retransmission", "fact_linear_timeouts", "fact_remote_listener", "label_drops", "syn_times_one",
+    // a class: the student's own listener, named over the class port
+    "class_listen", "class_student", "class_plan", "told_full", "label_told_full",
+    // what went wrong, in the run's language
+    "fail_no_port", "fail_student_left", "fail_queue_never_full", "fail_no_retransmission", "fail_not_all_came",
+    "fail_client_unsettled", "fail_server_silent", "fail_server_left", "fail_server_message",
     // bad usage, in the run's language
     "usage_clients"};
 using Note = demo::Key<kNoteKeys>;
@@ -108,8 +118,75 @@ void settings_fact(Session& s) {
   }
 }
 
-void backlog(Session& s, const Config& cfg) {
-  s.set_variant("default", fmt::format("--backlog {} --clients {}", cfg.backlog, cfg.clients));
+// ---------------------------------------------------------------- a class
+
+// A class server gives each student's run a listener of its own: the lesson is
+// one listener's accept queue, filled by one run's clients, so classmates must not
+// share it. The student's client first connects to the class port; the run there
+// sends one JSON line, the plan (the listener's port, its backlog and limit, how
+// many clients), and once that queue is full a second one ({"queue":"full"}), so
+// that the clients left over start at once instead of one retransmission apart.
+struct Plan {
+  std::uint16_t port = 0;
+  int backlog = 0;
+  int limit = 0;
+  int clients = 0;
+};
+
+using LineReader = net::FrameReader<net::DelimiterCodec>;
+
+// One line from the class server, as JSON; its end or anything else is said plainly.
+nlohmann::json read_line(Session& s, net::TcpStream& from, LineReader& reader) {
+  const auto server = s.options().server_endpoint.to_string();
+  auto line = reader.next(from, s.patience());
+  if (!line) {
+    if (line.error().code == net::errc::timed_out) {
+      throw demo::DemoFailure(s.note(Note{"fail_server_silent"}, {{"endpoint", server}, {"seconds", std::to_string(s.patience().count() / 1000)}}));
+    }
+    throw demo::DemoFailure(line.error().message());
+  }
+  if (!*line) throw demo::DemoFailure(s.note(Note{"fail_server_left"}, {{"endpoint", server}}));
+  const std::string text((*line)->text());
+  auto json = nlohmann::json::parse(text, nullptr, false);
+  if (!json.is_object()) throw demo::DemoFailure(s.note(Note{"fail_server_message"}, {{"endpoint", server}, {"text", text.substr(0, 80)}}));
+  return json;
+}
+
+Plan read_plan(Session& s, net::TcpStream& from, LineReader& reader) {
+  const auto json = read_line(s, from, reader);
+  const auto number = [&](const char* key, int low, int high) {
+    const auto it = json.find(key);
+    if (it == json.end() || !it->is_number_integer() || it->get<std::int64_t>() < low || it->get<std::int64_t>() > high) {
+      throw demo::DemoFailure(s.note(Note{"fail_server_message"}, {{"endpoint", s.options().server_endpoint.to_string()}, {"text", json.dump().substr(0, 80)}}));
+    }
+    return static_cast<int>(it->get<std::int64_t>());
+  };
+  Plan plan{.port = static_cast<std::uint16_t>(number("port", 1, 65535)), .backlog = number("backlog", 0, 64),
+            .limit = number("limit", 0, 65535), .clients = number("clients", 1, 32)};
+  return plan;
+}
+
+// ---------------------------------------------------------------- the lesson
+
+void backlog(Session& s, const Config& flags) {
+  Config cfg = flags;
+  // With --role client the class server decides: its plan comes first, over the class
+  // port, so that the capture is armed on the student's own listener before any SYN.
+  std::optional<net::TcpStream> teacher;
+  std::optional<LineReader> from_teacher;
+  std::optional<Plan> plan;
+  if (s.options().role == demo::Role::client) {
+    teacher = must(net::TcpStream::connect(s.options().server_endpoint, {.timeout = s.patience(), .trace = s.trace(Side::client)}));
+    teacher->set_trace({});  // the plan is the class's plumbing, not the lesson's calls
+    from_teacher.emplace(must(net::DelimiterCodec::create("\n", 1024)));
+    plan = read_plan(s, *teacher, *from_teacher);
+    cfg = {.backlog = plan->backlog, .clients = plan->clients};
+    s.use_server(s.options().server_endpoint.with_port(plan->port));
+    s.explain(Side::client, "connect", Note{"class_plan"},
+              {{"port", std::to_string(plan->port)}, {"backlog", std::to_string(plan->backlog)}, {"clients", std::to_string(plan->clients)}});
+  }
+  // A class's students take the server's settings from its plan: its command for them names none.
+  s.set_variant("default", s.serves_class() ? "" : fmt::format("--backlog {} --clients {}", cfg.backlog, cfg.clients));
   // Server side
   std::optional<net::ListenQueue> queue_full;
   std::optional<std::uint32_t> dropped;
@@ -121,29 +198,60 @@ void backlog(Session& s, const Config& cfg) {
 
   s.run(
       [&] {  // the server: listen(N), and no accept() until every waiting client has retransmitted
-        auto listener = s.listen_unannounced({.backlog = cfg.backlog});
+        // Serving a class: this run's handle on the class port (closed after the
+        // lesson, so the ladder does not show it go) and the student's connection there.
+        net::TcpListener hall;
+        std::optional<net::TcpStream> student;
+        net::TcpListener listener;
+        if (s.serves_class()) {
+          hall = s.listen();
+          s.explain(Side::server, "listen", Note{"class_listen"});
+          auto came = s.accept(hall);
+          auto own = s.student_listener({.backlog = cfg.backlog});
+          if (!own) {
+            throw demo::DemoFailure(s.note(Note{"fail_no_port"}, {{"first", std::to_string(hall.endpoint().port() + 1)},
+                                                                   {"count", std::to_string(demo::Classroom::kStudentPorts)}}));
+          }
+          listener = std::move(*own);
+          s.explain(Side::server, "accept", Note{"class_student"}, {{"port", std::to_string(listener.endpoint().port())}});
+          came.stream.set_trace({});  // the plan is the class's plumbing, not the lesson's calls
+          student = std::move(came.stream);
+        } else {
+          listener = s.listen_unannounced({.backlog = cfg.backlog});
+        }
         s.explain(Side::server, "listen", Note{"listen"}, {{"backlog", std::to_string(cfg.backlog)}});
         const auto empty = must(listener.queue());
         s.record_note(Side::server, s.queue_label(empty), Note{"queue_empty"}, {{"limit", std::to_string(empty.limit)}});
         const std::uint32_t drops_before = must(listener.drops());
         server_port = listener.endpoint().port();
         s.announce(listener.endpoint());
+        const auto tell = [&](const nlohmann::json& line) {
+          if (student) must(student->send_all(line.dump() + "\n"));
+        };
+        tell({{"port", server_port}, {"backlog", cfg.backlog}, {"limit", empty.limit}, {"clients", cfg.clients}});
+
+        // A student who stops (their client's connection on the class port closes)
+        // ends the run: nothing they would have sent comes any more.
+        const auto left = [&] { return student && must(student->state()) != TcpState::established; };
+        const auto forever = s.accept_patience().value_or(std::chrono::hours(24));
+        const auto wait_for = [&](const std::function<bool()>& done, demo::NoteKey failure, const demo::Values& values) {
+          if (demo::wait_until([&] { return done() || left(); }, forever) && done()) return;
+          throw demo::DemoFailure(left() ? s.note(Note{"fail_student_left"}) : s.note(failure, values));
+        };
 
         // Linux admits one connection more than the limit (it checks "more than", not "as many as").
         const int complete = std::min(cfg.clients, static_cast<int>(empty.limit) + 1);
         expected_waiting = cfg.clients - complete;
-        const auto forever = s.accept_patience().value_or(std::chrono::hours(24));
-        if (!demo::wait_until([&] { return static_cast<int>(must(listener.queue()).length) >= complete; }, forever)) {
-          throw demo::DemoFailure(fmt::format("the accept queue never held {} connections", complete));
-        }
+        wait_for([&] { return static_cast<int>(must(listener.queue()).length) >= complete; }, Note{"fail_queue_never_full"},
+                 {{"count", std::to_string(complete)}});
         queue_full = must(listener.queue());
         s.record_note(Side::server, s.queue_label(*queue_full), Note{"queue_full"},
                       {{"length", std::to_string(queue_full->length)}, {"limit", std::to_string(queue_full->limit)}});
+        if (expected_waiting > 0) tell({{"queue", "full"}, {"length", queue_full->length}, {"limit", queue_full->limit}});
         // Every waiting client's first SYN and its first retransmission, both dropped here.
         const auto want = static_cast<std::uint32_t>(2 * expected_waiting);
-        if (!demo::wait_until([&] { return must(listener.drops()) - drops_before >= want; }, forever)) {
-          throw demo::DemoFailure("the waiting clients did not send their SYN again in time");
-        }
+        wait_for([&] { return must(listener.drops()) - drops_before >= want; }, Note{"fail_no_retransmission"},
+                 {{"count", std::to_string(want)}});
         dropped = must(listener.drops()) - drops_before;
         if (expected_waiting > 0) {
           s.record_note(Side::server, s.note(Note{"label_drops"}, {{"dropped", std::to_string(*dropped)}}), Note{"syns_dropped"},
@@ -152,7 +260,9 @@ void backlog(Session& s, const Config& cfg) {
 
         std::vector<net::TcpStream> open;
         for (int i = 0; i < cfg.clients; ++i) {
-          auto a = must(listener.accept(s.accept_patience()));
+          wait_for([&] { return must(listener.queue()).length > 0; }, Note{"fail_not_all_came"},
+                   {{"count", std::to_string(cfg.clients)}, {"accepted", std::to_string(i)}});
+          auto a = must(listener.accept(s.patience()));
           open.push_back(std::move(a.stream));
           ++accepted;
           s.explain(Side::server, "accept", i < complete ? Note{"accept_queued"} : Note{"accept_waited"},
@@ -163,6 +273,12 @@ void backlog(Session& s, const Config& cfg) {
       [&] {  // the clients, started one after another without blocking
         const auto server = s.server_endpoint();
         listener_visible = find_listener(server).has_value();
+        // The class server's next line has come (or its connection ended): read it.
+        bool told_full = false;
+        const auto teacher_spoke = [&] {
+          return teacher && !told_full &&
+                 (must(teacher->bytes_in_recv_queue()) > 0 || must(teacher->state()) != TcpState::established);
+        };
         std::vector<net::TcpStream> conns;
         for (int k = 1; k <= cfg.clients; ++k) {
           auto conn = must(net::TcpStream::connect_start(server, {.trace = s.trace(Side::client)}));
@@ -170,7 +286,8 @@ void backlog(Session& s, const Config& cfg) {
           ClientSeen seen{.port = must(conn.local_endpoint()).port()};
           // Before the next client starts, this one's fate is settled: its handshake
           // completed (and the listener counts it), or the listener's queue is full
-          // so its SYN is dropped, or (listener out of sight) it had to send the SYN again.
+          // so its SYN is dropped (read from the listener, or the class server says
+          // so), or (neither in sight) it had to send the SYN again.
           const bool settled = demo::wait_until(
               [&] {
                 const auto state = must(conn.state());
@@ -181,13 +298,22 @@ void backlog(Session& s, const Config& cfg) {
                   if (state == TcpState::established && static_cast<int>(l->recv_queue) >= k) return true;
                   return state == TcpState::syn_sent && l->recv_queue > l->send_queue;
                 }
-                return state == TcpState::established || must(conn.info()).retransmits >= 1;
+                return state == TcpState::established || told_full || teacher_spoke() || must(conn.info()).retransmits >= 1;
               },
               s.patience());
-          if (!settled) throw demo::DemoFailure(fmt::format("client {} neither connected nor retried in time", k));
+          if (!settled) throw demo::DemoFailure(s.note(Note{"fail_client_unsettled"}, {{"n", std::to_string(k)}}));
+          if (teacher_spoke()) {
+            const auto said = read_line(s, *teacher, *from_teacher);
+            if (said.value("queue", "") != "full") {
+              throw demo::DemoFailure(s.note(Note{"fail_server_message"}, {{"endpoint", s.options().server_endpoint.to_string()}, {"text", said.dump().substr(0, 80)}}));
+            }
+            told_full = true;
+            s.record_note(Side::client, s.note(Note{"label_told_full"}), Note{"told_full"});
+          }
           // finish_connect() records the refusal (ECONNREFUSED), which the report then explains.
           if (must(conn.state()) == TcpState::closed) must(conn.finish_connect(s.patience()));
           seen.completed_at_once = must(conn.state()) == TcpState::established;
+          seen.completed = seen.completed_at_once;
           if (seen.completed_at_once) {
             s.record_state(Side::client, TcpState::established, Note{"client_established"}, {{"n", std::to_string(k)}});
           }
@@ -197,16 +323,17 @@ void backlog(Session& s, const Config& cfg) {
         // The ones left waiting: still SYN_SENT once their kernel has sent the SYN again.
         for (std::size_t i = 0; i < conns.size(); ++i) {
           if (clients[i].completed_at_once) continue;
-          const bool again = demo::wait_until([&] { return must(conns[i].info()).retransmits >= 1; }, s.patience());
+          const bool again = demo::wait_until(
+              [&] { return must(conns[i].info()).retransmits >= 1 || must(conns[i].state()) != TcpState::syn_sent; }, s.patience());
           const auto state = must(conns[i].state());
           clients[i].waited = again && state == TcpState::syn_sent;
-          s.record_state(Side::client, state, Note{"client_syn_sent"}, {{"n", std::to_string(i + 1)}});
+          // What was seen, said as seen: a client already in is not said to wait.
+          s.record_state(Side::client, state, clients[i].waited ? Note{"client_syn_sent"} : Note{"client_not_waiting"},
+                         {{"n", std::to_string(i + 1)}});
+          clients[i].completed = state == TcpState::established;
         }
         for (std::size_t i = 0; i < conns.size(); ++i) {
-          if (clients[i].completed_at_once) {
-            clients[i].completed = true;
-            continue;
-          }
+          if (clients[i].completed) continue;
           clients[i].completed = conns[i].finish_connect(s.patience()).has_value();
           if (clients[i].completed) {
             s.record_state(Side::client, TcpState::established, Note{"connect_finish"}, {{"n", std::to_string(i + 1)}});
@@ -216,7 +343,9 @@ void backlog(Session& s, const Config& cfg) {
       });
 
   settings_fact(s);
-  const int expected_complete = std::min(cfg.clients, (queue_full ? static_cast<int>(queue_full->limit) : cfg.backlog) + 1);
+  // The limit the listener had: read by the server; a class's student has it from the plan.
+  const int limit = queue_full ? static_cast<int>(queue_full->limit) : plan ? plan->limit : cfg.backlog;
+  const int expected_complete = std::min(cfg.clients, limit + 1);
   const int expected_wait = cfg.clients - expected_complete;
   if (s.plays(Side::client)) {
     const int at_once = static_cast<int>(std::count_if(clients.begin(), clients.end(), [](const auto& c) { return c.completed_at_once; }));
@@ -295,6 +424,9 @@ int main(int argc, char** argv) {
   app.cli()
       .add_option("--clients", cfg.clients, "How many clients connect at once (default 6)")
       ->check(CLI::Range(1, 32));
+  // With --role server: a class, each student's run with a listener of its own.
+  app.serve_classes();
+  app.give_students_listeners();
   return app.run(argc, argv, [&](Session& s) {
     // The clients left waiting retransmit together once the server accepts: all
     // of them must fit in the emptied queue (backlog + 1), or those that do not

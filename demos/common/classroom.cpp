@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -66,6 +67,17 @@ sigset_t class_signals() {
   return set;
 }
 
+// A student's run on a listener of its own holds about eight descriptors while it
+// lasts (demo-backlog: its handle on the class port, the student's connection there,
+// its listener, six accepted connections), so 200 students at once need more than
+// the usual soft limit of 1024: it goes up to the hard limit.
+void raise_descriptor_limit() {
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur >= files.rlim_max) return;
+  files.rlim_cur = files.rlim_max;
+  (void)::setrlimit(RLIMIT_NOFILE, &files);
+}
+
 }  // namespace
 
 void Classroom::CaptureDeleter::operator()(capture::LiveCapture* c) const noexcept {
@@ -112,6 +124,10 @@ void Classroom::route(std::int64_t ts_ns, std::uint32_t wire_len, std::vector<st
   const auto d = capture::decode(link_, bytes, wire_len, ts_ns);
   if (d.reached < capture::Layer::transport || (d.proto != capture::Proto::tcp && d.proto != capture::Proto::udp)) return;
   const std::uint16_t port = listener_.endpoint().port();
+  if (student_ports_ && d.dport != port && d.sport != port) {
+    route_to_student_port(d, capture::RawPacket{ts_ns, wire_len, std::move(bytes)});
+    return;
+  }
   const bool to_server = d.dport == port;
   const auto& ip = to_server ? d.ip.src : d.ip.dst;
   const std::string key = client_key(ip.version == 4 ? AF_INET : AF_INET6, ip.bytes.data(), to_server ? d.sport : d.dport);
@@ -119,6 +135,56 @@ void Classroom::route(std::int64_t ts_ns, std::uint32_t wire_len, std::vector<st
   // After its run ended, a student's packets (the teardown, say) are shown to nobody.
   if (served_.contains(key)) return;
   packets_[key].push_back(capture::RawPacket{ts_ns, wire_len, std::move(bytes)});
+}
+
+void Classroom::route_to_student_port(const capture::DecodedPacket& d, capture::RawPacket packet) {
+  std::lock_guard lock(packets_mutex_);
+  // The listener's side of the packet: the port a run holds (a port not held: shown to nobody).
+  auto held = port_packets_.find(d.dport);
+  if (held == port_packets_.end()) held = port_packets_.find(d.sport);
+  if (held != port_packets_.end()) held->second.push_back(std::move(packet));
+}
+
+std::pair<std::uint16_t, std::uint16_t> Classroom::student_ports() const noexcept {
+  const std::uint32_t first = listener_.endpoint().port() + 1U;
+  const std::uint32_t last = std::min<std::uint32_t>(first + kStudentPorts - 1U, 65535U);
+  if (first > 65535U) return {1, 0};
+  return {static_cast<std::uint16_t>(first), static_cast<std::uint16_t>(last)};
+}
+
+std::optional<net::TcpListener> Classroom::student_listener(net::ListenOptions opts) {
+  opts.reuse_addr = true;
+  const auto [first, last] = student_ports();
+  const std::size_t count = last >= first ? last - first + 1U : 0U;
+  std::lock_guard lock(packets_mutex_);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t at = (next_student_port_ + i) % count;
+    const auto port = static_cast<std::uint16_t>(first + at);
+    if (port_packets_.contains(port)) continue;  // another run's
+    auto bound = net::TcpListener::bind(listener_.endpoint().with_port(port), opts);
+    if (!bound) continue;  // another program's
+    next_student_port_ = at + 1;
+    port_packets_[port];  // held: its packets are kept from now on
+    return std::move(*bound);
+  }
+  return std::nullopt;
+}
+
+Stage::SharedPackets Classroom::take_port_packets(std::uint16_t port) {
+  Stage::SharedPackets out;
+  out.link = link_;
+#if SOCKLAB_HAVE_PCAP
+  if (capture_) (void)capture_->flush();
+#endif
+  std::lock_guard lock(packets_mutex_);
+  if (auto it = port_packets_.find(port); it != port_packets_.end()) out.raw = std::exchange(it->second, {});
+  out.stats = {{"captured", out.raw.size()}, {"received", out.raw.size()}, {"dropped_by_kernel", 0}, {"dropped_by_interface", 0}};
+  return out;
+}
+
+void Classroom::return_port(std::uint16_t port) {
+  std::lock_guard lock(packets_mutex_);
+  port_packets_.erase(port);
 }
 
 Stage::SharedPackets Classroom::take_packets(const net::Endpoint& client) {
@@ -175,6 +241,7 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
     }
     listener_ = std::move(*bound);
   }
+  if (student_ports_) raise_descriptor_limit();
   if (options_.capture) {
 #if SOCKLAB_HAVE_PCAP
     auto config = capture_config_for(listener_.endpoint(), "");
@@ -188,6 +255,10 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
     config.snaplen = 2048;
     config.buffer_bytes = 32 << 20;
     config.sink = [this](const capture::RawPacket& p) { route(p.ts_ns, p.wire_len, p.bytes); };
+    if (student_ports_) {
+      const auto [first, last] = student_ports();
+      if (last >= first) config.filter = fmt::format("({}) or (tcp portrange {}-{})", config.filter, first, last);
+    }
     interface_ = config.interface;
     auto started = start_capture(config, common_, rerun_command(options_, "", true));
     if (!started) {

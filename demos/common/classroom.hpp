@@ -34,6 +34,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "findings.hpp"
@@ -104,6 +105,27 @@ class Classroom {
     net::CallEvent call;
   };
   std::optional<Connection> take_connection(const net::Endpoint& student);
+  // ---- a lesson about one listener's own accept queue (demo-backlog): classmates
+  // must not share it, so each student's run gets a listener of its own, on a port
+  // of the range after the class port (kStudentPorts of them, fewer near 65535),
+  // which the run tells its student over the connection on the class port.
+  static constexpr std::uint16_t kStudentPorts = 256;
+  // Before run(): the class's capture takes that range's TCP packets too.
+  void give_students_listeners() noexcept { student_ports_ = true; }
+  // The range, first and last port (last < first: none).
+  [[nodiscard]] std::pair<std::uint16_t, std::uint16_t> student_ports() const noexcept;
+  // A listener (`opts`, SO_REUSEADDR added: earlier runs on its port leave
+  // TIME_WAIT behind) on the class's address and the next port of the range that
+  // no run holds and no other program uses (round robin, so a port comes back only
+  // after the whole range: an earlier run's late packets never reach a later one's
+  // ladder). From then on the port's packets are kept for take_port_packets();
+  // nullopt when no port of the range is free.
+  std::optional<net::TcpListener> student_listener(net::ListenOptions opts);
+  // The packets of such a port so far (as take_packets).
+  Stage::SharedPackets take_port_packets(std::uint16_t port);
+  // The run is over (its listener closed): the port goes back to the range, and
+  // its later packets are shown to nobody.
+  void return_port(std::uint16_t port);
 
  private:
   struct ClientRun {
@@ -113,6 +135,7 @@ class Classroom {
   };
   void serve_one(const std::function<void(Session&)>& lesson);
   void route(std::int64_t ts_ns, std::uint32_t wire_len, std::vector<std::uint8_t> bytes);
+  void route_to_student_port(const capture::DecodedPacket& d, capture::RawPacket packet);
   void print_summary(bool final);
   void dispatch_datagrams();
   void accept_connections();
@@ -135,6 +158,9 @@ class Classroom {
   std::mutex packets_mutex_;
   std::map<std::string, std::vector<capture::RawPacket>> packets_;  // by the student's "ADDR:PORT"
   std::map<std::string, bool> served_;                              // their runs took their packets
+  bool student_ports_ = false;                                      // give_students_listeners()
+  std::map<std::uint16_t, std::vector<capture::RawPacket>> port_packets_;  // by a run's own port (held by it)
+  std::size_t next_student_port_ = 0;                               // where the round robin goes on
 
   std::mutex mutex_;  // guards the run state and the output below
   std::condition_variable changed_;

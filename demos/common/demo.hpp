@@ -71,6 +71,9 @@ class Demo {
     serve_classes(std::move(when));
     udp_class_ = true;
   }
+  // And each student's run gets a listener of its own (Session::student_listener):
+  // a lesson about one listener's accept queue, which classmates must not share.
+  void give_students_listeners() noexcept { students_get_listeners_ = true; }
 
   // Parses the flags, runs `lesson`, prints the report; returns the exit code
   // (see ExitCode in options.hpp).
@@ -81,6 +84,7 @@ class Demo {
   CLI::App app_;
   CommonOptions options_;
   std::set<std::string> common_option_names_;
+  bool students_get_listeners_ = false;
   std::function<bool()> serves_class_;  // the rest select the variant (--quiz's questions)
   bool udp_class_ = false;
 };

@@ -24,9 +24,17 @@ Session::Session(CommonOptions options, std::string demo, Lesson lesson, Lesson 
     use_shared_capture(classroom.capture_interface(), [this] {
       std::lock_guard lock(mutex_);
       // A run that never had its student (the class ended first) has no packets of its own.
-      return class_client_ ? classroom_->take_packets(*class_client_) : SharedPackets{};
+      if (!class_client_) return SharedPackets{};
+      if (!student_port_) return classroom_->take_packets(*class_client_);
+      // The connection on the class port only named the student's own port: the lesson is there.
+      (void)classroom_->take_packets(*class_client_);
+      return classroom_->take_port_packets(*student_port_);
     });
   }
+}
+
+Session::~Session() {
+  if (classroom_ && student_port_) classroom_->return_port(*student_port_);
 }
 
 bool Session::plays(Side side) const noexcept {
@@ -197,6 +205,21 @@ net::TcpListener::Accepted Session::accept(net::TcpListener& listener) {
   }
   classroom_->taken(accepted.peer);
   return accepted;
+}
+
+std::optional<net::TcpListener> Session::student_listener(net::ListenOptions opts) {
+  if (!classroom_ || !class_client()) throw std::logic_error("Session::student_listener: a class run's, after accept()");
+  opts.trace = trace(Side::server);
+  auto listener = classroom_->student_listener(std::move(opts));
+  if (!listener) return std::nullopt;
+  std::lock_guard lock(mutex_);
+  student_port_ = listener->endpoint().port();
+  return listener;
+}
+
+void Session::use_server(const net::Endpoint& server) {
+  if (options_.role != Role::client) throw std::logic_error("Session::use_server: --role client only");
+  options_.server_endpoint = server;
 }
 
 std::optional<net::Endpoint> Session::class_client() const {

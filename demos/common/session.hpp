@@ -85,6 +85,7 @@ class Session : public Stage {
   // One client's run of a class server (classroom.hpp): listen() hands out the
   // class's listener, accept() takes the next student, the capture is the class's.
   Session(CommonOptions options, std::string demo, Lesson lesson, Lesson common, Classroom& classroom);
+  ~Session() override;
 
   using Stage::explain;
   using Stage::record_note;
@@ -128,6 +129,13 @@ class Session : public Stage {
   std::pair<ServerUdp, net::TcpListener> bind_udp_and_tcp(net::UdpOptions udp_options, const std::function<void()>& udp_bound);
   // Serving a class: the student this run is for, once accept() took them.
   [[nodiscard]] std::optional<net::Endpoint> class_client() const;
+  // Serving a class whose lesson is one listener's own accept queue (demo-backlog;
+  // the demo calls Classroom::give_students_listeners()): after accept() took the
+  // student, a listener of this run's own on the class's address and a port of the
+  // range after the class port (Classroom::student_listener), recorded with the
+  // server's trace; this run's capture is then that port's packets, not the
+  // connection on the class port. nullopt: no port of the range is free.
+  std::optional<net::TcpListener> student_listener(net::ListenOptions opts);
   [[nodiscard]] bool serves_class() const noexcept { return classroom_ != nullptr; }
   // A port bound but not listening: nobody accepts there and no other program
   // can take it, so a SYN to it is answered by RST. Announced like listen().
@@ -145,6 +153,10 @@ class Session : public Stage {
   [[nodiscard]] net::Endpoint server_endpoint();
   // The server's port once known (announced here, or --port for a lone client).
   [[nodiscard]] std::optional<std::uint16_t> server_port() const override;
+  // --role client: the lesson's server is at `server`, not at --host/--port (a
+  // class server that gives each student a listener of its own names its port
+  // there). Call before run(): the capture is armed on it.
+  void use_server(const net::Endpoint& server);
 
   // ---- observing, in a side's column
   void record_state(Side side, net::TcpState state, NoteKey note, const Values& values = {});
@@ -167,6 +179,7 @@ class Session : public Stage {
   bool server_failed_ = false;
   Classroom* classroom_ = nullptr;
   std::optional<net::Endpoint> class_client_;
+  std::optional<std::uint16_t> student_port_;  // student_listener()'s port
 };
 
 }  // namespace socklab::demo

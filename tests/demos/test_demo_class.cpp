@@ -13,11 +13,13 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "demo_runner.hpp"
 #include "socklab/lab/lab.hpp"
+#include "socklab/net.hpp"
 
 using socklab::test::of_kind;
 using socklab::test::Process;
@@ -44,6 +46,10 @@ struct ClassCase {
   std::set<std::string> client_points;  // and on the client (the first kCapturing with --capture)
   std::set<std::string> wire_points;    // those of client_points that need --capture
   int syns = 1;                         // the TCP connections each student's run opens (UDP: maybe none)
+  // 0: each student's run is one connection on the class port. N: the run has a
+  // listener of its own, on a port the class server names (demo-backlog), and its
+  // ladder is that port's N connections.
+  int own_listener_connections = 0;
 };
 
 // Students with --capture: each capture on the students' machine sees every
@@ -66,6 +72,21 @@ void require_all_ok(const std::vector<nlohmann::json>& lines, const std::set<std
   }
   INFO(who);
   CHECK(seen == names);
+}
+
+// A run with a listener of its own: every packet is between one port of the
+// teacher's (not the class port, and no classmate's) and `connections` of the students'.
+void check_own_listener(const std::vector<nlohmann::json>& run, int connections, std::set<std::string>& taken) {
+  std::set<std::string> listener, connected;
+  for (const auto& p : of_kind(run, "packet")) {
+    const std::string src = p.value("src", ""), dst = p.value("dst", "");
+    listener.insert(dst.starts_with(std::string(kTeacher) + ":") ? dst : src);
+    if (p.value("flags", "") == "S") connected.insert(src);
+  }
+  REQUIRE(listener.size() == 1);
+  CHECK(*listener.begin() != std::string(kTeacher) + ":" + kPort);
+  CHECK(taken.insert(*listener.begin()).second);
+  CHECK(connected.size() == static_cast<std::size_t>(connections));
 }
 
 void hold_class(const ClassCase& c) {
@@ -122,10 +143,15 @@ void hold_class(const ClassCase& c) {
     by_client[l.at("client").get<std::string>()].push_back(l);
   }
   CHECK(by_client.size() == kStudents);
+  std::set<std::string> own_listeners;
   for (const auto& [client, run] : by_client) {
     // An unbound UDP socket's sendto() knows its port only (0.0.0.0:PORT).
     CHECK((client_addresses.contains(client) || client_addresses.contains("0.0.0.0" + client.substr(client.rfind(':')))));
     require_all_ok(run, c.server_points, c.name + " server, student " + client);
+    if (c.own_listener_connections > 0) {
+      check_own_listener(run, c.own_listener_connections, own_listeners);
+      continue;
+    }
     // The ladder is cut to this student's connection: one handshake, from its port.
     int syns = 0;
     for (const auto& p : of_kind(run, "packet")) {
@@ -186,6 +212,13 @@ TEST_CASE("a server serves a class of 20 students from another machine", "[demos
        {"handshake_segments", "syn_takes_one_sequence_number", "accept_queue"},
        {"handshake_segments", "syn_takes_one_sequence_number", "options_in_force", "client_state_after_connect"},
        {"handshake_segments", "syn_takes_one_sequence_number"}},
+      {"backlog",
+       {DEMO_BACKLOG},
+       {"accept_queue_full", "syns_dropped", "all_accepted", "syn_retransmissions_seen", "completed_at_retransmission"},
+       {"completed_before_accept", "left_in_syn_sent", "all_complete_after_accept", "syn_retransmissions_seen",
+        "completed_at_retransmission"},
+       {"syn_retransmissions_seen", "completed_at_retransmission"},
+       6},
   };
   for (int round = 1; round <= rounds(); ++round) {
     for (const auto& c : cases) {
@@ -238,4 +271,37 @@ TEST_CASE("Ctrl-C ends a class with its summary; students then hear that no serv
   const auto late = socklab::test::run_demo({DEMO_STICKY, "--role", "client", "--port", *port});
   CHECK(late.exit_code == 1);
   CHECK_THAT(late.err, Catch::Contains("Nothing listens on"));
+}
+
+TEST_CASE("backlog: a student's run names its own listener; a student who leaves ends that run at once", "[demos][class]") {
+  auto server = socklab::test::start_demo({DEMO_BACKLOG, "--role", "server", "--serve", "1", "--json"});
+  const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
+  REQUIRE(port);
+  const auto at = socklab::net::Endpoint::loopback_v4(static_cast<std::uint16_t>(std::stoi(*port)));
+  auto student = socklab::net::TcpStream::connect(at, {.timeout = 10s});
+  REQUIRE(student);
+  // The plan: one JSON line with the student's own listener, after the class port.
+  std::string line;
+  char c = 0;
+  while (line.size() < 200) {
+    auto got = student->recv_some(std::as_writable_bytes(std::span(&c, 1)));
+    REQUIRE(got);
+    REQUIRE(*got == 1);
+    if (c == '\n') break;
+    line += c;
+  }
+  const auto plan = nlohmann::json::parse(line);
+  INFO(line);
+  CHECK(plan.at("port").get<int>() > at.port());
+  CHECK(plan.at("backlog") == 2);
+  CHECK(plan.at("clients") == 6);
+  // The student goes before any client connects: the run ends, named in the summary.
+  REQUIRE(student->close());
+  const auto served = server.finish();
+  INFO(served.err);
+  REQUIRE(served.exit_code == 0);
+  const auto summaries = of_kind(served.json(), "class_summary");
+  REQUIRE(summaries.size() == 1);
+  REQUIRE(summaries[0].at("failed").size() == 1);
+  CHECK_THAT(summaries[0].at("failed")[0].at("message").get<std::string>(), Catch::Contains("stopped before the lesson ended"));
 }
