@@ -62,9 +62,14 @@ class Demo {
 
   // With --role server this demo serves a class (classroom.hpp): student after
   // student, several at once, until Ctrl-C or --serve N. `when` (after the
-  // flags are parsed) says whether the chosen variant can: one whose client
-  // opens several connections cannot yet, and serves one client per run.
-  void serve_classes(std::function<bool()> when = {}) { serves_class_ = when ? std::move(when) : [] { return true; }; }
+  // flags are parsed) says whether the chosen variant can; one that cannot
+  // serves one client per run. `two_connections` says whether the variant's
+  // client makes two connections: its class then hands each run its student's
+  // second one (Session::expect_second_connection, accept_second).
+  void serve_classes(std::function<bool()> when = {}, std::function<bool()> two_connections = {}) {
+    serves_class_ = when ? std::move(when) : [] { return true; };
+    two_connections_ = std::move(two_connections);
+  }
 
   // Parses the flags, runs `lesson`, prints the report; returns the exit code
   // (see ExitCode in options.hpp).
@@ -75,7 +80,8 @@ class Demo {
   CLI::App app_;
   CommonOptions options_;
   std::set<std::string> common_option_names_;
-  std::function<bool()> serves_class_;  // the rest select the variant (--quiz's questions)
+  std::function<bool()> serves_class_;
+  std::function<bool()> two_connections_;  // the rest select the variant (--quiz's questions)
 };
 
 }  // namespace socklab::demo

@@ -43,6 +43,7 @@ struct ClassCase {
   std::set<std::string> server_points;  // the verdicts each student's run has on the server
   std::set<std::string> client_points;  // and on the client (the first kCapturing with --capture)
   std::set<std::string> wire_points;    // those of client_points that need --capture
+  int connections = 1;                  // each student's client makes this many
 };
 
 // Students with --capture: each capture on the students' machine sees every
@@ -92,7 +93,7 @@ void hold_class(const ClassCase& c) {
     clients.push_back(std::make_unique<Process>(in_namespace(students, i < kCapturing ? capturing_args : client_args),
                                                 socklab::test::ProcessOptions{.env = socklab::test::demo_environment()}));
   }
-  std::set<std::string> client_addresses;
+  std::map<std::string, std::set<std::string>> students;  // each connection's local address: all of its student's
   for (int i = 0; i < kStudents; ++i) {
     const RunResult r = clients[i]->finish();
     const auto took = std::chrono::steady_clock::now() - started[i];
@@ -105,8 +106,11 @@ void hold_class(const ClassCase& c) {
     for (const auto& cap : of_kind(r.json(), "capture")) INFO("client's capture: " << cap.dump());
     require_all_ok(r.json(), i < kCapturing ? c.client_points : without(c.client_points, c.wire_points),
                    c.name + " client " + std::to_string(i));
+    std::set<std::string> mine;
     for (const auto& call : of_kind(r.json(), "call"))
-      if (call.value("call", "") == "connect" && !call.value("local", "").empty()) client_addresses.insert(call.value("local", ""));
+      if (call.value("call", "") == "connect" && !call.value("local", "").empty()) mine.insert(call.value("local", ""));
+    CHECK(mine.size() == static_cast<std::size_t>(c.connections));
+    for (const auto& local : mine) students[local] = mine;
   }
   const RunResult s = server.finish();
   INFO(c.name << " server:\n" << s.err);
@@ -120,16 +124,20 @@ void hold_class(const ClassCase& c) {
     by_client[l.at("client").get<std::string>()].push_back(l);
   }
   CHECK(by_client.size() == kStudents);
+  const std::string teacher = std::string(kTeacher) + ":" + kPort;
   for (const auto& [client, run] : by_client) {
-    CHECK(client_addresses.contains(client));
+    REQUIRE(students.contains(client));
     require_all_ok(run, c.server_points, c.name + " server, student " + client);
-    // The ladder is cut to this student's connection: one handshake, from its port.
+    // The ladder is cut to this student's connections, all of them and no
+    // classmate's: one handshake each, from the ports its client connected from.
     int syns = 0;
+    std::set<std::string> ends;
     for (const auto& p : of_kind(run, "packet")) {
       if (p.value("flags", "") == "S") ++syns;
-      CHECK((p.value("src", "") == client || p.value("dst", "") == client));
+      ends.insert(p.value("src", "") == teacher ? p.value("dst", "") : p.value("src", ""));
     }
-    CHECK(syns == 1);
+    CHECK(syns == c.connections);
+    CHECK(ends == students.at(client));
   }
   const auto summaries = of_kind(lines, "class_summary");
   // --summary-every 10: after the 10th and the 20th student, then the final one.
@@ -183,6 +191,25 @@ TEST_CASE("a server serves a class of 20 students from another machine", "[demos
        {"handshake_segments", "syn_takes_one_sequence_number", "accept_queue"},
        {"handshake_segments", "syn_takes_one_sequence_number", "options_in_force", "client_state_after_connect"},
        {"handshake_segments", "syn_takes_one_sequence_number"}},
+      // Two connections per student: the class hands each run its student's second.
+      {"sticky --nagle",
+       {DEMO_STICKY, "--nagle"},
+       {"glued_read", "nagle_merges_on_wire"},
+       {"nagle_holds_small_writes", "nagle_merges_on_wire"},
+       {"nagle_merges_on_wire"},
+       2},
+      {"sticky --short-reads",
+       {DEMO_STICKY, "--short-reads"},
+       {"naive_header_short", "recv_exact_whole", "header_bytes_separate"},
+       {"header_bytes_separate"},
+       {"header_bytes_separate"},
+       2},
+      {"teardown --abort",
+       {DEMO_TEARDOWN, "--abort"},
+       {"peer_sees_reset_after_linger0", "rst_instead_of_fin"},
+       {"no_time_wait_after_abort", "peer_sees_reset_after_unread_close", "rst_instead_of_fin"},
+       {"rst_instead_of_fin"},
+       2},
   };
   for (int round = 1; round <= rounds(); ++round) {
     for (const auto& c : cases) {

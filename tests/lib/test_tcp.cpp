@@ -379,3 +379,16 @@ TEST_CASE("connect options: bind to a local endpoint and TCP_NODELAY", "[lib][tc
   CHECK(v == 1);
   CHECK(client.local_endpoint().value().address() == "127.0.0.1");
 }
+
+TEST_CASE("bound() knows its port before connect_to(); the peer sees that port", "[lib][tcp]") {
+  auto listener = TcpListener::bind(Endpoint::loopback_v4()).value();
+  auto client = TcpStream::bound(Endpoint::loopback_v4(0)).value();
+  const auto port = client.local_endpoint().value().port();
+  CHECK(port != 0);  // picked at bind(), before any SYN
+  CHECK(!client.peer_endpoint());
+  REQUIRE(client.connect_to(listener.endpoint(), 2s));
+  const auto accepted = listener.accept(2s).value();
+  CHECK(accepted.peer.port() == port);
+  CHECK(client.peer_endpoint().value() == listener.endpoint());
+  REQUIRE(client.send_all("ok").value() == 2);  // blocking again after the timed connect
+}
