@@ -93,7 +93,7 @@ void hold_class(const ClassCase& c) {
     clients.push_back(std::make_unique<Process>(in_namespace(students, i < kCapturing ? capturing_args : client_args),
                                                 socklab::test::ProcessOptions{.env = socklab::test::demo_environment()}));
   }
-  std::map<std::string, std::set<std::string>> students;  // each connection's local address: all of its student's
+  std::map<std::string, std::set<std::string>> ports_of;  // each connection's local address: all of its student's
   for (int i = 0; i < kStudents; ++i) {
     const RunResult r = clients[i]->finish();
     const auto took = std::chrono::steady_clock::now() - started[i];
@@ -110,7 +110,7 @@ void hold_class(const ClassCase& c) {
     for (const auto& call : of_kind(r.json(), "call"))
       if (call.value("call", "") == "connect" && !call.value("local", "").empty()) mine.insert(call.value("local", ""));
     CHECK(mine.size() == static_cast<std::size_t>(c.connections));
-    for (const auto& local : mine) students[local] = mine;
+    for (const auto& local : mine) ports_of[local] = mine;
   }
   const RunResult s = server.finish();
   INFO(c.name << " server:\n" << s.err);
@@ -124,9 +124,9 @@ void hold_class(const ClassCase& c) {
     by_client[l.at("client").get<std::string>()].push_back(l);
   }
   CHECK(by_client.size() == kStudents);
-  const std::string teacher = std::string(kTeacher) + ":" + kPort;
+  const std::string server_end = std::string(kTeacher) + ":" + kPort;
   for (const auto& [client, run] : by_client) {
-    REQUIRE(students.contains(client));
+    REQUIRE(ports_of.contains(client));
     require_all_ok(run, c.server_points, c.name + " server, student " + client);
     // The ladder is cut to this student's connections, all of them and no
     // classmate's: one handshake each, from the ports its client connected from.
@@ -134,10 +134,10 @@ void hold_class(const ClassCase& c) {
     std::set<std::string> ends;
     for (const auto& p : of_kind(run, "packet")) {
       if (p.value("flags", "") == "S") ++syns;
-      ends.insert(p.value("src", "") == teacher ? p.value("dst", "") : p.value("src", ""));
+      ends.insert(p.value("src", "") == server_end ? p.value("dst", "") : p.value("src", ""));
     }
     CHECK(syns == c.connections);
-    CHECK(ends == students.at(client));
+    CHECK(ends == ports_of.at(client));
   }
   const auto summaries = of_kind(lines, "class_summary");
   // --summary-every 10: after the 10th and the 20th student, then the final one.
