@@ -363,6 +363,7 @@ std::optional<Classroom::Handed> Classroom::second_connection(const net::Endpoin
   changed_.wait_for(lock, patience, [&] { return slot.has_value() || dispatch_ended_ || stopping_; });
   std::optional<Handed> out = std::move(slot);
   expected_.erase(key);  // came or not, this run waits no more: a late one is nobody's
+  if (!out && (stopping_ || dispatch_ended_)) throw DemoFailure(common_.note(CommonNote{"class_ended"}));
   return out;
 }
 

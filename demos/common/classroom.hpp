@@ -88,7 +88,7 @@ class Classroom {
   // The connection from `from` is a run's second one: kept for second_connection().
   // False when another run already expects it.
   bool expect(const net::Endpoint& from);
-  // That connection once it came; nullopt after `patience`, or when the class ended.
+  // That connection once it came; nullopt after `patience`. Throws when the class ends first.
   std::optional<Handed> second_connection(const net::Endpoint& from, std::chrono::milliseconds patience);
   // The packets of several connections of one student, in time order.
   Stage::SharedPackets take_packets(const std::vector<net::Endpoint>& connections);

@@ -246,3 +246,24 @@ TEST_CASE("Ctrl-C ends a class with its summary; students then hear that no serv
   CHECK(late.exit_code == 1);
   CHECK_THAT(late.err, Catch::Contains("Nothing listens on"));
 }
+
+TEST_CASE("a two-connection class: a client that announces no ports fails its run, not the class", "[demos][class]") {
+  // A --nagle class server, and a student who started the default variant: its
+  // first bytes ("hell") are no announcement of ports, so the run cannot know
+  // its second connection and says so; the class goes on and counts the failure.
+  auto server = socklab::test::start_demo({DEMO_STICKY, "--nagle", "--role", "server", "--serve", "1", "--json"});
+  const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
+  REQUIRE(port);
+  // Its lesson may end before the run closes the connection, or meet the reset
+  // (the run closes with its bytes unread): either way it ends.
+  const auto student = socklab::test::run_demo({DEMO_STICKY, "--role", "client", "--port", *port, "--json"});
+  INFO(student.err);
+  const auto served = server.finish();
+  INFO(served.err);
+  REQUIRE(served.exit_code == 0);
+  const auto summaries = of_kind(served.json(), "class_summary");
+  REQUIRE(summaries.size() == 1);
+  CHECK(summaries[0].at("clients") == 1);
+  REQUIRE(summaries[0].at("failed").size() == 1);
+  CHECK_THAT(summaries[0].at("failed")[0].at("message").get<std::string>(), Catch::Contains("not this variant"));
+}
