@@ -396,8 +396,17 @@ void nagle(Session& s) {
     const nlohmann::json observed = {{"nagle", data_segments(s, 0, true)}, {"nodelay", data_segments(s, 1, true)}};
     s.verdict("nagle_merges_on_wire", expected, observed, Note{"verdict_nagle_wire"},
               {{"nagle", demo::render_value(observed["nagle"])}, {"nodelay", demo::render_value(observed["nodelay"])}});
-    // How long Nagle held the small writes: from "hello" to the next data segment.
     const auto sent = data_packets(s, 0, true);
+    if (expected != observed && sent.size() >= 2) {
+      // The wire shows it too: the ACK of "hello" came back before the next data left.
+      const PacketRecord& hello = *sent[0];
+      const bool acked_early = std::any_of(s.packets().begin(), s.packets().end(), [&](const PacketRecord& p) {
+        return p.is_tcp && p.stream == 0 && p.sport == server_port_of(s) && p.ts_ns > hello.ts_ns &&
+               p.ts_ns < sent[1]->ts_ns && p.ack_abs - (hello.seq_abs + hello.len) < (1u << 31);
+      });
+      if (acked_early) s.why(Note{"why_acked_early"});
+    }
+    // How long Nagle held the small writes: from "hello" to the next data segment.
     if (sent.size() >= 2) {
       const std::int64_t held = sent[1]->ts_ns - sent[0]->ts_ns;
       s.fact("nagle_wait_ns", held, Note{"fact_nagle_wait"}, {{"time", demo::duration_text(held)}});
