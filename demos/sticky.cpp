@@ -12,7 +12,6 @@
 #include <atomic>
 #include <array>
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -37,7 +36,7 @@ using demo::Side;
 using demo::bytes_of;
 using demo::text_of;
 
-constexpr std::array<std::string_view, 81> kNoteKeys{
+constexpr std::array<std::string_view, 84> kNoteKeys{
     // the timeline: both sides
     "connect", "accept", "nodelay", "send_message", "all_acked", "server_queued", "recv_glued",
     // --nagle
@@ -63,7 +62,9 @@ constexpr std::array<std::string_view, 81> kNoteKeys{
     // labels in a side's column
     "label_frames", "label_file_done", "label_peer_closed", "label_header_broken", "error_short_prefix",
     // bad usage, in the run's language
-    "usage_file_not_regular", "usage_file_unreadable", "usage_endian", "usage_file_fix"};
+    "usage_file_not_regular", "usage_file_unreadable", "usage_endian", "usage_file_fix",
+    // a step that failed
+    "failure_not_acked", "failure_header_byte", "failure_file_read"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::array<std::string_view, 3> kMessages{"hello", "hai", "hahaha"};
@@ -129,7 +130,7 @@ SendQueue send_queue(const net::TcpStream& conn) {
 // wire (and in the capture).
 void wait_all_acked(Session& s, Side side, const net::TcpStream& conn) {
   if (!demo::wait_until_acknowledged(conn, s.patience())) {
-    throw demo::DemoFailure("the peer did not acknowledge our data in time");
+    throw demo::DemoFailure(s.note(Note{"failure_not_acked"}, {{"seconds", std::to_string(s.patience().count() / 1000)}}));
   }
   s.record_note(side, "SIOCOUTQ 0", Note{"all_acked"});
 }
@@ -142,6 +143,7 @@ class FileBytes {
  public:
   static FileBytes open(const Session& s, const std::string& path) {
     FileBytes f;
+    f.session_ = &s;
     if (path.empty()) {
       f.name_ = kSampleName;
       for (int i = 1; i <= kSampleLines; ++i) {
@@ -176,7 +178,7 @@ class FileBytes {
       return n;
     }
     in_->read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(out.size()));
-    if (in_->bad()) throw demo::DemoFailure(fmt::format("reading {}: {}", name_, std::strerror(errno)));
+    if (in_->bad()) throw demo::DemoFailure(session_->note(Note{"failure_file_read"}, {{"name", name_}, {"error", demo::errno_name(errno)}}));
     return static_cast<std::size_t>(in_->gcount());
   }
 
@@ -186,6 +188,7 @@ class FileBytes {
   std::string sample_;
   std::size_t pos_ = 0;
   std::unique_ptr<std::ifstream> in_;
+  const Session* session_ = nullptr;  // for the lesson's words in a failure
 };
 
 // The header's file_name, or "" when a peer sent none (or not a string).
@@ -206,14 +209,29 @@ bool is_retransmission(const PacketRecord& p) {
                         capture::spurious_retransmission)) != 0;
 }
 
-// Payload sizes of the segments that carried new data in one direction of one connection.
-nlohmann::json data_segments(const Session& s, std::uint32_t stream, bool to_server) {
+// The segments that carried new data in one direction of one connection. The
+// bytes a two-connection client announced to a class server first
+// (Session::announce_second_connection) are not the lesson's: left out.
+std::vector<const PacketRecord*> data_packets(const Session& s, std::uint32_t stream, bool to_server) {
   const std::uint16_t port = server_port_of(s);
-  auto out = nlohmann::json::array();
+  std::uint32_t announced = stream == 0 && to_server ? s.announcement_bytes() : 0;
+  std::vector<const PacketRecord*> out;
   for (const auto& p : s.packets()) {
     if (!p.is_tcp || p.stream != stream || p.len == 0 || is_retransmission(p)) continue;
-    if ((p.dport == port) == to_server) out.push_back(p.len);
+    if ((p.dport == port) != to_server) continue;
+    if (announced > 0) {
+      announced -= std::min(announced, p.len);
+      continue;
+    }
+    out.push_back(&p);
   }
+  return out;
+}
+
+// Payload sizes of those segments.
+nlohmann::json data_segments(const Session& s, std::uint32_t stream, bool to_server) {
+  auto out = nlohmann::json::array();
+  for (const auto* p : data_packets(s, stream, to_server)) out.push_back(p->len);
   return out;
 }
 
@@ -237,8 +255,10 @@ std::string read_once_when_all_queued(Session& s, net::TcpStream& conn, std::siz
 
 // The client's connection; with TCP_NODELAY (set once connected, so that the
 // option's call shows the connection's own port) each send() is one segment.
-net::TcpStream connect_client(Session& s, const net::Endpoint& server, bool nodelay) {
-  auto conn = must(net::TcpStream::connect(server, {.trace = s.trace(Side::client)}));
+// A second connection comes from the socket announce_second_connection() bound, if any.
+net::TcpStream connect_client(Session& s, const net::Endpoint& server, bool nodelay,
+                              std::optional<net::TcpStream> bound = std::nullopt) {
+  auto conn = s.connect_second(std::move(bound), server);
   s.explain(Side::client, "connect", Note{"connect"});
   if (nodelay) {
     must(conn.set_nodelay(true));
@@ -314,8 +334,10 @@ void nagle(Session& s) {
         auto listener = s.listen();
         std::vector<net::TcpStream> open;  // closed after the capture: their FINs are not the lesson
         for (int i = 0; i < 2; ++i) {
-          auto& conn = open.emplace_back(s.accept(listener).stream);
+          auto& conn = open.emplace_back(i == 0 ? s.accept(listener).stream : s.accept_second(listener).stream);
           s.explain(Side::server, "accept", Note{"accept"});
+          // Serving a class: which connection is this student's second (before our greeting, its cue).
+          if (i == 0) s.expect_second_connection(conn);
           delay_acks(conn);
           s.explain(Side::server, "setsockopt", Note{"delay_acks"});
           must(conn.send_all(kGreeting));
@@ -327,10 +349,12 @@ void nagle(Session& s) {
       [&] {  // the client
         const auto server = s.server_endpoint();
         std::vector<net::TcpStream> open;
+        std::optional<net::TcpStream> second;  // bound now with --role client: a class server is told its port
         for (std::size_t i = 0; i < 2; ++i) {
           const bool nodelay = i == 1;
-          auto& conn = open.emplace_back(connect_client(s, server, nodelay));
+          auto& conn = open.emplace_back(connect_client(s, server, nodelay, std::exchange(second, std::nullopt)));
           s.explain(Side::client, "connect", nodelay ? Note{"connection_nodelay"} : Note{"connection_nagle"});
+          if (i == 0) second = s.announce_second_connection(conn);
           std::array<std::byte, kGreeting.size()> greeting{};
           must(conn.recv_exact(greeting));
           s.explain(Side::client, "recv", Note{"recv_greeting"});
@@ -372,16 +396,20 @@ void nagle(Session& s) {
     const nlohmann::json observed = {{"nagle", data_segments(s, 0, true)}, {"nodelay", data_segments(s, 1, true)}};
     s.verdict("nagle_merges_on_wire", expected, observed, Note{"verdict_nagle_wire"},
               {{"nagle", demo::render_value(observed["nagle"])}, {"nodelay", demo::render_value(observed["nodelay"])}});
-    // How long Nagle held the small writes: from "hello" to the next data segment.
-    std::optional<std::int64_t> first, second;
-    for (const auto& p : s.packets()) {
-      if (!p.is_tcp || p.stream != 0 || p.len == 0 || p.dport != server_port_of(s) || is_retransmission(p)) continue;
-      (first ? second : first) = p.ts_ns;
-      if (second) break;
+    const auto sent = data_packets(s, 0, true);
+    if (expected != observed && sent.size() >= 2) {
+      // The wire shows it too: the ACK of "hello" came back before the next data left.
+      const PacketRecord& hello = *sent[0];
+      const bool acked_early = std::any_of(s.packets().begin(), s.packets().end(), [&](const PacketRecord& p) {
+        return p.is_tcp && p.stream == 0 && p.sport == server_port_of(s) && p.ts_ns > hello.ts_ns &&
+               p.ts_ns < sent[1]->ts_ns && p.ack_abs - (hello.seq_abs + hello.len) < (1u << 31);
+      });
+      if (acked_early) s.why(Note{"why_acked_early"});
     }
-    if (first && second) {
-      s.fact("nagle_wait_ns", *second - *first, Note{"fact_nagle_wait"},
-             {{"time", demo::duration_text(*second - *first)}});
+    // How long Nagle held the small writes: from "hello" to the next data segment.
+    if (sent.size() >= 2) {
+      const std::int64_t held = sent[1]->ts_ns - sent[0]->ts_ns;
+      s.fact("nagle_wait_ns", held, Note{"fact_nagle_wait"}, {{"time", demo::duration_text(held)}});
     }
   }
 }
@@ -775,7 +803,7 @@ bool send_header_bytewise(Session& s, net::TcpStream& conn, const net::LengthPre
       return receiver_took_it(conn, e, gone) && (gone || acted);
     };
     if (!demo::wait_until(read_and_settled, s.patience())) {
-      throw demo::DemoFailure("the receiver did not read the header byte in time");
+      throw demo::DemoFailure(s.note(Note{"failure_header_byte"}, {{"seconds", std::to_string(s.patience().count() / 1000)}}));
     }
     if (gone) {
       s.record_note(Side::client, s.note(Note{"label_peer_closed"}), Note{"receiver_gave_up"});
@@ -802,6 +830,8 @@ void short_reads(Session& s, const Config& cfg) {
         {
           auto conn = s.accept(listener).stream;
           s.explain(Side::server, "accept", Note{"accept"});
+          // Serving a class: which connection is this student's second (our close below is its cue).
+          s.expect_second_connection(conn);
           std::array<std::byte, 4> head{};
           naive_got = must(conn.recv_some(std::span(head).first(codec.header_size())));
           s.explain(Side::server, "recv", Note{"naive_recv"}, {{"bytes", std::to_string(*naive_got)}});
@@ -821,7 +851,7 @@ void short_reads(Session& s, const Config& cfg) {
           }
           naive_done = true;
         }
-        auto conn = std::move(must(listener.accept(s.patience())).stream);
+        auto conn = std::move(s.accept_second(listener).stream);
         s.explain(Side::server, "accept", Note{"accept"});
         std::array<std::byte, 4> head{};
         const auto got = must(conn.recv_exact(std::span(head).first(codec.header_size())));
@@ -837,11 +867,17 @@ void short_reads(Session& s, const Config& cfg) {
       [&] {  // the client: the same byte-at-a-time header on both connections
         const auto server = s.server_endpoint();
         std::vector<net::TcpStream> open;  // closed after the capture
+        std::optional<net::TcpStream> second;  // bound now with --role client: a class server is told its port
         for (int i = 0; i < 2; ++i) {
-          auto& conn = open.emplace_back(connect_client(s, server, true));
+          auto& conn = open.emplace_back(connect_client(s, server, true, std::exchange(second, std::nullopt)));
+          if (i == 0) second = s.announce_second_connection(conn);
           // The naive receiver's verdict on the first connection comes before the next byte.
           std::function<bool()> settled;
           if (i == 0 && s.plays(Side::server)) settled = [&] { return naive_done.load(); };
+          // Against a server elsewhere, its verdict shows as its close(): the next byte
+          // waits for it, so its recv(4) gets one byte however far away it is (and a
+          // class server has registered the second connection by then).
+          if (i == 0 && second) settled = [] { return false; };
           if (send_header_bytewise(s, conn, codec, settled)) wait_all_acked(s, Side::client, conn);
         }
         s.end_capture();
@@ -892,8 +928,9 @@ int main(int argc, char** argv) {
   app.cli().add_option("--file", file, "--fix header: the file the server sends (and the client checks against); "
                                        "default: a generated text sample")
       ->check(CLI::ExistingFile);
-  // Each of these variants' clients makes two connections: one client per server run.
-  app.serve_classes([&] { return !nagle_variant && !short_reads_variant; });
+  // --nagle's and --short-reads' clients make two connections: the class hands each
+  // run its student's second one by the port announced on the first (classroom.hpp).
+  app.serve_classes({}, [&] { return nagle_variant || short_reads_variant; });
   return app.run(argc, argv, [&](Session& s) {
     Config cfg;
     cfg.fix = fix == "length" ? Fix::length : fix == "delimiter" ? Fix::delimiter : fix == "fixed" ? Fix::fixed

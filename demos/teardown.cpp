@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "demo.hpp"
+#include "error_text.hpp"
 #include "server_setup.hpp"
 
 namespace {
@@ -32,7 +33,7 @@ using capture::Phase;
 using net::TcpState;
 using namespace std::chrono_literals;
 
-constexpr std::array<std::string_view, 65> kNoteKeys{
+constexpr std::array<std::string_view, 66> kNoteKeys{
     // the timeline: calls and states
     "accept", "connect", "client_send_bye", "server_recv_bye", "server_send_reply", "client_recv_reply",
     "server_send_hello", "client_recv_hello", "client_close", "client_fin_wait_1",
@@ -51,7 +52,9 @@ constexpr std::array<std::string_view, 65> kNoteKeys{
     "verdict_rebind_plain", "verdict_rebind_reuseaddr", "verdict_server_time_wait", "fact_delayed_ack",
     "fact_last_ack", "fact_last_ack_net", "fact_states", "why_merged_late",
     // words in the call column and the summary's values
-    "label_no_time_wait", "label_unread", "word_ok"};
+    "label_no_time_wait", "label_unread", "word_ok",
+    // a step that failed
+    "failure_no_time_wait"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::string_view kGoodbye = "bye";
@@ -111,6 +114,12 @@ void server_says_goodbye(Session& s, net::TcpStream& conn) {
 // here only delays that ACK, so it does not stop the lesson.
 void ack_now(net::TcpStream& conn) { (void)conn.set_quickack(true); }
 
+// The client's connection was not seen in TIME_WAIT: said in the lesson's words.
+demo::DemoFailure no_time_wait(const Session& s, const net::Error& e) {
+  return demo::DemoFailure(s.note(Note{"failure_no_time_wait"}, {{"seconds", std::to_string(s.patience().count() / 1000)},
+                                                                  {"error", demo::error_text(e, s.common(), s.options().lang)}}));
+}
+
 // The client's side of every teardown that ends in TIME_WAIT: after its close,
 // the state right away, then TIME_WAIT once the server's FIN was acknowledged.
 struct ClientStates {
@@ -127,7 +136,7 @@ void watch_client_after_close(Session& s, const demo::ConnectionEnds& p, ClientS
     }
   }
   auto tw = demo::wait_for_socket(p.me, p.other, {TcpState::time_wait}, s.patience());
-  if (!tw) throw demo::DemoFailure(tw.error().message());
+  if (!tw) throw no_time_wait(s, tw.error());
   out.final_state = tw->state;
   const double left = tw->timer ? static_cast<double>(tw->timer->count()) / 1000.0 : 60.0;
   s.record_state(Side::client, tw->state, Note{"client_time_wait"}, {{"seconds", fmt::format("{:.0f}", left)}});
@@ -380,7 +389,7 @@ void half_close(Session& s) {
         must(conn.close());
         s.explain(Side::client, "close", Note{"client_close_after_eof"});
         auto tw = demo::wait_for_socket(p.me, p.other, {TcpState::time_wait}, s.patience());
-        if (!tw) throw demo::DemoFailure(tw.error().message());
+        if (!tw) throw no_time_wait(s, tw.error());
         client.final_state = tw->state;
         s.record_state(Side::client, tw->state, Note{"client_time_wait"},
                        {{"seconds", fmt::format("{:.0f}", tw->timer ? static_cast<double>(tw->timer->count()) / 1000.0 : 60.0)}});
@@ -420,6 +429,8 @@ void abort_with_rst(Session& s) {
         // 1. The client aborts: our recv() learns it from the RST.
         auto first = s.accept(listener).stream;
         s.explain(Side::server, "accept", Note{"accept"});
+        // Serving a class: which connection is this student's second (before our hello, its cue).
+        s.expect_second_connection(first);
         must(first.send_all(kHello));
         s.explain(Side::server, "send", Note{"server_send_hello"});
         std::array<std::byte, 64> buf{};
@@ -427,7 +438,7 @@ void abort_with_rst(Session& s) {
         server_error = got ? "no error" : demo::errno_name(got.error().errno_value());
         s.explain(Side::server, "recv", Note{"server_recv_reset"});
         // 2. We close with the client's bytes still unread: RST, not FIN.
-        auto second = std::move(must(listener.accept(s.patience())).stream);
+        auto second = std::move(s.accept_second(listener).stream);
         s.explain(Side::server, "accept", Note{"accept"});
         const int queued = must(second.wait_for_bytes(static_cast<int>(kUnread.size()), s.patience()));
         s.record_note(Side::server, s.note(Note{"label_unread"}, {{"bytes", std::to_string(queued)}}), Note{"server_unread"},
@@ -438,9 +449,11 @@ void abort_with_rst(Session& s) {
       },
       [&] {  // the client
         const auto server = s.server_endpoint();
+        std::optional<net::TcpStream> bound;  // with --role client: a class server is told its port first
         {
           auto conn = must(net::TcpStream::connect(server, {.trace = s.trace(Side::client)}));
           s.explain(Side::client, "connect", Note{"connect"});
+          bound = s.announce_second_connection(conn);
           const auto p = demo::ends_of(conn);
           recv_message(conn, kHello.size());
           s.explain(Side::client, "recv", Note{"client_recv_hello"});
@@ -452,7 +465,7 @@ void abort_with_rst(Session& s) {
           after_abort = demo::find_socket(p.me, p.other) ? "still there" : "gone";
           s.record_note(Side::client, s.note(Note{"label_no_time_wait"}), Note{"client_no_time_wait"});
         }
-        auto conn = must(net::TcpStream::connect(server, {.trace = s.trace(Side::client)}));
+        auto conn = s.connect_second(std::move(bound), server);
         s.explain(Side::client, "connect", Note{"connect"});
         must(conn.send_all(kUnread));
         s.explain(Side::client, "send", Note{"client_send_unread"});
@@ -558,8 +571,10 @@ int main(int argc, char** argv) {
   group->add_flag("--reuse", reuse_variant,
                   "Restart a server while its old connection is in TIME_WAIT: EADDRINUSE, then SO_REUSEADDR");
   group->require_option(0, 1);
-  // --abort's client makes two connections, --reuse's server closes its listener: one client per run.
-  app.serve_classes([&] { return !abort_variant && !reuse_variant; });
+  // --reuse's server closes its listener on purpose (the lesson is its restart):
+  // one client per run. --abort's client makes two connections: the class hands
+  // each run its student's second one by the port announced on the first (classroom.hpp).
+  app.serve_classes([&] { return !reuse_variant; }, [&] { return abort_variant; });
   return app.run(argc, argv, [&](Session& s) {
     if (merged_variant) return merged(s);
     if (half_close_variant) return half_close(s);

@@ -11,9 +11,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -294,6 +296,10 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
     datagrams = std::jthread([this] { dispatch_datagrams(); });
     connections = std::jthread([this] { accept_connections(); });
   }
+  // Two connections per student: one thread accepts them all (see classroom.hpp).
+  std::thread dispatcher;
+  if (dispatching_) dispatcher = std::thread([this] { dispatch(); });
+
   std::vector<std::jthread> runs;
   std::size_t admitted = 0;
   for (;;) {
@@ -320,6 +326,13 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
     ::shutdown(listener_.fd(), SHUT_RD);  // accept() returns
     datagrams.join();
     connections.join();
+  if (dispatcher.joinable()) {
+    {
+      std::lock_guard lock(mutex_);
+      dispatch_ended_ = true;  // the accept() that fails next is the end, not an error
+    }
+    ::shutdown(listener_.fd(), SHUT_RD);
+    dispatcher.join();
   }
   pthread_kill(signals.native_handle(), SIGUSR1);
   signals.join();
@@ -552,6 +565,30 @@ void Classroom::accept_connections() {
     const std::string key = client_key(accepted->peer);
     parked_.erase(key);  // one left from an earlier connection of that port: closed
     parked_.emplace(key, Connection{std::move(*accepted), calls.empty() ? net::CallEvent{} : calls.back()});
+void Classroom::dispatch() {
+  // Each accept() is recorded apart, for the run that takes the connection.
+  net::CallRecorder accepts;
+  auto handle = listener_.share({&accepts, Side::server, net::to_string(Side::server)});
+  for (;;) {
+    net::Result<net::TcpListener::Accepted> got = handle ? handle->accept() : std::unexpected(handle.error());
+    std::vector<net::CallEvent> calls = accepts.snapshot();
+    accepts.clear();
+    std::lock_guard lock(mutex_);
+    if (!got) {
+      // A connection reset while it waited in the queue: nobody's loss.
+      if (got.error().errno_value() == ECONNABORTED) continue;
+      if (!dispatch_ended_ && !stopping_) dispatch_error_ = std::make_exception_ptr(DemoFailure(got.error().message()));
+      dispatch_ended_ = true;
+      changed_.notify_all();
+      return;
+    }
+    got->stream.set_trace({});
+    Handed handed{std::move(*got), std::move(calls)};
+    if (auto it = expected_.find(client_key(handed.accepted.peer)); it != expected_.end() && !it->second) {
+      it->second = std::move(handed);
+    } else {
+      newcomers_.push_back(std::move(handed));
+    }
     changed_.notify_all();
   }
 }
@@ -565,6 +602,49 @@ std::optional<Classroom::Connection> Classroom::take_connection(const net::Endpo
   Connection c = std::move(it->second);
   parked_.erase(it);
   return c;
+Classroom::Handed Classroom::next_student() {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return !newcomers_.empty() || dispatch_ended_ || stopping_; });
+  if (newcomers_.empty()) {
+    if (dispatch_error_) std::rethrow_exception(dispatch_error_);
+    throw DemoFailure(common_.note(CommonNote{"class_ended"}));
+  }
+  Handed out = std::move(newcomers_.front());
+  newcomers_.erase(newcomers_.begin());
+  return out;
+}
+
+bool Classroom::expect(const net::Endpoint& from) {
+  const std::string key = client_key(from);
+  {
+    std::lock_guard lock(packets_mutex_);
+    served_.erase(key);  // an earlier run's connection from there: this one's SYN is not that one's
+  }
+  std::lock_guard lock(mutex_);
+  return expected_.try_emplace(key).second;
+}
+
+std::optional<Classroom::Handed> Classroom::second_connection(const net::Endpoint& from, std::chrono::milliseconds patience) {
+  const std::string key = client_key(from);
+  std::unique_lock lock(mutex_);
+  auto& slot = expected_[key];
+  changed_.wait_for(lock, patience, [&] { return slot.has_value() || dispatch_ended_ || stopping_; });
+  std::optional<Handed> out = std::move(slot);
+  expected_.erase(key);  // came or not, this run waits no more: a late one is nobody's
+  if (!out && (stopping_ || dispatch_ended_)) throw DemoFailure(common_.note(CommonNote{"class_ended"}));
+  return out;
+}
+
+Stage::SharedPackets Classroom::take_packets(const std::vector<net::Endpoint>& connections) {
+  Stage::SharedPackets out;
+  out.link = link_;
+  for (const auto& c : connections) {
+    auto part = take_packets(c);
+    std::move(part.raw.begin(), part.raw.end(), std::back_inserter(out.raw));
+  }
+  std::stable_sort(out.raw.begin(), out.raw.end(), [](const auto& a, const auto& b) { return a.ts_ns < b.ts_ns; });
+  out.stats = {{"captured", out.raw.size()}, {"received", out.raw.size()}, {"dropped_by_kernel", 0}, {"dropped_by_interface", 0}};
+  return out;
 }
 
 void Classroom::print_summary(bool final) {

@@ -24,8 +24,20 @@
 // connection comes from the same port number as their datagrams (TCP's ports
 // and UDP's are separate sets: demo-udp's client binds it so): it goes to the
 // run of the datagrams from that ADDR:PORT, and so does the capture's packets.
+// A variant whose client makes two connections (Demo::serve_classes'
+// `two_connections`) needs its student's second connection, while twenty
+// students on one machine share one address and connect at once. Its class
+// accepts every connection on one thread (the dispatcher), and the run gets
+// its student's second connection by the source port the client announced on
+// the first (Session::expect_second_connection): a client binds that socket
+// before it says so, and connects it only after the server has answered on
+// the first connection, which the run does only once the port is registered.
+// So at accept() a registered address and port is a run's second connection,
+// anything else a new student's first. A NAT between a student and the server
+// changes ports: the run sees the announced first port differ and says so.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -126,6 +138,25 @@ class Classroom {
   // The run is over (its listener closed): the port goes back to the range, and
   // its later packets are shown to nobody.
   void return_port(std::uint16_t port);
+  // ---- a class whose students make two connections each (see the top)
+  // Before run(): accept every connection on the dispatcher's thread.
+  void dispatch_second_connections() noexcept { dispatching_ = true; }
+  [[nodiscard]] bool dispatches() const noexcept { return dispatching_; }
+  // A connection the dispatcher accepted, with the accept() call it recorded
+  // (the run that takes it shows the call; the stream has no trace yet).
+  struct Handed {
+    net::TcpListener::Accepted accepted;
+    std::vector<net::CallEvent> calls;
+  };
+  // The next connection nobody expects: a new student's. Throws when the class ends first.
+  Handed next_student();
+  // The connection from `from` is a run's second one: kept for second_connection().
+  // False when another run already expects it.
+  bool expect(const net::Endpoint& from);
+  // That connection once it came; nullopt after `patience`. Throws when the class ends first.
+  std::optional<Handed> second_connection(const net::Endpoint& from, std::chrono::milliseconds patience);
+  // The packets of several connections of one student, in time order.
+  Stage::SharedPackets take_packets(const std::vector<net::Endpoint>& connections);
 
  private:
   struct ClientRun {
@@ -139,6 +170,7 @@ class Classroom {
   void print_summary(bool final);
   void dispatch_datagrams();
   void accept_connections();
+  void dispatch();
 
   CommonOptions options_;
   std::string demo_;
@@ -183,6 +215,12 @@ class Classroom {
   std::shared_ptr<UdpStudent> udp_offer_;
   std::map<std::string, std::shared_ptr<UdpStudent>> udp_students_;  // by "ADDR|PORT"
   std::map<std::string, Connection> parked_;  // connections whose run has not taken them yet
+  // Two connections per student (dispatch_second_connections): guarded by mutex_.
+  bool dispatching_ = false;
+  bool dispatch_ended_ = false;                              // the listener was shut down (or failed)
+  std::exception_ptr dispatch_error_;                        // why accept() failed, if not shut down
+  std::vector<Handed> newcomers_;                            // first connections not yet taken
+  std::map<std::string, std::optional<Handed>> expected_;    // second connections, by "ADDR|PORT"
 };
 
 }  // namespace socklab::demo

@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 155> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 162> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -36,7 +36,9 @@ inline constexpr std::array<std::string_view, 155> kCommonNoteKeys{
     // a server that serves a class (classroom.cpp)
     "class_serving", "class_student", "class_summary", "class_summary_so_far", "class_nobody", "class_point",
     "class_differed", "class_differed_why", "serve_needs_server", "class_failed", "class_capture", "class_one_client", "class_no_file",
-    "class_ended",
+    // a class whose students make two connections (classroom.cpp, session.cpp)
+    "class_ended", "second_bind", "second_announce", "second_announced", "second_no_announcement", "second_ports_differ",
+    "second_port_taken", "second_not_come",
     "packet_unreachable", "packet_fragment", "packet_fragment_more", "usage_hint", "bad_arguments",
     // lib's errors in the lesson's language (error_text.cpp)
     "error_in_call", "error_other", "errno.econnrefused", "errno.econnreset", "errno.epipe", "errno.etimedout",

@@ -276,6 +276,7 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
       const ReportStyle style{.ascii = options_.ascii || !capture::locale_is_utf8(), .color = use_color(options_.color)};
       Classroom classroom(options_, std::string(info_.name), *lesson_text, common, style, udp_class_);
       if (students_get_listeners_) classroom.give_students_listeners();
+      if (two_connections_ && two_connections_()) classroom.dispatch_second_connections();
       return classroom.run(lesson);
     }
   }

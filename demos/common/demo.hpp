@@ -62,9 +62,14 @@ class Demo {
 
   // With --role server this demo serves a class (classroom.hpp): student after
   // student, several at once, until Ctrl-C or --serve N. `when` (after the
-  // flags are parsed) says whether the chosen variant can: one whose client
-  // opens several connections cannot yet, and serves one client per run.
-  void serve_classes(std::function<bool()> when = {}) { serves_class_ = when ? std::move(when) : [] { return true; }; }
+  // flags are parsed) says whether the chosen variant can; one that cannot
+  // serves one client per run. `two_connections` says whether the variant's
+  // client makes two connections: its class then hands each run its student's
+  // second one (Session::expect_second_connection, accept_second).
+  void serve_classes(std::function<bool()> when = {}, std::function<bool()> two_connections = {}) {
+    serves_class_ = when ? std::move(when) : [] { return true; };
+    two_connections_ = std::move(two_connections);
+  }
   // The same for a UDP lesson: the class's port is a UDP socket (and a TCP
   // listener on the same number); a run is a sender's ADDR:PORT (classroom.hpp).
   void serve_udp_classes(std::function<bool()> when) {
@@ -85,7 +90,8 @@ class Demo {
   CommonOptions options_;
   std::set<std::string> common_option_names_;
   bool students_get_listeners_ = false;
-  std::function<bool()> serves_class_;  // the rest select the variant (--quiz's questions)
+  std::function<bool()> serves_class_;
+  std::function<bool()> two_connections_;  // the rest select the variant (--quiz's questions)
   bool udp_class_ = false;
 };
 

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <stdexcept>
@@ -25,10 +26,13 @@ Session::Session(CommonOptions options, std::string demo, Lesson lesson, Lesson 
       std::lock_guard lock(mutex_);
       // A run that never had its student (the class ended first) has no packets of its own.
       if (!class_client_) return SharedPackets{};
-      if (!student_port_) return classroom_->take_packets(*class_client_);
-      // The connection on the class port only named the student's own port: the lesson is there.
-      (void)classroom_->take_packets(*class_client_);
-      return classroom_->take_port_packets(*student_port_);
+      if (student_port_) {
+        // The connection on the class port only named the student's own port: the lesson is there.
+        (void)classroom_->take_packets(*class_client_);
+        return classroom_->take_port_packets(*student_port_);
+      }
+      if (class_second_) return classroom_->take_packets(std::vector{*class_client_, *class_second_});
+      return classroom_->take_packets(*class_client_);
     });
   }
 }
@@ -197,6 +201,16 @@ net::TcpListener::Accepted Session::accept(net::TcpListener& listener) {
     // student's: Demo::serve_classes() leaves such variants out.
     if (class_client_) throw std::logic_error("Session::accept: a class run takes one connection");
   }
+  if (classroom_->dispatches()) {
+    auto handed = classroom_->next_student();
+    auto accepted = adopt(std::move(handed.accepted), handed.calls);
+    {
+      std::lock_guard lock(mutex_);
+      class_client_ = accepted.peer;
+    }
+    classroom_->taken(accepted.peer);
+    return accepted;
+  }
   // The class lets one run at a time wait here: the connection is the next student's.
   auto accepted = must(listener.accept());
   {
@@ -220,6 +234,91 @@ std::optional<net::TcpListener> Session::student_listener(net::ListenOptions opt
 void Session::use_server(const net::Endpoint& server) {
   if (options_.role != Role::client) throw std::logic_error("Session::use_server: --role client only");
   options_.server_endpoint = server;
+net::TcpListener::Accepted Session::adopt(net::TcpListener::Accepted accepted, const std::vector<net::CallEvent>& calls) {
+  for (auto e : calls) recorder_.record(std::move(e));
+  accepted.stream.set_trace(trace(Side::server));
+  return accepted;
+}
+
+namespace {
+
+std::array<std::byte, Session::kAnnouncementBytes> announcement(std::uint16_t first, std::uint16_t second) {
+  const auto byte = [](unsigned v) { return static_cast<std::byte>(v & 0xff); };
+  return {byte(first >> 8), byte(first), byte(second >> 8), byte(second)};
+}
+
+}  // namespace
+
+std::optional<net::TcpStream> Session::announce_second_connection(net::TcpStream& first) {
+  if (options_.role != Role::client) return std::nullopt;
+  // From the first connection's address, so that the server sees both from one.
+  const net::Endpoint me = must(first.local_endpoint());
+  auto second = must(net::TcpStream::bound(me.with_port(0), trace(Side::client)));
+  const std::uint16_t port = must(second.local_endpoint()).port();
+  const Values ports{{"first", std::to_string(me.port())}, {"second", std::to_string(port)}};
+  explain_text(net::to_string(Side::client), "bind", common_.note(CommonNote{"second_bind"}, ports));
+  must(first.send_all(announcement(me.port(), port)));
+  explain_text(net::to_string(Side::client), "send", common_.note(CommonNote{"second_announce"}, ports));
+  std::lock_guard lock(mutex_);
+  announcement_bytes_ = kAnnouncementBytes;
+  return second;
+}
+
+net::TcpStream Session::connect_second(std::optional<net::TcpStream> bound, const net::Endpoint& server) {
+  if (!bound) return must(net::TcpStream::connect(server, {.trace = trace(Side::client)}));
+  must(bound->connect_to(server));
+  return std::move(*bound);
+}
+
+void Session::expect_second_connection(net::TcpStream& first) {
+  if (!classroom_ || !classroom_->dispatches()) return;
+  const net::Endpoint seen = class_client().value();
+  // A client of another variant (or none of ours) may send nothing, or something else.
+  const auto queued = first.wait_for_bytes(static_cast<int>(kAnnouncementBytes), patience());
+  if (!queued || *queued < static_cast<int>(kAnnouncementBytes)) {
+    throw DemoFailure(common_.note(CommonNote{"second_no_announcement"},
+                                   {{"bytes", std::to_string(kAnnouncementBytes)}, {"seconds", std::to_string(patience().count() / 1000)}}));
+  }
+  std::array<std::byte, kAnnouncementBytes> got{};
+  must(first.recv_exact(got));
+  const auto port_at = [&](std::size_t i) {
+    return static_cast<std::uint16_t>((std::to_integer<unsigned>(got[i]) << 8) | std::to_integer<unsigned>(got[i + 1]));
+  };
+  const std::uint16_t announced_first = port_at(0), second = port_at(2);
+  const Values ports{{"first", std::to_string(announced_first)}, {"second", std::to_string(second)},
+                     {"seen", std::to_string(seen.port())}, {"address", seen.address()}};
+  // Another port than the one we see: a NAT rewrote it (and would the second's), or not an announcement.
+  if (announced_first != seen.port()) throw DemoFailure(common_.note(CommonNote{"second_ports_differ"}, ports));
+  const net::Endpoint from = seen.with_port(second);
+  if (second == 0 || !classroom_->expect(from)) throw DemoFailure(common_.note(CommonNote{"second_port_taken"}, ports));
+  explain_text(net::to_string(Side::server), "recv", common_.note(CommonNote{"second_announced"}, ports));
+  std::lock_guard lock(mutex_);
+  expected_second_ = from;
+  announcement_bytes_ = kAnnouncementBytes;
+}
+
+net::TcpListener::Accepted Session::accept_second(net::TcpListener& listener) {
+  if (!classroom_) return must(listener.accept(patience()));
+  std::optional<net::Endpoint> from;
+  {
+    std::lock_guard lock(mutex_);
+    from = expected_second_;
+  }
+  if (!classroom_->dispatches() || !from) throw std::logic_error("Session::accept_second: no second connection announced");
+  auto handed = classroom_->second_connection(*from, patience());
+  if (!handed) {
+    throw DemoFailure(common_.note(CommonNote{"second_not_come"},
+                                   {{"client", from->to_string()}, {"seconds", std::to_string(patience().count() / 1000)}}));
+  }
+  auto accepted = adopt(std::move(handed->accepted), handed->calls);
+  std::lock_guard lock(mutex_);
+  class_second_ = accepted.peer;
+  return accepted;
+}
+
+std::uint32_t Session::announcement_bytes() const {
+  std::lock_guard lock(mutex_);
+  return announcement_bytes_;
 }
 
 std::optional<net::Endpoint> Session::class_client() const {

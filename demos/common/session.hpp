@@ -147,6 +147,23 @@ class Session : public Stage {
   // of --listen/--port, with the remedy (port in use, address not here, below 1024).
   [[nodiscard]] std::string explain_bind_failure(const net::Error& e) const;
 
+  // ---- a lesson whose client makes two connections (serving a class: classroom.hpp)
+  // Client, right after the first connection's connect(): with --role client (its
+  // server may serve a class), binds the second connection's socket now and
+  // announces both ports on `first` (kAnnouncementBytes: '!HH', the first's then
+  // the second's); in one process it does nothing and returns nullopt.
+  std::optional<net::TcpStream> announce_second_connection(net::TcpStream& first);
+  // Client: the second connection, from the socket announce_second_connection() bound.
+  net::TcpStream connect_second(std::optional<net::TcpStream> bound, const net::Endpoint& server);
+  // Server, right after the first accept() and before it answers: serving a
+  // class, reads the announcement and keeps the second connection for this run.
+  void expect_second_connection(net::TcpStream& first);
+  // Server: the second connection (serving a class, the one from the announced port).
+  net::TcpListener::Accepted accept_second(net::TcpListener& listener);
+  // The bytes the announcement took at the start of the first connection (0: none).
+  [[nodiscard]] std::uint32_t announcement_bytes() const;
+  static constexpr std::uint32_t kAnnouncementBytes = 4;
+
   // ---- client side
   // Where the server is: in one process, waits for announce(); with --role
   // client, --host and --port.
@@ -180,6 +197,11 @@ class Session : public Stage {
   Classroom* classroom_ = nullptr;
   std::optional<net::Endpoint> class_client_;
   std::optional<std::uint16_t> student_port_;  // student_listener()'s port
+  std::optional<net::Endpoint> class_second_;     // the second connection's peer, once handed
+  std::optional<net::Endpoint> expected_second_;  // where it comes from, as announced
+  std::uint32_t announcement_bytes_ = 0;
+  // Shows a connection the class's dispatcher accepted as this run's own.
+  net::TcpListener::Accepted adopt(net::TcpListener::Accepted accepted, const std::vector<net::CallEvent>& calls);
 };
 
 }  // namespace socklab::demo

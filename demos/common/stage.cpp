@@ -210,17 +210,28 @@ std::string Stage::who(const net::CallEvent& e) const {
 }
 
 void Stage::explain(std::string_view participant, std::string_view call, NoteKey note, const Values& values) {
+  if (!explain_latest(participant, call, lesson_.note(note, values))) {
+    throw std::logic_error(
+        fmt::format("explain: no \"{}\" call of {} to attach note \"{}\" to", call, participant, note.name()));
+  }
+}
+
+void Stage::explain_text(std::string_view participant, std::string_view call, std::string text) {
+  if (!explain_latest(participant, call, std::move(text))) {
+    throw std::logic_error(fmt::format("explain: no \"{}\" call of {} to attach a note to", call, participant));
+  }
+}
+
+bool Stage::explain_latest(std::string_view participant, std::string_view call, std::string text) {
   const auto events = recorder_.snapshot();
   for (auto it = events.rbegin(); it != events.rend(); ++it) {
     if (who(*it) == participant && it->call == call) {
-      const std::string text = lesson_.note(note, values);
       std::lock_guard lock(mutex_);
-      call_notes_[{who(*it), it->t_ns}] = text;
-      return;
+      call_notes_[{who(*it), it->t_ns}] = std::move(text);
+      return true;
     }
   }
-  throw std::logic_error(
-      fmt::format("explain: no \"{}\" call of {} to attach note \"{}\" to", call, participant, note.name()));
+  return false;
 }
 
 void Stage::explain_packets(std::function<std::optional<std::string>(const capture::PacketRecord&)> notes) {

@@ -173,6 +173,8 @@ class Stage {
   void record_note(std::string_view participant, std::string args, NoteKey note, const Values& values = {});
   // Attaches the lesson's note to the participant's most recent call named `call`.
   void explain(std::string_view participant, std::string_view call, NoteKey note, const Values& values = {});
+  // The same with a text already made (a note of common.md, say).
+  void explain_text(std::string_view participant, std::string_view call, std::string text);
   // Notes for the packets, decided once they are decoded (by phase, flags, ...).
   void explain_packets(std::function<std::optional<std::string>(const capture::PacketRecord&)> notes);
   // A flood of similar packets (hundreds of forged SYNs) drawn short, after play():
@@ -329,6 +331,8 @@ class Stage {
   std::function<std::optional<std::string>(const capture::PacketRecord&)> packet_notes_;
 
   [[nodiscard]] std::string who(const net::CallEvent& e) const;
+  // Attaches `text` to the participant's most recent call named `call`; false if none.
+  bool explain_latest(std::string_view participant, std::string_view call, std::string text);
 };
 
 }  // namespace socklab::demo

@@ -89,11 +89,9 @@ Result<void> TcpStream::finish_connect(std::optional<std::chrono::milliseconds> 
 }
 
 Result<TcpStream> TcpStream::connect(const Endpoint& to, const ConnectOptions& opts) {
-  auto context = [&] { return "connect " + to.to_string(); };
   auto fd = detail::open_socket(to.family(), SOCK_STREAM, opts.trace);
   if (!fd) return std::unexpected(fd.error());
   TcpStream s(*fd, opts.trace);
-  s.connecting_to_ = to;
   if (opts.reuse_addr) {
     if (auto r = s.set_reuse_addr(true); !r) return std::unexpected(r.error());
   }
@@ -103,36 +101,49 @@ Result<TcpStream> TcpStream::connect(const Endpoint& to, const ConnectOptions& o
   if (opts.nodelay) {
     if (auto r = s.set_nodelay(true); !r) return std::unexpected(r.error());
   }
+  if (auto r = s.connect_to(to, opts.timeout); !r) return std::unexpected(r.error());
+  return s;
+}
+
+Result<TcpStream> TcpStream::bound(const Endpoint& local, const Trace& trace) {
+  auto fd = detail::open_socket(local.family(), SOCK_STREAM, trace);
+  if (!fd) return std::unexpected(fd.error());
+  TcpStream s(*fd, trace);
+  if (auto r = s.bind_to(local); !r) return std::unexpected(r.error());
+  return s;
+}
+
+Result<void> TcpStream::connect_to(const Endpoint& to, std::optional<std::chrono::milliseconds> timeout) {
+  auto context = [&] { return "connect " + to.to_string(); };
+  connecting_to_ = to;
   // With a timeout: non-blocking connect + poll. Without: a blocking connect; an
   // EINTR there leaves the handshake running, so its outcome is awaited the same way.
-  if (opts.timeout) {
-    if (auto r = s.set_nonblocking(true); !r) return std::unexpected(r.error());
+  if (timeout) {
+    if (auto r = set_nonblocking(true); !r) return std::unexpected(r.error());
   }
-  const std::int64_t t0 = s.trace_.start();
-  int rc = ::connect(s.fd_, to.data(), to.size());
+  const std::int64_t t0 = trace_.start();
+  int rc = ::connect(fd_, to.data(), to.size());
   int err = rc != 0 ? errno : 0;
   if (err == EINPROGRESS || err == EINTR) {
-    auto ready = s.wait_writable(opts.timeout);
+    auto ready = wait_writable(timeout);
     if (!ready) {
       const bool timed_out = ready.error().code == errc::timed_out;
-      if (s.trace_) s.record_call(t0, "connect", to.to_string(), -1, timed_out ? ETIMEDOUT : ready.error().errno_value());
+      if (trace_) record_call(t0, "connect", to.to_string(), -1, timed_out ? ETIMEDOUT : ready.error().errno_value());
       if (timed_out) {
         return std::unexpected(make_error(
-            errc::timed_out, context(), "no answer after " + std::to_string(opts.timeout->count()) + " ms"));
+            errc::timed_out, context(), "no answer after " + std::to_string(timeout->count()) + " ms"));
       }
       return std::unexpected(ready.error());
     }
-    auto pending = s.pending_error();
+    auto pending = pending_error();
     if (!pending) return std::unexpected(pending.error());
     err = *pending;
     rc = err != 0 ? -1 : 0;
   }
-  if (s.trace_) s.record_call(t0, "connect", to.to_string(), rc, err);
+  if (trace_) record_call(t0, "connect", to.to_string(), rc, err);
   if (err != 0) return std::unexpected(system_error(err, context()));
-  if (opts.timeout) {
-    if (auto r = s.set_nonblocking(false); !r) return std::unexpected(r.error());
-  }
-  return s;
+  if (timeout) return set_nonblocking(false);
+  return {};
 }
 
 Result<std::size_t> StreamSocket::send_some(std::span<const std::byte> data, int flags) {

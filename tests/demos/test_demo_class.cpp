@@ -32,6 +32,7 @@ namespace {
 constexpr int kStudents = 20;
 constexpr const char* kTeacher = "10.77.0.1";
 constexpr const char* kPort = "5060";
+constexpr const char* kStudentAddress = "10.77.0.2";
 
 // A program run inside a lab namespace, as `ip netns exec` runs it.
 Strings in_namespace(const socklab::lab::Node& node, Strings args) {
@@ -45,10 +46,14 @@ struct ClassCase {
   std::set<std::string> server_points;  // the verdicts each student's run has on the server
   std::set<std::string> client_points;  // and on the client (the first kCapturing with --capture)
   std::set<std::string> wire_points;    // those of client_points that need --capture
-  int syns = 1;                         // the TCP connections each student's run opens (UDP: maybe none)
-  // 0: each student's run is one connection on the class port. N: the run has a
-  // listener of its own, on a port the class server names (demo-backlog), and its
-  // ladder is that port's N connections.
+  int connections = 1;                  // the TCP connections each student's client makes (UDP: maybe none)
+  // Verdicts that hang on a timer of the kernel (Nagle's wait for the delayed
+  // ACK, 40 ms): on this busy machine a student's process can stall longer, and
+  // the run then says why it saw otherwise (the ACK it observed came first).
+  std::set<std::string> timing_points{};
+  // 0: each student's run is on the class port. N: the run has a listener of
+  // its own, on a port the class server names (demo-backlog), and its ladder
+  // is that port's N connections.
   int own_listener_connections = 0;
 };
 
@@ -63,11 +68,16 @@ std::set<std::string> without(std::set<std::string> all, const std::set<std::str
 }
 
 // The verdicts of one run's JSON lines, every one ok.
-void require_all_ok(const std::vector<nlohmann::json>& lines, const std::set<std::string>& names, const std::string& who) {
+void require_all_ok(const std::vector<nlohmann::json>& lines, const std::set<std::string>& names, const std::string& who,
+                    const std::set<std::string>& timing = {}) {
   std::set<std::string> seen;
   for (const auto& v : of_kind(lines, "verdict")) {
     INFO(who << ": " << v.dump());
-    CHECK(v.at("ok") == true);
+    if (timing.contains(v.at("name").get<std::string>()) && v.at("ok") == false) {
+      CHECK(!v.value("why", "").empty());
+    } else {
+      CHECK(v.at("ok") == true);
+    }
     seen.insert(v.at("name").get<std::string>());
   }
   INFO(who);
@@ -114,7 +124,7 @@ void hold_class(const ClassCase& c) {
     clients.push_back(std::make_unique<Process>(in_namespace(students, i < kCapturing ? capturing_args : client_args),
                                                 socklab::test::ProcessOptions{.env = socklab::test::demo_environment()}));
   }
-  std::set<std::string> client_addresses;
+  std::map<std::string, std::set<std::string>> ports_of;  // each connection's local address: all of its student's
   for (int i = 0; i < kStudents; ++i) {
     const RunResult r = clients[i]->finish();
     const auto took = std::chrono::steady_clock::now() - started[i];
@@ -126,10 +136,18 @@ void hold_class(const ClassCase& c) {
     CHECK(took < 8s);
     for (const auto& cap : of_kind(r.json(), "capture")) INFO("client's capture: " << cap.dump());
     require_all_ok(r.json(), i < kCapturing ? c.client_points : without(c.client_points, c.wire_points),
-                   c.name + " client " + std::to_string(i));
+                   c.name + " client " + std::to_string(i), c.timing_points);
+    std::set<std::string> mine, connected;  // its local addresses (connections', datagrams'); its connections'
     for (const auto& call : of_kind(r.json(), "call"))
-      if ((call.value("call", "") == "connect" || call.value("call", "") == "sendto") && !call.value("local", "").empty())
-        client_addresses.insert(call.value("local", ""));
+    {
+      const std::string call_name = call.value("call", ""), local = call.value("local", "");
+      if ((call_name != "connect" && call_name != "sendto") || local.empty()) continue;
+      if (call_name == "connect") connected.insert(local);
+      // An unbound UDP socket's sendto() knows its port only (0.0.0.0:PORT).
+      mine.insert(local.starts_with("0.0.0.0:") ? kStudentAddress + local.substr(7) : local);
+    }
+    if (c.own_listener_connections == 0) CHECK(connected.size() == static_cast<std::size_t>(c.connections));
+    for (const auto& local : mine) ports_of[local] = mine;
   }
   const RunResult s = server.finish();
   INFO(c.name << " server:\n" << s.err);
@@ -144,21 +162,24 @@ void hold_class(const ClassCase& c) {
   }
   CHECK(by_client.size() == kStudents);
   std::set<std::string> own_listeners;
+  const std::string server_end = std::string(kTeacher) + ":" + kPort;
   for (const auto& [client, run] : by_client) {
-    // An unbound UDP socket's sendto() knows its port only (0.0.0.0:PORT).
-    CHECK((client_addresses.contains(client) || client_addresses.contains("0.0.0.0" + client.substr(client.rfind(':')))));
-    require_all_ok(run, c.server_points, c.name + " server, student " + client);
+    REQUIRE(ports_of.contains(client));
+    require_all_ok(run, c.server_points, c.name + " server, student " + client, c.timing_points);
     if (c.own_listener_connections > 0) {
       check_own_listener(run, c.own_listener_connections, own_listeners);
       continue;
     }
-    // The ladder is cut to this student's connection: one handshake, from its port.
+    // The ladder is cut to this student's connections (and datagrams), all of
+    // them and no classmate's: one handshake each, from its client's ports.
     int syns = 0;
+    std::set<std::string> ends;
     for (const auto& p : of_kind(run, "packet")) {
       if (p.value("flags", "") == "S") ++syns;
-      CHECK((p.value("src", "") == client || p.value("dst", "") == client));
+      ends.insert(p.value("src", "") == server_end ? p.value("dst", "") : p.value("src", ""));
     }
-    CHECK(syns == c.syns);
+    CHECK(syns == c.connections);
+    CHECK(ends == ports_of.at(client));
   }
   const auto summaries = of_kind(lines, "class_summary");
   // --summary-every 10: after the 10th and the 20th student, then the final one.
@@ -174,7 +195,10 @@ void hold_class(const ClassCase& c) {
   CHECK(summary.at("failed").empty());
   std::set<std::string> points;
   for (const auto& p : summary.at("points")) {
-    CHECK(p.at("ok") == kStudents);
+    // A timing point's students who saw otherwise are listed, each with the reason.
+    const bool timing = c.timing_points.contains(p.at("name").get<std::string>());
+    CHECK(p.at("ok").get<int>() + (timing ? static_cast<int>(p.at("differed").size()) : 0) == kStudents);
+    for (const auto& d : p.at("differed")) CHECK(d.contains("why"));
     CHECK(p.at("of") == kStudents);
     points.insert(p.at("name").get<std::string>());
   }
@@ -212,12 +236,34 @@ TEST_CASE("a server serves a class of 20 students from another machine", "[demos
        {"handshake_segments", "syn_takes_one_sequence_number", "accept_queue"},
        {"handshake_segments", "syn_takes_one_sequence_number", "options_in_force", "client_state_after_connect"},
        {"handshake_segments", "syn_takes_one_sequence_number"}},
+      // Two connections per student: the class hands each run its student's second.
+      {"sticky --nagle",
+       {DEMO_STICKY, "--nagle"},
+       {"glued_read", "nagle_merges_on_wire"},
+       {"nagle_holds_small_writes", "nagle_merges_on_wire"},
+       {"nagle_merges_on_wire"},
+       2,
+       {"nagle_holds_small_writes", "nagle_merges_on_wire"}},
+      {"sticky --short-reads",
+       {DEMO_STICKY, "--short-reads"},
+       {"naive_header_short", "recv_exact_whole", "header_bytes_separate"},
+       {"header_bytes_separate"},
+       {"header_bytes_separate"},
+       2},
+      {"teardown --abort",
+       {DEMO_TEARDOWN, "--abort"},
+       {"peer_sees_reset_after_linger0", "rst_instead_of_fin"},
+       {"no_time_wait_after_abort", "peer_sees_reset_after_unread_close", "rst_instead_of_fin"},
+       {"rst_instead_of_fin"},
+       2},
       {"backlog",
        {DEMO_BACKLOG},
        {"accept_queue_full", "syns_dropped", "all_accepted", "syn_retransmissions_seen", "completed_at_retransmission"},
        {"completed_before_accept", "left_in_syn_sent", "all_complete_after_accept", "syn_retransmissions_seen",
         "completed_at_retransmission"},
        {"syn_retransmissions_seen", "completed_at_retransmission"},
+       1,
+       {},
        6},
   };
   for (int round = 1; round <= rounds(); ++round) {
@@ -304,4 +350,25 @@ TEST_CASE("backlog: a student's run names its own listener; a student who leaves
   REQUIRE(summaries.size() == 1);
   REQUIRE(summaries[0].at("failed").size() == 1);
   CHECK_THAT(summaries[0].at("failed")[0].at("message").get<std::string>(), Catch::Contains("stopped before the lesson ended"));
+}
+
+TEST_CASE("a two-connection class: a client that announces no ports fails its run, not the class", "[demos][class]") {
+  // A --nagle class server, and a student who started the default variant: its
+  // first bytes ("hell") are no announcement of ports, so the run cannot know
+  // its second connection and says so; the class goes on and counts the failure.
+  auto server = socklab::test::start_demo({DEMO_STICKY, "--nagle", "--role", "server", "--serve", "1", "--json"});
+  const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
+  REQUIRE(port);
+  // Its lesson may end before the run closes the connection, or meet the reset
+  // (the run closes with its bytes unread): either way it ends.
+  const auto student = socklab::test::run_demo({DEMO_STICKY, "--role", "client", "--port", *port, "--json"});
+  INFO(student.err);
+  const auto served = server.finish();
+  INFO(served.err);
+  REQUIRE(served.exit_code == 0);
+  const auto summaries = of_kind(served.json(), "class_summary");
+  REQUIRE(summaries.size() == 1);
+  CHECK(summaries[0].at("clients") == 1);
+  REQUIRE(summaries[0].at("failed").size() == 1);
+  CHECK_THAT(summaries[0].at("failed")[0].at("message").get<std::string>(), Catch::Contains("not this variant"));
 }

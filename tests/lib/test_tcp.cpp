@@ -405,4 +405,15 @@ TEST_CASE("connect options: SO_REUSEADDR binds a port that our own TIME_WAIT hol
   INFO((again ? std::string() : again.error().message()));
   REQUIRE(again);
   CHECK(again->local_endpoint().value().port() == port_held.port());
+TEST_CASE("bound() knows its port before connect_to(); the peer sees that port", "[lib][tcp]") {
+  auto listener = TcpListener::bind(Endpoint::loopback_v4()).value();
+  auto client = TcpStream::bound(Endpoint::loopback_v4(0)).value();
+  const auto port = client.local_endpoint().value().port();
+  CHECK(port != 0);  // picked at bind(), before any SYN
+  CHECK(!client.peer_endpoint());
+  REQUIRE(client.connect_to(listener.endpoint(), 2s));
+  const auto accepted = listener.accept(2s).value();
+  CHECK(accepted.peer.port() == port);
+  CHECK(client.peer_endpoint().value() == listener.endpoint());
+  REQUIRE(client.send_all("ok").value() == 2);  // blocking again after the timed connect
 }

@@ -28,6 +28,13 @@ class TcpStream : public StreamSocket {
 
   // Blocking connect (with the optional timeout).
   static Result<TcpStream> connect(const Endpoint& to, const ConnectOptions& opts = {});
+  // socket() + bind() now, connect() later (connect_to): the local port is known
+  // before the SYN goes out, so a peer can be told it first (port 0: the kernel
+  // picks one at bind()). The demos' class servers tell a student's second
+  // connection from a classmate's by the port announced this way.
+  static Result<TcpStream> bound(const Endpoint& local, const Trace& trace = {});
+  // Connects a socket made by bound(), blocking (with the optional timeout).
+  Result<void> connect_to(const Endpoint& to, std::optional<std::chrono::milliseconds> timeout = {});
   // Starts a connect and returns at once (a non-blocking connect that is in
   // progress counts as success): the SYN is on its way. finish_connect() waits
   // for the outcome. Used where many clients connect at once (the backlog lesson).
