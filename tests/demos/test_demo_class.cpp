@@ -183,6 +183,12 @@ TEST_CASE("a server serves a class of 20 students from another machine", "[demos
        {"handshake_segments", "syn_takes_one_sequence_number", "accept_queue"},
        {"handshake_segments", "syn_takes_one_sequence_number", "options_in_force", "client_state_after_connect"},
        {"handshake_segments", "syn_takes_one_sequence_number"}},
+      // A web student's run is its one connection (two requests on it); the server's run is that connection.
+      {"web",
+       {DEMO_WEB},
+       {"connections_on_wire", "requests_on_wire"},
+       {"status", "content_length_frames_body", "keep_alive", "page_shows_visitor", "visitor_port_on_wire"},
+       {"visitor_port_on_wire"}},
   };
   for (int round = 1; round <= rounds(); ++round) {
     for (const auto& c : cases) {
