@@ -10,6 +10,8 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "demo_checks.hpp"
@@ -211,6 +213,41 @@ TEST_CASE("web: a raw client's bad requests get their status, then a good one is
   std::multiset<std::vector<int>> statuses;
   for (const auto& [client, s] : by_client) statuses.insert(s);
   CHECK(statuses == std::multiset<std::vector<int>>{{400}, {431}, {408}, {400}, {404, 200, 200}});
+}
+
+TEST_CASE("web: a client whose server does not answer HTTP says so, in the run's language", "[demos][web]") {
+  // A server the test writes: it reads the request's head, answers `answer` and closes.
+  auto listener = socklab::net::TcpListener::bind(socklab::net::Endpoint::loopback_v4(0));
+  REQUIRE(listener);
+  const std::string port = std::to_string(listener->endpoint().port());
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases{
+      {"SSH-2.0-OpenSSH_9.2\r\n\r\n", {"Not an HTTP answer: it begins \"SSH-2.0", "这不是 HTTP 响应：它以“SSH-2.0"}},
+      {"HTTP/1.1 200 OK\r\n\r\n", {"without Content-Length", "没有 Content-Length 的响应（状态 200）"}},
+      {"", {"The server closed before its answer's head ended", "服务器在响应头结束之前就关闭了"}},
+  };
+  for (const auto& [answer, said] : cases) {
+    for (const std::string lang : {"en", "zh"}) {
+      std::thread server([&, answer = answer] {
+        auto a = listener->accept(std::chrono::seconds(30));
+        if (!a) return;
+        std::string head;
+        std::array<std::byte, 4096> buf{};
+        while (head.find("\r\n\r\n") == std::string::npos) {
+          if (!a->stream.wait_readable(std::chrono::seconds(30))) return;
+          const auto n = a->stream.recv_some(buf);
+          if (!n || *n == 0) return;
+          head.append(reinterpret_cast<const char*>(buf.data()), *n);
+        }
+        (void)a->stream.send_all(answer);
+        (void)a->stream.close();
+      });
+      const auto r = run_demo({DEMO_WEB, "--role", "client", "--port", port, "--lang", lang});
+      server.join();
+      INFO(answer << " " << lang << "\n" << r.out << r.err);
+      CHECK(r.exit_code == 1);
+      CHECK((r.out + r.err).find(said[lang == "en" ? 0 : 1]) != std::string::npos);
+    }
+  }
 }
 
 TEST_CASE("web: bad usage is refused with the reason", "[demos][web]") {
