@@ -199,7 +199,8 @@ TEST_CASE("a server serves a class of 20 students from another machine", "[demos
 }
 
 TEST_CASE("Ctrl-C ends a class with its summary; students then hear that no server listens", "[demos][class]") {
-  auto server = socklab::test::start_demo({DEMO_STICKY, "--role", "server", "--json"});
+  // With --capture: the capture's thread must not take the signal (it did, and the class died without its summary).
+  auto server = socklab::test::start_demo({DEMO_STICKY, "--role", "server", "--capture", "--json"});
   const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
   REQUIRE(port);
   for (int i = 0; i < 2; ++i) {
