@@ -9,7 +9,10 @@
 // connection), curl, and headless Chromium; or, with --role server, any
 // browser. --bad sends what a server must survive: a 10 MB request line, a
 // head that never ends, a client that does not speak HTTP; each gets its
-// status (431, 408, 400) and the server goes on serving.
+// status (431, 408, 400) and the server goes on serving. With --role server
+// it serves a class (classroom.hpp): each connection is a run of its own, with
+// its own section, ladder and verdicts (demos/README.md says why a connection
+// and not a visit).
 //
 // The server's limits are named constants (kMaxHead, kKeepAliveIdle) or
 // flags (--head-timeout): every wait in it is for a socket to become readable,
