@@ -9,7 +9,10 @@
 // connection), curl, and headless Chromium; or, with --role server, any
 // browser. --bad sends what a server must survive: a 10 MB request line, a
 // head that never ends, a client that does not speak HTTP; each gets its
-// status (431, 408, 400) and the server goes on serving.
+// status (431, 408, 400) and the server goes on serving. With --role server
+// it serves a class (classroom.hpp): each connection is a run of its own, with
+// its own section, ladder and verdicts (demos/README.md says why a connection
+// and not a visit).
 //
 // The server's limits are named constants (kMaxHead, kKeepAliveIdle) or
 // flags (--head-timeout): every wait in it is for a socket to become readable,
@@ -29,6 +32,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -38,6 +42,7 @@
 #include <fmt/format.h>
 
 #include "demo.hpp"
+#include "error_text.hpp"
 #include "report.hpp"
 #include "server_setup.hpp"
 
@@ -51,7 +56,7 @@ using demo::Side;
 using demo::must;
 using Clock = std::chrono::steady_clock;
 
-constexpr std::array<std::string_view, 77> kNoteKeys{
+constexpr std::array<std::string_view, 82> kNoteKeys{
     // the timeline: the client
     "url_parts", "url_numeric", "hosts_file", "hosts_missing", "nsswitch", "getaddrinfo", "connect_refused_next",
     "connect", "send_request", "recv_head", "recv_body", "same_connection", "close", "program_start", "program_done",
@@ -71,6 +76,8 @@ constexpr std::array<std::string_view, 77> kNoteKeys{
     // usage and role server
     "open_in_browser", "open_in_browser_any", "no_program", "program_failed", "program_timeout", "client_with_server",
     "bad_with_client", "word_yes", "word_no",
+    // why a run stopped
+    "no_client", "answer_cut", "answer_not_http", "answer_no_length", "no_address",
     // why a request was refused
     "bad_empty", "bad_request_line", "bad_method", "bad_version", "bad_target", "bad_header", "bad_first_byte",
     "bad_too_large", "bad_timeout"};
@@ -131,6 +138,11 @@ struct ClientLog {
   int program_exit = -1;                // curl/chromium
   std::vector<int> bad_statuses;        // --bad: long line, slow head, not HTTP
 };
+
+// A system call that failed, in the lesson's language (glibc's texts are English).
+[[noreturn]] void system_failure(const Session& s, int err, std::string call) {
+  throw demo::DemoFailure(demo::error_text(net::system_error(err, std::move(call)), s.common(), s.options().lang));
+}
 
 std::string word(Session& s, bool yes) { return yes ? s.note(Note{"word_yes"}) : s.note(Note{"word_no"}); }
 
@@ -255,21 +267,29 @@ class WebServer {
   void serve() {
     auto listener = s_.listen();
     s_.explain(Side::server, "listen", Note{"listen"}, {{"endpoint", listener.endpoint().to_string()}});
-    if (s_.options().role == demo::Role::server) tell_the_teacher(listener.endpoint());
+    if (s_.options().role == demo::Role::server) {
+      // A class server's runs all listen on the class's listener: the URL is said once.
+      static std::once_flag told;
+      std::call_once(told, [&] { tell_the_teacher(listener.endpoint()); });
+    }
+    // Serving a class, a run is one connection (demos/README.md says why): the
+    // next one in line; the listener is the class's, not this run's to poll.
+    if (s_.serves_class()) adopt(s_.accept(listener));
     while (!done()) {
       std::vector<pollfd> fds;
-      fds.push_back({listener.fd(), POLLIN, 0});
       for (auto& c : conns_) fds.push_back({c->stream.fd(), POLLIN, 0});
+      if (!s_.serves_class()) fds.push_back({listener.fd(), POLLIN, 0});
       const auto wait = next_deadline();
       const int n = ::poll(fds.data(), fds.size(), wait ? static_cast<int>(wait->count()) : -1);
-      if (n < 0 && errno != EINTR) throw demo::DemoFailure(net::system_error(errno, "poll").message());
+      if (n < 0 && errno != EINTR) system_failure(s_, errno, "poll");
       if (n == 0 && conns_.empty() && s_.accept_patience()) {
-        throw demo::DemoFailure(fmt::format("demo-web: no client came within {} ms", s_.patience().count()));
+        throw demo::DemoFailure(s_.note(Note{"no_client"}, {{"ms", std::to_string(s_.patience().count())}}));
       }
-      if (n > 0 && (fds[0].revents & POLLIN) != 0) accept_one(listener);
-      for (std::size_t i = 1; i < fds.size(); ++i) {
-        if (fds[i].revents != 0) readable(*conns_[i - 1]);
+      const std::size_t open = conns_.size();
+      for (std::size_t i = 0; n > 0 && i < open; ++i) {
+        if (fds[i].revents != 0) readable(*conns_[i]);
       }
+      if (n > 0 && fds.size() > open && (fds[open].revents & POLLIN) != 0) accept_one(listener);
       expire();
       std::erase_if(conns_, [](const auto& c) { return !c->stream; });
     }
@@ -293,9 +313,10 @@ class WebServer {
 
   // One visit: the page and its stylesheet served (the bad clients answered
   // first with --bad), and every connection closed, by the client or by the
-  // keep-alive limit.
+  // keep-alive limit. A class server's run: its one connection closed.
   [[nodiscard]] bool done() const {
     if (!conns_.empty()) return false;
+    if (s_.serves_class()) return true;
     if (o_.bad) return log_.accepted.size() >= 4 && served("/");
     return served("/") && served("/style.css");
   }
@@ -334,9 +355,13 @@ class WebServer {
   void accept_one(net::TcpListener& listener) {
     auto a = listener.accept(std::chrono::milliseconds(0));
     if (!a) return;  // the client gave up in between
+    adopt(std::move(*a));
+  }
+
+  void adopt(net::TcpListener::Accepted a) {
     auto c = std::make_unique<Conn>();
-    c->stream = std::move(a->stream);
-    c->peer = a->peer.to_string();
+    c->stream = std::move(a.stream);
+    c->peer = a.peer.to_string();
     c->id = static_cast<int>(log_.accepted.size()) + 1;
     c->idle_since = Clock::now();
     log_.accepted.push_back(c->peer);
@@ -547,18 +572,20 @@ ClientResponse read_response(Session& s, net::StreamSocket& stream, std::string&
   while (head_end(pending) == std::string::npos) {
     must(stream.wait_readable(patience));
     const auto n = must(stream.recv_some(buf));
-    if (n == 0) throw demo::DemoFailure("demo-web: the server closed before its answer's head ended");
+    if (n == 0) throw demo::DemoFailure(s.note(Note{"answer_cut"}));
     pending.append(reinterpret_cast<const char*>(buf.data()), n);
   }
   const auto end = head_end(pending);
   const std::string head = pending.substr(0, end);
   pending.erase(0, end);
-  if (head.rfind("HTTP/1.", 0) != 0 || head.size() < 12) throw demo::DemoFailure("demo-web: not an HTTP answer: " + head.substr(0, 40));
+  if (head.rfind("HTTP/1.", 0) != 0 || head.size() < 12) {
+    throw demo::DemoFailure(s.note(Note{"answer_not_http"}, {{"start", head.substr(0, 40)}}));
+  }
   r.status = std::atoi(head.c_str() + 9);
   std::string lower = head;
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
   const auto at = lower.find("content-length:");
-  if (at == std::string::npos) throw demo::DemoFailure("demo-web: an answer without Content-Length");
+  if (at == std::string::npos) throw demo::DemoFailure(s.note(Note{"answer_no_length"}, {{"status", std::to_string(r.status)}}));
   r.content_length = std::strtoull(head.c_str() + at + 15, nullptr, 10);
   s.explain(Side::client, "recv", Note{"recv_head"},
             {{"status", std::to_string(r.status)}, {"length", std::to_string(r.content_length)}});
@@ -644,10 +671,10 @@ net::TcpStream open_url(Session& s, ClientLog& seen, const std::string& host, st
       s.explain(Side::client, "connect", Note{"connect"}, {{"server", addresses[i].to_string()}});
       return std::move(*stream);
     }
-    if (i + 1 == addresses.size()) throw demo::DemoFailure(stream.error().message());
+    if (i + 1 == addresses.size()) throw demo::DemoFailure(demo::error_text(stream.error(), s.common(), s.options().lang));
     s.explain(Side::client, "connect", Note{"connect_refused_next"}, {{"server", addresses[i].to_string()}});
   }
-  throw demo::DemoFailure("demo-web: no address to connect to");
+  throw demo::DemoFailure(s.note(Note{"no_address"}, {{"host", host}}));
 }
 
 // The name the URL uses: the one the user gave, else "localhost" when the
@@ -703,10 +730,10 @@ struct ProgramRun {
 
 // Runs a program in its own process group, reading its stdout and stderr as
 // they come; at `limit` the whole group is killed.
-ProgramRun run_program(const std::vector<std::string>& argv, std::chrono::milliseconds limit) {
+ProgramRun run_program(const Session& s, const std::vector<std::string>& argv, std::chrono::milliseconds limit) {
   int out[2], err[2];
   if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
-    throw demo::DemoFailure(net::system_error(errno, "pipe").message());
+    system_failure(s, errno, "pipe");
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -737,7 +764,7 @@ ProgramRun run_program(const std::vector<std::string>& argv, std::chrono::millis
   if (rc != 0) {
     ::close(out[0]);
     ::close(err[0]);
-    throw demo::DemoFailure(net::system_error(rc, "posix_spawn " + argv[0]).message());
+    system_failure(s, rc, "posix_spawn " + argv[0]);
   }
   const auto deadline = Clock::now() + limit;
   std::array<pollfd, 2> fds{{{out[0], POLLIN, 0}, {err[0], POLLIN, 0}}};
@@ -775,9 +802,9 @@ ProgramRun run_program(const std::vector<std::string>& argv, std::chrono::millis
 // A private, empty Chromium profile, removed afterwards.
 class TempProfile {
  public:
-  TempProfile() {
+  explicit TempProfile(const Session& s) {
     std::string tmpl = "/tmp/socklab-web-chromium-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) throw demo::DemoFailure(net::system_error(errno, "mkdtemp").message());
+    if (::mkdtemp(tmpl.data()) == nullptr) system_failure(s, errno, "mkdtemp " + tmpl);
     path_ = tmpl;
   }
   ~TempProfile() {
@@ -821,11 +848,11 @@ void program_client(Session& s, ClientLog& seen, ClientKind kind, const std::str
     argv = {exe, "--silent", "--show-error", "--http1.1", "--noproxy", "*", "--max-time",
             std::to_string(s.patience().count() / 1000), seen.url, seen.url + "style.css"};
   } else {
-    profile.emplace();
+    profile.emplace(s);
     argv = chromium_argv(exe, profile->path(), host, seen.url);
   }
   s.record_note(Side::client, name + " " + seen.url, Note{"program_start"}, {{"program", name}});
-  const auto r = run_program(argv, s.patience() * kProgramPatienceFactor);
+  const auto r = run_program(s, argv, s.patience() * kProgramPatienceFactor);
   seen.program_exit = r.exit_code;
   if (r.exit_code < 0) {
     throw demo::DemoFailure(s.note(Note{"program_timeout"}, {{"program", name},
@@ -994,7 +1021,9 @@ void summary(Session& s, const Options& o, const ServerLog& log, const ClientLog
     std::string per_text;
     for (const auto& [id, n] : per.items()) per_text += (per_text.empty() ? "" : ", ") + fmt::format("#{}: {}", id, n.get<int>());
     s.fact("requests_per_connection", per, Note{"fact_per_connection"}, {{"list", per_text}});
-    if (!o.bad && (o.client == ClientKind::chromium || !client_here)) {
+    // A class server's run is one connection: which of a visit's resources came
+    // on which connection is the browser's choice, so these are a whole visit's.
+    if (!o.bad && !s.serves_class() && (o.client == ClientKind::chromium || !client_here)) {
       // The page's own resources, as the server saw them asked for.
       const bool served_css = std::any_of(log.requests.begin(), log.requests.end(),
                                           [](const auto& r) { return r.target == "/style.css"; });
@@ -1037,15 +1066,16 @@ void summary(Session& s, const Options& o, const ServerLog& log, const ClientLog
       for (const auto& r : log.requests) http_requests += r.method.empty() ? 0 : 1;
       s.verdict("requests_on_wire", http_requests, requests, Note{"verdict_wire_requests"},
                 {{"segments", std::to_string(requests)}, {"served", std::to_string(http_requests)}});
-      const auto shown = visitor_in(seen.page);
-      if (client_here && !shown.empty()) {
-        const auto colon = shown.rfind(':');
-        const auto shown_port = static_cast<std::uint16_t>(std::atoi(shown.c_str() + colon + 1));
-        const bool on_wire = count_if_packets(s, [&](const auto& p) {
-                               return p.flags == "S" && p.dport == port && p.sport == shown_port;
-                             }) == 1;
-        s.verdict("visitor_port_on_wire", true, on_wire, Note{"verdict_visitor_wire"}, {{"port", std::to_string(shown_port)}});
-      }
+    }
+    // The client's own capture has its handshake: a lone client checks the page's port too.
+    const auto shown = visitor_in(seen.page);
+    if (client_here && !shown.empty()) {
+      const auto colon = shown.rfind(':');
+      const auto shown_port = static_cast<std::uint16_t>(std::atoi(shown.c_str() + colon + 1));
+      const bool on_wire = count_if_packets(s, [&](const auto& p) {
+                             return p.flags == "S" && p.dport == port && p.sport == shown_port;
+                           }) == 1;
+      s.verdict("visitor_port_on_wire", true, on_wire, Note{"verdict_visitor_wire"}, {{"port", std::to_string(shown_port)}});
     }
   } else if (s.options().capture == false) {
     s.fact("wire", nullptr, Note{"fact_no_capture"});
@@ -1097,6 +1127,9 @@ int main(int argc, char** argv) {
   app.cli()
       .add_option("--head-timeout", head_timeout_ms, "Milliseconds a request head may take to arrive (408 after)")
       ->check(CLI::Range(1, 600'000));
+  // Each connection is a student's run (see demos/README.md), whatever the
+  // student's client: the server is the same for every variant.
+  app.serve_classes();
   return app.run(argc, argv, [&](Session& s) {
     o.client = client == "curl" ? ClientKind::curl : client == "chromium" ? ClientKind::chromium : ClientKind::builtin;
     o.head_timeout = std::chrono::milliseconds(head_timeout_ms);

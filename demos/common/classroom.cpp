@@ -244,6 +244,12 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
     listener_ = std::move(*bound);
   }
   if (student_ports_) raise_descriptor_limit();
+  // Every thread started from here (the capture's too) inherits the mask: only
+  // `signals` below takes them. A thread started before it would take SIGINT
+  // with its default action, and the class would end without its summary.
+  const sigset_t set = class_signals();
+  sigset_t old;
+  pthread_sigmask(SIG_BLOCK, &set, &old);
   if (options_.capture) {
 #if SOCKLAB_HAVE_PCAP
     auto config = capture_config_for(listener_.endpoint(), "");
@@ -264,6 +270,7 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
     interface_ = config.interface;
     auto started = start_capture(config, common_, rerun_command(options_, "", true));
     if (!started) {
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
       std::fprintf(stderr, "%s: %s\n", program.c_str(),
                    common_.note(CommonNote{"capture_problem"}, {{"problem", started.error().text}}).c_str());
       return started.error().not_permitted ? exit_capture_not_permitted : exit_failed;
@@ -271,15 +278,12 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
     link_ = started->link_type();
     capture_.reset(new capture::LiveCapture(std::move(*started)));
 #else
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
     std::fprintf(stderr, "%s: %s\n", program.c_str(), no_capture_support(common_).text.c_str());
     return exit_capture_not_permitted;
 #endif
   }
 
-  // Every thread started from here inherits the mask: only `signals` takes them.
-  const sigset_t set = class_signals();
-  sigset_t old;
-  pthread_sigmask(SIG_BLOCK, &set, &old);
   std::thread signals([this, set] {
     int sig = 0;
     sigwait(&set, &sig);

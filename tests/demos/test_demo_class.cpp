@@ -265,6 +265,12 @@ TEST_CASE("a server serves a class of 20 students from another machine", "[demos
        1,
        {},
        6},
+      // A web student's run is its one connection (two requests on it); the server's run is that connection.
+      {"web",
+       {DEMO_WEB},
+       {"connections_on_wire", "requests_on_wire"},
+       {"status", "content_length_frames_body", "keep_alive", "page_shows_visitor", "visitor_port_on_wire"},
+       {"visitor_port_on_wire"}},
   };
   for (int round = 1; round <= rounds(); ++round) {
     for (const auto& c : cases) {
@@ -292,7 +298,8 @@ TEST_CASE("a UDP server serves a class of 20 students from another machine", "[d
 }
 
 TEST_CASE("Ctrl-C ends a class with its summary; students then hear that no server listens", "[demos][class]") {
-  auto server = socklab::test::start_demo({DEMO_STICKY, "--role", "server", "--json"});
+  // With --capture: the capture's thread must not take the signal (it did, and the class died without its summary).
+  auto server = socklab::test::start_demo({DEMO_STICKY, "--role", "server", "--capture", "--json"});
   const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
   REQUIRE(port);
   for (int i = 0; i < 2; ++i) {

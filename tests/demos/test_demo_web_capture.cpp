@@ -6,8 +6,10 @@
 // skipped (exit 77), a failure under SOCKLAB_REQUIRE_CAPTURE=1.
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -164,14 +166,38 @@ TEST_CASE("web: a server in one process, Chromium in another", "[demos][web][cap
   const auto client = run_demo({DEMO_WEB, "--role", "client", "--port", *port, "--client", "chromium", "--json"});
   INFO(client.err);
   REQUIRE(client.exit_code == 0);
+  // The browser has exited, so its connections are closed; the class server
+  // prints each connection's run as it closes: wait for the page's and the
+  // stylesheet's, then end the class.
+  REQUIRE(server.wait_until([](const socklab::test::ProcessOutput& o) {
+    return o.out.find("\"target\":\"/\"") != std::string::npos && o.out.find("\"target\":\"/style.css\"") != std::string::npos;
+  }));
+  server.signal(SIGINT);
   const auto done = server.finish();
   INFO(done.err);
   REQUIRE(done.exit_code == 0);
-  const auto lines = done.json();
-  const auto v = socklab::test::verdicts(lines);
-  for (const auto& name : {"stylesheet_requested", "connections_on_wire", "requests_on_wire"}) {
-    INFO(name);
-    CHECK(v.at(name).at("ok") == true);
+  // Each run is one of the browser's connections: its own verdicts, its own
+  // requests, on the wire as in its log.
+  std::map<std::string, std::vector<json>> by_client;
+  for (const auto& l : done.json()) {
+    if (l.value("kind", "") != "class_summary") by_client[l.at("client").get<std::string>()].push_back(l);
   }
-  CHECK(logged_requests(lines) == wire_requests(lines, std::stoi(*port)));
+  REQUIRE(!by_client.empty());
+  std::multiset<std::string> logged;
+  for (const auto& [who, run] : by_client) {
+    INFO(who);
+    for (const auto& name : {"connections_on_wire", "requests_on_wire"}) {
+      INFO(name);
+      CHECK(socklab::test::verdicts(run).at(name).at("ok") == true);
+    }
+    CHECK(syns_to(run, std::stoi(*port)) == 1);
+    const auto requests = logged_requests(run);
+    CHECK(requests == wire_requests(run, std::stoi(*port)));
+    logged.insert(requests.begin(), requests.end());
+  }
+  CHECK(logged.contains("GET /"));
+  CHECK(logged.contains("GET /style.css"));
+  const auto summary = of_kind(done.json(), "class_summary");
+  REQUIRE(summary.size() == 1);
+  CHECK(summary[0].at("clients") == by_client.size());
 }
