@@ -330,6 +330,7 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
     ::shutdown(listener_.fd(), SHUT_RD);  // accept() returns
     datagrams.join();
     connections.join();
+  }
   if (dispatcher.joinable()) {
     {
       std::lock_guard lock(mutex_);
@@ -569,6 +570,10 @@ void Classroom::accept_connections() {
     const std::string key = client_key(accepted->peer);
     parked_.erase(key);  // one left from an earlier connection of that port: closed
     parked_.emplace(key, Connection{std::move(*accepted), calls.empty() ? net::CallEvent{} : calls.back()});
+    changed_.notify_all();
+  }
+}
+
 void Classroom::dispatch() {
   // Each accept() is recorded apart, for the run that takes the connection.
   net::CallRecorder accepts;
@@ -606,6 +611,8 @@ std::optional<Classroom::Connection> Classroom::take_connection(const net::Endpo
   Connection c = std::move(it->second);
   parked_.erase(it);
   return c;
+}
+
 Classroom::Handed Classroom::next_student() {
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [&] { return !newcomers_.empty() || dispatch_ended_ || stopping_; });

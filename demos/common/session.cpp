@@ -191,14 +191,11 @@ net::TcpListener::Accepted Session::accept(net::TcpListener& listener) {
     if (!student) throw std::logic_error("Session::accept: a UDP class run takes its connection after a datagram");
     auto taken = classroom_->take_connection(*student);
     if (!taken) throw DemoFailure(common_.note(CommonNote{"class_ended"}));
-    recorder_.record(std::move(taken->call));
-    taken->accepted.stream.set_trace(trace(Side::server));
-    return std::move(taken->accepted);
+    return adopt(std::move(taken->accepted), {std::move(taken->call)});
   }
   {
     std::lock_guard lock(mutex_);
-    // A second connection from the same student cannot be told from the next
-    // student's: Demo::serve_classes() leaves such variants out.
+    // A run's second connection is its student's only when announced (accept_second).
     if (class_client_) throw std::logic_error("Session::accept: a class run takes one connection");
   }
   if (classroom_->dispatches()) {
@@ -234,6 +231,8 @@ std::optional<net::TcpListener> Session::student_listener(net::ListenOptions opt
 void Session::use_server(const net::Endpoint& server) {
   if (options_.role != Role::client) throw std::logic_error("Session::use_server: --role client only");
   options_.server_endpoint = server;
+}
+
 net::TcpListener::Accepted Session::adopt(net::TcpListener::Accepted accepted, const std::vector<net::CallEvent>& calls) {
   for (auto e : calls) recorder_.record(std::move(e));
   accepted.stream.set_trace(trace(Side::server));

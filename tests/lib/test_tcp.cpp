@@ -405,6 +405,8 @@ TEST_CASE("connect options: SO_REUSEADDR binds a port that our own TIME_WAIT hol
   INFO((again ? std::string() : again.error().message()));
   REQUIRE(again);
   CHECK(again->local_endpoint().value().port() == port_held.port());
+}
+
 TEST_CASE("bound() knows its port before connect_to(); the peer sees that port", "[lib][tcp]") {
   auto listener = TcpListener::bind(Endpoint::loopback_v4()).value();
   auto client = TcpStream::bound(Endpoint::loopback_v4(0)).value();
