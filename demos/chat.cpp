@@ -19,7 +19,6 @@
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -27,8 +26,6 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <cmath>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -41,7 +38,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -50,10 +46,10 @@
 
 #include "chat_text.hpp"
 #include "error_text.hpp"
+#include "live_log.hpp"
 #include "socklab/cli/help_format.hpp"
 #include "demo.hpp"
 #include "server_setup.hpp"
-#include "socklab/capture/terminal.hpp"
 
 namespace {
 
@@ -74,9 +70,9 @@ int poll_until(std::span<pollfd> fds, const std::optional<Clock::time_point>& de
   return ::poll(fds.data(), fds.size(), timeout);
 }
 
-constexpr std::array<std::string_view, 79> kNoteKeys{
+constexpr std::array<std::string_view, 102> kNoteKeys{
     // server
-    "listening", "limits", "joined", "message_refused", "turned_away", "stopping", "log_dropped",
+    "listening", "limits", "joined", "message_refused", "turned_away", "stopping",
     "no_descriptors", "descriptors_back", "max_clients_capped", "max_clients_refused",
     "left.closed", "left.reset", "left.eof_in_frame", "left.frame_too_large", "left.malformed_frame",
     "left.bad_name", "left.frame_timeout", "left.idle_timeout", "left.too_slow", "left.hello_timeout",
@@ -100,7 +96,12 @@ constexpr std::array<std::string_view, 79> kNoteKeys{
     "reason.too_slow", "reason.hello_timeout", "reason.crowded_out", "reason.server_full", "reason.shutdown",
     "reason.unknown",
     // --raw: the classic course's unframed chat
-    "raw_limits", "raw_joined", "raw_recv", "raw_glued", "raw_connected", "raw_sent", "raw_received", "raw_not_closed"};
+    "raw_limits", "raw_joined", "raw_recv", "raw_glued", "raw_connected", "raw_sent", "raw_received", "raw_not_closed",
+    // --help and the usage errors, in the run's language
+    "help_description", "help_exit_codes", "help_see_lesson", "help_server", "help_client", "help_json", "help_port",
+    "help_no_lesson", "help_capture", "help_pcap", "help_raw", "help_prefix", "help_max_clients", "help_max_message",
+    "help_frame_timeout", "help_idle_timeout", "help_hello_timeout", "help_max_queued", "help_name",
+    "usage_no_side", "usage_client_port", "usage_raw_prefix", "usage_prefix", "usage_name"};
 using Note = demo::Key<kNoteKeys>;
 
 // ---------------------------------------------------------------- limits
@@ -115,219 +116,10 @@ struct ServerLimits {
   std::size_t max_queued = 1 << 20;     // bytes waiting to be sent to one client (it stopped reading)
 };
 constexpr std::size_t max_name_bytes = 32;
-// Log lines (bytes) that may wait for a blocked standard output; more are dropped and counted.
-constexpr std::size_t log_queue_bytes = 1024 * 1024;
 // Descriptors the server needs besides one per client: stdio, the listener, the
 // signalfd and eventfd, the reserve, the capture's socket and file, one
 // connection being turned away, and some slack for the C library.
 constexpr std::size_t spare_descriptors = 16;
-
-// ---------------------------------------------------------------- output
-
-// A system call of the program's own plumbing failed (poll, eventfd, signalfd):
-// main() says so in the lesson's language (error_text).
-struct SystemFailure : std::runtime_error {
-  net::Error error;
-  SystemFailure(int err, std::string call) : std::runtime_error(call), error(net::system_error(err, std::move(call))) {}
-};
-
-void write_all(int fd, std::string_view text, bool& broken) {
-  while (!text.empty() && !broken) {
-    const ssize_t n = ::write(fd, text.data(), text.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      broken = true;  // EPIPE (nobody reads any more), EIO: the rest of the log has nowhere to go
-      return;
-    }
-    text.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
-
-// One printer for every line of a program: the server's loop and the capture
-// thread both print, so lines are whole and in the order they were made.
-//
-// The server's printer never blocks (never_block): its lines go into a queue
-// of at most log_queue_bytes that a writer thread empties into stdout/stderr,
-// so a paused terminal (Ctrl-S) or a pipe nobody reads stops the log, never
-// the serving. A line that does not fit is dropped and counted; the writer
-// reports how many were lost at the place they were lost ("log_dropped").
-// Start it with SIGINT/SIGTERM already blocked: its thread must not take them.
-class Printer {
- public:
-  // `timestamps`: text lines start with the seconds since start (the server's log);
-  // the client shows the conversation alone.
-  Printer(bool json_mode, bool timestamps, const demo::Lesson& lesson, const demo::Lesson& common, demo::Lang lang,
-          bool never_block = false)
-      : json_(json_mode), timestamps_(timestamps), never_block_(never_block), lesson_(lesson), common_(common),
-        lang_(lang),
-        width_(static_cast<std::size_t>(std::max(capture::terminal_width(STDOUT_FILENO), 40))) {
-    if (!never_block_) return;
-    idle_fd_ = ::eventfd(0, EFD_CLOEXEC);
-    if (idle_fd_ < 0) throw SystemFailure(errno, "eventfd");
-    writer_ = std::thread([this] { write_queued(); });
-  }
-  Printer(const Printer&) = delete;
-  Printer& operator=(const Printer&) = delete;
-  ~Printer() {
-    if (writer_.joinable()) {
-      {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-      }
-      wake_.notify_one();
-      writer_.join();
-    }
-    if (idle_fd_ >= 0) ::close(idle_fd_);
-  }
-
-  [[nodiscard]] bool json_mode() const noexcept { return json_; }
-  [[nodiscard]] std::string note(demo::NoteKey key, const demo::Values& values = {}) const {
-    return lesson_.note(key, values);
-  }
-  // A lib error ("connect 127.0.0.1:5000: Connection refused") in the run's language.
-  [[nodiscard]] std::string error(const net::Error& e) const { return demo::error_text(e, common_, lang_); }
-  // Seconds since start on CLOCK_REALTIME, the clock of packet timestamps, so
-  // a packet's line can carry the time it was captured rather than printed.
-  [[nodiscard]] double seconds_since_start(std::optional<std::int64_t> at_ns = {}) const {
-    return static_cast<double>(at_ns.value_or(net::realtime_ns()) - start_ns_) / 1e9;
-  }
-
-  // A JSON event ("kind" and "t" are added), or a text line with the time in
-  // front (microseconds, as tcpdump: on loopback a whole exchange fits in one ms).
-  // `at_ns`: when it happened, if not now (a packet's capture time).
-  void event(std::string_view kind, json fields, const std::string& text, std::optional<std::int64_t> at_ns = {}) {
-    put(STDOUT_FILENO, make_line(kind, std::move(fields), text, at_ns));
-  }
-  // A line for people only (stderr), e.g. how to start the clients.
-  void tell(const std::string& text) { put(STDERR_FILENO, wrapped(text, "")); }
-  // Title and goal, or the "lesson" JSON object.
-  void lesson_header(std::string_view role, bool capturing, bool no_lesson, demo::Lang lang) {
-    if (json_) {
-      event("lesson", {{"demo", "chat"}, {"role", role}, {"lang", demo::to_string(lang)},
-                       {"title", lesson_.title()}, {"capture", capturing}}, "");
-    } else if (!no_lesson) {
-      put(STDOUT_FILENO, wrapped(lesson_.title(), "") + "\n" + wrapped(lesson_.goal(), "") + "\n");
-    }
-  }
-
-  // Log lines lost to a blocked output so far.
-  [[nodiscard]] std::uint64_t dropped() const {
-    std::lock_guard lock(mutex_);
-    return dropped_total_;
-  }
-  // Serving is over: from now on lines wait for room instead of being dropped
-  // (the summary must not be lost).
-  void stop_dropping() {
-    std::lock_guard lock(mutex_);
-    unbounded_ = true;
-  }
-  // Waits until every queued line is written. A stop signal meanwhile (a
-  // second Ctrl-C, with the output still blocked) gives up: false.
-  bool drain(int signal_fd) {
-    if (!never_block_) return true;
-    for (;;) {
-      {
-        std::lock_guard lock(mutex_);
-        if (queue_.empty() && !writing_) return true;
-      }
-      std::array<pollfd, 2> fds{{{idle_fd_, POLLIN, 0}, {signal_fd, POLLIN, 0}}};
-      if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) return false;
-      if (fds[1].revents != 0) return false;
-      std::uint64_t count = 0;
-      if (fds[0].revents != 0) (void)!::read(idle_fd_, &count, sizeof count);
-    }
-  }
-
- private:
-  struct Pending {
-    int fd = STDOUT_FILENO;
-    std::string text;
-    std::uint64_t dropped = 0;  // > 0: not a line, the report of that many lines lost here
-  };
-
-  std::string make_line(std::string_view kind, json fields, const std::string& text,
-                        std::optional<std::int64_t> at_ns) const {
-    const double t = seconds_since_start(at_ns);
-    if (json_) {
-      fields["kind"] = kind;
-      fields["t"] = std::round(t * 1e6) / 1e6;
-      return fields.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-    }
-    return wrapped(text, timestamps_ ? fmt::format("{:12.6f}  ", t) : "");
-  }
-  // `text` after `first`, wrapped to the terminal's width (80 when not a
-  // terminal) as every demo wraps; later lines are indented under the text.
-  [[nodiscard]] std::string wrapped(std::string_view text, std::string_view first) const {
-    std::string out;
-    const auto lines = capture::wrap(text, width_ - first.size());
-    for (std::size_t i = 0; i < lines.size(); ++i)
-      out += (i == 0 ? std::string(first) : std::string(first.size(), ' ')) + lines[i] + "\n";
-    return out;
-  }
-
-  void put(int fd, std::string text) {
-    std::unique_lock lock(mutex_);
-    if (!never_block_) {
-      write_all(fd, text, broken_[fd == STDERR_FILENO ? 1 : 0]);
-      return;
-    }
-    if (queued_bytes_ + text.size() > log_queue_bytes && !unbounded_) {
-      ++dropped_total_;
-      if (!queue_.empty() && queue_.back().dropped > 0) ++queue_.back().dropped;
-      else queue_.push_back({fd, {}, 1});
-      return;
-    }
-    queued_bytes_ += text.size();
-    queue_.push_back({fd, std::move(text), 0});
-    lock.unlock();
-    wake_.notify_one();
-  }
-
-  // The writer thread: the only place the server's output may block.
-  void write_queued() {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
-      if (queue_.empty()) return;
-      Pending p = std::move(queue_.front());
-      queue_.pop_front();
-      queued_bytes_ -= p.text.size();
-      writing_ = true;
-      lock.unlock();
-      if (p.dropped > 0) {
-        p.text = make_line("log_dropped", {{"lines", p.dropped}},
-                           note(Note{"log_dropped"}, {{"lines", std::to_string(p.dropped)}}), {});
-      }
-      write_all(p.fd, p.text, broken_[p.fd == STDERR_FILENO ? 1 : 0]);
-      lock.lock();
-      writing_ = false;
-      if (queue_.empty()) {
-        const std::uint64_t one = 1;
-        (void)!::write(idle_fd_, &one, sizeof one);
-      }
-    }
-  }
-
-  bool json_;
-  bool timestamps_;
-  bool never_block_;
-  const demo::Lesson& lesson_;
-  const demo::Lesson& common_;
-  demo::Lang lang_;
-  std::size_t width_;
-  std::int64_t start_ns_ = net::realtime_ns();
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Pending> queue_;
-  std::size_t queued_bytes_ = 0;
-  std::uint64_t dropped_total_ = 0;
-  bool unbounded_ = false;
-  bool writing_ = false;
-  bool stopping_ = false;
-  std::array<bool, 2> broken_{};  // stdout, stderr: a write failed for good
-  int idle_fd_ = -1;              // the writer counts up whenever the queue empties
-  std::thread writer_;
-};
 
 // ---------------------------------------------------------------- the server
 
@@ -415,7 +207,7 @@ std::int64_t announced_length(const net::LengthPrefix& prefix, std::span<const s
 // the wire, never inferred from the text.
 class SegmentWatch {
  public:
-  explicit SegmentWatch(Printer& out) : out_(out) {}
+  explicit SegmentWatch(demo::LiveLog& out) : out_(out) {}
 
   // Capture thread: a segment from `peer`; its payload is stream bytes [start, start + len).
   // A SYN begins a new connection from that address (stream offsets from 0
@@ -483,7 +275,7 @@ class SegmentWatch {
     }
   }
 
-  Printer& out_;
+  demo::LiveLog& out_;
   std::mutex mutex_;
   std::map<std::string, Peer> peers_;
 };
@@ -494,7 +286,7 @@ constexpr std::size_t raw_recv_size = 1024;
 class ChatServer {
  public:
   // `raw`: the classic course's unframed chat (--raw); `segments`: its capture, if any.
-  ChatServer(net::TcpListener listener, const ServerLimits& limits, net::LengthPrefix prefix, Printer& out,
+  ChatServer(net::TcpListener listener, const ServerLimits& limits, net::LengthPrefix prefix, demo::LiveLog& out,
              bool raw = false, SegmentWatch* segments = nullptr)
       : listener_(std::move(listener)), limits_(limits), prefix_(prefix), encoder_(prefix, 1 << 20), out_(out),
         raw_(raw), segments_(segments), reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
@@ -516,7 +308,7 @@ class ChatServer {
         fds.push_back({c.stream.fd(), want, 0});
       }
       const int ready = ::poll(fds.data(), fds.size(), poll_timeout_ms());
-      if (ready < 0 && errno != EINTR) throw SystemFailure(errno, "poll");
+      if (ready < 0 && errno != EINTR) throw demo::SystemFailure(errno, "poll");
       if (ready > 0 && fds[0].revents != 0) {  // asked to stop; taken, so that only a second signal is seen later
         signalfd_siginfo info{};
         (void)!::read(signal_fd, &info, sizeof info);
@@ -966,7 +758,7 @@ class ChatServer {
   ServerLimits limits_;
   net::LengthPrefix prefix_;
   net::LengthPrefixCodec encoder_;  // frames the server writes (its own messages are never large)
-  Printer& out_;
+  demo::LiveLog& out_;
   bool raw_;
   SegmentWatch* segments_;
   std::list<Client> clients_;       // a list: a Client never moves while we hold a reference
@@ -989,7 +781,7 @@ int stop_signals_fd() {
   // capture's): only the fd sees them.
   if (::pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) throw demo::DemoFailure("cannot block SIGINT/SIGTERM");
   const int fd = ::signalfd(-1, &set, SFD_CLOEXEC);
-  if (fd < 0) throw SystemFailure(errno, "signalfd");
+  if (fd < 0) throw demo::SystemFailure(errno, "signalfd");
   return fd;
 }
 
@@ -1012,7 +804,7 @@ std::size_t open_descriptors() {
 // raised toward the hard one if needed. What still does not fit is refused when
 // --max-clients asked for it (nullopt, after saying why), or capped when it
 // was the default (the limits line says so).
-std::optional<std::size_t> clients_that_fit(const ServerFlags& flags, Printer& out) {
+std::optional<std::size_t> clients_that_fit(const ServerFlags& flags, demo::LiveLog& out) {
   const std::size_t wanted = flags.limits.max_clients;
   const std::size_t base = open_descriptors() + spare_descriptors;
   rlimit files{};
@@ -1041,47 +833,26 @@ std::optional<std::size_t> clients_that_fit(const ServerFlags& flags, Printer& o
 int run_server(const demo::CommonOptions& opts, ServerFlags flags, net::LengthPrefix prefix,
                const demo::Lesson& lesson, const demo::Lesson& common) {
   const int signal_fd = stop_signals_fd();  // first: the log writer's thread must not take the signals
-  Printer out(opts.json, true, lesson, common, opts.lang, /*never_block=*/true);
+  demo::LiveLog out({.json = opts.json, .timestamps = true, .never_block = true}, lesson, common, opts.lang);
   std::optional<demo::CaptureProblem> capture_problem;
   SegmentWatch segments(out);
-#if SOCKLAB_HAVE_PCAP
   // The capture is armed before any client can know the port: before listen()
   // when --port gave it, else before it is announced. No client's SYN is missed.
   const bool port_given = opts.listen_endpoint.port() != 0;
-  std::optional<capture::LiveCapture> live;
-  std::mutex records_mutex;
-  std::optional<capture::RecordBuilder> records;
-  auto start_capture = [&](const net::Endpoint& at) {
-    auto config = demo::capture_config_for(at, opts.pcap_path);
-    config.keep_packets = false;  // a server runs for long: print each packet, keep none
-    config.sink = [&, server_port = at.port()](const capture::RawPacket& p) {
-      std::lock_guard lock(records_mutex);
-      if (!records) return;
-      const auto r = records->next(p);
+  demo::StreamingCapture wire;
+  const auto start_capture = [&](const net::Endpoint& at) {
+    capture_problem = wire.start(at, opts, common, [&, server_port = at.port()](const capture::PacketRecord& r) {
       const std::string phase(capture::to_string(r.phase));
-      out.event("packet", capture::to_json(r), fmt::format("  wire  {}{}", r.line, phase.empty() ? "" : "  [" + phase + "]"), r.ts_ns);
+      out.event("packet", capture::to_json(r), fmt::format("  wire  {}{}", r.line, phase.empty() ? "" : "  [" + phase + "]"),
+                r.ts_ns);
       // A client's segment to the server: relative seq 1 is its first byte.
       if (flags.raw && r.is_tcp && r.dport == server_port) {
         const bool syn = r.flags.find('S') != std::string::npos;
         if (syn || r.seq > 0) segments.segment(r.src, syn, syn ? 0 : r.seq - 1, r.len);
       }
-    };
-    // Without the privilege: said in the run's language, with the user's own command under sudo.
-    auto started = demo::start_capture(std::move(config), common, demo::rerun_command(opts, "", true));
-    if (started) {
-      {
-        std::lock_guard lock(records_mutex);
-        records.emplace(started->link_type());
-      }
-      live.emplace(std::move(*started));
-    } else {
-      capture_problem = std::move(started.error());
-    }
+    });
   };
   if (opts.capture && port_given) start_capture(opts.listen_endpoint);
-#else
-  if (opts.capture) capture_problem = demo::no_capture_support(common);
-#endif
 
   // SO_REUSEADDR: a restart on the same port must not wait out the TIME_WAIT
   // of connections this server closed itself (lesson 2, --reuse).
@@ -1093,11 +864,9 @@ int run_server(const demo::CommonOptions& opts, ServerFlags flags, net::LengthPr
   }
   const net::Endpoint bound = listener->endpoint();
 
-#if SOCKLAB_HAVE_PCAP
   if (opts.capture && !port_given) start_capture(bound);
-#endif
 
-  out.lesson_header("server", !capture_problem && opts.capture, opts.no_lesson, opts.lang);
+  out.lesson_header("chat", "server", !capture_problem && opts.capture, opts.no_lesson);
   const auto fit = clients_that_fit(flags, out);
   if (!fit) {
     out.stop_dropping();
@@ -1137,20 +906,18 @@ int run_server(const demo::CommonOptions& opts, ServerFlags flags, net::LengthPr
   out.stop_dropping();
 
   json stats_json = nullptr;
-#if SOCKLAB_HAVE_PCAP
-  if (live) {
-    auto stats = live->stop();  // the last packets (the FINs of the goodbyes) are printed first
-    if (stats) {
-      stats_json = {{"captured", stats->captured}, {"dropped_by_kernel", stats->dropped_by_kernel}};
+  if (wire.running()) {
+    auto counts = wire.stop();  // the last packets (the FINs of the goodbyes) are printed first
+    if (counts) {
+      stats_json = {{"captured", counts->captured}, {"dropped_by_kernel", counts->dropped_by_kernel}};
       out.tell(common.note(demo::CommonNote{"capture_stats"},
-                           {{"captured", std::to_string(stats->captured)},
-                            {"dropped", std::to_string(stats->dropped_by_kernel)}}));
+                           {{"captured", std::to_string(counts->captured)},
+                            {"dropped", std::to_string(counts->dropped_by_kernel)}}));
       if (!opts.pcap_path.empty()) out.tell(common.note(demo::CommonNote{"pcap_written"}, {{"path", opts.pcap_path}}));
     } else {
-      capture_problem = demo::CaptureProblem{out.error(stats.error())};
+      capture_problem = demo::CaptureProblem{out.error(counts.error())};
     }
   }
-#endif
   out.event("summary",
             {{"clients_served", server.clients_served()}, {"messages", server.messages_relayed()},
              {"capture", stats_json}, {"log_dropped", out.dropped()}, {"ok", !capture_problem}},
@@ -1170,7 +937,7 @@ int run_server(const demo::CommonOptions& opts, ServerFlags flags, net::LengthPr
 
 class ChatClient {
  public:
-  ChatClient(net::TcpStream stream, net::LengthPrefix prefix, std::string server, Printer& out)
+  ChatClient(net::TcpStream stream, net::LengthPrefix prefix, std::string server, demo::LiveLog& out)
       : stream_(std::move(stream)), codec_(prefix, 1 << 20), encoder_(prefix, 1 << 20),
         server_(std::move(server)), out_(out) {}
 
@@ -1353,7 +1120,7 @@ class ChatClient {
   net::LengthPrefixCodec codec_;
   net::LengthPrefixCodec encoder_;
   std::string server_;
-  Printer& out_;
+  demo::LiveLog& out_;
   std::string name_;
   std::string bye_reason_;
   std::size_t outstanding_ = 0;  // lines sent whose echo (or refusal) has not come back
@@ -1369,7 +1136,7 @@ class ChatClient {
 // (FIN) and shows what still comes until the server closes.
 class UnframedClient {
  public:
-  UnframedClient(net::TcpStream stream, std::string server, Printer& out)
+  UnframedClient(net::TcpStream stream, std::string server, demo::LiveLog& out)
       : stream_(std::move(stream)), server_(std::move(server)), out_(out) {}
 
   int run(milliseconds patience) {
@@ -1447,13 +1214,13 @@ class UnframedClient {
 
   net::TcpStream stream_;
   std::string server_;
-  Printer& out_;
+  demo::LiveLog& out_;
 };
 
 int run_client(const demo::CommonOptions& opts, const std::string& name, net::LengthPrefix prefix,
                const demo::Lesson& lesson, const demo::Lesson& common, bool raw) {
-  Printer out(opts.json, false, lesson, common, opts.lang);
-  out.lesson_header("client", false, opts.no_lesson, opts.lang);
+  demo::LiveLog out({.json = opts.json}, lesson, common, opts.lang);
+  out.lesson_header("chat", "client", false, opts.no_lesson);
   constexpr milliseconds patience{10'000};
   auto stream = net::TcpStream::connect(opts.server_endpoint, {.timeout = patience});
   if (!stream) {
@@ -1472,8 +1239,31 @@ std::string default_name() {
   return user != nullptr && *user != '\0' ? user : "guest";
 }
 
-int usage_error(const std::string& message) {
-  std::fprintf(stderr, "demo-chat: %s\nRun demo-chat --help for the flags.\n", message.c_str());
+// The common flags each side takes (options.cpp), in the run's language; the chat's own come on top.
+constexpr demo::CommonFlags kSideFlags = demo::flag_port | demo::flag_ipv6 | demo::flag_json | demo::flag_lang |
+                                         demo::flag_no_lesson;
+constexpr demo::CommonFlags kServerFlags = kSideFlags | demo::flag_listen | demo::flag_capture | demo::flag_pcap;
+constexpr demo::CommonFlags kClientFlags = kSideFlags | demo::flag_host;
+
+// The lesson's and the shared texts in one language.
+struct Texts {
+  demo::Lesson lesson;
+  demo::Lesson common;
+  demo::Lang lang;
+  static std::optional<Texts> load(demo::Lang lang) {
+    auto lesson = demo::Lesson::load("chat", lang);
+    auto common = demo::Lesson::load("common", lang);
+    if (!lesson || !common) {
+      std::fprintf(stderr, "demo-chat: %s\n", (!lesson ? lesson.error() : common.error()).c_str());
+      return std::nullopt;
+    }
+    return Texts{std::move(*lesson), std::move(*common), lang};
+  }
+};
+
+int usage_error(const Texts& t, const std::string& message) {
+  std::fprintf(stderr, "demo-chat: %s\n%s\n", message.c_str(),
+               t.common.note(demo::CommonNote{"usage_hint"}, {{"program", "demo-chat"}}).c_str());
   return demo::exit_usage;
 }
 
@@ -1481,77 +1271,56 @@ int usage_error(const std::string& message) {
 
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);  // a closed stdout pipe or socket is an error to report, not a signal
-  CLI::App app("demo-chat: Lesson 6, a chat server that keeps serving (several clients, bad peers, limits)",
-               "demo-chat");
+  // The language before the flags are parsed: --help and the usage errors speak it too.
+  auto texts = Texts::load(demo::lang_of_arguments(argc, argv));
+  if (!texts) return demo::exit_failed;
+  const auto text = [&](Note key) { return texts->lesson.note(key); };
+  CLI::App app(text("help_description"), "demo-chat");
   socklab::cli::use_wrapping_help(app);  // before the subcommands, which inherit it
+  demo::localize_help(app, texts->common);
   app.require_subcommand(0, 1);
-  app.footer("Exit codes: 0 done, 1 a step failed (the message says which), 2 bad usage, 4 --capture asked "
-             "for but not permitted, or this build has no capture support.\nSee lessons/en/chat.md for the "
-             "protocol and the limits.");
-  bool check_notes = false;
-  app.add_flag("--check-notes", check_notes, "")->group("");
+  app.footer(text("help_exit_codes") + "\n" + text("help_see_lesson"));
 
   demo::CommonOptions opts;
+  app.add_flag("--check-notes", opts.check_notes, "")->group("");
   std::string prefix_flag = "!I";
   ServerFlags server_flags;
-  const auto add_output_flags = [&](CLI::App* cmd) {
-    cmd->add_flag("--raw", server_flags.raw,
-                  "The classic course's unframed chat: each line in one send(), no length prefix; each recv(1024) "
-                  "taken as one message (lines sent close together glue)");
-    cmd->add_option("--port,-p", opts.port, "The server's port (server: default a free one the kernel picks)")
-        ->check(CLI::Range(0, 65535));
-    cmd->add_flag("-6,--ipv6", opts.ipv6, "Use IPv6 (::1)");
-    cmd->add_option("--prefix", prefix_flag,
-                    "The length prefix as a Python struct format: !I (default, network order), i (the "
-                    "classic course's struct.pack('i', n)), !H ...");
-    cmd->add_flag("--json", opts.json, "Print JSON lines instead of text");
-    cmd->add_option("--lang", opts.lang_flag, "Language: en or zh (default from LANG)")
-        ->check(CLI::IsMember({"en", "zh"}));
-    cmd->add_flag("--no-lesson", opts.no_lesson, "Skip the lesson's title and goal");
+  const std::string own_group = texts->common.note(demo::CommonNote{"help_options_group"});
+  const auto add_side = [&](std::string_view name, Note description, demo::CommonFlags common_flags) {
+    CLI::App* cmd = app.add_subcommand(std::string(name), text(description));
+    cmd->group(texts->common.note(demo::CommonNote{"help_commands"}));
+    cmd->get_help_ptr()->group(own_group);
+    demo::add_common_flags(*cmd, opts, texts->common, common_flags);
+    // The common texts speak of a lesson's ladder; the chat's output is a log.
+    cmd->get_option("--json")->description(text("help_json"));
+    cmd->get_option("--port")->description(text("help_port"));
+    cmd->get_option("--no-lesson")->description(text("help_no_lesson"));
+    cmd->add_flag("--raw", server_flags.raw, text("help_raw"))->group(own_group);
+    cmd->add_option("--prefix", prefix_flag, text("help_prefix"))->group(own_group);
+    return cmd;
   };
 
-  CLI::App* server_cmd = app.add_subcommand("server", "Run the chat server (Ctrl-C stops it)");
-  server_cmd->add_option("--listen", opts.listen,
-                         "The address to listen on (default 127.0.0.1, ::1 with -6; 0.0.0.0 lets other "
-                         "machines in)");
-  add_output_flags(server_cmd);
-  server_cmd->add_flag("--capture", opts.capture,
-                       "Show this server's packets as they pass (needs root or CAP_NET_RAW)");
-  server_cmd->add_option("-w,--pcap", opts.pcap_path, "Also keep the packets in this pcap file (implies --capture)");
-  auto* max_clients = server_cmd->add_option("--max-clients", server_flags.limits.max_clients,
-                         "Live clients at once; more are turned away (at most what the descriptor limit, ulimit -n, "
-                         "allows)")
-      ->check(CLI::Range(1, 100000))
-      ->default_val(server_flags.limits.max_clients);
-  server_cmd->add_option("--max-message", server_flags.limits.max_message,
-                         "Largest message in bytes; a bigger frame header closes the client")
-      ->check(CLI::Range(1, 16 * 1024 * 1024))
-      ->default_val(server_flags.limits.max_message);
-  server_cmd->add_option("--frame-timeout", server_flags.frame_timeout_ms,
-                         "Milliseconds a frame may take from its first byte to its last")
-      ->check(CLI::Range(1LL, 3'600'000LL))
-      ->default_val(server_flags.frame_timeout_ms);
-  server_cmd->add_option("--idle-timeout", server_flags.idle_timeout_s,
-                         "Seconds a client may stay silent before it is closed")
-      ->check(CLI::Range(1LL, 86'400LL * 7))
-      ->default_val(server_flags.idle_timeout_s);
-  server_cmd->add_option("--hello-timeout", server_flags.hello_timeout_ms,
-                         "Milliseconds a new connection has to send its name; when the server is full, the oldest "
-                         "connection still silent makes room for a newcomer")
-      ->check(CLI::Range(1LL, 3'600'000LL))
-      ->default_val(server_flags.hello_timeout_ms);
-  server_cmd->add_option("--max-queued", server_flags.limits.max_queued,
-                         "Bytes that may wait to be sent to one client; a client that stops reading is closed")
-      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30))
-      ->default_val(server_flags.limits.max_queued);
+  CLI::App* server_cmd = add_side("server", "help_server", kServerFlags);
+  server_cmd->get_option("--capture")->description(text("help_capture"));
+  server_cmd->get_option("--pcap")->description(text("help_pcap"));
+  const auto limit = [&](std::string flag, auto& value, Note description) {
+    return server_cmd->add_option(std::move(flag), value, text(description))->default_val(value)->group(own_group);
+  };
+  auto* max_clients = limit("--max-clients", server_flags.limits.max_clients, "help_max_clients")
+                          ->check(CLI::Range(1, 100000));
+  limit("--max-message", server_flags.limits.max_message, "help_max_message")->check(CLI::Range(1, 16 * 1024 * 1024));
+  limit("--frame-timeout", server_flags.frame_timeout_ms, "help_frame_timeout")->check(CLI::Range(1LL, 3'600'000LL));
+  limit("--idle-timeout", server_flags.idle_timeout_s, "help_idle_timeout")->check(CLI::Range(1LL, 86'400LL * 7));
+  limit("--hello-timeout", server_flags.hello_timeout_ms, "help_hello_timeout")->check(CLI::Range(1LL, 3'600'000LL));
+  limit("--max-queued", server_flags.limits.max_queued, "help_max_queued")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30));
 
-  CLI::App* client_cmd = app.add_subcommand("client", "Join a chat server: type lines; Ctrl-D leaves");
+  CLI::App* client_cmd = add_side("client", "help_client", kClientFlags);
   std::string name = default_name();
-  client_cmd->add_option("--host", opts.host, "The server's address (default 127.0.0.1, ::1 with -6)");
-  client_cmd->add_option("--name,-n", name, "Your name in the chat (default $USER)");
-  add_output_flags(client_cmd);
+  client_cmd->add_option("--name,-n", name, text("help_name"))->group(own_group);
 
   demo::add_program_flags(app, "chat");
+  demo::localize_help(app, texts->common);  // --version, added just now
   try {
     opts.command_line.assign(argv, argv + argc);  // for "run again as ..." hints
     app.parse(argc, argv);
@@ -1561,43 +1330,41 @@ int main(int argc, char** argv) {
     return demo::report_parse_error(app, e, argc, argv, "demo-chat");  // in the run's language, as every demo
   }
 
-  if (check_notes) return demo::check_notes({"chat", "demo-chat", kNoteKeys});
-  if (app.get_subcommands().empty()) return usage_error("say which side to run: demo-chat server, or demo-chat client --port P");
+  if (opts.check_notes) return demo::check_notes({"chat", "demo-chat", kNoteKeys});
+  if (app.get_subcommands().empty()) return usage_error(*texts, text("usage_no_side"));
 
   const bool is_server = server_cmd->parsed();
   opts.role_flag = is_server ? "server" : "client";
-  if (auto problem = demo::finish(opts, is_server ? "demo-chat server" : "demo-chat client")) {
-    // finish() speaks of --role client; the chat's client is a subcommand.
-    std::string text = *problem;
-    if (const auto at = text.find("--role client needs --port"); at != std::string::npos)
-      text = "demo-chat client needs --port: the port the server printed when it started (e.g. demo-chat client --port 5000)";
-    return usage_error(text);
+  auto problem = demo::finish(opts, is_server ? "demo-chat server" : "demo-chat client");
+  if (opts.lang != texts->lang) {  // --lang given in a way the first look did not see
+    texts = Texts::load(opts.lang);
+    if (!texts) return demo::exit_failed;
   }
-  if (server_flags.raw && prefix_flag != "!I") return usage_error("--raw sends no length prefix: leave out --prefix");
+  // finish() speaks of --role client; the chat's client is a subcommand.
+  if (problem && !is_server && opts.port == 0) return usage_error(*texts, text("usage_client_port"));
+  if (problem) return usage_error(*texts, *problem);
+  if (server_flags.raw && prefix_flag != "!I") return usage_error(*texts, text("usage_raw_prefix"));
   auto prefix = net::LengthPrefix::from_struct_format(prefix_flag);
-  if (!prefix) return usage_error("--prefix: " + prefix.error().message());
+  if (!prefix) return usage_error(*texts, texts->lesson.note(Note{"usage_prefix"}, {{"format", prefix_flag}}));
   if (!is_server && !server_flags.raw) {
     if (name.empty() || name.size() > max_name_bytes || demo::chat::text_problem(demo::bytes_of(name)))
-      return usage_error(fmt::format("--name \"{}\": a name is 1 to {} bytes of text", name, max_name_bytes));
+      return usage_error(*texts, texts->lesson.note(Note{"usage_name"}, {{"name", name},
+                                                                         {"max", std::to_string(max_name_bytes)}}));
   }
 
-  auto lesson = demo::Lesson::load("chat", opts.lang);
-  auto common = demo::Lesson::load("common", opts.lang);
-  if (!lesson || !common) {
-    std::fprintf(stderr, "demo-chat: %s\n", (!lesson ? lesson.error() : common.error()).c_str());
-    return demo::exit_failed;
-  }
+  const demo::Lesson& lesson = texts->lesson;
+  const demo::Lesson& common = texts->common;
   try {
     if (is_server) {
       server_flags.limits.frame_timeout = milliseconds(server_flags.frame_timeout_ms);
       server_flags.limits.idle_timeout = std::chrono::seconds(server_flags.idle_timeout_s);
       server_flags.limits.hello_timeout = milliseconds(server_flags.hello_timeout_ms);
       server_flags.max_clients_given = max_clients->count() > 0;
-      return run_server(opts, server_flags, *prefix, *lesson, *common);
+      return run_server(opts, server_flags, *prefix, lesson, common);
     }
-    return run_client(opts, name, *prefix, *lesson, *common, server_flags.raw);
-  } catch (const SystemFailure& e) {
-    std::fprintf(stderr, "demo-chat: %s\n", demo::error_text(e.error, *common, opts.lang).c_str());
+    return run_client(opts, name, *prefix, lesson, common, server_flags.raw);
+  } catch (const demo::SystemFailure& e) {
+    std::fprintf(stderr, "demo-chat: %s\n", demo::error_text(e.error, common, opts.lang).c_str());
     return demo::exit_failed;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "demo-chat: %s\n", e.what());

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <memory>
@@ -79,6 +80,24 @@ std::string wrap_help(std::string_view text, std::size_t width) {
 
 std::string WrappingFormatter::make_help(const CLI::App* app, std::string name, CLI::AppFormatMode mode) const {
   return wrap_help(CLI::Formatter::make_help(app, std::move(name), mode), help_width());
+}
+
+std::string WrappingFormatter::make_option_opts(const CLI::Option* opt) const {
+  // CLI11 labels a type name as a whole ("UINT:INT in [0 - 65535]"): each word is labelled
+  // here, so that a program's labels (TEXT, INT, in) translate every part of it.
+  const std::string opts = CLI::Formatter::make_option_opts(opt);
+  std::string out;
+  for (std::size_t i = 0; i < opts.size();) {
+    if (std::isalpha(static_cast<unsigned char>(opts[i])) == 0) {
+      out += opts[i++];
+      continue;
+    }
+    std::size_t end = i;
+    while (end < opts.size() && std::isalpha(static_cast<unsigned char>(opts[end])) != 0) ++end;
+    out += get_label(opts.substr(i, end - i));
+    i = end;
+  }
+  return out;
 }
 
 std::string WrappingFormatter::make_option(const CLI::Option* opt, bool is_positional) const {

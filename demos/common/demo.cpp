@@ -103,17 +103,6 @@ bool connect_refused(const Session& s) {
   return std::ranges::any_of(calls, [](const net::CallEvent& c) { return c.call == "connect" && c.err == ECONNREFUSED; });
 }
 
-// The language asked for on a command line CLI11 could not parse: --lang zh,
-// --lang=zh, else the environment's.
-Lang lang_of_arguments(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    if (a == "--lang" && i + 1 < argc) return std::string_view(argv[i + 1]) == "zh" ? Lang::zh : Lang::en;
-    if (a.starts_with("--lang=")) return a.substr(7) == "zh" ? Lang::zh : Lang::en;
-  }
-  return lang_from_environment();
-}
-
 // What CLI11 refused, as the user typed it: the arguments left over, and each
 // flag its message names with the value given to it ("--port 70000", "--port=abc").
 std::string refused_input(const CLI::App& app, std::string_view message, int argc, char** argv) {

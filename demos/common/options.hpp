@@ -63,8 +63,32 @@ struct CommonOptions {
 // The language from the environment: LC_ALL, then LC_MESSAGES, then LANG; zh* means Chinese.
 Lang lang_from_environment();
 
-// Adds the common flags to `app`, writing into `opts`.
+// The common flags, one bit each: a program with subcommands (demo-chat server,
+// client) takes on each the ones that apply there.
+enum CommonFlag : std::uint32_t {
+  flag_role = 1U << 0, flag_host = 1U << 1, flag_listen = 1U << 2, flag_port = 1U << 3, flag_ipv6 = 1U << 4,
+  flag_serve = 1U << 5,  // --serve and --summary-every
+  flag_capture = 1U << 6, flag_pcap = 1U << 7, flag_pcapng = 1U << 8, flag_html = 1U << 9, flag_json = 1U << 10,
+  flag_lang = 1U << 11, flag_no_lesson = 1U << 12, flag_ascii = 1U << 13, flag_color = 1U << 14,
+  flag_quiz = 1U << 15,  // --quiz and --answers
+  flag_check_notes = 1U << 16,
+};
+using CommonFlags = std::uint32_t;
+inline constexpr CommonFlags all_common_flags = (1U << 17) - 1;
+
+// Adds the common flags `which` to `app`, writing into `opts`; their help texts
+// and groups are `words`' (common.md in the run's language).
+void add_common_flags(CLI::App& app, CommonOptions& opts, const Lesson& words, CommonFlags which);
+// All of them, with the English texts (a demo's --help before its flags are parsed).
 void add_common_flags(CLI::App& app, CommonOptions& opts);
+
+// CLI11's own words in `app`'s --help (Usage, OPTIONS, TEXT, the -h and --version
+// lines) in `common`'s language. Call it before adding subcommands: they inherit it.
+void localize_help(CLI::App& app, const Lesson& common);
+
+// The language a command line asks for (--lang zh, --lang=zh), else the
+// environment's: for what is said before the flags are parsed (--help, errors).
+Lang lang_of_arguments(int argc, char** argv);
 
 // `word` quoted for a POSIX shell: as is when it is made of safe characters
 // only, else in single quotes (a ' inside becomes '\'').

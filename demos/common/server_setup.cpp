@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <mutex>
 #include <utility>
 
 #include "common_notes.hpp"
@@ -168,5 +169,61 @@ std::expected<capture::LiveCapture, CaptureProblem> start_capture(capture::LiveC
       true});
 }
 #endif
+
+struct StreamingCapture::Impl {
+  std::mutex mutex;  // the records: the capture's thread decodes, start() sets them up
+  std::optional<capture::RecordBuilder> records;
+  Sink sink;
+#if SOCKLAB_HAVE_PCAP
+  std::optional<capture::LiveCapture> live;
+#endif
+};
+
+StreamingCapture::StreamingCapture() : impl_(std::make_unique<Impl>()) {}
+StreamingCapture::~StreamingCapture() = default;
+
+bool StreamingCapture::running() const noexcept {
+#if SOCKLAB_HAVE_PCAP
+  return impl_->live.has_value();
+#else
+  return false;
+#endif
+}
+
+std::optional<CaptureProblem> StreamingCapture::start(const net::Endpoint& server, const CommonOptions& opts,
+                                                      const Lesson& common, Sink sink) {
+#if SOCKLAB_HAVE_PCAP
+  impl_->sink = std::move(sink);
+  auto config = capture_config_for(server, opts.pcap_path);
+  config.keep_packets = false;  // a server runs for long: each packet is shown, none kept
+  config.sink = [impl = impl_.get()](const capture::RawPacket& p) {
+    std::lock_guard lock(impl->mutex);
+    if (impl->records) impl->sink(impl->records->next(p));
+  };
+  auto started = start_capture(std::move(config), common, rerun_command(opts, "", true));
+  if (!started) return std::move(started.error());
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->records.emplace(started->link_type());
+  }
+  impl_->live.emplace(std::move(*started));
+  return std::nullopt;
+#else
+  (void)server, (void)opts, (void)sink;
+  return no_capture_support(common);
+#endif
+}
+
+net::Result<StreamingCapture::Counts> StreamingCapture::stop() {
+#if SOCKLAB_HAVE_PCAP
+  if (!impl_->live) return Counts{};
+  auto stats = impl_->live->stop();
+  impl_->live.reset();
+  if (!stats) return std::unexpected(stats.error());
+  return Counts{stats->captured, stats->dropped_by_kernel};
+#else
+  return Counts{};
+#endif
+}
 
 }  // namespace socklab::demo

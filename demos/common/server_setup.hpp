@@ -3,12 +3,17 @@
 // capture of the server's traffic (or why there is none).
 #pragma once
 
+#include <cstdint>
 #include <expected>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <vector>
 #include <string>
 
 #include "lesson.hpp"
+#include "options.hpp"
+#include "socklab/capture/record.hpp"
 #include "socklab/net/endpoint.hpp"
 #include "socklab/net/error.hpp"
 #include "socklab/net/tcp.hpp"
@@ -70,6 +75,37 @@ struct CaptureProblem {
 
 // This build has no libpcap: the calls are shown without the wire.
 [[nodiscard]] CaptureProblem no_capture_support(const Lesson& common);
+
+// The capture of a server that runs until it is stopped (demo-chat's): each
+// packet of its port decoded as it comes (relative sequence numbers) and handed
+// to a sink on the capture's thread, none kept; -w writes them as they pass. In
+// a build without libpcap it only says why there is no wire.
+class StreamingCapture {
+ public:
+  using Sink = std::function<void(const capture::PacketRecord&)>;
+  struct Counts {
+    std::uint64_t captured = 0;
+    std::uint64_t dropped_by_kernel = 0;
+  };
+  StreamingCapture();
+  ~StreamingCapture();
+  StreamingCapture(const StreamingCapture&) = delete;
+  StreamingCapture& operator=(const StreamingCapture&) = delete;
+
+  // Starts on the traffic of a server at `server` (capture_config_for, -w from
+  // `opts`); nullopt when it runs, else why not, in `common`'s language (a
+  // missing privilege with the user's own command line under sudo).
+  std::optional<CaptureProblem> start(const net::Endpoint& server, const CommonOptions& opts, const Lesson& common,
+                                      Sink sink);
+  [[nodiscard]] bool running() const noexcept;
+  // Stops once the packets the kernel still holds went to the sink: how many
+  // were captured and dropped, or the error that ended the capture.
+  net::Result<Counts> stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 #if SOCKLAB_HAVE_PCAP
 // The capture of the traffic of a server at `server`: on "lo" when it is a

@@ -453,3 +453,34 @@ TEST_CASE("demo-chat --lang zh: a flag CLI11 refuses is named in Chinese, as by 
   CHECK(r.err.find("demo-chat --help") != std::string::npos);
   CHECK(english_words(r.err, {"demo", "chat", "help", "bogus"}).empty());
 }
+
+TEST_CASE("demo-chat --lang zh: --help and the usage errors are Chinese (issue 10)", "[demos][chat]") {
+  // Protocol tokens, programs, file names, short flags (-h, -p, -w) and the values given below.
+  const std::vector<std::string> allowed{
+      "demo", "chat", "zh", "en", "help", "struct", "pack", "Python", "i", "n", "I", "H", "Ctrl", "C", "D",
+      "lessons", "md", "server", "client", "send", "recv", "pcap", "LANG", "JSON", "IPv6", "ulimit", "socklab",
+      "root", "git", "USER", "CAP", "NET", "RAW", "h", "p", "w", "q", "x"};
+  for (const std::vector<std::string>& help : {std::vector<std::string>{DEMO_CHAT, "--help", "--lang", "zh"},
+                                              {DEMO_CHAT, "server", "--help", "--lang", "zh"},
+                                              {DEMO_CHAT, "client", "--help", "--lang", "zh"}}) {
+    const auto r = run_demo(help);
+    INFO(r.out);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("用法") != std::string::npos);
+    CHECK(english_words(r.out, allowed).empty());
+  }
+  const auto server_help = run_demo({DEMO_CHAT, "server", "--help", "--lang", "zh"});
+  CHECK(server_help.out.find("--frame-timeout") != std::string::npos);
+  CHECK(server_help.out.find("--capture") != std::string::npos);
+  for (const std::vector<std::string>& wrong : {std::vector<std::string>{DEMO_CHAT, "--lang=zh"},
+                                               {DEMO_CHAT, "client", "--lang", "zh"},
+                                               {DEMO_CHAT, "server", "--prefix", "q", "--lang", "zh"},
+                                               {DEMO_CHAT, "client", "--port", "5000", "--name", "", "--lang", "zh"},
+                                               {DEMO_CHAT, "server", "--raw", "--prefix", "i", "--lang", "zh"}}) {
+    const auto r = run_demo(wrong);
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("demo-chat --help") != std::string::npos);
+    CHECK(english_words(r.err, allowed).empty());
+  }
+}

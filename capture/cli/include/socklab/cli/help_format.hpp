@@ -29,6 +29,8 @@ class WrappingFormatter : public CLI::Formatter {
   // The name in the left column, the description wrapped beside it (below it
   // when the name leaves fewer than two spaces).
   std::string make_option(const CLI::Option* opt, bool is_positional) const override;
+  // CLI11's, with each word of a type name labelled on its own (label("TEXT", ...)).
+  std::string make_option_opts(const CLI::Option* opt) const override;
 };
 
 // Gives `app` the wrapping formatter; subcommands added after this inherit it.
