@@ -78,7 +78,17 @@ std::string wrap_help(std::string_view text, std::size_t width) {
 }
 
 std::string WrappingFormatter::make_help(const CLI::App* app, std::string name, CLI::AppFormatMode mode) const {
-  return wrap_help(CLI::Formatter::make_help(app, std::move(name), mode), help_width());
+  std::string text = CLI::Formatter::make_help(app, std::move(name), mode);
+  for (const auto& [english, translated] : translations_) {
+    for (std::size_t at = text.find(english); at != std::string::npos; at = text.find(english, at + translated.size())) {
+      text.replace(at, english.size(), translated);
+    }
+  }
+  return wrap_help(text, help_width());
+}
+
+void WrappingFormatter::translate(std::string english, std::string translated) {
+  if (!english.empty()) translations_.emplace_back(std::move(english), std::move(translated));
 }
 
 std::string WrappingFormatter::make_option(const CLI::Option* opt, bool is_positional) const {

@@ -7,12 +7,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <sstream>
 #include <thread>
 
 #include "common_notes.hpp"
+#include "error_text.hpp"
 #include "render.hpp"
 #include "server_setup.hpp"
 #include "socklab/capture/packet.hpp"
@@ -44,7 +46,7 @@ std::string printed(const std::function<void(std::FILE*)>& print) {
   char* data = nullptr;
   std::size_t size = 0;
   std::FILE* f = ::open_memstream(&data, &size);
-  if (f == nullptr) throw DemoFailure("open_memstream failed");
+  if (f == nullptr) throw DemoFailure(net::system_error(errno, "open_memstream"));
   print(f);
   std::fclose(f);
   std::string out(data, size);
@@ -139,7 +141,7 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
   auto bound = net::TcpListener::bind(options_.listen_endpoint,
                                       {.backlog = 4096, .reuse_addr = true, .trace = {&setup_calls_, Side::server}});
   if (!bound) {
-    std::fprintf(stderr, "%s: %s\n", program.c_str(), explain_bind_failure(bound.error(), options_.listen_endpoint, common_).c_str());
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), explain_bind_failure(bound.error(), options_.listen_endpoint, common_, options_.lang).c_str());
     return exit_failed;
   }
   listener_ = std::move(*bound);
@@ -157,7 +159,7 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
     config.buffer_bytes = 32 << 20;
     config.sink = [this](const capture::RawPacket& p) { route(p.ts_ns, p.wire_len, p.bytes); };
     interface_ = config.interface;
-    auto started = start_capture(config, common_, rerun_command(options_, "", true));
+    auto started = start_capture(config, common_, rerun_command(options_, "", true), options_.lang);
     if (!started) {
       std::fprintf(stderr, "%s: %s\n", program.c_str(),
                    common_.note(CommonNote{"capture_problem"}, {{"problem", started.error().text}}).c_str());
@@ -215,7 +217,8 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
       return exit_usage;
     } catch (const std::exception& e) {
       if (!stopping_) {
-        std::fprintf(stderr, "%s: %s\n", program.c_str(), common_.note(CommonNote{"failed"}, {{"message", e.what()}}).c_str());
+        std::fprintf(stderr, "%s: %s\n", program.c_str(),
+                     common_.note(CommonNote{"failed"}, {{"message", failure_text(e, common_, options_.lang)}}).c_str());
         return exit_failed;
       }
     }
@@ -237,7 +240,7 @@ void Classroom::serve_one(const std::function<void(Session&)>& lesson) {
     try {
       lesson(s);
     } catch (const std::exception& e) {
-      failure = e.what();
+      failure = failure_text(e, common_, options_.lang);
       error = std::current_exception();
     }
     client = s.class_client();

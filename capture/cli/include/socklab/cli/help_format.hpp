@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -26,9 +28,16 @@ namespace socklab::cli {
 class WrappingFormatter : public CLI::Formatter {
  public:
   std::string make_help(const CLI::App* app, std::string name, CLI::AppFormatMode mode) const override;
+  // Help in another language: each `english` phrase CLI11 writes itself and
+  // has no label for ("[Option Group: ") becomes `translated`, before wrapping.
+  // (The phrases with a label, "Usage" and "OPTIONS", go through label().)
+  void translate(std::string english, std::string translated);
   // The name in the left column, the description wrapped beside it (below it
   // when the name leaves fewer than two spaces).
   std::string make_option(const CLI::Option* opt, bool is_positional) const override;
+
+ private:
+  std::vector<std::pair<std::string, std::string>> translations_;
 };
 
 // Gives `app` the wrapping formatter; subcommands added after this inherit it.
