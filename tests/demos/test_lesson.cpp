@@ -143,15 +143,9 @@ TEST_CASE("lib's errors in the lesson's language: strerror() is English whatever
   const auto late = net::make_error(net::errc::timed_out, "wait for 16 bytes", "no 16 bytes within 10 ms");
   CHECK(error_text(late, *en, Lang::en) == "wait for 16 bytes: no 16 bytes within 10 ms");
   CHECK(error_text(late, *zh, Lang::zh) == "超时");
-}
 
-TEST_CASE("a lesson's failure is said in its language: the lib error a DemoFailure carries, or its note", "[lesson]") {
+  // A lesson's failure (failure_text): the lib error a DemoFailure carries, or its note.
   using socklab::demo::failure_text;
-  namespace net = socklab::net;
-  const auto en = socklab::demo::Lesson::load("common", Lang::en);
-  const auto zh = socklab::demo::Lesson::load("common", Lang::zh);
-  REQUIRE(en);
-  REQUIRE(zh);
   const auto reset = net::system_error(ECONNRESET, "recv 127.0.0.1:5000");
   // must() keeps the error; what() stays lib's English message.
   const socklab::demo::DemoFailure from_must(reset);

@@ -35,9 +35,13 @@ class WrappingFormatter : public CLI::Formatter {
   // The name in the left column, the description wrapped beside it (below it
   // when the name leaves fewer than two spaces).
   std::string make_option(const CLI::Option* opt, bool is_positional) const override;
+  // An option group's (or subcommand's) lines, which CLI11 indents by two more
+  // columns: its options are wrapped that much narrower, so no line is wrapped twice.
+  std::string make_expanded(const CLI::App* sub) const override;
 
  private:
   std::vector<std::pair<std::string, std::string>> translations_;
+  mutable std::size_t nested_ = 0;  // columns the group being made is indented by
 };
 
 // Gives `app` the wrapping formatter; subcommands added after this inherit it.
