@@ -258,7 +258,7 @@ TEST_CASE("errors speak Chinese with --lang zh: refused connects, the lessons' o
       {{DEMO_STICKY, "--file", "/etc/hostname"}, 2},
       {{DEMO_STICKY, "--fix", "header", "--file", "/dev/null"}, 2},
       {{DEMO_LAYERS, "--role", "client", "--port", "5000"}, 2},
-      {{DEMO_LAN, "--role", "client"}, 2},
+      {{DEMO_LAN, "--role", "server"}, 2},
       {{DEMO_ROUTER, "--role", "server"}, 2},
   };
   for (const auto& [args, code] : cases) {
@@ -272,6 +272,11 @@ TEST_CASE("errors speak Chinese with --lang zh: refused connects, the lessons' o
     CHECK_FALSE(r.err.empty());
     CHECK(foreign_words_in(r.out).empty());
     CHECK(foreign_words_in(r.err).empty());
+  }
+  // The lab lessons refuse --role with their own note.
+  for (const char* demo : {DEMO_LAN, DEMO_ROUTER}) {
+    const auto r = socklab::test::run_demo({demo, "--role", "server", "--lang", "zh"});
+    CHECK(r.err.find("本课自己扮演所有主机") != std::string::npos);
   }
 }
 
