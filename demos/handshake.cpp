@@ -244,7 +244,7 @@ void refused(Session& s) {
         const auto server = s.server_endpoint();
         auto stream = net::TcpStream::connect(server, {.timeout = s.patience(), .trace = s.trace(Side::client)});
         seen.refused_errno = stream ? 0 : stream.error().errno_value();
-        if (!stream && seen.refused_errno == 0) throw demo::DemoFailure(stream.error().message());
+        if (!stream && seen.refused_errno == 0) throw demo::DemoFailure(stream.error());
         s.explain(Side::client, "connect", Note{"connect_refused"});
         s.end_capture();  // connect() has its answer: the RST arrived
       });

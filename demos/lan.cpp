@@ -26,7 +26,7 @@ using demo::Actor;
 using demo::must;
 using demo::Session;
 
-constexpr std::array<std::string_view, 41> kNoteKeys{
+constexpr std::array<std::string_view, 44> kNoteKeys{
     // the timeline
     "label_arp", "label_fdb", "bind_c", "table_before", "sendto_first", "table_resolved",
     "sendto_second", "recvfrom", "fdb_before", "fdb_after", "wire_request", "wire_reply", "wire_datagram",
@@ -38,7 +38,9 @@ constexpr std::array<std::string_view, 41> kNoteKeys{
     // verdicts
     "verdict_resolved", "verdict_request_broadcast", "verdict_reply_unicast", "verdict_reply_hub",
     "verdict_datagram_only_at_c", "verdict_seen_at_b", "verdict_second_no_arp", "verdict_learned",
-    "verdict_hub_learned_nothing"};
+    "verdict_hub_learned_nothing",
+    // usage, and a step that did not happen (the lesson stops)
+    "usage_role", "failed_no_arp_reply", "failed_frames_missed"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::uint16_t kPort = 5000;
@@ -178,7 +180,7 @@ lab::Mac explain_wire(Session& s, bool hub);
 
 void lan(Session& s, bool hub) {
   if (s.options().role != demo::Role::both)
-    throw demo::UsageError("--role: this lesson plays every host itself, in one lab on this machine");
+    throw demo::UsageError(s.note(Note{"usage_role"}));
   if (hub) s.set_variant("hub", "--hub");
   auto& lab = s.lab();
   auto& sw = lab::add_lan(lab, "sw", {"A", "B", "C"}, "10.0.0", 0x0a, hub);
@@ -227,7 +229,7 @@ void lan(Session& s, bool hub) {
                  },
                  s.patience()));
              const auto* e = entry_for(resolved, kIpC);
-             if (e == nullptr || !e->mac) throw demo::DemoFailure("A's kernel never learned C's MAC address (no ARP reply)");
+             if (e == nullptr || !e->mac) throw demo::DemoFailure(s.note(Note{"failed_no_arp_reply"}));
              s.record_note("A", label_arp, Note{"table_resolved"}, {{"state", e->state}, {"mac", e->mac->str()}});
              must(sock.send_to(demo::bytes_of(kSecond), at_c));
              s.explain("A", "sendto", Note{"sendto_second"});
@@ -302,8 +304,9 @@ void lan(Session& s, bool hub) {
 lab::Mac explain_wire(Session& s, bool hub) {
   const Wire w = read_wire(s);
   if (w.requests.empty() || w.replies.empty() || w.datagrams.size() < 2)
-    throw demo::DemoFailure(fmt::format("the capture missed frames of the lesson: {} ARP request(s), {} reply(ies), {} datagram(s)",
-                                        w.requests.size(), w.replies.size(), w.datagrams.size()));
+    throw demo::DemoFailure(s.note(Note{"failed_frames_missed"}, {{"requests", std::to_string(w.requests.size())},
+                                                                 {"replies", std::to_string(w.replies.size())},
+                                                                 {"datagrams", std::to_string(w.datagrams.size())}}));
   const Seen& request = w.requests.front();
   const Seen& reply = w.replies.front();
   const Seen& first = w.datagrams.front();

@@ -24,7 +24,7 @@ using demo::Actor;
 using demo::must;
 using demo::Session;
 
-constexpr std::array<std::string_view, 28> kNoteKeys{
+constexpr std::array<std::string_view, 30> kNoteKeys{
     // the timeline
     "listen", "connect", "send", "recv", "bind_udp", "sendto", "recvfrom", "wire_data", "wire_other",
     // down on A, up on B (facts)
@@ -32,8 +32,8 @@ constexpr std::array<std::string_view, 28> kNoteKeys{
     "link_up", "network_up", "transport_up", "app_up", "osi_map", "no_header",
     // verdicts
     "verdict_link", "verdict_network", "verdict_transport", "verdict_seen",
-    // bad usage, in the run's language
-    "usage_role"};
+    // bad usage, and a step that did not happen (the lesson stops), in the run's language
+    "usage_role", "failed_not_acknowledged", "failed_not_captured"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::string_view kMessage = "hello";
@@ -204,7 +204,7 @@ void layers(Session& s, bool udp) {
                s.explain("A", "send", Note{"send"});
                sport = std::to_string(must(stream.local_endpoint()).port());
                if (!demo::wait_until_acknowledged(stream, s.patience()))
-                 throw demo::DemoFailure("B did not acknowledge the message");
+                 throw demo::DemoFailure(s.note(Note{"failed_not_acknowledged"}));
                s.end_capture();
              },
              &lab.node("A")},
@@ -220,7 +220,7 @@ void layers(Session& s, bool udp) {
   }
   if (!s.capturing()) return;  // the headers are in the frame: without the capture, only the calls
   const auto carried = find_message(s);
-  if (!carried) throw demo::DemoFailure("the frame carrying \"hello\" was not captured");
+  if (!carried) throw demo::DemoFailure(s.note(Note{"failed_not_captured"}, {{"message", std::string(kMessage)}}));
   explain_layers(s, *carried, udp, sport);
 }
 

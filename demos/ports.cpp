@@ -41,7 +41,7 @@ using demo::Session;
 using demo::Side;
 using demo::must;
 
-constexpr std::array<std::string_view, 52> kNoteKeys{
+constexpr std::array<std::string_view, 53> kNoteKeys{
     // the timeline
     "first_listen", "second_bind", "other_address", "udp_bind", "ss_row", "client_connect",
     "client_connect_other", "client_udp", "server_accept", "server_accept_other", "server_recvfrom",
@@ -55,7 +55,9 @@ constexpr std::array<std::string_view, 52> kNoteKeys{
     "verdict_priv_denied", "verdict_priv_allowed", "fact_priv_start", "fact_priv_no_cap",
     "fact_no_capture",
     // refusals and words
-    "role_one_process", "no_ipv6", "no_listen", "priv_no_capture", "priv_bad_port", "iana_well_known", "iana_registered", "iana_dynamic"};
+    "role_one_process", "no_ipv6", "no_listen", "priv_no_capture", "priv_bad_port", "iana_well_known", "iana_registered", "iana_dynamic",
+    // a step that did not happen (the lesson stops)
+    "failed_proc_read"};
 using Note = demo::Key<kNoteKeys>;
 
 // Connections the default run makes to 127.0.0.1 (their ports show the range),
@@ -70,20 +72,20 @@ struct PortRange {
 };
 
 // /proc/sys/net/ipv4/ip_local_port_range: "32768\t60999".
-PortRange local_port_range() {
+PortRange local_port_range(const Session& s) {
   const auto text = demo::read_sysctl("net.ipv4.ip_local_port_range");
   PortRange r;
   if (!text || std::sscanf(text->c_str(), "%d %d", &r.low, &r.high) != 2) {
-    throw demo::DemoFailure("cannot read /proc/sys/net/ipv4/ip_local_port_range");
+    throw demo::DemoFailure(s.note(Note{"failed_proc_read"}, {{"path", "/proc/sys/net/ipv4/ip_local_port_range"}}));
   }
   return r;
 }
 
-int unprivileged_port_start() {
+int unprivileged_port_start(const Session& s) {
   const auto text = demo::read_sysctl("net.ipv4.ip_unprivileged_port_start");
   int v = 0;
   if (!text || std::sscanf(text->c_str(), "%d", &v) != 1) {
-    throw demo::DemoFailure("cannot read /proc/sys/net/ipv4/ip_unprivileged_port_start");
+    throw demo::DemoFailure(s.note(Note{"failed_proc_read"}, {{"path", "/proc/sys/net/ipv4/ip_unprivileged_port_start"}}));
   }
   return v;
 }
@@ -133,11 +135,11 @@ BindCapability bind_capability() {
 // permitted, so it can be turned on again).
 void set_bind_capability(bool on) {
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
-  if (!capability_call(SYS_capget, data)) throw demo::DemoFailure(net::system_error(errno, "capget").message());
+  if (!capability_call(SYS_capget, data)) throw demo::DemoFailure(net::system_error(errno, "capget"));
   auto& word = data[CAP_TO_INDEX(CAP_NET_BIND_SERVICE)];
   const std::uint32_t bit = CAP_TO_MASK(CAP_NET_BIND_SERVICE);
   word.effective = on ? (word.effective | bit) : (word.effective & ~bit);
-  if (!capability_call(SYS_capset, data)) throw demo::DemoFailure(net::system_error(errno, "capset").message());
+  if (!capability_call(SYS_capset, data)) throw demo::DemoFailure(net::system_error(errno, "capset"));
 }
 
 // ---------------------------------------------------------------- the key: address, port, protocol
@@ -154,7 +156,7 @@ struct Observed {
 
 void key(Session& s) {
   Observed seen;
-  const PortRange range = local_port_range();
+  const PortRange range = local_port_range(s);
   std::uint16_t port = 0;
 
   s.run(
@@ -310,8 +312,11 @@ void reuseport(Session& s) {
           std::array<pollfd, 2> fds{pollfd{one.fd(), POLLIN, 0}, pollfd{two.fd(), POLLIN, 0}};
           const int n = ::poll(fds.data(), fds.size(), static_cast<int>(s.patience().count()));
           if (n < 0 && errno == EINTR) continue;
-          if (n <= 0) throw demo::DemoFailure(fmt::format("accept {}: no connection within {} ms",
-                                                          one.endpoint().to_string(), s.patience().count()));
+          if (n < 0) throw demo::DemoFailure(net::system_error(errno, "poll"));
+          if (n == 0) {
+            throw demo::DemoFailure(net::make_error(net::errc::timed_out, "accept " + one.endpoint().to_string(),
+                                                    fmt::format("no connection within {} ms", s.patience().count())));
+          }
           for (std::size_t i = 0; i < 2; ++i) {
             if ((fds[i].revents & POLLIN) == 0) continue;
             auto conn = must(listeners[i]->accept(s.patience()));
@@ -347,7 +352,7 @@ void reuseport(Session& s) {
 void privileged(Session& s) {
   s.set_variant("privileged", "--privileged");
   s.set_no_wire();
-  const int start = unprivileged_port_start();
+  const int start = unprivileged_port_start(s);
   const BindCapability had = bind_capability();
   // Ports to try once the capability is back: --port, else 80 and the ports just
   // below the limit, in case something here holds one of them already.

@@ -30,7 +30,7 @@ using demo::must;
 using demo::Session;
 using demo::Values;
 
-constexpr std::array<std::string_view, 33> kNoteKeys{
+constexpr std::array<std::string_view, 35> kNoteKeys{
     // the timeline: calls
     "bind", "ttl_set", "ttl_default", "sendto", "recvfrom_c", "sendto_c", "recvfrom_a", "icmp_counted",
     // the timeline: frames
@@ -40,7 +40,9 @@ constexpr std::array<std::string_view, 33> kNoteKeys{
     "routes", "neighbours", "router_counters", "arp_heard", "sender_seen_by_c", "frame_lan_1", "frame_lan_2",
     // verdicts
     "verdict_arp", "verdict_mac", "verdict_ip", "verdict_ttl", "verdict_reply", "verdict_time_exceeded",
-    "verdict_quote", "verdict_lan2", "why_no_icmp"};
+    "verdict_quote", "verdict_lan2", "why_no_icmp",
+    // usage, and a step that did not happen (the lesson stops)
+    "usage_role", "failed_no_time_exceeded"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::string_view kPing = "ping", kPong = "pong";
@@ -303,7 +305,7 @@ void verdicts_expired(Session& s, const std::vector<Frame>& frames, std::uint16_
 
 void router(Session& s, int ttl_flag) {
   if (s.options().role != demo::Role::both)
-    throw demo::UsageError("--role: this lesson plays every host itself, in one lab on this machine");
+    throw demo::UsageError(s.note(Note{"usage_role"}));
   const bool expires = ttl_flag == 1;
   if (ttl_flag != 0) s.set_variant(expires ? "ttl1" : "ttl", fmt::format("--ttl {}", ttl_flag));
   auto& lab = s.lab();
@@ -350,7 +352,7 @@ void router(Session& s, int ttl_flag) {
              return now && lab::KernelCounters::delta(before, *now, "IcmpInTimeExcds").value_or(0) >= 1;
            };
            if (!demo::wait_until(counted, s.patience()))
-             throw demo::DemoFailure("A's kernel counted no ICMP time exceeded from the router");
+             throw demo::DemoFailure(s.note(Note{"failed_no_time_exceeded"}));
            s.record_note("A", "ICMP +1", Note{"icmp_counted"});
          } else {
            std::array<std::byte, 64> buf{};

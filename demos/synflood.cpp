@@ -34,7 +34,7 @@ using demo::must;
 using demo::Session;
 using net::TcpState;
 
-constexpr std::array<std::string_view, 44> kNoteKeys{
+constexpr std::array<std::string_view, 52> kNoteKeys{
     // the timeline
     "listen", "cookies_off", "flood", "label_flood", "queue_full", "label_queue", "flood_dropped", "label_dropped",
     "synack_again", "label_synack_again", "connect_blocked", "client_syn_sent", "give_up", "cookies_on", "flood_again",
@@ -47,7 +47,10 @@ constexpr std::array<std::string_view, 44> kNoteKeys{
     "verdict_counters_off", "verdict_cookies_sent", "verdict_no_state", "verdict_served", "verdict_counters_on",
     "fact_syn_times", "verdict_synack_again_wire",
     // usage
-    "usage_role", "usage_target"};
+    "usage_role", "usage_target",
+    // a step that did not happen (the lesson stops)
+    "failed_no_counter", "failed_waiting", "waited_cookies_on", "waited_flood", "waited_l_syn", "waited_cookies_sent",
+    "waited_synack_again", "waited_l_drops"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr int kBacklog = 4;
@@ -68,6 +71,7 @@ constexpr std::uint16_t kFirstPort = 20000, kSecondPort = 30000;
 struct ServerKernel {
   const lab::Node& node;
   lab::KernelCounters before;  // at the start, before the first forged SYN
+  const Session& session;      // its notes say what is missing
 
   [[nodiscard]] int half_open() const {
     return node.in_namespace([] {
@@ -75,18 +79,22 @@ struct ServerKernel {
     });
   }
   [[nodiscard]] lab::KernelCounters now() const { return must(node.kernel_counters()); }
-  [[nodiscard]] static std::int64_t delta(const lab::KernelCounters& from, const lab::KernelCounters& to,
-                                          std::string_view name) {
+
+  [[nodiscard]] static std::int64_t delta(const Session& s, const lab::KernelCounters& from,
+                                          const lab::KernelCounters& to, std::string_view name) {
     const auto d = lab::KernelCounters::delta(from, to, name);
-    if (!d) throw demo::DemoFailure(fmt::format("this kernel has no counter {} in /proc/net/netstat", name));
+    if (!d) throw demo::DemoFailure(s.note(Note{"failed_no_counter"}, {{"name", std::string(name)}}));
     return *d;
   }
-  [[nodiscard]] std::int64_t since_start(std::string_view name) const { return delta(before, now(), name); }
+  [[nodiscard]] std::int64_t since_start(std::string_view name) const { return delta(session, before, now(), name); }
   [[nodiscard]] bool cookies_on() const { return must(node.sysctl("net.ipv4.tcp_syncookies")) != "0"; }
 };
 
-void wait_for(const std::function<bool()>& condition, std::chrono::milliseconds patience, std::string_view what) {
-  if (!demo::wait_until(condition, patience)) throw demo::DemoFailure(fmt::format("{}: not within {} s", what, patience.count() / 1000));
+// `what`: the note naming what did not happen.
+void wait_for(const Session& s, const std::function<bool()>& condition, std::chrono::milliseconds patience, Note what) {
+  if (!demo::wait_until(condition, patience)) {
+    throw demo::DemoFailure(s.note(Note{"failed_waiting"}, {{"what", s.note(what)}, {"s", std::to_string(patience.count() / 1000)}}));
+  }
 }
 
 // What the parts observed, each field written by one part only, read after play().
@@ -207,7 +215,7 @@ void synflood(Session& s, int syns) {
   s.explain("S", "listen", Note{"listen"}, {{"backlog", std::to_string(kBacklog)}});
   s.record_note("S", "tcp_syncookies = 0", Note{"cookies_off"});
   s.capture(demo::CaptureSpec::on_lab(lab.places(false), "tcp"));
-  const ServerKernel server{S, must(S.kernel_counters())};
+  const ServerKernel server{S, must(S.kernel_counters()), s};
   // The first flood is handled once every forged SYN is half-open or dropped.
   const auto flood_handled = [&] { return server.half_open() + server.since_start("TcpExtTCPReqQFullDrop") >= syns; };
   const auto patience = s.patience();
@@ -217,7 +225,7 @@ void synflood(Session& s, int syns) {
              s.record_note("X", s.note(Note{"label_flood"}, {{"n", std::to_string(syns)}}), Note{"flood"},
                            {{"n", std::to_string(syns)}, {"first", run.sources.front()}});
              must(lab::send_forged_syns(lab, X, flood));
-             wait_for([&] { return server.cookies_on(); }, patience, "S never turned SYN cookies on");
+             wait_for(s, [&] { return server.cookies_on(); }, patience, Note{"waited_cookies_on"});
              s.record_note("X", s.note(Note{"label_flood"}, {{"n", std::to_string(syns)}}), Note{"flood_again"});
              must(lab::send_forged_syns(lab, X, flood_again));
              s.end_capture();
@@ -225,19 +233,19 @@ void synflood(Session& s, int syns) {
            &X},
           {"L",
            [&](Actor& me) {
-             wait_for(flood_handled, patience, "the flood did not reach S");
+             wait_for(s, flood_handled, patience, Note{"waited_flood"});
              auto first = must(net::TcpStream::connect_start(at_s, {.trace = me.trace}));
              s.explain("L", "connect", Note{"connect_blocked"});
-             wait_for([&] { return must(first.state()) != TcpState::syn_sent || must(first.info()).retransmits >= 1; },
-                      patience, "L's SYN was neither answered nor sent again");
+             wait_for(s, [&] { return must(first.state()) != TcpState::syn_sent || must(first.info()).retransmits >= 1; },
+                      patience, Note{"waited_l_syn"});
              run.blocked_state = must(first.state());
              run.blocked_retransmits = must(first.info()).retransmits;
              s.record_state("L", run.blocked_state, Note{"client_syn_sent"});
              must(first.close());
              s.explain("L", "close", Note{"give_up"});
              // Phase 2: once S's kernel has answered the second flood with cookies.
-             wait_for([&] { return server.since_start("TcpExtSyncookiesSent") >= syns; }, patience,
-                      "S did not answer the second flood with cookies");
+             wait_for(s, [&] { return server.since_start("TcpExtSyncookiesSent") >= syns; }, patience,
+                      Note{"waited_cookies_sent"});
              auto second = must(net::TcpStream::connect(at_s, {.timeout = patience, .trace = me.trace}));
              run.served = true;
              s.explain("L", "connect", Note{"connect_served"});
@@ -246,7 +254,7 @@ void synflood(Session& s, int syns) {
            &L},
           {"S",
            [&](Actor&) {
-             wait_for(flood_handled, patience, "the flood did not reach S");
+             wait_for(s, flood_handled, patience, Note{"waited_flood"});
              // L connects once the flood is handled too, so its first SYN may already be among
              // the drops: the flood's are the forged SYNs not held (each was one or the other).
              run.half_open = server.half_open();
@@ -255,21 +263,21 @@ void synflood(Session& s, int syns) {
                            {{"n", std::to_string(run.half_open)}, {"backlog", std::to_string(kBacklog)}});
              s.record_note("S", s.note(Note{"label_dropped"}, {{"n", std::to_string(surplus)}}), Note{"flood_dropped"});
              // About 1 s later each half-open connection's SYN-ACK goes out again.
-             wait_for([&] { return server.since_start("TcpExtTCPSynRetrans") >= run.half_open; }, patience,
-                      "S did not send its SYN-ACKs again");
+             wait_for(s, [&] { return server.since_start("TcpExtTCPSynRetrans") >= run.half_open; }, patience,
+                      Note{"waited_synack_again"});
              run.synack_again = server.since_start("TcpExtTCPSynRetrans");
              s.record_note("S", s.note(Note{"label_synack_again"}, {{"n", std::to_string(run.synack_again)}}), Note{"synack_again"});
              // L's SYN and its one retransmission, dropped like the flood's.
-             wait_for([&] { return server.since_start("TcpExtTCPReqQFullDrop") >= surplus + 2; }, patience,
-                      "L's SYN and its retransmission did not reach S");
+             wait_for(s, [&] { return server.since_start("TcpExtTCPReqQFullDrop") >= surplus + 2; }, patience,
+                      Note{"waited_l_drops"});
              // Read before the switch: X starts its second flood the moment it sees it.
              run.off_end = server.now();
              run.on_start = run.off_end;
              run.cookies_on_ns = net::realtime_ns();
              S.set_sysctl("net.ipv4.tcp_syncookies", "1");
              s.record_note("S", "tcp_syncookies = 1", Note{"cookies_on"});
-             wait_for([&] { return server.since_start("TcpExtSyncookiesSent") >= syns; }, patience,
-                      "S did not answer the second flood with cookies");
+             wait_for(s, [&] { return server.since_start("TcpExtSyncookiesSent") >= syns; }, patience,
+                      Note{"waited_cookies_sent"});
              run.half_open_with_cookies = server.half_open();
              s.record_note("S", s.note(Note{"label_queue"}, {{"n", std::to_string(run.half_open_with_cookies)}}),
                            Note{"queue_kept"}, {{"n", std::to_string(run.half_open_with_cookies)}});
@@ -288,7 +296,7 @@ void synflood(Session& s, int syns) {
          Note{"fact_lab"}, {{"backlog", std::to_string(kBacklog)}});
   s.fact("forged_sources", run.sources, Note{"fact_sources"},
          {{"first", run.sources.front()}, {"last", run.sources.back()}, {"n", std::to_string(run.sources.size())}, {"mac", kNobody.str()}});
-  const auto off = [&](std::string_view name) { return ServerKernel::delta(server.before, run.off_end, name); };
+  const auto off = [&](std::string_view name) { return ServerKernel::delta(s, server.before, run.off_end, name); };
   const std::int64_t legit_syns = 1 + run.blocked_retransmits;  // L's SYN and its retransmissions, all dropped
   run.flood_drops = off("TcpExtTCPReqQFullDrop") - legit_syns;
   s.verdict("syn_queue_filled", {{"half_open", expected_half_open}, {"dropped", syns - expected_half_open}},
@@ -308,7 +316,7 @@ void synflood(Session& s, int syns) {
             counters_off, Note{"verdict_counters_off"},
             {{"full", counters_off["TcpExtTCPReqQFullDrop"].dump()}, {"listen", counters_off["TcpExtListenDrops"].dump()}});
 
-  const auto on = [&](std::string_view name) { return ServerKernel::delta(run.on_start, run.on_end, name); };
+  const auto on = [&](std::string_view name) { return ServerKernel::delta(s, run.on_start, run.on_end, name); };
   s.verdict("cookies_sent", syns + 1, on("TcpExtSyncookiesSent"), Note{"verdict_cookies_sent"},
             {{"n", std::to_string(on("TcpExtSyncookiesSent"))}, {"syns", std::to_string(syns)}});
   s.verdict("no_state_for_cookies", run.half_open, run.half_open_with_cookies, Note{"verdict_no_state"},

@@ -33,7 +33,7 @@ using demo::Session;
 using demo::Side;
 using demo::must;
 
-constexpr std::array<std::string_view, 32> kNoteKeys{
+constexpr std::array<std::string_view, 34> kNoteKeys{
     // the timeline
     "path_listen", "abstract_listen", "inet_listen", "path_connect", "abstract_connect", "inet_connect",
     "echo_back", "peercred", "inet_segment", "inet_wire", "stale_crashed", "stale_bind_fails", "stale_probe",
@@ -41,7 +41,9 @@ constexpr std::array<std::string_view, 32> kNoteKeys{
     // the summary
     "verdict_echo", "verdict_unix_no_packets", "verdict_inet_segments", "why_unix_packets", "fact_no_capture",
     "verdict_peercred", "fact_throughput", "fact_socket_dir", "verdict_stale_eaddrinuse", "verdict_stale_refused",
-    "verdict_stale_fixed", "fact_stale_file", "role_one_process", "host_one_machine", "stale_no_capture", "word_yes", "word_no"};
+    "verdict_stale_fixed", "fact_stale_file", "role_one_process", "host_one_machine", "stale_no_capture", "word_yes", "word_no",
+    // a step that did not happen (the lesson stops)
+    "failed_no_receipt", "failed_closed_early"};
 using Note = demo::Key<kNoteKeys>;
 
 constexpr std::string_view kMessage = "hello, socket family";
@@ -57,7 +59,7 @@ class RunDir {
   RunDir() {
     std::string tmpl = "/tmp/socklab-unix-XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) {
-      throw demo::DemoFailure(net::system_error(errno, "mkdtemp " + tmpl).message());
+      throw demo::DemoFailure(net::system_error(errno, "mkdtemp " + tmpl));
     }
     path_ = tmpl;
   }
@@ -120,24 +122,24 @@ void echo_back(Session& s, net::StreamSocket& conn) {
 
 // Throughput, client side: kTotal bytes in kChunk sends, then the server's
 // one-byte receipt; returns MB/s (10^6 bytes per second).
-double push(net::StreamSocket& s) {
+double push(const Session& lesson, net::StreamSocket& s) {
   const std::vector<std::byte> chunk(kChunk, std::byte{'x'});
   const std::int64_t t0 = net::realtime_ns();
   for (std::size_t sent = 0; sent < kTotal; sent += kChunk) must(s.send_all(chunk));
   std::array<std::byte, 1> receipt{};
-  if (must(s.recv_exact(receipt)) != 1) throw demo::DemoFailure("throughput: the server closed before its receipt");
+  if (must(s.recv_exact(receipt)) != 1) throw demo::DemoFailure(lesson.note(Note{"failed_no_receipt"}));
   const std::int64_t ns = net::realtime_ns() - t0;
   return static_cast<double>(kTotal) / (static_cast<double>(ns) / 1e9) / 1e6;
 }
 
 // Throughput, server side: read every byte, answer with one.
-void drain(net::StreamSocket& conn) {
+void drain(const Session& lesson, net::StreamSocket& conn) {
   conn.set_trace({});
   std::vector<std::byte> buf(kChunk);
   std::size_t got = 0;
   while (got < kTotal) {
     const auto n = must(conn.recv_some(buf));
-    if (n == 0) throw demo::DemoFailure("throughput: the client closed early");
+    if (n == 0) throw demo::DemoFailure(lesson.note(Note{"failed_closed_early"}));
     got += n;
   }
   must(conn.send_all("k"));
@@ -191,9 +193,9 @@ void families(Session& s) {
 
         // Throughput, after the capture: untraced, the same on both families.
         auto unix_conn = must(on_path.accept(s.patience()));
-        drain(unix_conn);
+        drain(s, unix_conn);
         auto inet_conn = must(on_inet.accept(s.patience()));
-        drain(inet_conn.stream);
+        drain(s, inet_conn.stream);
         (void)inet_conn.stream.wait_readable(s.patience());  // until the client closed
         (void)unix_conn.wait_readable(s.patience());
       },
@@ -216,9 +218,9 @@ void families(Session& s) {
         s.end_capture();
 
         auto unix_stream = must(net::UnixStream::connect(path));
-        seen.unix_mb_s = push(unix_stream);
+        seen.unix_mb_s = push(s, unix_stream);
         auto inet_stream = must(net::TcpStream::connect(inet));
-        seen.inet_mb_s = push(inet_stream);
+        seen.inet_mb_s = push(s, inet_stream);
       });
 
   // ---- what the run showed
@@ -292,7 +294,7 @@ void stale(Session& s) {
         if (*probe_errno != ECONNREFUSED) return;  // someone listens (or something else): never unlink then
 
         if (::unlink(path.name().c_str()) != 0) {
-          throw demo::DemoFailure(net::system_error(errno, "unlink " + path.to_string()).message());
+          throw demo::DemoFailure(net::system_error(errno, "unlink " + path.to_string()));
         }
         s.record_note(Side::server, "unlink " + path.to_string(), Note{"stale_unlink"});
         auto listener = must(net::UnixListener::bind(path, {.trace = server}));

@@ -79,7 +79,17 @@ std::string wrap_help(std::string_view text, std::size_t width) {
 }
 
 std::string WrappingFormatter::make_help(const CLI::App* app, std::string name, CLI::AppFormatMode mode) const {
-  return wrap_help(CLI::Formatter::make_help(app, std::move(name), mode), help_width());
+  std::string text = CLI::Formatter::make_help(app, std::move(name), mode);
+  for (const auto& [english, translated] : translations_) {
+    for (std::size_t at = text.find(english); at != std::string::npos; at = text.find(english, at + translated.size())) {
+      text.replace(at, english.size(), translated);
+    }
+  }
+  return wrap_help(text, help_width());
+}
+
+void WrappingFormatter::translate(std::string english, std::string translated) {
+  if (!english.empty()) translations_.emplace_back(std::move(english), std::move(translated));
 }
 
 std::string WrappingFormatter::make_option_opts(const CLI::Option* opt) const {
@@ -103,7 +113,8 @@ std::string WrappingFormatter::make_option_opts(const CLI::Option* opt) const {
 std::string WrappingFormatter::make_option(const CLI::Option* opt, bool is_positional) const {
   const std::string name = "  " + make_option_name(opt, is_positional) + make_option_opts(opt);
   const std::string desc = make_option_desc(opt);
-  const std::size_t width = help_width();
+  const std::size_t full = help_width();
+  const std::size_t width = full > nested_ + 20 ? full - nested_ : full;
   const std::size_t column = get_column_width();
   std::string out = name;
   if (desc.empty()) return out + "\n";
@@ -121,6 +132,18 @@ std::string WrappingFormatter::make_option(const CLI::Option* opt, bool is_posit
     out += line + "\n";
   }
   return out;
+}
+
+std::string WrappingFormatter::make_expanded(const CLI::App* sub) const {
+  // CLI11 indents every line after the group's name by two columns.
+  struct Nest {
+    std::size_t& depth;
+    explicit Nest(std::size_t& d) : depth(d) { depth += 2; }
+    ~Nest() { depth -= 2; }
+    Nest(const Nest&) = delete;
+    Nest& operator=(const Nest&) = delete;
+  } nest(nested_);
+  return CLI::Formatter::make_expanded(sub);
 }
 
 void use_wrapping_help(CLI::App& app) { app.formatter(std::make_shared<WrappingFormatter>()); }

@@ -332,8 +332,8 @@ void add_read_command(CLI::App& app, int& exit_code) {
       "\n"
       "Exit codes:\n"
       "  0  the whole file was read (or the reader of the output went away, as with | head)\n"
-      "  1  the file could not be read: missing, empty, not a capture, unsupported link type; or the\n"
-      "     --html FILE cannot be written (checked before reading: -w's rules, see record --help)\n"
+      "  1  the file could not be read: missing, empty, not a capture, unsupported link type; or the "
+      "--html FILE cannot be written (checked before reading: -w's rules, see record --help)\n"
       "  2  bad usage\n"
       "  3  the file is damaged or truncated: the packets before the damage were printed");
   cmd->callback([opts, &exit_code] { exit_code = run_read(*opts); });

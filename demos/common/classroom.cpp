@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "common_notes.hpp"
+#include "error_text.hpp"
 #include "render.hpp"
 #include "server_setup.hpp"
 #include "socklab/capture/packet.hpp"
@@ -51,7 +52,7 @@ std::string printed(const std::function<void(std::FILE*)>& print) {
   char* data = nullptr;
   std::size_t size = 0;
   std::FILE* f = ::open_memstream(&data, &size);
-  if (f == nullptr) throw DemoFailure("open_memstream failed");
+  if (f == nullptr) throw DemoFailure(net::system_error(errno, "open_memstream"));
   print(f);
   std::fclose(f);
   std::string out(data, size);
@@ -216,7 +217,7 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
     auto both = bind_udp_and_tcp(options_.listen_endpoint, {.reuse_addr = true, .trace = {&udp_setup_calls_, Side::server}},
                                  listen_options);
     if (!both) {
-      std::fprintf(stderr, "%s: %s\n", program.c_str(), explain_bind_failure(both.error(), options_.listen_endpoint, common_).c_str());
+      std::fprintf(stderr, "%s: %s\n", program.c_str(), explain_bind_failure(both.error(), options_.listen_endpoint, common_, options_.lang).c_str());
       return exit_failed;
     }
     udp_socket_ = std::move(both->udp);
@@ -238,7 +239,7 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
   } else {
     auto bound = net::TcpListener::bind(options_.listen_endpoint, listen_options);
     if (!bound) {
-      std::fprintf(stderr, "%s: %s\n", program.c_str(), explain_bind_failure(bound.error(), options_.listen_endpoint, common_).c_str());
+      std::fprintf(stderr, "%s: %s\n", program.c_str(), explain_bind_failure(bound.error(), options_.listen_endpoint, common_, options_.lang).c_str());
       return exit_failed;
     }
     listener_ = std::move(*bound);
@@ -268,7 +269,7 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
       if (last >= first) config.filter = fmt::format("({}) or (tcp portrange {}-{})", config.filter, first, last);
     }
     interface_ = config.interface;
-    auto started = start_capture(config, common_, rerun_command(options_, "", true));
+    auto started = start_capture(config, common_, rerun_command(options_, "", true), options_.lang);
     if (!started) {
       pthread_sigmask(SIG_SETMASK, &old, nullptr);
       std::fprintf(stderr, "%s: %s\n", program.c_str(),
@@ -352,7 +353,8 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
       return exit_usage;
     } catch (const std::exception& e) {
       if (!stopping_) {
-        std::fprintf(stderr, "%s: %s\n", program.c_str(), common_.note(CommonNote{"failed"}, {{"message", e.what()}}).c_str());
+        std::fprintf(stderr, "%s: %s\n", program.c_str(),
+                     common_.note(CommonNote{"failed"}, {{"message", failure_text(e, common_, options_.lang)}}).c_str());
         return exit_failed;
       }
     }
@@ -374,7 +376,7 @@ void Classroom::serve_one(const std::function<void(Session&)>& lesson) {
     try {
       lesson(s);
     } catch (const std::exception& e) {
-      failure = e.what();
+      failure = failure_text(e, common_, options_.lang);
       error = std::current_exception();
     }
     client = s.class_client();

@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 196> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 193> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -23,12 +23,11 @@ inline constexpr std::array<std::string_view, 196> kCommonNoteKeys{
     // the comments of a pcapng file (Session::write_capture_file)
     "pcapng_section", "pcapng_phase", "pcapng_analysis", "pcapng_calls", "pcapng_client", "pcapng_server",
     "pcapng_participant", "timeline_heading_columns",
-    "capture_not_permitted",
+    "capture_not_permitted", "lab_missing_privilege",
     "server_loopback_only", "server_addresses", "server_no_address", "capture_row", "accept_queue_row",
     // the ladder's own words in the run's language (report.cpp: ladder_words)
     "ladder_client", "ladder_server", "phase_handshake", "phase_syn_retransmission", "phase_data", "phase_ack",
     "phase_teardown", "phase_reset", "phase_refused", "phase_datagram", "phase_unreachable", "phase_fragment",
-    "packet_unreachable", "packet_fragment", "packet_fragment_more", "usage_hint",
     // --quiz (quiz.cpp)
     "quiz_intro", "quiz_expect_number", "quiz_expect_choice", "quiz_again", "quiz_heading", "quiz_line",
     "quiz_unobserved", "quiz_score", "quiz_no_terminal", "quiz_count", "quiz_bad_answer", "quiz_none", "quiz_no_answer",

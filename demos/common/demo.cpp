@@ -15,6 +15,8 @@
 #include <system_error>
 
 #include "classroom.hpp"
+#include "error_text.hpp"
+#include "help_text.hpp"
 #include "quiz.hpp"
 #include "report.hpp"
 #include "socklab/cli/docs.hpp"
@@ -67,7 +69,7 @@ void check_lesson(const Lesson& l, std::span<const std::string_view> keys, std::
     if (!l.has(k)) problems.push_back(fmt::format("lessons/{}: note \"{}\" is missing (the code uses it)", l.path(), k));
   }
   for (const auto& k : l.keys()) {
-    if (declared.contains(k)) continue;
+    if (declared.contains(k) || k.starts_with("help.")) continue;  // help notes: check_help_notes
     if (!overridable.contains(k)) {
       problems.push_back(fmt::format("lessons/{}: note \"{}\" is not used by the code (remove it, or declare it)",
                                      l.path(), k));
@@ -179,7 +181,7 @@ Demo::Demo(DemoInfo info) : info_(info), app_(std::string(info.description), "de
       "program) or this build has no capture support (no libpcap).\nSee demos/README.md for the JSON lines.");
 }
 
-int check_notes(const DemoInfo& info) {
+int check_notes(const DemoInfo& info, const CLI::App* app, const std::set<std::string>& common_options) {
   std::vector<std::string> problems;
   std::map<std::string, std::map<std::string, std::set<std::string>>> holes;  // key -> lang -> placeholders
   std::vector<std::string_view> common_keys(kCommonNoteKeys.begin(), kCommonNoteKeys.end());
@@ -198,6 +200,7 @@ int check_notes(const DemoInfo& info) {
       } else {
         check_lesson(*l, keys, problems, kWireNoteKeys);
       }
+      if (app != nullptr) check_help_notes(*app, *l, lang, name == "common", common_options, problems);
       for (const auto& k : l->keys()) holes[name + "/" + k][std::string(to_string(lang))] = placeholders(raw_note(*l, k));
     }
   }
@@ -224,6 +227,12 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
   // files (-w, --html) are written whole, the exit code is the lesson's. Sockets
   // send with MSG_NOSIGNAL, so no lesson relies on the signal.
   std::signal(SIGPIPE, SIG_IGN);
+  // --help in the language asked for, whose texts the parse has not read yet.
+  if (const Lang lang = lang_of_arguments(argc, argv); lang != Lang::en) {
+    auto lesson = Lesson::load(info_.name, lang);
+    auto common = Lesson::load("common", lang);
+    if (lesson && common) localize_help(app_, *lesson, *common, common_option_names_, program);
+  }
   try {
     app_.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -239,7 +248,7 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
     std::fprintf(stderr, "%s: %s\n%s\n", program.c_str(), problem->c_str(), usage_hint(options_.lang, program).c_str());
     return exit_usage;
   }
-  if (options_.check_notes) return check_notes(info_);
+  if (options_.check_notes) return check_notes(info_, &app_, common_option_names_);
 
   auto lesson_text = Lesson::load(info_.name, options_.lang);
   auto common_text = Lesson::load("common", options_.lang);
@@ -291,7 +300,7 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
     std::fprintf(stderr, "%s: %s\n", program.c_str(), e.what());
     return exit_missing_privilege;
   } catch (const std::exception& e) {
-    failure = e.what();
+    failure = failure_text(e, common, options_.lang);
   }
   session.write_capture_file();  // pcapng: every note is known now
   // Said plainly, and only that: no ladder, whose notes would describe a lesson that did not happen.

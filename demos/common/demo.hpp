@@ -45,8 +45,10 @@ void add_program_flags(CLI::App& app, std::string_view lesson);
 
 // --check-notes: the lesson files (en, zh) of `info`, and common.md, define
 // exactly the notes the code declares, with the same placeholders in both
-// languages. Prints what is wrong (exit_failed) or "notes ok" (exit_ok).
-int check_notes(const DemoInfo& info);
+// languages; with `app`, the help notes of its flags too (help_text.hpp:
+// `common_options` names the common flags). Prints what is wrong (exit_failed)
+// or "notes ok" (exit_ok).
+int check_notes(const DemoInfo& info, const CLI::App* app = nullptr, const std::set<std::string>& common_options = {});
 
 // A command line CLI11 refused: its message (in Chinese runs, the refused input
 // named in the run's language) and the --help hint on stderr; exit_usage.

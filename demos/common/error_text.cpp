@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "common_notes.hpp"
+#include "stage.hpp"
 
 namespace socklab::demo {
 
@@ -36,7 +37,11 @@ constexpr ErrnoNote kErrnoNotes[]{
 // Calls whose name may head a context: protocol tokens in every language.
 constexpr std::string_view kCalls[]{"connect", "accept", "bind", "listen", "send", "recv", "sendto", "recvfrom",
                                     "socket", "close", "shutdown", "poll", "setsockopt", "getsockopt", "ioctl",
-                                    "fcntl", "getsockname", "getpeername", "signalfd", "eventfd", "read", "write"};
+                                    "fcntl", "getsockname", "getpeername", "signalfd", "eventfd", "read", "write",
+                                    // the lessons' other system calls (a temporary directory, a socket
+                                    // file, capabilities, a helper program)
+                                    "mkdtemp", "unlink", "capget", "capset", "pipe", "posix_spawn",
+                                    "open_memstream"};
 
 bool names_a_call(std::string_view context) {
   const std::string_view first = context.substr(0, context.find(' '));
@@ -77,6 +82,14 @@ std::string error_text(const net::Error& e, const Lesson& common, Lang lang) {
   else reason = common.note(CommonNote{"error_other"}, {{"code", std::to_string(e.code.value())}});
   if (e.context.empty() || (lang != Lang::en && !names_a_call(e.context))) return reason;
   return common.note(CommonNote{"error_in_call"}, {{"call", e.context}, {"reason", reason}});
+}
+
+std::string failure_text(const std::exception& e, const Lesson& common, Lang lang) {
+  if (const auto* f = dynamic_cast<const DemoFailure*>(&e); f != nullptr && f->error()) {
+    return error_text(*f->error(), common, lang);
+  }
+  if (const auto* n = dynamic_cast<const net::NetException*>(&e)) return error_text(n->error(), common, lang);
+  return e.what();
 }
 
 }  // namespace socklab::demo

@@ -3,6 +3,7 @@
 // the texts here come from lessons/<lang>/common.md ("errno.*" notes).
 #pragma once
 
+#include <exception>
 #include <string>
 
 #include "lesson.hpp"
@@ -17,5 +18,10 @@ std::string errno_text(int err, const Lesson& common, Lang lang);
 // "read frame") or detail ("no connection within 10000 ms") is left out
 // rather than shown untranslated.
 std::string error_text(const net::Error& e, const Lesson& common, Lang lang);
+// What a lesson that stopped with `e` prints after "the lesson stopped:": a lib
+// error it carries (DemoFailure from must(), a lab's LabError) through
+// error_text; any other exception's text as it is (the lesson's own notes are
+// in its language already).
+std::string failure_text(const std::exception& e, const Lesson& common, Lang lang);
 
 }  // namespace socklab::demo

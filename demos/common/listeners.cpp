@@ -60,7 +60,7 @@ std::vector<Listener> tcp_listeners(std::optional<std::uint16_t> port) {
   std::vector<Listener> out;
   for (const int family : {AF_INET, AF_INET6}) {
     auto found = net::find_tcp_sockets({.family = family, .local_port = port, .states = {net::TcpState::listen}});
-    if (!found) throw DemoFailure(found.error().message());
+    if (!found) throw DemoFailure(found.error());
     for (const auto& d : *found) {
       Listener l;
       l.local = d.local;

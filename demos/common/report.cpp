@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common_notes.hpp"
+#include "error_text.hpp"
 #include "render.hpp"
 #include "socklab/capture/capture_file.hpp"
 #include "socklab/capture/html.hpp"
@@ -375,7 +376,7 @@ std::optional<std::string> write_html_report(const std::string& path, const Sess
   page.layers = capture::packet_layers(s.capture_link(), s.raw_packets());
   const auto timeline = annotated_timeline(s);
   if (auto written = capture::write_output_file(path, capture::render_html(timeline, page), "HTML page"); !written)
-    return written.error().message();
+    return error_text(written.error(), common, s.options().lang);
   return std::nullopt;
 }
 

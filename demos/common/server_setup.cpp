@@ -12,18 +12,25 @@
 #include <utility>
 
 #include "common_notes.hpp"
+#include "error_text.hpp"
 #include "options.hpp"
 
 namespace socklab::demo {
 
-std::string explain_bind_failure(const net::Error& e, const net::Endpoint& at, const Lesson& common) {
+std::string explain_bind_failure(const net::Error& e, const net::Endpoint& at, const Lesson& common, Lang lang) {
   const Values values{{"endpoint", at.to_string()}, {"port", std::to_string(at.port())}, {"address", at.address()}};
   switch (e.errno_value()) {
     case EADDRINUSE: return common.note(CommonNote{"port_in_use"}, values);
     case EADDRNOTAVAIL: return common.note(CommonNote{"address_not_here"}, values);
     case EACCES: return common.note(CommonNote{"port_privileged"}, values);
-    default: return e.message();
+    default: return error_text(e, common, lang);
   }
+}
+
+std::string own_program_file() {
+  std::error_code ec;
+  const auto program = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("PROGRAM") : shell_quote(program.string());
 }
 
 CaptureProblem no_capture_support(const Lesson& common) {
@@ -155,17 +162,17 @@ std::expected<capture::LiveCapture, CaptureProblem> start_capture(capture::LiveC
 }
 
 std::expected<capture::LiveCapture, CaptureProblem> start_capture(capture::LiveCaptureConfig config,
-                                                                  const Lesson& common, const std::string& rerun) {
+                                                                  const Lesson& common, const std::string& rerun,
+                                                                  Lang lang) {
   const std::string interface = config.interface;
   auto started = capture::LiveCapture::start(std::move(config));
   if (started) return std::move(*started);
-  if (!capture::is_missing_privilege(started.error())) return std::unexpected(CaptureProblem{started.error().message(), false});
-  // setcap needs the file itself, whatever path or link the user typed.
-  std::error_code ec;
-  const auto program = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!capture::is_missing_privilege(started.error())) {
+    return std::unexpected(CaptureProblem{error_text(started.error(), common, lang), false});
+  }
   return std::unexpected(CaptureProblem{
       common.note(CommonNote{"capture_not_permitted"},
-                  {{"interface", interface}, {"command", rerun}, {"program", ec ? std::string("PROGRAM") : shell_quote(program.string())}}),
+                  {{"interface", interface}, {"command", rerun}, {"program", own_program_file()}}),
       true});
 }
 #endif

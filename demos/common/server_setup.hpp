@@ -33,8 +33,15 @@ namespace socklab::demo {
 
 // The message for a failed bind() of a server at `at` (--listen/--port), with
 // the remedy: a port in use, an address that is not this machine's, a port
-// below 1024 without privilege. Any other error: its own message.
-[[nodiscard]] std::string explain_bind_failure(const net::Error& e, const net::Endpoint& at, const Lesson& common);
+// below 1024 without privilege. Any other error: its own message, in `lang`
+// (error_text).
+[[nodiscard]] std::string explain_bind_failure(const net::Error& e, const net::Endpoint& at, const Lesson& common,
+                                               Lang lang = Lang::en);
+
+// This program's own file, shell-quoted, for the setcap command a missing
+// privilege asks for (setcap needs the file itself, whatever path or link the
+// user typed); "PROGRAM" when /proc/self/exe cannot be read.
+[[nodiscard]] std::string own_program_file();
 
 // A UDP socket and a TCP listener on one port number at `at` (UDP's ports and
 // TCP's are two separate sets, so one number serves both, and one capture
@@ -117,12 +124,13 @@ class StreamingCapture {
 // Starts a capture, or says why it cannot: a missing privilege names its remedy.
 [[nodiscard]] std::expected<capture::LiveCapture, CaptureProblem> start_capture(capture::LiveCaptureConfig config);
 
-// The same, with a missing privilege explained in the lesson's language
-// (common note capture_not_permitted): run again as `rerun` (the user's own
+// The same in the lesson's language `lang`, a missing privilege explained by
+// the common note capture_not_permitted: run again as `rerun` (the user's own
 // command line under sudo), or setcap the program.
 [[nodiscard]] std::expected<capture::LiveCapture, CaptureProblem> start_capture(capture::LiveCaptureConfig config,
                                                                                 const Lesson& common,
-                                                                                const std::string& rerun);
+                                                                                const std::string& rerun,
+                                                                                Lang lang = Lang::en);
 #endif
 
 }  // namespace socklab::demo

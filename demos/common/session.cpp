@@ -100,7 +100,7 @@ void Session::part_done(const std::string& name) {
 }
 
 std::string Session::explain_bind_failure(const net::Error& e) const {
-  return demo::explain_bind_failure(e, options_.listen_endpoint, common_);
+  return demo::explain_bind_failure(e, options_.listen_endpoint, common_, options_.lang);
 }
 
 net::TcpListener Session::listen(net::ListenOptions opts) {
@@ -330,7 +330,7 @@ net::Socket Session::reserve_port() {
   const net::Trace t = trace(Side::server);
   // socket() unrecorded, as the lesson has always shown it: the port is the point.
   const int fd = ::socket(at.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw DemoFailure(net::system_error(errno, "socket").message());
+  if (fd < 0) throw DemoFailure(net::system_error(errno, "socket"));
   net::Socket owner(fd, t);
   if (auto bound = owner.bind_to(at); !bound) throw DemoFailure(explain_bind_failure(bound.error()));
   announce(must(owner.local_endpoint()));

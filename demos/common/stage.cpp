@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common_notes.hpp"
+#include "error_text.hpp"
 #include "server_setup.hpp"
 #include "socklab/capture/pcap_writer.hpp"
 #include "socklab/capture/pcapng_writer.hpp"
@@ -172,7 +173,10 @@ void Stage::part_done(const std::string& name) {
 
 lab::Lab& Stage::lab() {
   if (lab_) return *lab_;
-  if (!lab::has_lab_privilege()) throw LabUnavailable(lab::explain_missing_privilege());
+  if (!lab::has_lab_privilege()) {
+    throw LabUnavailable(common_.note(CommonNote{"lab_missing_privilege"},
+                                      {{"command", rerun_command(options_, "", true)}, {"program", own_program_file()}}));
+  }
   lab_.emplace(lab::Lab::create());
   return *lab_;
 }
@@ -286,7 +290,7 @@ std::optional<double> Stage::arm(const CaptureSpec& spec) {
     capture::LiveCaptureConfig base{.filter = spec.filter, .snaplen = 2048, .buffer_bytes = 1 << 20};
     auto started = lab::LabCapture::start(spec.places, base);
     if (!started) {
-      capture_problem_ = started.error().message();
+      capture_problem_ = error_text(started.error(), common_, options_.lang);
       return std::nullopt;
     }
     lab_capture_.reset(new lab::LabCapture(std::move(*started)));
@@ -295,7 +299,7 @@ std::optional<double> Stage::arm(const CaptureSpec& spec) {
     auto config = capture_config_for(spec.server, options_.pcap_path);
     if (options_.pcapng) config.write_to.clear();  // written after the lesson, with its notes
     capture_interface_ = config.interface;
-    auto started = start_capture(config, common_, rerun_command(options_, "", true));
+    auto started = start_capture(config, common_, rerun_command(options_, "", true), options_.lang);
     if (!started) {
       capture_problem_ = std::move(started.error().text);
       capture_not_permitted_ = started.error().not_permitted;
@@ -361,7 +365,7 @@ void Stage::stop_capture() {
   if (capture_) {
     auto stats = capture_->stop();
     if (!stats) {
-      capture_problem_ = stats.error().message();
+      capture_problem_ = error_text(stats.error(), common_, options_.lang);
     } else {
       capture_stats_ = {{"captured", stats->captured},
                         {"received", stats->received},
@@ -387,7 +391,7 @@ void Stage::stop_capture() {
     const std::uint64_t sightings = lab_capture_->captured();
     auto events = lab_capture_->stop();
     if (!events) {
-      capture_problem_ = events.error().message();
+      capture_problem_ = error_text(events.error(), common_, options_.lang);
     } else {
       capture_stats_ = {{"captured", events->size()}, {"sightings", sightings}, {"dropped_by_kernel", 0}};
       capture_link_ = events->empty() ? capture::LinkType::ethernet : events->front().link;
@@ -420,13 +424,13 @@ void Stage::write_capture_file() {
     // A lab's captures are merged after the lesson: the file too is written then.
     auto writer = capture::PcapWriter::create(options_.pcap_path, capture_link_);
     if (!writer) {
-      capture_problem_ = writer.error().message();
+      capture_problem_ = error_text(writer.error(), common_, options_.lang);
       return;
     }
     for (const auto& raw : raw_packets_)
       if (!writer->write(raw)) break;  // commit() says what was kept
     if (auto done = writer->commit(); !done) {
-      capture_problem_ = done.error().message();
+      capture_problem_ = error_text(done.error(), common_, options_.lang);
       return;
     }
     capture_stats_["pcap"] = options_.pcap_path;
@@ -438,12 +442,12 @@ void Stage::write_capture_file() {
       {.comment = common_.note(CommonNote{"pcapng_section"}, {{"program", program}, {"title", lesson_.title()}}),
        .application = program});
   if (!writer) {
-    capture_problem_ = writer.error().message();
+    capture_problem_ = error_text(writer.error(), common_, options_.lang);
     return;
   }
   auto interface = writer->add_interface({.name = capture_interface_, .link = capture_link_});
   if (!interface) {
-    capture_problem_ = interface.error().message();
+    capture_problem_ = error_text(interface.error(), common_, options_.lang);
     return;
   }
   // The calls between two packets, in the ladder's order: merge_timeline places them.
@@ -477,7 +481,7 @@ void Stage::write_capture_file() {
       break;  // commit() says what was kept
   }
   if (auto done = writer->commit(); !done) {
-    capture_problem_ = done.error().message();
+    capture_problem_ = error_text(done.error(), common_, options_.lang);
     return;
   }
   capture_stats_["pcap"] = options_.pcap_path;

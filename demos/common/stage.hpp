@@ -60,9 +60,17 @@ using net::Side;
 
 // A step of the lesson failed in a way the lesson did not plan for (a socket
 // error, a peer that never answered). The demo prints the message and exits 1.
+// A lib error is kept as it came (what() is its English message), so that the
+// report says it in the lesson's language (failure_text, error_text.hpp); any
+// other text is the lesson's own note, already in that language.
 class DemoFailure : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+  explicit DemoFailure(net::Error e) : std::runtime_error(e.message()), error_(std::move(e)) {}
+  [[nodiscard]] const std::optional<net::Error>& error() const noexcept { return error_; }
+
+ private:
+  std::optional<net::Error> error_;
 };
 
 // The flags ask for something this lesson cannot do (exit code 2).
@@ -78,11 +86,11 @@ class LabUnavailable : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Unwraps a lib result, or throws DemoFailure with the error's message
+// Unwraps a lib result, or throws DemoFailure with the error
 // ("connect 127.0.0.1:5000: Connection refused").
 template <class T>
 T must(net::Result<T>&& r) {
-  if (!r) throw DemoFailure(r.error().message());
+  if (!r) throw DemoFailure(std::move(r.error()));
   if constexpr (!std::is_void_v<T>) return std::move(*r);
 }
 

@@ -39,6 +39,31 @@ std::size_t widest_line(const std::string& text) {
   return widest;
 }
 
+// Lines of an ASCII --help that break earlier than wrapping needs: of two lines
+// of a description (the same indent, at least 4; not an option's name), the
+// second's first word would have fitted on the first. An option group's lines,
+// wrapped to fit and wrapped again after CLI11 indented them, break so
+// ("... while the first" / "is" / "unacknowledged").
+std::vector<std::string> early_breaks(const std::string& text, std::size_t width) {
+  std::vector<std::string> lines, out;
+  for (std::size_t start = 0; start < text.size();) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const std::string& above = lines[i - 1];
+    const std::string& line = lines[i];
+    const std::size_t indent = line.find_first_not_of(' ');
+    if (indent == std::string::npos || indent < 4 || above.find_first_not_of(' ') != indent || above[indent] == '-') continue;
+    const std::size_t word = line.find(' ', indent);
+    const std::size_t word_size = (word == std::string::npos ? line.size() : word) - indent;
+    if (above.size() + 1 + word_size <= width) out.push_back(above + "\n" + line);
+  }
+  return out;
+}
+
 // The line of `text` that contains `needle` ("" when none does).
 std::string line_with(const std::string& text, std::string_view needle) {
   const auto at = text.find(needle);
@@ -162,10 +187,12 @@ TEST_CASE("every program's --help fits 80 columns off a terminal, and COLUMNS wh
     CHECK(plain.exit_code == 0);
     CHECK(widest_line(plain.out) <= 80);
     CHECK(widest_line(plain.out) > 60);  // it does use the width
+    for (const auto& b : early_breaks(plain.out, 80)) FAIL_CHECK("a line broken early (80 columns):\n" << b);
     env["COLUMNS"] = "50";
     const auto narrow = run_demo(args, env);
     CHECK(narrow.exit_code == 0);
     CHECK(widest_line(narrow.out) <= 50);
+    for (const auto& b : early_breaks(narrow.out, 50)) FAIL_CHECK("a line broken early (50 columns):\n" << b);
   }
 }
 

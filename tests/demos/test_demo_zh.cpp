@@ -15,6 +15,10 @@
 
 #include <sys/socket.h>
 
+#include <chrono>
+#include <regex>
+#include <thread>
+
 #include "demo_runner.hpp"
 #include "net_helpers.hpp"
 #include "socklab/net.hpp"
@@ -27,7 +31,7 @@ using Strings = std::vector<std::string>;
 const std::set<std::string, std::less<>> kAllowed{
     // calls and socket options, as in the code and man pages
     "socket", "bind", "listen", "accept", "connect", "send", "recv", "sendto", "recvfrom", "close", "shutdown",
-    "setsockopt", "getsockopt", "read", "write", "poll", "recv_exact", "sendall", "ioctl", "unlink", "capset",
+    "setsockopt", "getsockopt", "getpeername", "getsockname", "read", "write", "poll", "recv_exact", "sendall", "ioctl", "unlink", "capset",
     // tcpdump's words on the ladder, TCP options
     "seq", "ack", "len", "win", "frag", "unreachable", "mss", "sackOK", "wscale", "val", "ecr", "nop", "lo", "any",
     "tell",  // ARP who-has 10.0.0.3 tell 10.0.0.1
@@ -45,7 +49,7 @@ const std::set<std::string, std::less<>> kAllowed{
     "sudo", "setcap", "cap_net_raw", "cap_net_admin", "eip", "tcpdump", "traceroute", "nn", "r", "netstat", "su", "ss", "ip", "ls",
     // ss -ltnp's process column: users:(("demo-ports",pid=1,fd=3))
     "fd",
-    "Wireshark", "pcap", "proc", "net", "snmp", "python", "Python", "struct", "pack", "sleep", "root", "zh",
+    "Wireshark", "pcap", "pcapng", "libpcap", "proc", "net", "snmp", "python", "Python", "struct", "pack", "sleep", "root", "zh",
     // names
     "Linux", "Nagle", "socklab", "Chromium", "ClientHello",
     // demo-layers: the Ethernet header's field, the virtual link the lab uses
@@ -254,6 +258,8 @@ TEST_CASE("errors speak Chinese with --lang zh: refused connects, the lessons' o
       {{DEMO_STICKY, "--file", "/etc/hostname"}, 2},
       {{DEMO_STICKY, "--fix", "header", "--file", "/dev/null"}, 2},
       {{DEMO_LAYERS, "--role", "client", "--port", "5000"}, 2},
+      {{DEMO_LAN, "--role", "server"}, 2},
+      {{DEMO_ROUTER, "--role", "server"}, 2},
   };
   for (const auto& [args, code] : cases) {
     Strings cmd = args;
@@ -266,6 +272,11 @@ TEST_CASE("errors speak Chinese with --lang zh: refused connects, the lessons' o
     CHECK_FALSE(r.err.empty());
     CHECK(foreign_words_in(r.out).empty());
     CHECK(foreign_words_in(r.err).empty());
+  }
+  // The lab lessons refuse --role with their own note.
+  for (const char* demo : {DEMO_LAN, DEMO_ROUTER}) {
+    const auto r = socklab::test::run_demo({demo, "--role", "server", "--lang", "zh"});
+    CHECK(r.err.find("本课自己扮演所有主机") != std::string::npos);
   }
 }
 
@@ -353,4 +364,67 @@ TEST_CASE("every demo and variant speaks Chinese with --lang zh", "[zh-sweep]") 
       }
     }
   }
+}
+
+// --help speaks the run's language too: the demo's own flags (lessons/zh/<demo>.md),
+// the common ones, the groups and CLI11's own words (common.md).
+TEST_CASE("--help of every demo is Chinese with --lang zh", "[demos][zh]") {
+  const Strings demos{DEMO_HANDSHAKE, DEMO_TEARDOWN, DEMO_STICKY, DEMO_UDP, DEMO_BACKLOG, DEMO_UNIX,
+                      DEMO_LAYERS,    DEMO_LAN,      DEMO_PORTS,  DEMO_WEB, DEMO_ROUTER,  DEMO_SYNFLOOD};
+  for (const auto& demo : demos) {
+    const auto r = socklab::test::run_demo({demo, "--help", "--lang", "zh"});
+    INFO(demo);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("用法") != std::string::npos);
+    for (const auto& w : foreign_words_in(r.out)) FAIL_CHECK("English in --help --lang zh: " << w << "\n" << r.out);
+  }
+  // A flag of the demo's own, in its lesson's words; the language from the environment too.
+  const auto zh = socklab::test::run_demo({DEMO_HANDSHAKE, "--help"}, {{"LANG", "zh_CN.UTF-8"}, {"LC_ALL", ""}});
+  CHECK(zh.out.find("连接一个没人监听的端口") != std::string::npos);
+  // English keeps the texts written beside the flags.
+  const auto en = socklab::test::run_demo({DEMO_HANDSHAKE, "--help", "--lang", "en"});
+  CHECK(en.out.find("Connect to a port nobody listens on") != std::string::npos);
+  CHECK(en.out.find("Print this help message and exit") != std::string::npos);
+}
+
+// A lesson stopped by a lib error (DemoFailure from must()) names the error in
+// the run's language: glibc's strerror() text is English whatever --lang says.
+TEST_CASE("a socket error that stops a lesson is said in Chinese with --lang zh", "[demos][zh]") {
+  namespace net = socklab::net;
+  using namespace std::chrono_literals;
+  // A "server" that accepts and resets at once: the client's next call on the connection fails.
+  auto listener = net::TcpListener::bind(net::Endpoint::loopback_v4(0), {});
+  REQUIRE(listener);
+  std::thread resetter([&] {
+    if (auto c = listener->accept(10s)) (void)c->stream.set_linger(0s);  // closed here: an RST
+  });
+  const auto r = socklab::test::run_demo(
+      {DEMO_TEARDOWN, "--role", "client", "--port", std::to_string(listener->endpoint().port()), "--lang", "zh"});
+  resetter.join();
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("课程中途停止") != std::string::npos);
+  // Which call fails depends on when the RST arrives (getpeername, send, recv): each names its errno.
+  CHECK(std::regex_search(r.err, std::regex("：.+（E[A-Z]+")));
+  CHECK(foreign_words_in(r.out).empty());
+  CHECK(foreign_words_in(r.err).empty());
+}
+
+// A lesson stopped by its own note (its server's port already taken), and a lab
+// lesson without the lab's privileges.
+TEST_CASE("a lesson's own failure notes are Chinese with --lang zh", "[demos][zh]") {
+  const auto held = socklab::test::refusing_port();  // bound: the lesson's server cannot bind it
+  const auto taken = socklab::test::run_demo({DEMO_HANDSHAKE, "--port", held.port, "--lang", "zh"});
+  INFO(taken.err);
+  CHECK(taken.exit_code == 1);
+  CHECK(taken.err.find("课程中途停止") != std::string::npos);
+  CHECK(foreign_words_in(taken.err).empty());
+  CHECK(foreign_words_in(taken.out).empty());
+
+  const auto lab = socklab::test::run_demo(
+      {SOCKLAB_SETPRIV, "--bounding-set=-all", "--inh-caps=-all", "--", DEMO_ROUTER, "--lang", "zh"});
+  INFO(lab.err);
+  CHECK(lab.exit_code == 5);
+  CHECK(lab.err.find("CAP_NET_ADMIN") != std::string::npos);
+  CHECK(foreign_words_in(lab.err).empty());
 }

@@ -8,9 +8,12 @@
 #include <string>
 
 #include "error_text.hpp"
+#include "help_text.hpp"
 #include "lesson.hpp"
+#include "stage.hpp"
 #include "note_key.hpp"
 #include "render.hpp"
+#include "socklab/cli/help_format.hpp"
 #include "socklab_lessons.hpp"
 
 using socklab::demo::Lang;
@@ -140,4 +143,50 @@ TEST_CASE("lib's errors in the lesson's language: strerror() is English whatever
   const auto late = net::make_error(net::errc::timed_out, "wait for 16 bytes", "no 16 bytes within 10 ms");
   CHECK(error_text(late, *en, Lang::en) == "wait for 16 bytes: no 16 bytes within 10 ms");
   CHECK(error_text(late, *zh, Lang::zh) == "超时");
+
+  // A lesson's failure (failure_text): the lib error a DemoFailure carries, or its note.
+  using socklab::demo::failure_text;
+  const auto reset = net::system_error(ECONNRESET, "recv 127.0.0.1:5000");
+  // must() keeps the error; what() stays lib's English message.
+  const socklab::demo::DemoFailure from_must(reset);
+  CHECK(std::string(from_must.what()) == reset.message());
+  CHECK(failure_text(from_must, *zh, Lang::zh) == "recv 127.0.0.1:5000：连接被对方重置（ECONNRESET）");
+  CHECK(failure_text(from_must, *en, Lang::en) == "recv 127.0.0.1:5000: Connection reset by peer (ECONNRESET)");
+  // A lab's LabError (net::NetException) the same way.
+  CHECK(failure_text(net::NetException(reset), *zh, Lang::zh) == "recv 127.0.0.1:5000：连接被对方重置（ECONNRESET）");
+  // A note of the lesson's is in its language already.
+  CHECK(failure_text(socklab::demo::DemoFailure("B 没有确认这条消息。"), *zh, Lang::zh) == "B 没有确认这条消息。");
+}
+
+TEST_CASE("--help in another language comes from help notes, which --check-notes matches to the flags", "[lesson]") {
+  using socklab::demo::check_help_notes;
+  CLI::App app{"demo-x: English", "demo-x"};
+  socklab::cli::use_wrapping_help(app);  // as every demo's: it translates CLI11's own phrases
+  bool merged = false, half_close = false, quiz = false;
+  app.add_flag("--merged", merged, "The server closes at once");
+  app.add_option_group("Variants", "Pick at most one")->add_flag("--half-close", half_close, "Half a close");
+  app.add_flag("--quiz", quiz, "Predict, then reveal")->group("Output");
+  const std::set<std::string> common_options{"--help", "--quiz"};
+  const auto lesson = [](std::string_view notes) {
+    return *Lesson::parse("zh/x.md", "# 第 9 课：测试\n\n目标。\n\n## Notes\n\n" + std::string(notes));
+  };
+  const auto zh = lesson("- help.merged: 服务器立刻关闭\n- help.half_close: 半关闭\n");
+  const auto zh_common = *socklab::demo::Lesson::load("common", Lang::zh);
+  socklab::demo::localize_help(app, zh, zh_common, common_options, "demo-x");
+  const std::string help = app.help();
+  for (const std::string_view text : {"demo-x：第 9 课：测试", "服务器立刻关闭", "半关闭", "打印这份帮助并退出", "[选项组：变体]",
+                                      "先预测，再揭晓", "输出:"}) {
+    INFO(help);
+    CHECK(help.find(text) != std::string::npos);
+  }
+  std::vector<std::string> problems;
+  check_help_notes(app, zh, Lang::zh, false, common_options, problems);
+  CHECK(problems.empty());
+  // A flag without its help, a help note without its flag, help in an English lesson file.
+  check_help_notes(app, lesson("- help.merged: 服务器立刻关闭\n- help.abort: 中止\n"), Lang::zh, false, common_options, problems);
+  check_help_notes(app, lesson("- help.merged: The server closes\n"), Lang::en, false, common_options, problems);
+  REQUIRE(problems.size() == 3);
+  CHECK_THAT(problems[0], Catch::Contains("\"help.half_close\" is missing"));
+  CHECK_THAT(problems[1], Catch::Contains("\"help.abort\""));
+  CHECK_THAT(problems[2], Catch::Contains("English help is written beside the flag"));
 }

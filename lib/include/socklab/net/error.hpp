@@ -61,13 +61,16 @@ Error make_error(errc e, std::string context, std::string detail = {});
 // "errno 4242" for a value glibc does not name; "" for 0 (no error).
 std::string errno_name(int err);
 
-// What value_or_throw() throws: a std::system_error whose what() is Error::message().
+// What value_or_throw() throws: a std::system_error whose what() is Error::message(),
+// carrying the Error itself so a catcher can say it in another language.
 class NetException : public std::system_error {
  public:
-  explicit NetException(const Error& e) : std::system_error(e.code), message_(e.message()) {}
+  explicit NetException(const Error& e) : std::system_error(e.code), error_(e), message_(e.message()) {}
   [[nodiscard]] const char* what() const noexcept override { return message_.c_str(); }
+  [[nodiscard]] const Error& error() const noexcept { return error_; }
 
  private:
+  Error error_;
   std::string message_;
 };
 

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -26,11 +28,22 @@ namespace socklab::cli {
 class WrappingFormatter : public CLI::Formatter {
  public:
   std::string make_help(const CLI::App* app, std::string name, CLI::AppFormatMode mode) const override;
+  // Help in another language: each `english` phrase CLI11 writes itself and
+  // has no label for ("[Option Group: ") becomes `translated`, before wrapping.
+  // (The phrases with a label, "Usage" and "OPTIONS", go through label().)
+  void translate(std::string english, std::string translated);
   // The name in the left column, the description wrapped beside it (below it
   // when the name leaves fewer than two spaces).
   std::string make_option(const CLI::Option* opt, bool is_positional) const override;
   // CLI11's, with each word of a type name labelled on its own (label("TEXT", ...)).
   std::string make_option_opts(const CLI::Option* opt) const override;
+  // An option group's (or subcommand's) lines, which CLI11 indents by two more
+  // columns: its options are wrapped that much narrower, so no line is wrapped twice.
+  std::string make_expanded(const CLI::App* sub) const override;
+
+ private:
+  std::vector<std::pair<std::string, std::string>> translations_;
+  mutable std::size_t nested_ = 0;  // columns the group being made is indented by
 };
 
 // Gives `app` the wrapping formatter; subcommands added after this inherit it.

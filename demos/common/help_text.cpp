@@ -1,0 +1,131 @@
+#include "help_text.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <memory>
+#include <string_view>
+
+#include "socklab/cli/help_format.hpp"
+
+namespace socklab::demo {
+
+namespace {
+
+// The common.md notes of the help's own words: its title and footer, the groups
+// of the flags, and what CLI11 writes itself: a label of its formatter, or a
+// phrase it has no label for.
+struct CliWord {
+  std::string_view key;
+  std::string_view label = {};
+  std::string_view phrase = {};
+};
+constexpr std::array<CliWord, 13> kHelpWords{{
+    {"help.title"},
+    {"help.footer"},
+    {"help.group.options"},
+    {"help.group.where"},
+    {"help.group.output"},
+    {"help.group.variants"},
+    {"help.group.variants_about"},
+    {"help.cli.usage", "Usage"},
+    {"help.cli.options", "OPTIONS"},
+    {"help.cli.excludes", "Excludes"},
+    {"help.cli.needs", "Needs"},
+    {"help.cli.option_group", {}, "[Option Group: "},
+    {"help.cli.at_most_one", {}, "[At most 1 of the following options are allowed]"},
+}};
+// A range's type name ("UINT:INT in [0 - 65535]"): the word between the type and the range.
+constexpr std::string_view kCliIn = "help.cli.in";
+
+std::string lowercase(std::string_view s) {
+  std::string out(s);
+  std::ranges::transform(out, out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string group_key(std::string_view group) { return "help.group." + lowercase(group); }
+
+// The app and its option groups (nameless sub-apps, "Variants").
+std::vector<CLI::App*> with_option_groups(CLI::App& app) {
+  std::vector<CLI::App*> out{&app};
+  for (CLI::App* g : app.get_subcommands([](CLI::App* a) { return a->get_name().empty(); })) out.push_back(g);
+  return out;
+}
+
+// A flag --help shows: not one hidden in the group "" (--check-notes, --man-page).
+bool shown(const CLI::Option& o) { return !o.get_group().empty(); }
+
+}  // namespace
+
+std::string help_key(const CLI::Option& o) {
+  std::string name = o.get_name();
+  name.erase(0, name.find_first_not_of('-'));
+  std::ranges::replace(name, '-', '_');
+  return "help." + name;
+}
+
+void localize_help(CLI::App& app, const Lesson& lesson, const Lesson& common,
+                   const std::set<std::string>& common_options, const std::string& program) {
+  // A note the texts lack keeps the English: --check-notes names it.
+  const auto set = [](const Lesson& from, std::string_view key, const auto& apply) {
+    if (from.has(key)) apply(from.note(key));
+  };
+  if (common.has("help.title")) app.description(common.note("help.title", {{"program", program}, {"title", lesson.title()}}));
+  set(common, "help.footer", [&](std::string t) { app.footer(std::move(t)); });
+  for (CLI::App* a : with_option_groups(app)) {
+    if (a != &app) {
+      const std::string key = group_key(a->get_group());
+      set(common, key + "_about", [&](std::string t) { a->description(std::move(t)); });
+      set(common, key, [&](std::string t) { a->group(std::move(t)); });
+    }
+    for (CLI::Option* o : a->get_options()) {
+      if (!shown(*o)) continue;
+      set(common_options.contains(o->get_name()) ? common : lesson, help_key(*o),
+          [&](std::string t) { o->description(std::move(t)); });
+      set(common, group_key(o->get_group()), [&](std::string t) { o->group(std::move(t)); });
+    }
+  }
+  const auto formatter = app.get_formatter();
+  const auto wrapping = std::dynamic_pointer_cast<cli::WrappingFormatter>(formatter);
+  for (const CliWord& w : kHelpWords) {
+    if (!w.label.empty()) set(common, w.key, [&](std::string t) { formatter->label(std::string(w.label), std::move(t)); });
+    if (!w.phrase.empty() && wrapping) {
+      set(common, w.key, [&](std::string t) { wrapping->translate(std::string(w.phrase), std::move(t)); });
+    }
+  }
+  if (wrapping) set(common, kCliIn, [&](const std::string& t) { wrapping->translate(" in [", " " + t + " ["); });
+}
+
+void check_help_notes(const CLI::App& app, const Lesson& l, Lang lang, bool is_common,
+                      const std::set<std::string>& common_options, std::vector<std::string>& problems) {
+  std::set<std::string> wanted;
+  if (lang != Lang::en) {
+    std::vector<const CLI::App*> apps{&app};
+    for (const CLI::App* g : app.get_subcommands([](const CLI::App* a) { return a->get_name().empty(); })) apps.push_back(g);
+    for (const CLI::App* a : apps) {
+      for (const CLI::Option* o : a->get_options()) {
+        if (shown(*o) && common_options.contains(o->get_name()) == is_common) wanted.insert(help_key(*o));
+      }
+    }
+    if (is_common) {
+      for (const auto& w : kHelpWords) wanted.emplace(w.key);
+      wanted.emplace(kCliIn);
+    }
+  }
+  for (const auto& key : wanted) {
+    if (!l.has(key)) {
+      problems.push_back(fmt::format("lessons/{}: note \"{}\" is missing (--help in this language shows it)", l.path(), key));
+    }
+  }
+  for (const auto& key : l.keys()) {
+    if (!key.starts_with("help.") || wanted.contains(key)) continue;
+    const std::string_view why = lang == Lang::en ? "English help is written beside the flag, in the code"
+                                                  : "it is not the help of a flag of this demo (remove it)";
+    problems.push_back(fmt::format("lessons/{}: note \"{}\": {}", l.path(), key, why));
+  }
+}
+
+}  // namespace socklab::demo
