@@ -150,6 +150,11 @@ Result<std::vector<DiagSocket>> find_tcp_sockets(const DiagQuery& q) {
   req.body.sdiag_family = static_cast<std::uint8_t>(q.family);
   req.body.sdiag_protocol = IPPROTO_TCP;
   req.body.idiag_states = states_mask(q.states);  // the kernel filters by state for us
+  // and by port: the reply is then this connection's entries only, one small
+  // message, not a dump of every socket in several parts (a dump in parts can
+  // miss an entry that moved meanwhile, FIN_WAIT_2 to TIME_WAIT).
+  if (q.local_port) req.body.id.idiag_sport = htons(*q.local_port);
+  if (q.remote_port) req.body.id.idiag_dport = htons(*q.remote_port);
 
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
