@@ -285,9 +285,7 @@ TEST_CASE("a server serves a class of 20 students from another machine", "[demos
 // connection comes from the same port number as the student's datagrams.
 TEST_CASE("a UDP server serves a class of 20 students from another machine", "[demos][class][udp]") {
   const std::vector<ClassCase> cases{
-      {"udp", {DEMO_UDP}, {"datagrams_kept", "tcp_glued", "no_handshake"}, {"no_handshake"}, {"no_handshake"}, 1},
       {"udp --echo", {DEMO_UDP, "--echo"}, {"answered_to_sender"}, {"replies_from_server"}, {}, 0},
-      {"udp --truncate", {DEMO_UDP, "--truncate"}, {"truncated", "rest_lost"}, {}, {}, 0},
   };
   for (int round = 1; round <= rounds(); ++round) {
     for (const auto& c : cases) {
