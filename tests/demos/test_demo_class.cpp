@@ -280,21 +280,6 @@ TEST_CASE("a server serves a class of 20 students from another machine", "[demos
   }
 }
 
-// A UDP lesson's class: datagrams go to each student's run by their sender's
-// ADDR:PORT (20 students share one address), and the default lesson's TCP
-// connection comes from the same port number as the student's datagrams.
-TEST_CASE("a UDP server serves a class of 20 students from another machine", "[demos][class][udp]") {
-  const std::vector<ClassCase> cases{
-      {"udp --echo", {DEMO_UDP, "--echo"}, {"answered_to_sender"}, {"replies_from_server"}, {}, 0},
-  };
-  for (int round = 1; round <= rounds(); ++round) {
-    for (const auto& c : cases) {
-      INFO("round " << round);
-      hold_class(c);
-    }
-  }
-}
-
 TEST_CASE("Ctrl-C ends a class with its summary; students then hear that no server listens", "[demos][class]") {
   // With --capture: the capture's thread must not take the signal (it did, and the class died without its summary).
   auto server = socklab::test::start_demo({DEMO_STICKY, "--role", "server", "--capture", "--json"});
