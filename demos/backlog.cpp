@@ -143,7 +143,7 @@ nlohmann::json read_line(Session& s, net::TcpStream& from, LineReader& reader) {
     if (line.error().code == net::errc::timed_out) {
       throw demo::DemoFailure(s.note(Note{"fail_server_silent"}, {{"endpoint", server}, {"seconds", std::to_string(s.patience().count() / 1000)}}));
     }
-    throw demo::DemoFailure(line.error().message());
+    throw demo::DemoFailure(line.error());
   }
   if (!*line) throw demo::DemoFailure(s.note(Note{"fail_server_left"}, {{"endpoint", server}}));
   const std::string text((*line)->text());

@@ -442,7 +442,7 @@ void unreachable(Session& s) {
         std::array<std::byte, kRecvSize> buf{};
         auto got = udp.recv(buf, s.patience());
         recv_result = got ? "data" : demo::errno_name(got.error().errno_value());
-        if (!got && recv_result->empty()) throw demo::DemoFailure(got.error().message());
+        if (!got && recv_result->empty()) throw demo::DemoFailure(got.error());
         s.explain(Side::client, "recv", Note{"udp_recv_refused"});
         s.end_capture();  // the ICMP error has arrived: recv() reported it
       });

@@ -233,7 +233,7 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
     }
     udp_wake_ = ::eventfd(0, EFD_CLOEXEC);
     if (::setsockopt(udp_socket_.fd(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0 || udp_wake_ < 0) {
-      std::fprintf(stderr, "%s: %s\n", program.c_str(), net::system_error(errno, "SO_TIMESTAMPNS/eventfd").message().c_str());
+      std::fprintf(stderr, "%s: %s\n", program.c_str(), error_text(net::system_error(errno, "SO_TIMESTAMPNS/eventfd"), common_, options_.lang).c_str());
       return exit_failed;
     }
   } else {
@@ -588,7 +588,7 @@ void Classroom::dispatch() {
     if (!got) {
       // A connection reset while it waited in the queue: nobody's loss.
       if (got.error().errno_value() == ECONNABORTED) continue;
-      if (!dispatch_ended_ && !stopping_) dispatch_error_ = std::make_exception_ptr(DemoFailure(got.error().message()));
+      if (!dispatch_ended_ && !stopping_) dispatch_error_ = std::make_exception_ptr(DemoFailure(got.error()));
       dispatch_ended_ = true;
       changed_.notify_all();
       return;
