@@ -35,6 +35,7 @@
 #include <mutex>
 #include <optional>
 #include <ranges>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -46,6 +47,7 @@
 
 #include "chat_text.hpp"
 #include "error_text.hpp"
+#include "help_text.hpp"
 #include "live_log.hpp"
 #include "socklab/cli/help_format.hpp"
 #include "demo.hpp"
@@ -70,7 +72,7 @@ int poll_until(std::span<pollfd> fds, const std::optional<Clock::time_point>& de
   return ::poll(fds.data(), fds.size(), timeout);
 }
 
-constexpr std::array<std::string_view, 102> kNoteKeys{
+constexpr std::array<std::string_view, 83> kNoteKeys{
     // server
     "listening", "limits", "joined", "message_refused", "turned_away", "stopping",
     "no_descriptors", "descriptors_back", "max_clients_capped", "max_clients_refused",
@@ -97,10 +99,7 @@ constexpr std::array<std::string_view, 102> kNoteKeys{
     "reason.unknown",
     // --raw: the classic course's unframed chat
     "raw_limits", "raw_joined", "raw_recv", "raw_glued", "raw_connected", "raw_sent", "raw_received", "raw_not_closed",
-    // --help and the usage errors, in the run's language
-    "help_description", "help_exit_codes", "help_see_lesson", "help_server", "help_client", "help_json", "help_port",
-    "help_no_lesson", "help_capture", "help_pcap", "help_raw", "help_prefix", "help_max_clients", "help_max_message",
-    "help_frame_timeout", "help_idle_timeout", "help_hello_timeout", "help_max_queued", "help_name",
+    // the usage errors, in the run's language (--help's: help.* notes, help_text.hpp)
     "usage_no_side", "usage_client_port", "usage_raw_prefix", "usage_prefix", "usage_name"};
 using Note = demo::Key<kNoteKeys>;
 
@@ -1275,52 +1274,82 @@ int main(int argc, char** argv) {
   auto texts = Texts::load(demo::lang_of_arguments(argc, argv));
   if (!texts) return demo::exit_failed;
   const auto text = [&](Note key) { return texts->lesson.note(key); };
-  CLI::App app(text("help_description"), "demo-chat");
+  // --help: English here beside each flag; other languages from the lesson
+  // files' help.* notes (localize_help below), as every demo's.
+  CLI::App app("demo-chat: Lesson 6, a chat server that keeps serving (several clients, bad peers, limits)", "demo-chat");
   socklab::cli::use_wrapping_help(app);  // before the subcommands, which inherit it
-  demo::localize_help(app, texts->common);
   app.require_subcommand(0, 1);
-  app.footer(text("help_exit_codes") + "\n" + text("help_see_lesson"));
+  app.footer(
+      "Exit codes: 0 done, 1 a step failed (the message says which), 2 bad usage, 4 --capture asked for but not "
+      "permitted, or this build has no capture support.\nSee lessons/en/chat.md for the protocol and the limits.");
 
   demo::CommonOptions opts;
   app.add_flag("--check-notes", opts.check_notes, "")->group("");
   std::string prefix_flag = "!I";
   ServerFlags server_flags;
-  const std::string own_group = texts->common.note(demo::CommonNote{"help_options_group"});
-  const auto add_side = [&](std::string_view name, Note description, demo::CommonFlags common_flags) {
-    CLI::App* cmd = app.add_subcommand(std::string(name), text(description));
-    cmd->group(texts->common.note(demo::CommonNote{"help_commands"}));
+  const std::string own_group = "Options";
+  // The common flags whose help common.md has; those the chat describes itself are in chat.md.
+  std::set<std::string> common_options;
+  const auto own = [&](CLI::App* cmd, const std::string& flag, std::string description) {
+    cmd->get_option(flag)->description(std::move(description));
+    common_options.erase(flag);
+  };
+  const auto add_side = [&](std::string_view name, std::string description, demo::CommonFlags common_flags) {
+    CLI::App* cmd = app.add_subcommand(std::string(name), std::move(description));
+    cmd->group("Subcommands");
     cmd->get_help_ptr()->group(own_group);
-    demo::add_common_flags(*cmd, opts, texts->common, common_flags);
+    demo::add_common_flags(*cmd, opts, common_flags);
+    for (const CLI::Option* o : cmd->get_options()) common_options.insert(o->get_name());
     // The common texts speak of a lesson's ladder; the chat's output is a log.
-    cmd->get_option("--json")->description(text("help_json"));
-    cmd->get_option("--port")->description(text("help_port"));
-    cmd->get_option("--no-lesson")->description(text("help_no_lesson"));
-    cmd->add_flag("--raw", server_flags.raw, text("help_raw"))->group(own_group);
-    cmd->add_option("--prefix", prefix_flag, text("help_prefix"))->group(own_group);
+    own(cmd, "--json", "Print JSON lines instead of text");
+    own(cmd, "--port",
+        "The server's port (server: default a free one the kernel picks; client: the one the server printed)");
+    own(cmd, "--no-lesson", "Skip the lesson's title and goal");
+    cmd->add_flag("--raw", server_flags.raw,
+                  "The classic course's unframed chat: each line in one send(), no length prefix; each recv(1024) "
+                  "taken as one message (lines sent close together glue)")
+        ->group(own_group);
+    cmd->add_option("--prefix", prefix_flag,
+                    "The length prefix as a Python struct format: !I (default, network order), i (the classic "
+                    "course's struct.pack('i', n)), !H ...")
+        ->group(own_group);
     return cmd;
   };
 
-  CLI::App* server_cmd = add_side("server", "help_server", kServerFlags);
-  server_cmd->get_option("--capture")->description(text("help_capture"));
-  server_cmd->get_option("--pcap")->description(text("help_pcap"));
-  const auto limit = [&](std::string flag, auto& value, Note description) {
-    return server_cmd->add_option(std::move(flag), value, text(description))->default_val(value)->group(own_group);
+  CLI::App* server_cmd = add_side("server", "Run the chat server (Ctrl-C stops it)", kServerFlags);
+  own(server_cmd, "--capture", "Show this server's packets as they pass (needs root or CAP_NET_RAW)");
+  own(server_cmd, "--pcap", "Also keep the packets in this pcap file (implies --capture)");
+  const auto limit = [&](std::string flag, auto& value, std::string description) {
+    return server_cmd->add_option(std::move(flag), value, std::move(description))->default_val(value)->group(own_group);
   };
-  auto* max_clients = limit("--max-clients", server_flags.limits.max_clients, "help_max_clients")
+  auto* max_clients = limit("--max-clients", server_flags.limits.max_clients,
+                            "Live clients at once; more are turned away (at most what the descriptor limit, ulimit "
+                            "-n, allows)")
                           ->check(CLI::Range(1, 100000));
-  limit("--max-message", server_flags.limits.max_message, "help_max_message")->check(CLI::Range(1, 16 * 1024 * 1024));
-  limit("--frame-timeout", server_flags.frame_timeout_ms, "help_frame_timeout")->check(CLI::Range(1LL, 3'600'000LL));
-  limit("--idle-timeout", server_flags.idle_timeout_s, "help_idle_timeout")->check(CLI::Range(1LL, 86'400LL * 7));
-  limit("--hello-timeout", server_flags.hello_timeout_ms, "help_hello_timeout")->check(CLI::Range(1LL, 3'600'000LL));
-  limit("--max-queued", server_flags.limits.max_queued, "help_max_queued")
+  limit("--max-message", server_flags.limits.max_message,
+        "Largest message in bytes; a bigger frame header closes the client")
+      ->check(CLI::Range(1, 16 * 1024 * 1024));
+  limit("--frame-timeout", server_flags.frame_timeout_ms, "Milliseconds a frame may take from its first byte to its last")
+      ->check(CLI::Range(1LL, 3'600'000LL));
+  limit("--idle-timeout", server_flags.idle_timeout_s, "Seconds a client may stay silent before it is closed")
+      ->check(CLI::Range(1LL, 86'400LL * 7));
+  limit("--hello-timeout", server_flags.hello_timeout_ms,
+        "Milliseconds a new connection has to send its name; when the server is full, the oldest connection still "
+        "silent makes room for a newcomer")
+      ->check(CLI::Range(1LL, 3'600'000LL));
+  limit("--max-queued", server_flags.limits.max_queued,
+        "Bytes that may wait to be sent to one client; a client that stops reading is closed")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30));
 
-  CLI::App* client_cmd = add_side("client", "help_client", kClientFlags);
+  CLI::App* client_cmd = add_side("client", "Join a chat server: type lines; Ctrl-D leaves", kClientFlags);
   std::string name = default_name();
-  client_cmd->add_option("--name,-n", name, text("help_name"))->group(own_group);
+  client_cmd->add_option("--name,-n", name, "Your name in the chat (default $USER)")->group(own_group);
 
   demo::add_program_flags(app, "chat");
-  demo::localize_help(app, texts->common);  // --version, added just now
+  app.option_defaults()->group(own_group);
+  app.set_help_flag("-h,--help", "Print this help message and exit")->group(own_group);  // listed after --version
+  for (const CLI::Option* o : app.get_options()) common_options.insert(o->get_name());  // -h, --version, ...
+  if (texts->lang != demo::Lang::en) demo::localize_help(app, texts->lesson, texts->common, common_options, "demo-chat");
   try {
     opts.command_line.assign(argv, argv + argc);  // for "run again as ..." hints
     app.parse(argc, argv);
@@ -1330,7 +1359,16 @@ int main(int argc, char** argv) {
     return demo::report_parse_error(app, e, argc, argv, "demo-chat");  // in the run's language, as every demo
   }
 
-  if (opts.check_notes) return demo::check_notes({"chat", "demo-chat", kNoteKeys});
+  if (opts.check_notes) {
+    // The help notes of chat.md both ways (common.md's: every other demo's --check-notes).
+    std::vector<std::string> problems;
+    for (const demo::Lang lang : {demo::Lang::en, demo::Lang::zh}) {
+      if (auto l = demo::Lesson::load("chat", lang)) demo::check_help_notes(app, *l, lang, false, common_options, problems);
+    }
+    for (const auto& p : problems) std::fprintf(stderr, "%s\n", p.c_str());
+    const int notes = demo::check_notes({"chat", "demo-chat", kNoteKeys});
+    return problems.empty() ? notes : demo::exit_failed;
+  }
   if (app.get_subcommands().empty()) return usage_error(*texts, text("usage_no_side"));
 
   const bool is_server = server_cmd->parsed();

@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 193> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 160> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -47,8 +47,6 @@ inline constexpr std::array<std::string_view, 193> kCommonNoteKeys{
     "errc.not_supported",
     // the flags' own checks (options.cpp: finish), in the run's language
     "file_capture", "file_html", "file_is_directory", "file_not_regular", "file_not_writable", "file_no_directory", "file_not_in_directory", "file_link_loop", "file_unwritable", "pcapng_needs_file", "client_needs_port", "listen_for_server", "host_for_client", "address_wrong_family", "address_unknown",
-    // --help: the common flags' texts and CLI11's own words (options.cpp)
-    "flag_group_where", "flag_group_output", "flag_role", "flag_host", "flag_listen", "flag_port", "flag_ipv6", "flag_serve", "flag_summary_every", "flag_capture", "flag_pcap", "flag_pcapng", "flag_html", "flag_json", "flag_lang", "flag_no_lesson", "flag_ascii", "flag_color", "flag_quiz", "flag_answers", "help_usage", "help_options", "help_options_group", "help_subcommand", "help_subcommands", "help_commands", "help_text", "help_int", "help_uint", "help_file", "help_in", "help_help", "help_version",
     "log_dropped",  // a program's log that had to drop lines (live_log.cpp)
 };
 using CommonNote = Key<kCommonNoteKeys>;

@@ -22,7 +22,7 @@ struct CliWord {
   std::string_view label = {};
   std::string_view phrase = {};
 };
-constexpr std::array<CliWord, 13> kHelpWords{{
+constexpr std::array<CliWord, 20> kHelpWords{{
     {"help.title"},
     {"help.footer"},
     {"help.group.options"},
@@ -30,10 +30,17 @@ constexpr std::array<CliWord, 13> kHelpWords{{
     {"help.group.output"},
     {"help.group.variants"},
     {"help.group.variants_about"},
+    {"help.group.subcommands"},
     {"help.cli.usage", "Usage"},
     {"help.cli.options", "OPTIONS"},
     {"help.cli.excludes", "Excludes"},
     {"help.cli.needs", "Needs"},
+    {"help.cli.subcommand", "SUBCOMMAND"},
+    {"help.cli.subcommands", "SUBCOMMANDS"},
+    {"help.cli.text", "TEXT"},
+    {"help.cli.int", "INT"},
+    {"help.cli.uint", "UINT"},
+    {"help.cli.file", "FILE"},
     {"help.cli.option_group", {}, "[Option Group: "},
     {"help.cli.at_most_one", {}, "[At most 1 of the following options are allowed]"},
 }};
@@ -48,11 +55,25 @@ std::string lowercase(std::string_view s) {
 
 std::string group_key(std::string_view group) { return "help.group." + lowercase(group); }
 
-// The app and its option groups (nameless sub-apps, "Variants").
-std::vector<CLI::App*> with_option_groups(CLI::App& app) {
-  std::vector<CLI::App*> out{&app};
-  for (CLI::App* g : app.get_subcommands([](CLI::App* a) { return a->get_name().empty(); })) out.push_back(g);
+// The app, its option groups (nameless sub-apps, "Variants") and its
+// subcommands (demo-chat server, client) with theirs.
+template <typename App>
+std::vector<App*> with_sub_apps(App& app) {
+  std::vector<App*> out{&app};
+  for (App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    for (App* a : with_sub_apps(*sub)) out.push_back(a);
+  }
   return out;
+}
+
+bool is_command(const CLI::App& a) { return !a.get_name().empty(); }
+
+// The note of a subcommand's description: "help.command.server".
+std::string command_key(const CLI::App& a) { return "help.command." + a.get_name(); }
+
+// A lesson may say its program's title and footer itself; else common.md's.
+const Lesson& saying(const Lesson& lesson, const Lesson& common, std::string_view key) {
+  return lesson.has(key) ? lesson : common;
 }
 
 // A flag --help shows: not one hidden in the group "" (--check-notes, --man-page).
@@ -73,10 +94,18 @@ void localize_help(CLI::App& app, const Lesson& lesson, const Lesson& common,
   const auto set = [](const Lesson& from, std::string_view key, const auto& apply) {
     if (from.has(key)) apply(from.note(key));
   };
-  if (common.has("help.title")) app.description(common.note("help.title", {{"program", program}, {"title", lesson.title()}}));
-  set(common, "help.footer", [&](std::string t) { app.footer(std::move(t)); });
-  for (CLI::App* a : with_option_groups(app)) {
-    if (a != &app) {
+  const Lesson& title = saying(lesson, common, "help.title");
+  if (title.has("help.title")) app.description(title.note("help.title", {{"program", program}, {"title", lesson.title()}}));
+  set(saying(lesson, common, "help.footer"), "help.footer", [&](const std::string& t) {
+    for (CLI::App* a : with_sub_apps(app)) {
+      if (a == &app || (is_command(*a) && !a->get_footer().empty())) a->footer(t);  // subcommands copied the English one
+    }
+  });
+  for (CLI::App* a : with_sub_apps(app)) {
+    if (a != &app && is_command(*a)) {
+      set(lesson, command_key(*a), [&](std::string t) { a->description(std::move(t)); });
+      set(common, group_key(a->get_group()), [&](std::string t) { a->group(std::move(t)); });
+    } else if (a != &app) {
       const std::string key = group_key(a->get_group());
       set(common, key + "_about", [&](std::string t) { a->description(std::move(t)); });
       set(common, key, [&](std::string t) { a->group(std::move(t)); });
@@ -103,9 +132,8 @@ void check_help_notes(const CLI::App& app, const Lesson& l, Lang lang, bool is_c
                       const std::set<std::string>& common_options, std::vector<std::string>& problems) {
   std::set<std::string> wanted;
   if (lang != Lang::en) {
-    std::vector<const CLI::App*> apps{&app};
-    for (const CLI::App* g : app.get_subcommands([](const CLI::App* a) { return a->get_name().empty(); })) apps.push_back(g);
-    for (const CLI::App* a : apps) {
+    for (const CLI::App* a : with_sub_apps(app)) {
+      if (!is_common && a != &app && is_command(*a)) wanted.insert(command_key(*a));
       for (const CLI::Option* o : a->get_options()) {
         if (shown(*o) && common_options.contains(o->get_name()) == is_common) wanted.insert(help_key(*o));
       }
@@ -122,6 +150,7 @@ void check_help_notes(const CLI::App& app, const Lesson& l, Lang lang, bool is_c
   }
   for (const auto& key : l.keys()) {
     if (!key.starts_with("help.") || wanted.contains(key)) continue;
+    if (lang != Lang::en && !is_common && (key == "help.title" || key == "help.footer")) continue;  // the lesson's own
     const std::string_view why = lang == Lang::en ? "English help is written beside the flag, in the code"
                                                   : "it is not the help of a flag of this demo (remove it)";
     problems.push_back(fmt::format("lessons/{}: note \"{}\": {}", l.path(), key, why));

@@ -3,6 +3,9 @@
 // its lesson texts, as notes "help.<flag>" (--half-close: help.half_close): the
 // demo's own flags in lessons/<lang>/<demo>.md, the common ones and CLI11's own
 // words ("help.group.where", "help.cli.usage", ...) in lessons/<lang>/common.md.
+// A program with subcommands (demo-chat) has their descriptions in its lesson
+// file too ("help.command.server"); a lesson may have its own help.title and
+// help.footer.
 #pragma once
 
 #include <set>

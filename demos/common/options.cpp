@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
-#include <stdexcept>
 #include <system_error>
 
 #include "common_notes.hpp"
@@ -31,82 +30,55 @@ Lang lang_of_arguments(int argc, char** argv) {
   return lang_from_environment();
 }
 
-void add_common_flags(CLI::App& app, CommonOptions& opts, const Lesson& words, CommonFlags which) {
-  const auto text = [&words](CommonNote key) { return words.note(key); };
-  const std::string where = text(CommonNote{"flag_group_where"}), output = text(CommonNote{"flag_group_output"});
+void add_common_flags(CLI::App& app, CommonOptions& opts, CommonFlags which) {
+  // English here; other languages in lessons/<lang>/common.md as help.<flag> (help_text.hpp).
+  const std::string where = "Where", output = "Output";
   const auto wants = [which](CommonFlag f) { return (which & f) != 0; };
   if (wants(flag_role)) {
-    app.add_option("--role", opts.role_flag, text(CommonNote{"flag_role"}))->check(CLI::IsMember({"server", "client"}))->group(where);
+    app.add_option("--role", opts.role_flag, "Run one side only (default: both, in one process): server on the teacher's machine, client on the students'")->check(CLI::IsMember({"server", "client"}))->group(where);
   }
-  if (wants(flag_host)) app.add_option("--host", opts.host, text(CommonNote{"flag_host"}))->group(where);
-  if (wants(flag_listen)) app.add_option("--listen", opts.listen, text(CommonNote{"flag_listen"}))->group(where);
-  if (wants(flag_port)) app.add_option("--port,-p", opts.port, text(CommonNote{"flag_port"}))->check(CLI::Range(0, 65535))->group(where);
-  if (wants(flag_ipv6)) app.add_flag("-6,--ipv6", opts.ipv6, text("flag_ipv6"))->group(where);
+  if (wants(flag_host)) app.add_option("--host", opts.host, "Client: the server's address (default 127.0.0.1, ::1 with -6)")->group(where);
+  if (wants(flag_listen)) app.add_option("--listen", opts.listen, "Server: the address to listen on (default 127.0.0.1, ::1 with -6; 0.0.0.0 lets other machines in)")->group(where);
+  if (wants(flag_port)) app.add_option("--port,-p", opts.port, "The server's port (default: a free one the kernel picks)")->check(CLI::Range(0, 65535))->group(where);
+  if (wants(flag_ipv6)) app.add_flag("-6,--ipv6", opts.ipv6, "Use IPv6 (::1)")->group(where);
   if (wants(flag_serve)) {
-    app.add_option("--serve", opts.serve, text(CommonNote{"flag_serve"}))
+    app.add_option("--serve", opts.serve, "Server: serve N students, then print the class summary and exit (default: until Ctrl-C)")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
         ->group(where);
-    app.add_option("--summary-every", opts.summary_every, text(CommonNote{"flag_summary_every"}))
+    app.add_option("--summary-every", opts.summary_every, "Server: print the class summary after every N students as well")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
         ->group(where);
   }
-  if (wants(flag_capture)) app.add_flag("--capture", opts.capture, text(CommonNote{"flag_capture"}))->group(output);
+  if (wants(flag_capture)) app.add_flag("--capture", opts.capture, "Record this demo's own packets and show them beside the calls (needs root or CAP_NET_RAW)")->group(output);
   if (wants(flag_pcap)) {
-    app.add_option("-w,--pcap", opts.pcap_path, text(CommonNote{"flag_pcap"}))
+    app.add_option("-w,--pcap", opts.pcap_path, "Also keep the capture in this file (implies --capture; opens in tcpdump/Wireshark): pcap, or pcapng with the lesson's notes on each packet when it ends in .pcapng")
         ->check(CLI::Validator([](const std::string& v) { return v.empty() ? "a file name is needed (-w '' names none)" : ""; },
                                "FILE"))
         ->group(output);
   }
-  if (wants(flag_pcapng)) app.add_flag("--pcapng", opts.pcapng, text(CommonNote{"flag_pcapng"}))->group(output);
+  if (wants(flag_pcapng)) app.add_flag("--pcapng", opts.pcapng, "Write the -w file as pcapng whatever its name: each packet's comment has its phase, the lesson's note and the calls made since the previous packet")->group(output);
   if (wants(flag_html)) {
-    app.add_option("--html", opts.html_path, text(CommonNote{"flag_html"}))
+    app.add_option("--html", opts.html_path, "Also write the timeline as one self-contained HTML page (opens from disk, fetches nothing)")
         ->check(CLI::Validator([](const std::string& v) { return v.empty() ? "a file name is needed (--html '' names none)" : ""; },
                                "FILE"))
         ->group(output);
   }
-  if (wants(flag_json)) app.add_flag("--json", opts.json, text(CommonNote{"flag_json"}))->group(output);
-  if (wants(flag_lang)) app.add_option("--lang", opts.lang_flag, text(CommonNote{"flag_lang"}))->check(CLI::IsMember({"en", "zh"}))->group(output);
-  if (wants(flag_no_lesson)) app.add_flag("--no-lesson", opts.no_lesson, text(CommonNote{"flag_no_lesson"}))->group(output);
-  if (wants(flag_ascii)) app.add_flag("--ascii", opts.ascii, text(CommonNote{"flag_ascii"}))->group(output);
+  if (wants(flag_json)) app.add_flag("--json", opts.json, "Print JSON lines (packets, calls, verdicts) instead of the lesson")->group(output);
+  if (wants(flag_lang)) app.add_option("--lang", opts.lang_flag, "Language of the lesson: en or zh (default from LANG)")->check(CLI::IsMember({"en", "zh"}))->group(output);
+  if (wants(flag_no_lesson)) app.add_flag("--no-lesson", opts.no_lesson, "Skip the lesson's title and goal; show the timeline only")->group(output);
+  if (wants(flag_ascii)) app.add_flag("--ascii", opts.ascii, "Draw the ladder with ASCII instead of box-drawing characters")->group(output);
   if (wants(flag_color)) {
-    app.add_option("--color", opts.color_flag, text(CommonNote{"flag_color"}))
+    app.add_option("--color", opts.color_flag, "Colour: auto (on a terminal, unless NO_COLOR), always, never")
         ->check(CLI::IsMember({"auto", "always", "never"}))
         ->group(output);
   }
   if (wants(flag_quiz)) {
-    app.add_flag("--quiz", opts.quiz, text(CommonNote{"flag_quiz"}))->group(output);
-    app.add_option_function<std::string>("--answers", [&opts](const std::string& v) { opts.answers = v; }, text(CommonNote{"flag_answers"}))
+    app.add_flag("--quiz", opts.quiz, "Predict, then reveal: answer two or three questions, run the lesson, see each answer graded against what this run observed")->group(output);
+    app.add_option_function<std::string>("--answers", [&opts](const std::string& v) { opts.answers = v; }, "The --quiz answers in order, comma-separated (implies --quiz; for scripts: nothing is asked)")
         ->group(output);
   }
   if (wants(flag_check_notes)) {
     app.add_flag("--check-notes", opts.check_notes, "")->group("");  // hidden: for tests and lesson writers
-  }
-}
-
-void add_common_flags(CLI::App& app, CommonOptions& opts) {
-  auto words = Lesson::load("common", Lang::en);
-  if (!words) throw std::runtime_error(words.error());  // the texts are built in: only a broken build
-  add_common_flags(app, opts, *words, all_common_flags);
-}
-
-void localize_help(CLI::App& app, const Lesson& common) {
-  const auto text = [&common](CommonNote key) { return common.note(key); };
-  auto formatter = app.get_formatter();
-  struct Label {
-    const char* word;
-    CommonNote text;
-  };
-  const Label labels[] = {
-      {"Usage", "help_usage"}, {"OPTIONS", "help_options"}, {"SUBCOMMAND", "help_subcommand"},
-      {"SUBCOMMANDS", "help_subcommands"}, {"TEXT", "help_text"}, {"INT", "help_int"}, {"UINT", "help_uint"},
-      {"FILE", "help_file"}, {"in", "help_in"}};
-  for (const auto& [word, key] : labels) formatter->label(word, text(key));
-  // The group of options that name none (CLI11's "Options"): -h and --version among them.
-  const std::string group = text(CommonNote{"help_options_group"});
-  app.option_defaults()->group(group);
-  app.set_help_flag("-h,--help", text(CommonNote{"help_help"}))->group(group);
-  if (CLI::Option* version = app.get_option_no_throw("--version")) {
-    version->description(text(CommonNote{"help_version"}))->group(group);
   }
 }
 

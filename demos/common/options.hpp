@@ -76,15 +76,9 @@ enum CommonFlag : std::uint32_t {
 using CommonFlags = std::uint32_t;
 inline constexpr CommonFlags all_common_flags = (1U << 17) - 1;
 
-// Adds the common flags `which` to `app`, writing into `opts`; their help texts
-// and groups are `words`' (common.md in the run's language).
-void add_common_flags(CLI::App& app, CommonOptions& opts, const Lesson& words, CommonFlags which);
-// All of them, with the English texts (a demo's --help before its flags are parsed).
-void add_common_flags(CLI::App& app, CommonOptions& opts);
-
-// CLI11's own words in `app`'s --help (Usage, OPTIONS, TEXT, the -h and --version
-// lines) in `common`'s language. Call it before adding subcommands: they inherit it.
-void localize_help(CLI::App& app, const Lesson& common);
+// Adds the common flags `which` to `app`, writing into `opts`, with their English
+// help; localize_help (help_text.hpp) gives them another language's.
+void add_common_flags(CLI::App& app, CommonOptions& opts, CommonFlags which = all_common_flags);
 
 // The language a command line asks for (--lang zh, --lang=zh), else the
 // environment's: for what is said before the flags are parsed (--help, errors).
