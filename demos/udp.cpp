@@ -42,9 +42,9 @@ using demo::Side;
 using demo::bytes_of;
 using demo::text_of;
 
-constexpr std::array<std::string_view, 62> kNoteKeys{
+constexpr std::array<std::string_view, 61> kNoteKeys{
     // the timeline
-    "bind_udp", "listen_tcp", "tcp_same_port", "nodelay", "sendto", "recvfrom", "connect", "accept", "send", "server_queued", "recv_glued",
+    "bind_udp", "listen_tcp", "nodelay", "sendto", "recvfrom", "connect", "accept", "send", "server_queued", "recv_glued",
     "all_acked", "truncated_recv", "next_recv", "small_buffer", "sendto_more", "tcp_send_all", "tcp_recv_all",
     "drained", "port_closed", "udp_connect", "udp_send", "udp_recv_refused", "send_max", "send_too_big",
     "recv_max",
@@ -146,12 +146,8 @@ void datagrams(Session& s) {
           must(udp.send_to(bytes_of(m), server));
           s.explain(Side::client, "sendto", Note{"sendto"}, {{"bytes", std::to_string(m.size())}});
         }
-        const net::Endpoint udp_at = must(udp.local_endpoint());  // the kernel picked the port at the first sendto()
-        client_port = udp_at.port();
-        // TCP from the same port number (its own set of ports): a class server ties the
-        // connection to these datagrams by it. SO_REUSEADDR: our own TIME_WAIT on it is no obstacle.
-        auto conn = must(net::TcpStream::connect(server, {.bind = udp_at, .reuse_addr = true, .trace = s.trace(Side::client)}));
-        s.explain(Side::client, "bind", Note{"tcp_same_port"}, {{"port", std::to_string(udp_at.port())}});
+        client_port = must(udp.local_endpoint()).port();  // the kernel picked the port at the first sendto()
+        auto conn = must(net::TcpStream::connect(server, {.trace = s.trace(Side::client)}));
         s.explain(Side::client, "connect", Note{"connect"});
         must(conn.set_nodelay(true));
         s.explain(Side::client, "setsockopt", Note{"nodelay"});
