@@ -130,10 +130,12 @@ void hold_class(const ClassCase& c) {
     const auto took = std::chrono::steady_clock::now() - started[i];
     INFO(c.name << ", student " << i << ":\n" << r.err);
     REQUIRE(r.exit_code == 0);
-    // Nothing waited until its patience (10 s) ran out: a student's run is over
-    // in well under a second here (0.3 s at most in 200 runs), and a wait that
-    // ran out would take 10 s; the margin is for the sanitizer build's start-up.
-    CHECK(took < 8s);
+    // Nothing waited until its patience (10 s) ran out: a wait that ran out
+    // makes the run last 10 s or more. A run is over in well under a second
+    // here (demo-backlog's in about 3 s: its SYNs are resent 1 s and 3 s
+    // after the first); the rest of the 10 s is for the sanitizer build,
+    // whose 20 students start at once on two cores.
+    CHECK(took < 10s);
     for (const auto& cap : of_kind(r.json(), "capture")) INFO("client's capture: " << cap.dump());
     require_all_ok(r.json(), i < kCapturing ? c.client_points : without(c.client_points, c.wire_points),
                    c.name + " client " + std::to_string(i), c.timing_points);
