@@ -30,6 +30,17 @@ Lang lang_of_arguments(int argc, char** argv) {
   return lang_from_environment();
 }
 
+namespace {
+
+// -w and --html take a file to write: an empty name is refused, naming the flag.
+CLI::Validator file_name_for(const std::string& flag) {
+  return CLI::Validator(
+      [flag](const std::string& v) { return v.empty() ? "a file name is needed (" + flag + " '' names none)" : std::string(); },
+      "FILE");
+}
+
+}  // namespace
+
 void add_common_flags(CLI::App& app, CommonOptions& opts, CommonFlags which) {
   // English here; other languages in lessons/<lang>/common.md as help.<flag> (help_text.hpp).
   const std::string where = "Where", output = "Output";
@@ -52,15 +63,13 @@ void add_common_flags(CLI::App& app, CommonOptions& opts, CommonFlags which) {
   if (wants(flag_capture)) app.add_flag("--capture", opts.capture, "Record this demo's own packets and show them beside the calls (needs root or CAP_NET_RAW)")->group(output);
   if (wants(flag_pcap)) {
     app.add_option("-w,--pcap", opts.pcap_path, "Also keep the capture in this file (implies --capture; opens in tcpdump/Wireshark): pcap, or pcapng with the lesson's notes on each packet when it ends in .pcapng")
-        ->check(CLI::Validator([](const std::string& v) { return v.empty() ? "a file name is needed (-w '' names none)" : ""; },
-                               "FILE"))
+        ->check(file_name_for("-w"))
         ->group(output);
   }
   if (wants(flag_pcapng)) app.add_flag("--pcapng", opts.pcapng, "Write the -w file as pcapng whatever its name: each packet's comment has its phase, the lesson's note and the calls made since the previous packet")->group(output);
   if (wants(flag_html)) {
     app.add_option("--html", opts.html_path, "Also write the timeline as one self-contained HTML page (opens from disk, fetches nothing)")
-        ->check(CLI::Validator([](const std::string& v) { return v.empty() ? "a file name is needed (--html '' names none)" : ""; },
-                               "FILE"))
+        ->check(file_name_for("--html"))
         ->group(output);
   }
   if (wants(flag_json)) app.add_flag("--json", opts.json, "Print JSON lines (packets, calls, verdicts) instead of the lesson")->group(output);
