@@ -42,15 +42,15 @@ using demo::Side;
 using demo::bytes_of;
 using demo::text_of;
 
-constexpr std::array<std::string_view, 61> kNoteKeys{
+constexpr std::array<std::string_view, 67> kNoteKeys{
     // the timeline
-    "bind_udp", "listen_tcp", "nodelay", "sendto", "recvfrom", "connect", "accept", "send", "server_queued", "recv_glued",
-    "all_acked", "truncated_recv", "next_recv", "small_buffer", "sendto_more", "tcp_send_all", "tcp_recv_all",
+    "bind_udp", "listen_tcp", "bind_same_port", "tcp_same_port", "nodelay", "sendto", "recvfrom", "connect", "accept", "send", "server_queued", "recv_glued",
+    "all_acked", "truncated_recv", "next_recv", "short_first_recv", "small_buffer", "sendto_more", "tcp_send_all", "tcp_recv_all",
     "drained", "port_closed", "udp_connect", "udp_send", "udp_recv_refused", "send_max", "send_too_big",
     "recv_max",
     // the summary
     "verdict_boundaries", "verdict_sender", "verdict_tcp_glued", "verdict_no_handshake", "fact_tcp_handshake",
-    "verdict_truncated", "verdict_rest_lost", "verdict_lost", "fact_arrived", "verdict_drops_counted",
+    "verdict_truncated", "verdict_rest_lost", "verdict_rest_lost_reordered", "fact_reordered", "verdict_lost", "fact_arrived", "verdict_drops_counted",
     "verdict_kernel_counter", "why_counter_missing", "verdict_tcp_whole", "fact_rcvbuf", "verdict_send_ok",
     "verdict_refused", "verdict_icmp", "why_someone_listens", "verdict_max", "verdict_max_received", "verdict_one_more", "fact_limit_v4",
     "fact_limit_v6",
@@ -59,7 +59,7 @@ constexpr std::array<std::string_view, 61> kNoteKeys{
     // --echo
     "echo_reply", "echo_got_reply", "verdict_echo_answered", "verdict_echo_replies",
     // failures, in the run's language
-    "fail_not_acked", "fail_no_answer", "fail_unaccounted",
+    "fail_not_acked", "fail_no_answer", "fail_unaccounted", "fail_no_port_pair",
     // bad usage, in the run's language
     "usage_unreachable_server"};
 using Note = demo::Key<kNoteKeys>;
@@ -97,6 +97,29 @@ demo::ServerUdp bind_udp(Session& s) {
 
 net::UdpSocket open_client(Session& s, const net::Endpoint& server) {
   return must(net::UdpSocket::open(server.family(), {.trace = s.trace(Side::client)}));
+}
+
+// A server that serves a class takes the student's TCP connection by the port
+// number of their datagrams (UDP's ports and TCP's are separate sets, so one
+// number can be both; classroom.hpp). With --role client the datagrams' socket
+// is bound to a port that TCP has free too (a listener bound there for a moment
+// says so), and the TCP connection comes from it. Alone, the port is the kernel's.
+constexpr int kPortTries = 64;
+
+net::UdpSocket open_client_for_tcp_too(Session& s, const net::Endpoint& server) {
+  if (s.options().role != demo::Role::client) return open_client(s, server);
+  const net::Endpoint any = server.family() == AF_INET6 ? net::Endpoint::any_v6() : net::Endpoint::any_v4();
+  for (int i = 0; i < kPortTries; ++i) {
+    auto udp = must(net::UdpSocket::bind(any));
+    const std::uint16_t port = must(udp.local_endpoint()).port();
+    // No SO_REUSEADDR: a port whose earlier connection waits out its TIME_WAIT
+    // counts as taken (connecting from it to the same server would fail).
+    if (!net::TcpListener::bind(any.with_port(port), {.backlog = 1})) continue;
+    udp.set_trace(s.trace(Side::client));
+    s.record_note(Side::client, fmt::format("bind :{}", port), Note{"bind_same_port"}, {{"port", std::to_string(port)}});
+    return udp;
+  }
+  throw demo::DemoFailure(s.note(Note{"fail_no_port_pair"}, {{"tries", std::to_string(kPortTries)}}));
 }
 
 void wait_all_acked(Session& s, Side side, const net::TcpStream& conn) {
@@ -141,13 +164,20 @@ void datagrams(Session& s) {
       },
       [&] {  // the client: three sendto(), no connection; then TCP
         const auto server = s.server_endpoint();
-        auto udp = open_client(s, server);
+        auto udp = open_client_for_tcp_too(s, server);
         for (auto m : kMessages) {
           must(udp.send_to(bytes_of(m), server));
           s.explain(Side::client, "sendto", Note{"sendto"}, {{"bytes", std::to_string(m.size())}});
         }
-        client_port = must(udp.local_endpoint()).port();  // the kernel picked the port at the first sendto()
-        auto conn = must(net::TcpStream::connect(server, {.trace = s.trace(Side::client)}));
+        const net::Endpoint udp_at = must(udp.local_endpoint());  // alone: the kernel picked the port at the first sendto()
+        client_port = udp_at.port();
+        net::ConnectOptions how{.trace = s.trace(Side::client)};
+        if (s.options().role == demo::Role::client) {
+          // From the datagrams' port number, for a class server (open_client_for_tcp_too).
+          how.bind = udp_at;
+        }
+        auto conn = must(net::TcpStream::connect(server, how));
+        if (how.bind) s.explain(Side::client, "bind", Note{"tcp_same_port"}, {{"port", std::to_string(udp_at.port())}});
         s.explain(Side::client, "connect", Note{"connect"});
         must(conn.set_nodelay(true));
         s.explain(Side::client, "setsockopt", Note{"nodelay"});
@@ -160,7 +190,17 @@ void datagrams(Session& s) {
       });
 
   if (s.plays(Side::server)) {
-    s.verdict("datagrams_kept", {"hello", "hai", "hahaha"}, received, Note{"verdict_boundaries"});
+    // Each recvfrom() one whole datagram. Their order is not UDP's promise: two
+    // datagrams taken in by the kernel on two CPUs can reach the socket the other
+    // way round (seen in a class), and then the run says so.
+    const std::vector<std::string> sent(kMessages.begin(), kMessages.end());
+    std::vector<std::string> sorted_sent = sent, sorted_received = received;
+    std::ranges::sort(sorted_sent);
+    std::ranges::sort(sorted_received);
+    s.verdict("datagrams_kept", sent, received, sorted_received == sorted_sent, Note{"verdict_boundaries"});
+    if (sorted_received == sorted_sent && received != sent) {
+      s.fact("arrival_order", received, Note{"fact_reordered"}, {{"order", demo::render_value(received)}});
+    }
     if (client_port) {
       const std::vector<std::uint16_t> expected(kMessages.size(), *client_port);
       s.verdict("sender_port", expected, sender_ports, Note{"verdict_sender"},
@@ -262,19 +302,25 @@ void echo(Session& s) {
 
 void truncated_datagram(Session& s) {
   s.set_variant("truncate", "--truncate");
-  std::optional<net::UdpSocket::Datagram> first;
-  std::optional<std::string> second;
+  std::vector<net::UdpSocket::Datagram> reads;
+  std::vector<std::string> texts;
   s.run(
-      [&] {  // the server reads with a 16-byte buffer
+      [&] {  // the server reads with a 16-byte buffer, twice
         auto udp = bind_udp(s);
         s.announce(must(udp.local_endpoint()));
         std::array<std::byte, kSmallBuffer> buf{};
-        first = must(udp.recv_from(buf, s.accept_patience()));
-        s.explain(Side::server, "recvfrom", Note{"truncated_recv"},
-                  {{"copied", std::to_string(first->size)}, {"size", std::to_string(first->full_size)}});
-        const auto d = must(udp.recv_from(buf, s.patience()));
-        second = text_of(std::span(buf).first(d.size));
-        s.explain(Side::server, "recvfrom", Note{"next_recv"}, {{"text", *second}});
+        for (int i = 0; i < 2; ++i) {
+          const auto d = must(udp.recv_from(buf, i == 0 ? s.accept_patience() : s.patience()));
+          reads.push_back(d);
+          texts.push_back(text_of(std::span(buf).first(d.size)));
+          // UDP keeps each datagram whole, not their order: the short one may come first.
+          if (d.truncated) {
+            s.explain(Side::server, "recvfrom", Note{"truncated_recv"},
+                      {{"copied", std::to_string(d.size)}, {"size", std::to_string(d.full_size)}});
+          } else {
+            s.explain(Side::server, "recvfrom", i == 0 ? Note{"short_first_recv"} : Note{"next_recv"}, {{"text", texts.back()}});
+          }
+        }
         s.end_capture();
       },
       [&] {  // the client: a long datagram, then a short one
@@ -288,12 +334,20 @@ void truncated_datagram(Session& s) {
       });
 
   if (s.plays(Side::server)) {
+    // The long datagram's read, and the other one's text, in whichever order they came.
+    const auto long_one = std::ranges::find_if(reads, [](const auto& d) { return d.full_size == kLong.size(); });
+    const bool reordered = long_one != reads.end() && long_one != reads.begin();
+    const auto* first = long_one != reads.end() ? &*long_one : (reads.empty() ? nullptr : &reads.front());
+    std::optional<std::string> other;
+    for (std::size_t i = 0; i < reads.size(); ++i) {
+      if (&reads[i] != first) other = texts[i];
+    }
     const nlohmann::json expected = {{"copied", kSmallBuffer}, {"size", kLong.size()}, {"truncated", true}};
     nlohmann::json observed = nullptr;
     if (first) observed = {{"copied", first->size}, {"size", first->full_size}, {"truncated", first->truncated}};
     s.verdict("truncated", expected, observed, Note{"verdict_truncated"},
               {{"copied", first ? std::to_string(first->size) : "-"}, {"size", first ? std::to_string(first->full_size) : "-"}});
-    s.verdict("rest_lost", kNext, second.value_or(""), Note{"verdict_rest_lost"});
+    s.verdict("rest_lost", kNext, other.value_or(""), reordered ? Note{"verdict_rest_lost_reordered"} : Note{"verdict_rest_lost"});
   }
   if (s.capturing()) demo::explain_wire(s);
 }
@@ -528,10 +582,12 @@ int main(int argc, char** argv) {
                   "The classic course's exchange: the server answers each datagram to the address recvfrom() "
                   "returned, the client waits for each answer (works with the course's Python peers)");
   group->require_option(0, 1);
-  // No variant serves a class yet (Demo::serve_udp_classes, classroom.hpp): with
-  // 20 students at once on one address, about one class in twelve lost a
-  // student's datagram (--echo: no answer to the third) or hung waiting for its
-  // last student; the dispatch by ADDR:PORT is to be fixed before it is offered.
+  // Serving a class (classroom.hpp): the default lesson, --echo and --truncate.
+  // Not --loss: its lesson is a receive buffer one sender fills, and a class
+  // shares one socket, so its drops would be the class's, not a student's. Not
+  // --max: a class's 64 KiB datagrams sent at once overflow the class socket's
+  // buffer (net.core.rmem_max) before any run reads them. --unreachable has no server.
+  app.serve_udp_classes([&] { return !loss_variant && !max_variant && !unreachable_variant; });
   return app.run(argc, argv, [&](Session& s) {
     if (unreachable_variant) {
       if (s.options().role == demo::Role::server) {

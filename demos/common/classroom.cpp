@@ -47,6 +47,12 @@ std::string client_key(const net::Endpoint& e) {
   return client_key(e.family(), bytes.data(), e.port());
 }
 
+// A run's packets in the order they came into the stack (their timestamps: see
+// run()), not the order the capture saw them in.
+void by_time(std::vector<capture::RawPacket>& packets) {
+  std::stable_sort(packets.begin(), packets.end(), [](const auto& a, const auto& b) { return a.ts_ns < b.ts_ns; });
+}
+
 // A report printed into memory, so that runs ending together never interleave.
 std::string printed(const std::function<void(std::FILE*)>& print) {
   char* data = nullptr;
@@ -135,8 +141,11 @@ void Classroom::route(std::int64_t ts_ns, std::uint32_t wire_len, std::vector<st
   const auto& ip = to_server ? d.ip.src : d.ip.dst;
   const std::string key = client_key(ip.version == 4 ? AF_INET : AF_INET6, ip.bytes.data(), to_server ? d.sport : d.dport);
   std::lock_guard lock(packets_mutex_);
-  // After its run ended, a student's packets (the teardown, say) are shown to nobody.
-  if (served_.contains(key)) return;
+  // After its run ended, a student's packets (the teardown, say) are shown to
+  // nobody. But a datagram from their ADDR:PORT after it is a new student's (UDP
+  // has no teardown): kept for the run that reads it (take_packets).
+  const bool datagram_in = udp_ && to_server && d.proto == capture::Proto::udp;
+  if (served_.contains(key) && !datagram_in) return;
   packets_[key].push_back(capture::RawPacket{ts_ns, wire_len, std::move(bytes)});
 }
 
@@ -181,6 +190,7 @@ Stage::SharedPackets Classroom::take_port_packets(std::uint16_t port) {
 #endif
   std::lock_guard lock(packets_mutex_);
   if (auto it = port_packets_.find(port); it != port_packets_.end()) out.raw = std::exchange(it->second, {});
+  by_time(out.raw);
   out.stats = {{"captured", out.raw.size()}, {"received", out.raw.size()}, {"dropped_by_kernel", 0}, {"dropped_by_interface", 0}};
   return out;
 }
@@ -197,11 +207,32 @@ Stage::SharedPackets Classroom::take_packets(const net::Endpoint& client) {
   if (capture_) (void)capture_->flush();
 #endif
   const std::string key = client_key(client);
+  // A UDP run's datagrams are those up to the last it read: a classmate on the
+  // same machine who got the port after the student left sends later ones, which
+  // wait in the class socket's queue behind the student's (the capture and the
+  // socket see a datagram with the same timestamp).
+  std::optional<std::int64_t> last_read;
+  if (udp_) {
+    std::lock_guard lock(mutex_);
+    if (auto it = udp_students_.find(key); it != udp_students_.end()) last_read = it->second->last_ts;
+  }
   std::lock_guard lock(packets_mutex_);
   if (auto it = packets_.find(key); it != packets_.end()) {
-    out.raw = std::move(it->second);
-    packets_.erase(it);
+    if (last_read) {
+      std::vector<capture::RawPacket> later;
+      for (auto& p : it->second) {
+        const auto d = capture::decode(link_, p.bytes, p.wire_len, p.ts_ns);
+        const bool theirs = !(d.proto == capture::Proto::udp && d.dport == listener_.endpoint().port() && p.ts_ns > *last_read);
+        (theirs ? out.raw : later).push_back(std::move(p));
+      }
+      it->second = std::move(later);
+      if (it->second.empty()) packets_.erase(it);
+    } else {
+      out.raw = std::move(it->second);
+      packets_.erase(it);
+    }
   }
+  by_time(out.raw);
   served_[key] = true;
   // The run shows its own packets: the class's counts come in the summary.
   out.stats = {{"captured", out.raw.size()}, {"received", out.raw.size()}, {"dropped_by_kernel", 0}, {"dropped_by_interface", 0}};
@@ -221,21 +252,22 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
       return exit_failed;
     }
     udp_socket_ = std::move(both->udp);
-    udp_socket_.set_trace({});  // each run's reads are traced to that run
+    udp_socket_.set_trace({});  // each run reads and answers through a share with its own trace
     listener_ = std::move(both->tcp);
-    // Each datagram's arrival time: a class datagram that came after a student's
-    // socket was connected is not theirs (dispatch_datagrams).
-    const int on = 1;
     // Room for a whole class's datagrams sent at once, beyond net.core.rmem_max where privileged.
     const int room = 8 << 20;
     if (::setsockopt(udp_socket_.fd(), SOL_SOCKET, SO_RCVBUFFORCE, &room, sizeof room) != 0) {
       (void)::setsockopt(udp_socket_.fd(), SOL_SOCKET, SO_RCVBUF, &room, sizeof room);
     }
+    // Each datagram's time, the same the capture gives its packet: a run's packets are its datagrams' (take_packets).
+    const int on = 1;
     udp_wake_ = ::eventfd(0, EFD_CLOEXEC);
     if (::setsockopt(udp_socket_.fd(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0 || udp_wake_ < 0) {
       std::fprintf(stderr, "%s: %s\n", program.c_str(), error_text(net::system_error(errno, "SO_TIMESTAMPNS/eventfd"), common_, options_.lang).c_str());
       return exit_failed;
     }
+    // The student's TCP connection is taken by port number, whenever it came.
+    dispatching_ = true;
   } else {
     auto bound = net::TcpListener::bind(options_.listen_endpoint, listen_options);
     if (!bound) {
@@ -253,6 +285,12 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
   pthread_sigmask(SIG_BLOCK, &set, &old);
   if (options_.capture) {
 #if SOCKLAB_HAVE_PCAP
+    // Packets stamped as they enter the stack (SO_TIMESTAMPNS on any socket turns
+    // the kernel's receive timestamps on): a student's packets then carry the
+    // order they were sent in, also when the kernel took them in on two CPUs and
+    // the capture saw them the other way round. Each run sorts its packets by it.
+    const int on = 1;
+    (void)::setsockopt(listener_.fd(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
     auto config = capture_config_for(listener_.endpoint(), "");
     // Students on other machines come in through the network interfaces, not lo.
     config.interface = is_loopback_address(listener_.endpoint()) ? "lo" : "any";
@@ -296,12 +334,9 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
     changed_.notify_all();
   });
 
-  std::jthread datagrams, connections;
-  if (udp_) {
-    datagrams = std::jthread([this] { dispatch_datagrams(); });
-    connections = std::jthread([this] { accept_connections(); });
-  }
-  // Two connections per student: one thread accepts them all (see classroom.hpp).
+  std::jthread datagrams;
+  if (udp_) datagrams = std::jthread([this] { dispatch_datagrams(); });
+  // A UDP class, or two connections per student: one thread accepts them all (see classroom.hpp).
   std::thread dispatcher;
   if (dispatching_) dispatcher = std::thread([this] { dispatch(); });
 
@@ -328,9 +363,7 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
   if (udp_) {
     const std::uint64_t one = 1;
     (void)!::write(udp_wake_, &one, sizeof one);
-    ::shutdown(listener_.fd(), SHUT_RD);  // accept() returns
     datagrams.join();
-    connections.join();
   }
   if (dispatcher.joinable()) {
     {
@@ -370,7 +403,8 @@ void Classroom::serve_one(const std::function<void(Session&)>& lesson) {
   std::exception_ptr error;
   std::optional<net::Endpoint> client;
   std::vector<Verdict> verdicts;
-  std::string report;
+  std::string report;                         // the text report
+  std::vector<nlohmann::ordered_json> objects;  // or the JSON one, tagged when printed
   {
     Session s(options, demo_, lesson_, common_, *this);
     try {
@@ -385,11 +419,7 @@ void Classroom::serve_one(const std::function<void(Session&)>& lesson) {
         const std::string lines = printed([&](std::FILE* f) { print_json_report(f, s, failure); });
         std::istringstream in(lines);
         for (std::string line; std::getline(in, line);) {
-          if (line.empty()) continue;
-          nlohmann::ordered_json tagged = {{"client", client->to_string()}};
-          const auto object = nlohmann::ordered_json::parse(line);
-          for (const auto& [k, v] : object.items()) tagged[k] = v;
-          report += tagged.dump() + "\n";
+          if (!line.empty()) objects.push_back(nlohmann::ordered_json::parse(line));
         }
       } else {
         report = printed([&](std::FILE* f) { print_text_report(f, s, common_, style_, failure); });
@@ -409,7 +439,16 @@ void Classroom::serve_one(const std::function<void(Session&)>& lesson) {
   // One lock from the record to the print: the student's number and the
   // summaries' counts are those of this run.
   std::lock_guard lock(mutex_);
-  runs_.push_back({client->to_string(), std::move(verdicts), failure});
+  const std::size_t number = runs_.size() + 1;
+  runs_.push_back({number, client->to_string(), std::move(verdicts), failure});
+  // Each object says whose run it is: the student's address, and their number
+  // (an address and port can come back: a classmate on the same machine may get
+  // the port of a student who left).
+  for (const auto& object : objects) {
+    nlohmann::ordered_json tagged = {{"client", client->to_string()}, {"student", number}};
+    for (const auto& [k, v] : object.items()) tagged[k] = v;
+    report += tagged.dump() + "\n";
+  }
   if (!options_.json && !options_.no_lesson && runs_.size() == 1) {
     // The title and the goal once, above the first student (a lesson refused at once prints nothing).
     std::string intro = lesson_.title() + "\n\n";
@@ -417,7 +456,7 @@ void Classroom::serve_one(const std::function<void(Session&)>& lesson) {
     std::fputs(intro.c_str(), stdout);
   }
   if (!options_.json) {
-    const std::string heading = common_.note(CommonNote{"class_student"}, {{"n", std::to_string(runs_.size())}, {"client", client->to_string()}});
+    const std::string heading = common_.note(CommonNote{"class_student"}, {{"n", std::to_string(number)}, {"client", client->to_string()}});
     const char* rule = style_.ascii ? "==" : "━━";
     std::fprintf(stdout, "\n%s %s %s\n\n", rule, heading.c_str(), rule);
   }
@@ -433,11 +472,10 @@ void Classroom::serve_one(const std::function<void(Session&)>& lesson) {
 
 void Classroom::dispatch_datagrams() {
   const int fd = udp_socket_.fd();
-  const auto local = udp_socket_.local_endpoint();
   for (;;) {
     std::unique_lock lock(mutex_);
     if (udp_done_) return;
-    // Whose is the next datagram, and when did it come? Read by its run, not here.
+    // Whose is the next datagram? Peeked, not read: its run reads it.
     sockaddr_storage from{};
     std::byte first{};
     iovec iov{&first, 1};
@@ -450,12 +488,7 @@ void Classroom::dispatch_datagrams() {
     msg.msg_control = control.data();
     msg.msg_controllen = control.size();
     if (::recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT) < 0) {
-      // Nothing queued: every student's later datagrams go to their own socket.
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return;
-      if (errno != EINTR) {
-        for (auto& [key, student] : udp_students_) student->clear = true;
-        changed_.notify_all();
-      }
       lock.unlock();
       std::array<pollfd, 2> fds{{{fd, POLLIN, 0}, {udp_wake_, POLLIN, 0}}};
       if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) return;
@@ -469,37 +502,33 @@ void Classroom::dispatch_datagrams() {
         arrived_ns = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
       }
     }
-    // The class socket's queue is in arrival order: from here on it holds
-    // nothing of a student whose socket was connected before this datagram came.
-    for (auto& [key, student] : udp_students_) {
-      if (student->connected_ns < arrived_ns) student->clear = true;
-    }
-    changed_.notify_all();
     auto sender = net::Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&from), msg.msg_namelen);
     const std::string key = sender ? client_key(*sender) : std::string();
     if (auto it = udp_students_.find(key); sender && it != udp_students_.end()) {
       // Theirs: their run reads it, with its own buffer (a truncation is the kernel's).
       const auto student = it->second;
       student->head = true;
+      student->head_ts = arrived_ns;
       changed_.notify_all();
       changed_.wait(lock, [&] { return !student->head || !udp_students_.contains(key) || udp_done_; });
-      continue;  // a run that ended with it unread: the next run gets it
+      student->head = false;
+      continue;  // read; or its run ended without reading it: a new run's then
     }
+    // A new sender: the student of the run that waits for one.
     changed_.wait(lock, [&] { return udp_wanted_ || udp_closed_ || stopping_ || udp_done_; });
-    std::optional<net::UdpSocket> own;
-    if (sender && udp_wanted_ && local) {
-      if (auto bound = net::UdpSocket::bind(*local, {.reuse_addr = true}); bound && bound->connect(*sender)) own = std::move(*bound);
+    std::optional<net::UdpSocket> shared;
+    if (sender && udp_wanted_) {
+      if (auto s = udp_socket_.share({})) shared = std::move(*s);
     }
-    if (!own) {
-      // No run takes a new student any more (or no socket for them): the datagram goes unread.
+    if (!shared) {
+      // No run takes a new student any more: the datagram goes unread.
       (void)::recv(fd, &first, 1, MSG_DONTWAIT);
       continue;
     }
     auto student = std::make_shared<UdpStudent>();
     student->peer = *sender;
     student->key = key;
-    student->own = std::move(*own);
-    student->connected_ns = net::realtime_ns();
+    student->socket = std::move(*shared);
     udp_students_[key] = student;
     udp_offer_ = std::move(student);
     udp_wanted_ = false;
@@ -515,37 +544,27 @@ std::shared_ptr<UdpStudent> Classroom::next_udp_student(net::Trace trace) {
   changed_.wait(lock, [&] { return udp_offer_ != nullptr || stopping_; });
   udp_wanted_ = false;
   if (!udp_offer_) return nullptr;
-  udp_offer_->own.set_trace(trace);
+  udp_offer_->socket.set_trace(trace);
   return std::exchange(udp_offer_, nullptr);
 }
 
 net::Result<net::UdpSocket::Datagram> Classroom::udp_recv(UdpStudent& student, std::span<std::byte> buf,
-                                                          std::optional<std::chrono::milliseconds> timeout,
-                                                          net::Trace trace) {
-  const auto start = std::chrono::steady_clock::now();
+                                                          std::optional<std::chrono::milliseconds> timeout) {
   std::unique_lock lock(mutex_);
-  const auto ready = [&] { return student.head || student.clear; };
+  const auto ready = [&] { return student.head || stopping_; };
   if (!timeout) {
     changed_.wait(lock, ready);
-  } else if (!changed_.wait_until(lock, start + *timeout, ready)) {
+  } else if (!changed_.wait_for(lock, *timeout, ready)) {
     return std::unexpected(net::make_error(net::errc::timed_out, "recvfrom",
                                            "no datagram within " + std::to_string(timeout->count()) + " ms"));
   }
-  if (student.head) {
-    udp_socket_.set_trace(trace);
-    auto d = udp_socket_.recv_from(buf);  // it is queued: the dispatcher saw it
-    udp_socket_.set_trace({});
-    student.head = false;
-    changed_.notify_all();
-    return d;
-  }
-  lock.unlock();
-  std::optional<std::chrono::milliseconds> left;
-  if (timeout) {
-    left = std::max(std::chrono::milliseconds(0),
-                    *timeout - std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start));
-  }
-  return student.own.recv_from(buf, left);
+  if (!student.head) throw DemoFailure(common_.note(CommonNote{"class_ended_datagram"}));
+  // At the head of the class socket's queue (peeked): recvfrom() returns at once.
+  auto d = student.socket.recv_from(buf);
+  student.last_ts = std::max(student.last_ts, student.head_ts);
+  student.head = false;
+  changed_.notify_all();
+  return d;
 }
 
 void Classroom::udp_release(UdpStudent& student) {
@@ -553,27 +572,12 @@ void Classroom::udp_release(UdpStudent& student) {
   if (auto it = udp_students_.find(student.key); it != udp_students_.end() && it->second.get() == &student) {
     udp_students_.erase(it);
   }
-  student.own = net::UdpSocket{};  // closed: their later datagrams come to the class socket
+  // The run's share of the class socket closes now, untraced: the class socket
+  // stays, and the run's trace ends with the run (the datagrams thread may hold
+  // the student a moment longer).
+  student.socket.set_trace({});
+  student.socket = net::UdpSocket{};
   changed_.notify_all();
-}
-
-void Classroom::accept_connections() {
-  auto listener = listener_.share({&accept_calls_, Side::server});
-  if (!listener) return;
-  for (;;) {
-    auto accepted = listener->accept();
-    if (!accepted) {
-      if (accepted.error().errno_value() == ECONNABORTED || accepted.error().errno_value() == EINTR) continue;
-      return;  // the class ended (its listener shut down)
-    }
-    auto calls = accept_calls_.snapshot();
-    accept_calls_.clear();
-    std::lock_guard lock(mutex_);
-    const std::string key = client_key(accepted->peer);
-    parked_.erase(key);  // one left from an earlier connection of that port: closed
-    parked_.emplace(key, Connection{std::move(*accepted), calls.empty() ? net::CallEvent{} : calls.back()});
-    changed_.notify_all();
-  }
 }
 
 void Classroom::dispatch() {
@@ -595,8 +599,11 @@ void Classroom::dispatch() {
     }
     got->stream.set_trace({});
     Handed handed{std::move(*got), std::move(calls)};
-    if (auto it = expected_.find(client_key(handed.accepted.peer)); it != expected_.end() && !it->second) {
+    const std::string key = client_key(handed.accepted.peer);
+    if (auto it = expected_.find(key); it != expected_.end() && !it->second) {
       it->second = std::move(handed);
+    } else if (udp_) {
+      parked_.insert_or_assign(key, std::move(handed));  // one left from an earlier connection of that port: closed
     } else {
       newcomers_.push_back(std::move(handed));
     }
@@ -604,13 +611,16 @@ void Classroom::dispatch() {
   }
 }
 
-std::optional<Classroom::Connection> Classroom::take_connection(const net::Endpoint& student) {
+std::optional<Classroom::Handed> Classroom::take_connection(const net::Endpoint& student, std::chrono::milliseconds patience) {
   const std::string key = client_key(student);
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [&] { return parked_.contains(key) || stopping_ || udp_done_; });
+  changed_.wait_for(lock, patience, [&] { return parked_.contains(key) || dispatch_ended_ || stopping_; });
   auto it = parked_.find(key);
-  if (it == parked_.end()) return std::nullopt;
-  Connection c = std::move(it->second);
+  if (it == parked_.end()) {
+    if (stopping_ || dispatch_ended_) throw DemoFailure(common_.note(CommonNote{"class_ended"}));
+    return std::nullopt;
+  }
+  Handed c = std::move(it->second);
   parked_.erase(it);
   return c;
 }
@@ -655,7 +665,7 @@ Stage::SharedPackets Classroom::take_packets(const std::vector<net::Endpoint>& c
     auto part = take_packets(c);
     std::move(part.raw.begin(), part.raw.end(), std::back_inserter(out.raw));
   }
-  std::stable_sort(out.raw.begin(), out.raw.end(), [](const auto& a, const auto& b) { return a.ts_ns < b.ts_ns; });
+  by_time(out.raw);
   out.stats = {{"captured", out.raw.size()}, {"received", out.raw.size()}, {"dropped_by_kernel", 0}, {"dropped_by_interface", 0}};
   return out;
 }
@@ -700,13 +710,13 @@ void Classroom::print_summary(bool final) {
   if (options_.json) {
     nlohmann::ordered_json out = {{"kind", "class_summary"}, {"final", final}, {"clients", runs_.size()}};
     auto failed_json = nlohmann::ordered_json::array();
-    for (const auto* r : failed) failed_json.push_back({{"client", r->client}, {"message", *r->failure}});
+    for (const auto* r : failed) failed_json.push_back({{"client", r->client}, {"student", r->number}, {"message", *r->failure}});
     out["failed"] = failed_json;
     auto points_json = nlohmann::ordered_json::array();
     for (const auto& p : points) {
       auto differed = nlohmann::ordered_json::array();
       for (std::size_t i = 0; i < p.differed.size(); ++i) {
-        nlohmann::ordered_json d = {{"client", p.differed[i]->client}, {"observed", p.their[i]->observed}};
+        nlohmann::ordered_json d = {{"client", p.differed[i]->client}, {"student", p.differed[i]->number}, {"observed", p.their[i]->observed}};
         if (!p.their[i]->why.empty()) d["why"] = p.their[i]->why;
         differed.push_back(d);
       }

@@ -13,17 +13,24 @@
 //
 // A UDP lesson's class (Classroom(..., udp = true)): one UDP socket for the
 // class and a TCP listener on the same port number, both with SO_REUSEADDR.
-// Datagrams go to runs by their sender's ADDR:PORT, sorted by the kernel: a new
-// sender's first datagram makes the run waiting in Session::bind_udp()'s first
-// recv_from() theirs, and the class opens for them a socket of their own, bound
-// to the class's address and port and connected to them, to which the kernel
-// delivers their later datagrams (a connected socket matches them better than
-// the class's). Their datagrams that came before it are still in the class
-// socket's queue: the run reads them from there itself, in turn, so that
-// truncation and the sender's address are the kernel's. A student's TCP
-// connection comes from the same port number as their datagrams (TCP's ports
-// and UDP's are separate sets: demo-udp's client binds it so): it goes to the
-// run of the datagrams from that ADDR:PORT, and so does the capture's packets.
+// UDP has no accept(): a run's student is a sender's ADDR:PORT. The class's
+// datagrams stay in the one socket's queue, in the order they came, and the
+// runs take turns at its head: a thread of the class peeks at the next
+// datagram's sender (MSG_PEEK, which leaves it queued), makes a new sender the
+// student of the run waiting in Session::bind_udp()'s first recv_from(), and
+// lets that sender's run read it, with the run's own buffer (so a truncation
+// is the kernel's) and its own trace; answers go out from the class socket,
+// as the classic UDP server's do. A run holds its student until it ends: a
+// datagram from that ADDR:PORT after the run's last read waits at the head
+// until then, and then starts a new run (a classmate on the same machine who
+// got the port of a student who left comes after all that student's datagrams
+// in the queue, and so never into their run). A datagram at the head waits for
+// its run to read it, so the class moves at the pace of its slowest reader.
+// A student's TCP connection comes from the same port number as their
+// datagrams (TCP's ports and UDP's are separate sets: demo-udp's client picks
+// a number free in both): it goes to the run of the datagrams from that
+// ADDR:PORT, and so do the capture's packets; of the datagrams, those up to the
+// last the run read (SO_TIMESTAMPNS gives the time the capture gives the packet).
 // A variant whose client makes two connections (Demo::serve_classes'
 // `two_connections`) needs its student's second connection, while twenty
 // students on one machine share one address and connect at once. Its class
@@ -65,10 +72,10 @@ namespace socklab::demo {
 struct UdpStudent {
   net::Endpoint peer;
   std::string key;
-  net::UdpSocket own;             // on the class's address and port, connected to the student
-  std::int64_t connected_ns = 0;  // when connect() had returned (CLOCK_REALTIME, as packet times)
-  bool head = false;              // the class socket's next datagram is theirs: their run reads it
-  bool clear = false;             // none of theirs is left in the class socket
+  net::UdpSocket socket;  // the class socket, shared with the run's trace
+  bool head = false;      // the class socket's next datagram is theirs: their run reads it
+  std::int64_t head_ts = 0;  // that datagram's arrival (SO_TIMESTAMPNS, as the capture's packet times)
+  std::int64_t last_ts = 0;  // the latest arrival of the datagrams their run read
 };
 
 class Classroom {
@@ -97,26 +104,30 @@ class Classroom {
   // once for the class: each student's ladder shows them, at the time they were made.
   [[nodiscard]] std::vector<net::CallEvent> setup_calls() const { return setup_calls_.snapshot(); }
 
+  // A connection the class's accepting thread took (UDP classes and two-connection
+  // variants), with the accept() call it recorded (the run that takes it shows
+  // the call; the stream has no trace yet).
+  struct Handed {
+    net::TcpListener::Accepted accepted;
+    std::vector<net::CallEvent> calls;
+  };
+
   // ---- a UDP lesson's class (see the top): for Session::bind_udp() and ServerUdp
   [[nodiscard]] bool serves_udp() const noexcept { return udp_; }
   [[nodiscard]] std::vector<net::CallEvent> udp_setup_calls() const { return udp_setup_calls_.snapshot(); }
   [[nodiscard]] net::Result<net::Endpoint> udp_endpoint() const { return udp_socket_.local_endpoint(); }
   // Waits for the next new sender (the class lets one run at a time wait here);
-  // nullptr when the class ended first. Their socket's calls go to `trace`.
+  // nullptr when the class ended first. Their run's calls go to `trace`.
   std::shared_ptr<UdpStudent> next_udp_student(net::Trace trace);
-  // The student's next datagram: from the class socket while some of theirs are
-  // queued there, then from their own socket.
+  // The student's next datagram, read from the class socket once it is at the
+  // head of its queue; errc::timed_out after `timeout`. Throws when the class ends first.
   net::Result<net::UdpSocket::Datagram> udp_recv(UdpStudent& student, std::span<std::byte> buf,
-                                                 std::optional<std::chrono::milliseconds> timeout, net::Trace trace);
-  // The run is over: their socket closes, and a later datagram of theirs starts a new run.
+                                                 std::optional<std::chrono::milliseconds> timeout);
+  // The run is over: a later datagram from their ADDR:PORT starts a new run.
   void udp_release(UdpStudent& student);
-  // The TCP connection from `student`'s ADDR:PORT, with the accept() call that
-  // took it; nullopt when the class ended before it came.
-  struct Connection {
-    net::TcpListener::Accepted accepted;
-    net::CallEvent call;
-  };
-  std::optional<Connection> take_connection(const net::Endpoint& student);
+  // The TCP connection from `student`'s ADDR:PORT (accepted whenever it came);
+  // nullopt after `patience`. Throws when the class ends first.
+  std::optional<Handed> take_connection(const net::Endpoint& student, std::chrono::milliseconds patience);
   // ---- a lesson about one listener's own accept queue (demo-backlog): classmates
   // must not share it, so each student's run gets a listener of its own, on a port
   // of the range after the class port (kStudentPorts of them, fewer near 65535),
@@ -142,12 +153,6 @@ class Classroom {
   // Before run(): accept every connection on the dispatcher's thread.
   void dispatch_second_connections() noexcept { dispatching_ = true; }
   [[nodiscard]] bool dispatches() const noexcept { return dispatching_; }
-  // A connection the dispatcher accepted, with the accept() call it recorded
-  // (the run that takes it shows the call; the stream has no trace yet).
-  struct Handed {
-    net::TcpListener::Accepted accepted;
-    std::vector<net::CallEvent> calls;
-  };
   // The next connection nobody expects: a new student's. Throws when the class ends first.
   Handed next_student();
   // The connection from `from` is a run's second one: kept for second_connection().
@@ -160,6 +165,7 @@ class Classroom {
 
  private:
   struct ClientRun {
+    std::size_t number = 0;  // the student's number in the class's output (runs in the order they ended)
     std::string client;
     std::vector<Verdict> verdicts;
     std::optional<std::string> failure;
@@ -169,7 +175,6 @@ class Classroom {
   void route_to_student_port(const capture::DecodedPacket& d, capture::RawPacket packet);
   void print_summary(bool final);
   void dispatch_datagrams();
-  void accept_connections();
   void dispatch();
 
   CommonOptions options_;
@@ -206,16 +211,16 @@ class Classroom {
   // A UDP class (guarded by mutex_ too).
   bool udp_ = false;
   net::CallRecorder udp_setup_calls_;
-  net::CallRecorder accept_calls_;  // the accept() of each connection, handed to its run
   net::UdpSocket udp_socket_;
-  int udp_wake_ = -1;               // an eventfd: the dispatcher's poll() ends with the class
+  int udp_wake_ = -1;               // an eventfd: the datagrams thread's poll() ends with the class
   bool udp_wanted_ = false;         // a run waits for its student
   bool udp_closed_ = false;         // no run will take another student
   bool udp_done_ = false;           // every run has ended
   std::shared_ptr<UdpStudent> udp_offer_;
   std::map<std::string, std::shared_ptr<UdpStudent>> udp_students_;  // by "ADDR|PORT"
-  std::map<std::string, Connection> parked_;  // connections whose run has not taken them yet
-  // Two connections per student (dispatch_second_connections): guarded by mutex_.
+  std::map<std::string, Handed> parked_;  // connections whose run has not taken them yet, by "ADDR|PORT"
+  // One thread accepts every connection (UDP classes, and two connections per
+  // student: dispatch_second_connections): guarded by mutex_.
   bool dispatching_ = false;
   bool dispatch_ended_ = false;                              // the listener was shut down (or failed)
   std::exception_ptr dispatch_error_;                        // why accept() failed, if not shut down

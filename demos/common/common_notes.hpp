@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 160> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 162> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -35,6 +35,8 @@ inline constexpr std::array<std::string_view, 160> kCommonNoteKeys{
     // a server that serves a class (classroom.cpp)
     "class_serving", "class_student", "class_summary", "class_summary_so_far", "class_nobody", "class_point",
     "class_differed", "class_differed_why", "serve_needs_server", "class_failed", "class_capture", "class_one_client", "class_no_file",
+    // a UDP class (classroom.cpp, session.cpp)
+    "class_ended_datagram", "class_no_connection_from_port",
     // a class whose students make two connections (classroom.cpp, session.cpp)
     "class_ended", "second_bind", "second_announce", "second_announced", "second_no_announcement", "second_ports_differ",
     "second_port_taken", "second_not_come",

@@ -165,13 +165,13 @@ net::Result<net::UdpSocket::Datagram> ServerUdp::recv_from(std::span<std::byte> 
     if (!student_) return std::unexpected(net::make_error(net::errc::timed_out, "recvfrom", "the class ended"));
     session_->class_student_came(student_->peer);
   }
-  return classroom_->udp_recv(*student_, buf, timeout, session_->trace(Side::server));
+  return classroom_->udp_recv(*student_, buf, timeout);
 }
 
 net::Result<std::size_t> ServerUdp::send_to(std::span<const std::byte> data, const net::Endpoint& to) {
   if (!classroom_) return own_.send_to(data, to);
   if (!student_) return std::unexpected(net::make_error(net::errc::not_supported, "sendto", "no student yet"));
-  return student_->own.send_to(data, to);
+  return student_->socket.send_to(data, to);
 }
 
 net::Result<net::Endpoint> ServerUdp::local_endpoint() const {
@@ -179,7 +179,7 @@ net::Result<net::Endpoint> ServerUdp::local_endpoint() const {
   return classroom_->udp_endpoint();
 }
 
-const net::UdpSocket& ServerUdp::socket() const { return student_ ? student_->own : own_; }
+const net::UdpSocket& ServerUdp::socket() const { return student_ ? student_->socket : own_; }
 net::Result<int> ServerUdp::recv_buffer() const { return socket().recv_buffer(); }
 net::Result<std::uint32_t> ServerUdp::drops() const { return socket().drops(); }
 
@@ -189,9 +189,12 @@ net::TcpListener::Accepted Session::accept(net::TcpListener& listener) {
     // A UDP class: the connection from the port number of this run's student's datagrams.
     const auto student = class_client();
     if (!student) throw std::logic_error("Session::accept: a UDP class run takes its connection after a datagram");
-    auto taken = classroom_->take_connection(*student);
-    if (!taken) throw DemoFailure(common_.note(CommonNote{"class_ended"}));
-    return adopt(std::move(taken->accepted), {std::move(taken->call)});
+    auto taken = classroom_->take_connection(*student, patience());
+    if (!taken) {
+      throw DemoFailure(common_.note(CommonNote{"class_no_connection_from_port"},
+                                     {{"client", student->to_string()}, {"seconds", std::to_string(patience().count() / 1000)}}));
+    }
+    return adopt(std::move(taken->accepted), taken->calls);
   }
   {
     std::lock_guard lock(mutex_);

@@ -67,7 +67,7 @@ class ServerUdp {
   net::Result<std::size_t> send_to(std::span<const std::byte> data, const net::Endpoint& to);
   [[nodiscard]] net::Result<net::Endpoint> local_endpoint() const;
   // SO_RCVBUF and the kernel's drop count of the socket the datagrams come to
-  // (serving a class: the student's own, once they came).
+  // (serving a class: the class's).
   [[nodiscard]] net::Result<int> recv_buffer() const;
   [[nodiscard]] net::Result<std::uint32_t> drops() const;
 

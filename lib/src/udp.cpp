@@ -1,5 +1,6 @@
 #include "socklab/net/udp.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -26,6 +27,15 @@ Result<UdpSocket> UdpSocket::bind(const Endpoint& at, const UdpOptions& opts) {
   auto s = open(at.family(), opts);
   if (!s) return s;
   if (auto r = s->bind_to(at); !r) return std::unexpected(r.error());
+  return s;
+}
+
+Result<UdpSocket> UdpSocket::share(Trace trace) const {
+  const int fd = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return std::unexpected(system_error(errno, "dup UDP socket"));
+  UdpSocket s;
+  s.fd_ = fd;
+  s.trace_ = trace;
   return s;
 }
 

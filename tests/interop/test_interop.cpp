@@ -130,21 +130,33 @@ const std::string kUdpClient = std::string(SOCKLAB_INTEROP_DIR) + "/classic_udp_
 const std::string kUdpServer = std::string(SOCKLAB_INTEROP_DIR) + "/classic_udp_server.py";
 }  // namespace
 
-TEST_CASE("demo-udp --echo answers the classic Python UDP client", "[demos][interop][udp]") {
-  auto server = start_demo({DEMO_UDP, "--role", "server", "--echo", "--json"});
+TEST_CASE("demo-udp --echo answers the classic Python UDP client, student after student", "[demos][interop][udp]") {
+  // The class server: each classic client's datagrams are one student's run, by their ADDR:PORT.
+  auto server = start_demo({DEMO_UDP, "--role", "server", "--echo", "--serve", "2", "--json"});
   const auto port = socklab::test::announced_port(server.wait_for_stderr("--port "));
   REQUIRE(port);
-  const auto client = socklab::test::run({PYTHON3, kUdpClient, "127.0.0.1", *port},
-                                         {.env = socklab::test::demo_environment(), .input = "hello\nhai\nhahaha\n"});
-  INFO(client.err);
-  REQUIRE(client.exit_code == 0);
-  CHECK(client.out == "HELLO\nHAI\nHAHAHA\n");  // each answer reached the client's own address
+  for (const std::string input : {"hello\nhai\nhahaha\n", "one\ntwo\nthree\n"}) {
+    const auto client = socklab::test::run({PYTHON3, kUdpClient, "127.0.0.1", *port},
+                                           {.env = socklab::test::demo_environment(), .input = input});
+    INFO(client.err);
+    REQUIRE(client.exit_code == 0);
+    // Each answer reached the client's own address.
+    CHECK(client.out == (input.starts_with("hello") ? "HELLO\nHAI\nHAHAHA\n" : "ONE\nTWO\nTHREE\n"));
+  }
   const auto served = server.finish();
   INFO(served.err);
   REQUIRE(served.exit_code == 0);
-  const auto v = verdicts(served.json());
-  CHECK(v.at("answered_to_sender").at("ok") == true);
-  CHECK(v.at("answered_to_sender").at("observed").size() == 3);
+  std::set<std::string> students;
+  for (const auto& v : socklab::test::of_kind(served.json(), "verdict")) {
+    CHECK(v.at("name") == "answered_to_sender");
+    CHECK(v.at("ok") == true);
+    CHECK(v.at("observed").size() == 3);
+    students.insert(v.at("client").get<std::string>());
+  }
+  CHECK(students.size() == 2);
+  const auto summary = socklab::test::of_kind(served.json(), "class_summary");
+  REQUIRE(summary.size() == 1);
+  CHECK(summary[0].at("clients") == 2);
 }
 
 TEST_CASE("demo-udp --echo --role client gets its answers from the classic Python UDP server", "[demos][interop][udp]") {

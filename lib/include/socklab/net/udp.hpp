@@ -23,6 +23,10 @@ class UdpSocket : public Socket {
   // An unbound socket of the family (AF_INET / AF_INET6); the kernel picks a port on first send.
   static Result<UdpSocket> open(int family, const UdpOptions& opts = {});
   static Result<UdpSocket> bind(const Endpoint& at, const UdpOptions& opts = {});
+  // Another descriptor of this socket (dup), with a trace of its own: the same
+  // port, receive queue and buffer. For threads that take turns on one socket
+  // and record their calls apart.
+  [[nodiscard]] Result<UdpSocket> share(Trace trace) const;
 
   // connect(): fixes the peer; send()/recv() then apply, and ICMP errors
   // (port unreachable) are reported on the next call as ECONNREFUSED.
