@@ -200,6 +200,16 @@ void key(Session& s) {
         seen.udp_received = true;
         s.explain(Side::server, "recvfrom", Note{"server_recvfrom"}, {{"peer", d.from.to_string()}});
         s.end_capture();
+        // The clients close first, so each connection's TIME_WAIT stays with its
+        // client (on 127.0.0.1 and an ephemeral port). One left on this port of
+        // 127.0.0.2 would fail a later run's bind there (EADDRINUSE) whenever the
+        // kernel picks the same number on 127.0.0.1, which such a TIME_WAIT does not hold.
+        conns.push_back(std::move(conn.stream));
+        for (auto& c : conns) {
+          c.set_trace({});  // not the lesson: after its capture
+          std::array<std::byte, 1> none{};
+          if (!c.wait_readable(s.patience()) || !c.recv_some(none)) break;
+        }
       },
       [&] {  // the clients
         const auto server = s.server_endpoint();
