@@ -728,21 +728,27 @@ void Classroom::print_summary(bool final) {
     std::fflush(stdout);
     return;
   }
-  std::string text = "\n" + common_.note(final ? CommonNote{"class_summary"} : CommonNote{"class_summary_so_far"},
-                                          {{"clients", std::to_string(runs_.size())}, {"failed", std::to_string(failed.size())}}) + "\n";
-  if (runs_.empty()) text += common_.note(CommonNote{"class_nobody"}) + "\n";
+  // Each line wrapped to the terminal's width, its continuation indented two more.
+  std::string text = "\n";
+  const auto add = [&](std::size_t indent, const std::string& line) {
+    const std::size_t room = style_.width > indent + 2 + 20 ? style_.width - indent - 2 : 20;
+    const auto lines = capture::wrap(line, room);
+    for (std::size_t i = 0; i < lines.size(); ++i) text += std::string(indent + (i == 0 ? 0 : 2), ' ') + lines[i] + "\n";
+  };
+  add(0, common_.note(final ? CommonNote{"class_summary"} : CommonNote{"class_summary_so_far"},
+                      {{"clients", std::to_string(runs_.size())}, {"failed", std::to_string(failed.size())}}));
+  if (runs_.empty()) add(0, common_.note(CommonNote{"class_nobody"}));
   for (const auto& p : points) {
-    text += "  " + common_.note(CommonNote{"class_point"}, {{"ok", std::to_string(p.ok)}, {"of", std::to_string(p.of)}, {"text", p.text}}) + "\n";
+    add(2, common_.note(CommonNote{"class_point"}, {{"ok", std::to_string(p.ok)}, {"of", std::to_string(p.of)}, {"text", p.text}}));
     for (std::size_t i = 0; i < p.differed.size(); ++i) {
       const Verdict& v = *p.their[i];
-      text += "      " + common_.note(v.why.empty() ? CommonNote{"class_differed"} : CommonNote{"class_differed_why"},
-                                      {{"client", p.differed[i]->client}, {"observed", render_value(v.observed)}, {"why", v.why}}) + "\n";
+      add(6, common_.note(v.why.empty() ? CommonNote{"class_differed"} : CommonNote{"class_differed_why"},
+                          {{"client", p.differed[i]->client}, {"observed", render_value(v.observed)}, {"why", v.why}}));
     }
   }
-  for (const auto* r : failed)
-    text += "  " + common_.note(CommonNote{"class_failed"}, {{"client", r->client}, {"message", *r->failure}}) + "\n";
+  for (const auto* r : failed) add(2, common_.note(CommonNote{"class_failed"}, {{"client", r->client}, {"message", *r->failure}}));
   if (!stats.is_null()) {
-    text += common_.note(CommonNote{"class_capture"}, {{"captured", stats["captured"].dump()}, {"dropped", stats["dropped_by_kernel"].dump()}}) + "\n";
+    add(0, common_.note(CommonNote{"class_capture"}, {{"captured", stats["captured"].dump()}, {"dropped", stats["dropped_by_kernel"].dump()}}));
   }
   std::fputs(text.c_str(), stdout);
   std::fflush(stdout);
