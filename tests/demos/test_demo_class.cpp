@@ -307,6 +307,8 @@ TEST_CASE("a server serves a class of 20 students from another machine", "[demos
 // A UDP lesson's class: datagrams go to each student's run by their sender's
 // ADDR:PORT (20 students share one address), and the default lesson's TCP
 // connection comes from the same port number as the student's datagrams.
+// --loss and --max: each student's run has a UDP socket of its own, on the port
+// the plan line on the class port named.
 TEST_CASE("a UDP server serves a class of 20 students from another machine", "[demos][class][udp]") {
   const std::vector<ClassCase> cases{
       {"udp",
