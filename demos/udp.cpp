@@ -43,7 +43,7 @@ using demo::Side;
 using demo::bytes_of;
 using demo::text_of;
 
-constexpr std::array<std::string_view, 72> kNoteKeys{
+constexpr std::array<std::string_view, 73> kNoteKeys{
     // the timeline
     "bind_udp", "listen_tcp", "bind_same_port", "tcp_same_port", "nodelay", "sendto", "recvfrom", "connect", "accept", "send", "server_queued", "recv_glued",
     "all_acked", "truncated_recv", "next_recv", "short_first_recv", "small_buffer", "sendto_more", "tcp_send_all", "tcp_recv_all",
@@ -62,7 +62,7 @@ constexpr std::array<std::string_view, 72> kNoteKeys{
     // a class of --loss and --max: the student's own UDP socket, named over the class port
     "class_listen", "class_student", "class_plan", "class_bytes_here",
     // failures, in the run's language
-    "fail_no_port", "fail_not_acked", "fail_no_answer", "fail_unaccounted", "fail_no_port_pair",
+    "fail_no_port", "fail_tcp_ended", "fail_not_acked", "fail_no_answer", "fail_unaccounted", "fail_no_port_pair",
     // bad usage, in the run's language
     "usage_unreachable_server"};
 using Note = demo::Key<kNoteKeys>;
@@ -468,6 +468,10 @@ void loss(Session& s) {
         auto& conn = *r->student;
         std::vector<std::byte> all(kLossCount * kLossSize);
         tcp_bytes = must(conn.recv_exact(all));
+        // The connection ended first: the client stopped (or is another variant's), and sends nothing more.
+        if (*tcp_bytes < all.size()) {
+          throw demo::DemoFailure(s.note(Note{"fail_tcp_ended"}, {{"bytes", std::to_string(*tcp_bytes)}, {"expected", std::to_string(all.size())}}));
+        }
         s.explain(Side::server, "recv", Note{"tcp_recv_all"}, {{"bytes", std::to_string(*tcp_bytes)}});
 
         // Every datagram is now read or dropped; one still on its way is waited for.
