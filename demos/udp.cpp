@@ -12,6 +12,10 @@
 // server answers each datagram with sendto() to the address its recvfrom()
 // returned, the client waits for each answer; it speaks with the course's
 // Python peers, tests/interop/classic_udp_*.py).
+//
+// With --role server it serves a class: the default lesson, --truncate and
+// --echo on one class socket; --loss and --max each student's run on a UDP
+// socket of its own (see "a class of --loss and --max" below).
 #include <sys/socket.h>
 
 #include <algorithm>

@@ -13,6 +13,8 @@
 //
 // A UDP lesson's class (Classroom(..., udp = true)): one UDP socket for the
 // class and a TCP listener on the same port number, both with SO_REUSEADDR.
+// (A UDP lesson about one socket's own buffer, demo-udp --loss and --max, is a
+// TCP class instead, each run with a UDP socket of its own: give_students_ports.)
 // UDP has no accept(): a run's student is a sender's ADDR:PORT. The class's
 // datagrams stay in the one socket's queue, in the order they came, and the
 // runs take turns at its head: a thread of the class peeks at the next
