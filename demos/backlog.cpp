@@ -38,7 +38,7 @@ using demo::Side;
 using net::TcpState;
 using namespace std::chrono_literals;
 
-constexpr std::array<std::string_view, 41> kNoteKeys{
+constexpr std::array<std::string_view, 38> kNoteKeys{
     // the timeline
     "listen", "queue_empty", "queue_full", "syns_dropped", "accept_queued", "accept_waited", "connect_start",
     "client_established", "client_syn_sent", "connect_finish", "client_not_waiting",
@@ -50,7 +50,7 @@ constexpr std::array<std::string_view, 41> kNoteKeys{
     "class_listen", "class_student", "class_plan", "told_full", "label_told_full",
     // what went wrong, in the run's language
     "fail_no_port", "fail_student_left", "fail_queue_never_full", "fail_no_retransmission", "fail_not_all_came",
-    "fail_client_unsettled", "fail_server_silent", "fail_server_left", "fail_server_message",
+    "fail_client_unsettled",
     // bad usage, in the run's language
     "usage_clients"};
 using Note = demo::Key<kNoteKeys>;
@@ -133,31 +133,12 @@ struct Plan {
   int clients = 0;
 };
 
-using LineReader = net::FrameReader<net::DelimiterCodec>;
-
-// One line from the class server, as JSON; its end or anything else is said plainly.
-nlohmann::json read_line(Session& s, net::TcpStream& from, LineReader& reader) {
-  const auto server = s.options().server_endpoint.to_string();
-  auto line = reader.next(from, s.patience());
-  if (!line) {
-    if (line.error().code == net::errc::timed_out) {
-      throw demo::DemoFailure(s.note(Note{"fail_server_silent"}, {{"endpoint", server}, {"seconds", std::to_string(s.patience().count() / 1000)}}));
-    }
-    throw demo::DemoFailure(line.error());
-  }
-  if (!*line) throw demo::DemoFailure(s.note(Note{"fail_server_left"}, {{"endpoint", server}}));
-  const std::string text((*line)->text());
-  auto json = nlohmann::json::parse(text, nullptr, false);
-  if (!json.is_object()) throw demo::DemoFailure(s.note(Note{"fail_server_message"}, {{"endpoint", server}, {"text", text.substr(0, 80)}}));
-  return json;
-}
-
-Plan read_plan(Session& s, net::TcpStream& from, LineReader& reader) {
-  const auto json = read_line(s, from, reader);
+// The plan from the class server's first line (Session::join_class).
+Plan read_plan(Session& s, const nlohmann::json& json) {
   const auto number = [&](const char* key, int low, int high) {
     const auto it = json.find(key);
     if (it == json.end() || !it->is_number_integer() || it->get<std::int64_t>() < low || it->get<std::int64_t>() > high) {
-      throw demo::DemoFailure(s.note(Note{"fail_server_message"}, {{"endpoint", s.options().server_endpoint.to_string()}, {"text", json.dump().substr(0, 80)}}));
+      throw s.class_plan_refused(json);
     }
     return static_cast<int>(it->get<std::int64_t>());
   };
@@ -172,16 +153,12 @@ void backlog(Session& s, const Config& flags) {
   Config cfg = flags;
   // With --role client the class server decides: its plan comes first, over the class
   // port, so that the capture is armed on the student's own listener before any SYN.
-  std::optional<net::TcpStream> teacher;
-  std::optional<LineReader> from_teacher;
+  std::optional<Session::ClassPlan> teacher;
   std::optional<Plan> plan;
   if (s.options().role == demo::Role::client) {
-    teacher = must(net::TcpStream::connect(s.options().server_endpoint, {.timeout = s.patience(), .trace = s.trace(Side::client)}));
-    teacher->set_trace({});  // the plan is the class's plumbing, not the lesson's calls
-    from_teacher.emplace(must(net::DelimiterCodec::create("\n", 1024)));
-    plan = read_plan(s, *teacher, *from_teacher);
+    teacher = s.join_class();
+    plan = read_plan(s, teacher->plan);
     cfg = {.backlog = plan->backlog, .clients = plan->clients};
-    s.use_server(s.options().server_endpoint.with_port(plan->port));
     s.explain(Side::client, "connect", Note{"class_plan"},
               {{"port", std::to_string(plan->port)}, {"backlog", std::to_string(plan->backlog)}, {"clients", std::to_string(plan->clients)}});
   }
@@ -277,7 +254,7 @@ void backlog(Session& s, const Config& flags) {
         bool told_full = false;
         const auto teacher_spoke = [&] {
           return teacher && !told_full &&
-                 (must(teacher->bytes_in_recv_queue()) > 0 || must(teacher->state()) != TcpState::established);
+                 (must(teacher->teacher.bytes_in_recv_queue()) > 0 || must(teacher->teacher.state()) != TcpState::established);
         };
         std::vector<net::TcpStream> conns;
         for (int k = 1; k <= cfg.clients; ++k) {
@@ -303,10 +280,8 @@ void backlog(Session& s, const Config& flags) {
               s.patience());
           if (!settled) throw demo::DemoFailure(s.note(Note{"fail_client_unsettled"}, {{"n", std::to_string(k)}}));
           if (teacher_spoke()) {
-            const auto said = read_line(s, *teacher, *from_teacher);
-            if (said.value("queue", "") != "full") {
-              throw demo::DemoFailure(s.note(Note{"fail_server_message"}, {{"endpoint", s.options().server_endpoint.to_string()}, {"text", said.dump().substr(0, 80)}}));
-            }
+            const auto said = s.read_class_line(teacher->teacher, teacher->reader);
+            if (said.value("queue", "") != "full") throw s.class_plan_refused(said);
             told_full = true;
             s.record_note(Side::client, s.note(Note{"label_told_full"}), Note{"told_full"});
           }
@@ -426,7 +401,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 32));
   // With --role server: a class, each student's run with a listener of its own.
   app.serve_classes();
-  app.give_students_listeners();
+  app.give_students_ports();
   return app.run(argc, argv, [&](Session& s) {
     // The clients left waiting retransmit together once the server accepts: all
     // of them must fit in the emptied queue (backlog + 1), or those that do not

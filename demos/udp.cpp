@@ -12,6 +12,10 @@
 // server answers each datagram with sendto() to the address its recvfrom()
 // returned, the client waits for each answer; it speaks with the course's
 // Python peers, tests/interop/classic_udp_*.py).
+//
+// With --role server it serves a class: the default lesson, --truncate and
+// --echo on one class socket; --loss and --max each student's run on a UDP
+// socket of its own (see "a class of --loss and --max" below).
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -26,6 +30,7 @@
 
 #include <fmt/format.h>
 
+#include "classroom.hpp"
 #include "demo.hpp"
 #include "error_text.hpp"
 #include "report.hpp"
@@ -42,7 +47,7 @@ using demo::Side;
 using demo::bytes_of;
 using demo::text_of;
 
-constexpr std::array<std::string_view, 67> kNoteKeys{
+constexpr std::array<std::string_view, 73> kNoteKeys{
     // the timeline
     "bind_udp", "listen_tcp", "bind_same_port", "tcp_same_port", "nodelay", "sendto", "recvfrom", "connect", "accept", "send", "server_queued", "recv_glued",
     "all_acked", "truncated_recv", "next_recv", "short_first_recv", "small_buffer", "sendto_more", "tcp_send_all", "tcp_recv_all",
@@ -58,8 +63,10 @@ constexpr std::array<std::string_view, 67> kNoteKeys{
     "label_drained", "label_port_closed",
     // --echo
     "echo_reply", "echo_got_reply", "verdict_echo_answered", "verdict_echo_replies",
+    // a class of --loss and --max: the student's own UDP socket, named over the class port
+    "class_listen", "class_student", "class_plan", "class_bytes_here",
     // failures, in the run's language
-    "fail_not_acked", "fail_no_answer", "fail_unaccounted", "fail_no_port_pair",
+    "fail_no_port", "fail_tcp_ended", "fail_not_acked", "fail_no_answer", "fail_unaccounted", "fail_no_port_pair",
     // bad usage, in the run's language
     "usage_unreachable_server"};
 using Note = demo::Key<kNoteKeys>;
@@ -89,8 +96,8 @@ std::pair<demo::ServerUdp, net::TcpListener> bind_udp_and_tcp(Session& s, net::U
   return both;
 }
 
-demo::ServerUdp bind_udp(Session& s) {
-  auto udp = s.bind_udp();
+demo::ServerUdp bind_udp(Session& s, net::UdpOptions options = {}) {
+  auto udp = s.bind_udp(options);
   s.explain(Side::server, "bind", Note{"bind_udp"});
   return udp;
 }
@@ -352,6 +359,64 @@ void truncated_datagram(Session& s) {
   if (s.capturing()) demo::explain_wire(s);
 }
 
+// ---------------------------------------------------------------- a class of --loss and --max
+
+// --loss and --max are about one socket's own receive buffer, which classmates
+// must not share: serving a class, each student's run gets a UDP socket of its
+// own on a port of the range after the class port (Session::student_udp). The
+// student's client first connects to the class port; the run there sends one
+// JSON line, the plan ({"port":N}), and the lesson's datagrams go to port N.
+// --loss's TCP bytes then come over that same connection.
+struct Receiver {
+  demo::ServerUdp udp;
+  net::TcpListener hall;                  // serving a class: closed after the lesson, so the ladder does not show it go
+  std::optional<net::TcpStream> student;  // serving a class: the student's connection on the class port
+};
+
+// The lesson's UDP socket (`options`): alone, on --listen/--port; serving a class,
+// this run's own, once its student connected to the class port. `lesson_on_connection`:
+// the lesson sends over that connection too (its packets then go in the ladder).
+Receiver open_receiver(Session& s, net::UdpOptions options, bool lesson_on_connection) {
+  if (!s.serves_class()) {
+    Receiver r{bind_udp(s, options), {}, {}};
+    return r;
+  }
+  Receiver r;
+  r.hall = s.listen();
+  s.explain(Side::server, "listen", Note{"class_listen"});
+  auto came = s.accept(r.hall);
+  auto own = s.student_udp(options, lesson_on_connection);
+  if (!own) {
+    throw demo::DemoFailure(s.note(Note{"fail_no_port"}, {{"first", std::to_string(r.hall.endpoint().port() + 1)},
+                                                           {"count", std::to_string(demo::Classroom::kStudentPorts)}}));
+  }
+  r.udp = std::move(*own);
+  s.explain(Side::server, "accept", Note{"class_student"}, {{"port", std::to_string(must(r.udp.local_endpoint()).port())}});
+  s.explain(Side::server, "bind", Note{"bind_udp"});
+  r.student = std::move(came.stream);
+  return r;
+}
+
+// The socket is ready for the datagrams: alone, the client may start; serving a
+// class, the plan tells the student its port (untraced: the class's plumbing).
+void open_to_student(Session& s, Receiver& r) {
+  const net::Endpoint at = must(r.udp.local_endpoint());
+  if (!r.student) return s.announce(at);
+  const net::Trace lesson = s.trace(Side::server);
+  r.student->set_trace({});
+  must(r.student->send_all(nlohmann::json{{"port", at.port()}}.dump() + "\n"));
+  r.student->set_trace(lesson);
+}
+
+// --role client (a class server's student): the plan first, over the class port;
+// the lesson's datagrams then go to the port it names. Alone: nothing to ask.
+std::optional<Session::ClassPlan> join_class(Session& s) {
+  if (s.options().role != demo::Role::client) return std::nullopt;
+  auto joined = s.join_class();
+  s.explain(Side::client, "connect", Note{"class_plan"}, {{"port", std::to_string(s.options().server_endpoint.port())}});
+  return joined;
+}
+
 // ---------------------------------------------------------------- --loss
 
 std::string loss_datagram(int i) {
@@ -379,19 +444,38 @@ void loss(Session& s) {
   std::optional<std::uint64_t> counter_before, counter_after;
   std::optional<std::size_t> tcp_bytes;
   const std::string counter_group = s.options().ipv6 ? "Udp6" : "Udp";
+  auto teacher = join_class(s);
   s.run(
       [&] {  // the server: a small receive buffer, not read until the sender is done
-        auto [udp, listener] = bind_udp_and_tcp(s, {.recv_buffer = kLossRcvbuf});
+        // Alone: the UDP socket and a TCP listener on its port number; a class: the
+        // student's own UDP socket, and their connection on the class port for TCP.
+        std::optional<Receiver> r;
+        net::TcpListener listener;
+        if (s.serves_class()) {
+          r = open_receiver(s, {.recv_buffer = kLossRcvbuf}, true);
+        } else {
+          auto [udp, tcp] = bind_udp_and_tcp(s, {.recv_buffer = kLossRcvbuf});
+          r = Receiver{std::move(udp), {}, {}};
+          listener = std::move(tcp);
+        }
+        auto& udp = r->udp;
         rcvbuf = must(udp.recv_buffer());
         s.explain(Side::server, "setsockopt", Note{"small_buffer"}, {{"bytes", std::to_string(*rcvbuf)}});
         counter_before = demo::kernel_counter(counter_group, "RcvbufErrors");
-        s.announce(must(udp.local_endpoint()));
+        open_to_student(s, *r);
 
-        // The client connects over TCP once every datagram is sent: only then do we read.
-        auto conn = s.accept(listener).stream;
-        s.explain(Side::server, "accept", Note{"accept"});
+        // The client sends over TCP once every datagram is sent: only then do we read.
+        if (!r->student) {
+          r->student = s.accept(listener).stream;
+          s.explain(Side::server, "accept", Note{"accept"});
+        }
+        auto& conn = *r->student;
         std::vector<std::byte> all(kLossCount * kLossSize);
         tcp_bytes = must(conn.recv_exact(all));
+        // The connection ended first: the client stopped (or is another variant's), and sends nothing more.
+        if (*tcp_bytes < all.size()) {
+          throw demo::DemoFailure(s.note(Note{"fail_tcp_ended"}, {{"bytes", std::to_string(*tcp_bytes)}, {"expected", std::to_string(all.size())}}));
+        }
         s.explain(Side::server, "recv", Note{"tcp_recv_all"}, {{"bytes", std::to_string(*tcp_bytes)}});
 
         // Every datagram is now read or dropped; one still on its way is waited for.
@@ -429,11 +513,18 @@ void loss(Session& s) {
         }
         s.record_note(Side::client, fmt::format("+{} sendto()", kLossCount - kShownSends), Note{"sendto_more"},
                       {{"count", std::to_string(kLossCount - kShownSends)}});
-        auto conn = must(net::TcpStream::connect(server, {.trace = s.trace(Side::client)}));
-        s.explain(Side::client, "connect", Note{"connect"});
-        must(conn.send_all(all));
-        s.explain(Side::client, "send", Note{"tcp_send_all"}, {{"bytes", std::to_string(all.size())}});
-        wait_all_acked(s, Side::client, conn);
+        // A class server's student has a connection already: the one the plan came over.
+        std::optional<net::TcpStream> conn;
+        if (teacher) {
+          conn = std::move(teacher->teacher);
+          conn->set_trace(s.trace(Side::client));
+        } else {
+          conn = must(net::TcpStream::connect(server, {.trace = s.trace(Side::client)}));
+          s.explain(Side::client, "connect", Note{"connect"});
+        }
+        must(conn->send_all(all));
+        s.explain(Side::client, "send", teacher ? Note{"class_bytes_here"} : Note{"tcp_send_all"}, {{"bytes", std::to_string(all.size())}});
+        wait_all_acked(s, Side::client, *conn);
         s.end_capture();
       });
 
@@ -519,17 +610,21 @@ void largest(Session& s) {
   const std::size_t max = max_payload(v6);
   std::optional<std::string> max_sent, one_more;
   std::optional<std::size_t> received;
+  const auto teacher = join_class(s);  // a class server's plan; its connection stays open for the lesson
   s.run(
       [&] {  // the server reads with room for any datagram
-        auto udp = bind_udp(s);
-        s.announce(must(udp.local_endpoint()));
+        // Serving a class: a socket of this run's own, whose buffer (net.core.rmem_default)
+        // holds the one largest datagram this run's student sends.
+        auto r = open_receiver(s, {}, false);
+        open_to_student(s, r);
         std::vector<std::byte> buf(65536);
-        const auto d = must(udp.recv_from(buf, s.accept_patience()));
+        // A class's student is here already (they asked for the plan): as long as the lesson's patience.
+        const auto d = must(r.udp.recv_from(buf, r.student ? std::optional(s.patience()) : s.accept_patience()));
         received = d.full_size;
         s.explain(Side::server, "recvfrom", Note{"recv_max"}, {{"bytes", std::to_string(d.full_size)}});
         s.end_capture();
       },
-      [&] {  // the client: the largest datagram, then one byte more
+      [&] {  // the client: the largest datagram, then one byte more (to the student's own port, serving a class)
         const auto server = s.server_endpoint();
         auto udp = open_client(s, server);
         const std::vector<std::byte> payload(max + 1, std::byte{'x'});
@@ -582,12 +677,13 @@ int main(int argc, char** argv) {
                   "The classic course's exchange: the server answers each datagram to the address recvfrom() "
                   "returned, the client waits for each answer (works with the course's Python peers)");
   group->require_option(0, 1);
-  // Serving a class (classroom.hpp): the default lesson, --echo and --truncate.
-  // Not --loss: its lesson is a receive buffer one sender fills, and a class
-  // shares one socket, so its drops would be the class's, not a student's. Not
-  // --max: a class's 64 KiB datagrams sent at once overflow the class socket's
-  // buffer (net.core.rmem_max) before any run reads them. --unreachable has no server.
-  app.serve_udp_classes([&] { return !loss_variant && !max_variant && !unreachable_variant; });
+  // Serving a class (classroom.hpp): the default lesson, --echo and --truncate
+  // share the class's one UDP socket. --loss and --max each get a socket of the
+  // run's own (see "a class" above): --loss's lesson is one receive buffer that
+  // one sender fills, whose drops a shared socket could not count apart, and a
+  // class's 64 KiB --max datagrams sent at once would overflow a shared socket's
+  // buffer (net.core.rmem_max). --unreachable has no server.
+  app.serve_udp_classes([&] { return !unreachable_variant; }, [&] { return loss_variant || max_variant; });
   return app.run(argc, argv, [&](Session& s) {
     if (unreachable_variant) {
       if (s.options().role == demo::Role::server) {

@@ -151,10 +151,10 @@ void Classroom::route(std::int64_t ts_ns, std::uint32_t wire_len, std::vector<st
 
 void Classroom::route_to_student_port(const capture::DecodedPacket& d, capture::RawPacket packet) {
   std::lock_guard lock(packets_mutex_);
-  // The listener's side of the packet: the port a run holds (a port not held: shown to nobody).
+  // The run's side of the packet: the port a run holds, in its protocol (a port not held: shown to nobody).
   auto held = port_packets_.find(d.dport);
-  if (held == port_packets_.end()) held = port_packets_.find(d.sport);
-  if (held != port_packets_.end()) held->second.push_back(std::move(packet));
+  if (held == port_packets_.end() || held->second.proto != d.proto) held = port_packets_.find(d.sport);
+  if (held != port_packets_.end() && held->second.proto == d.proto) held->second.packets.push_back(std::move(packet));
 }
 
 std::pair<std::uint16_t, std::uint16_t> Classroom::student_ports() const noexcept {
@@ -164,8 +164,9 @@ std::pair<std::uint16_t, std::uint16_t> Classroom::student_ports() const noexcep
   return {static_cast<std::uint16_t>(first), static_cast<std::uint16_t>(last)};
 }
 
-std::optional<net::TcpListener> Classroom::student_listener(net::ListenOptions opts) {
-  opts.reuse_addr = true;
+template <typename Socket>
+std::optional<Socket> Classroom::take_student_port(capture::Proto proto,
+                                                   const std::function<net::Result<Socket>(const net::Endpoint&)>& bind) {
   const auto [first, last] = student_ports();
   const std::size_t count = last >= first ? last - first + 1U : 0U;
   std::lock_guard lock(packets_mutex_);
@@ -173,13 +174,24 @@ std::optional<net::TcpListener> Classroom::student_listener(net::ListenOptions o
     const std::size_t at = (next_student_port_ + i) % count;
     const auto port = static_cast<std::uint16_t>(first + at);
     if (port_packets_.contains(port)) continue;  // another run's
-    auto bound = net::TcpListener::bind(listener_.endpoint().with_port(port), opts);
+    auto bound = bind(listener_.endpoint().with_port(port));
     if (!bound) continue;  // another program's
     next_student_port_ = at + 1;
-    port_packets_[port];  // held: its packets are kept from now on
+    port_packets_[port] = {proto, {}};  // held: its packets are kept from now on
     return std::move(*bound);
   }
   return std::nullopt;
+}
+
+std::optional<net::TcpListener> Classroom::student_listener(net::ListenOptions opts) {
+  opts.reuse_addr = true;
+  return take_student_port<net::TcpListener>(capture::Proto::tcp,
+                                             [&](const net::Endpoint& at) { return net::TcpListener::bind(at, opts); });
+}
+
+std::optional<net::UdpSocket> Classroom::student_udp(net::UdpOptions opts) {
+  return take_student_port<net::UdpSocket>(capture::Proto::udp,
+                                           [&](const net::Endpoint& at) { return net::UdpSocket::bind(at, opts); });
 }
 
 Stage::SharedPackets Classroom::take_port_packets(std::uint16_t port) {
@@ -189,7 +201,7 @@ Stage::SharedPackets Classroom::take_port_packets(std::uint16_t port) {
   if (capture_) (void)capture_->flush();
 #endif
   std::lock_guard lock(packets_mutex_);
-  if (auto it = port_packets_.find(port); it != port_packets_.end()) out.raw = std::exchange(it->second, {});
+  if (auto it = port_packets_.find(port); it != port_packets_.end()) out.raw = std::exchange(it->second.packets, {});
   by_time(out.raw);
   out.stats = {{"captured", out.raw.size()}, {"received", out.raw.size()}, {"dropped_by_kernel", 0}, {"dropped_by_interface", 0}};
   return out;
@@ -198,6 +210,15 @@ Stage::SharedPackets Classroom::take_port_packets(std::uint16_t port) {
 void Classroom::return_port(std::uint16_t port) {
   std::lock_guard lock(packets_mutex_);
   port_packets_.erase(port);
+}
+
+Stage::SharedPackets Classroom::merged(std::vector<Stage::SharedPackets> parts) const {
+  Stage::SharedPackets out;
+  out.link = link_;
+  for (auto& part : parts) std::move(part.raw.begin(), part.raw.end(), std::back_inserter(out.raw));
+  by_time(out.raw);
+  out.stats = {{"captured", out.raw.size()}, {"received", out.raw.size()}, {"dropped_by_kernel", 0}, {"dropped_by_interface", 0}};
+  return out;
 }
 
 Stage::SharedPackets Classroom::take_packets(const net::Endpoint& client) {
@@ -304,7 +325,7 @@ int Classroom::run(const std::function<void(Session&)>& lesson) {
     config.sink = [this](const capture::RawPacket& p) { route(p.ts_ns, p.wire_len, p.bytes); };
     if (student_ports_) {
       const auto [first, last] = student_ports();
-      if (last >= first) config.filter = fmt::format("({}) or (tcp portrange {}-{})", config.filter, first, last);
+      if (last >= first) config.filter = fmt::format("({}) or (portrange {}-{})", config.filter, first, last);
     }
     interface_ = config.interface;
     auto started = start_capture(config, common_, rerun_command(options_, "", true), options_.lang);
@@ -659,15 +680,9 @@ std::optional<Classroom::Handed> Classroom::second_connection(const net::Endpoin
 }
 
 Stage::SharedPackets Classroom::take_packets(const std::vector<net::Endpoint>& connections) {
-  Stage::SharedPackets out;
-  out.link = link_;
-  for (const auto& c : connections) {
-    auto part = take_packets(c);
-    std::move(part.raw.begin(), part.raw.end(), std::back_inserter(out.raw));
-  }
-  by_time(out.raw);
-  out.stats = {{"captured", out.raw.size()}, {"received", out.raw.size()}, {"dropped_by_kernel", 0}, {"dropped_by_interface", 0}};
-  return out;
+  std::vector<Stage::SharedPackets> parts;
+  for (const auto& c : connections) parts.push_back(take_packets(c));
+  return merged(std::move(parts));
 }
 
 void Classroom::print_summary(bool final) {

@@ -13,6 +13,8 @@
 //
 // A UDP lesson's class (Classroom(..., udp = true)): one UDP socket for the
 // class and a TCP listener on the same port number, both with SO_REUSEADDR.
+// (A UDP lesson about one socket's own buffer, demo-udp --loss and --max, is a
+// TCP class instead, each run with a UDP socket of its own: give_students_ports.)
 // UDP has no accept(): a run's student is a sender's ADDR:PORT. The class's
 // datagrams stay in the one socket's queue, in the order they came, and the
 // runs take turns at its head: a thread of the class peeks at the next
@@ -128,27 +130,33 @@ class Classroom {
   // The TCP connection from `student`'s ADDR:PORT (accepted whenever it came);
   // nullopt after `patience`. Throws when the class ends first.
   std::optional<Handed> take_connection(const net::Endpoint& student, std::chrono::milliseconds patience);
-  // ---- a lesson about one listener's own accept queue (demo-backlog): classmates
-  // must not share it, so each student's run gets a listener of its own, on a port
-  // of the range after the class port (kStudentPorts of them, fewer near 65535),
-  // which the run tells its student over the connection on the class port.
+  // ---- a lesson about one socket's own queue (demo-backlog's accept queue,
+  // demo-udp --loss's receive buffer, --max's room for one largest datagram):
+  // classmates must not share it, so each student's run gets a socket of its own,
+  // TCP or UDP, on a port of the range after the class port (kStudentPorts of
+  // them, fewer near 65535), which the run tells its student over the connection
+  // on the class port.
   static constexpr std::uint16_t kStudentPorts = 256;
-  // Before run(): the class's capture takes that range's TCP packets too.
-  void give_students_listeners() noexcept { student_ports_ = true; }
+  // Before run(): the class's capture takes that range's packets too (TCP and UDP).
+  void give_students_ports() noexcept { student_ports_ = true; }
   // The range, first and last port (last < first: none).
   [[nodiscard]] std::pair<std::uint16_t, std::uint16_t> student_ports() const noexcept;
   // A listener (`opts`, SO_REUSEADDR added: earlier runs on its port leave
   // TIME_WAIT behind) on the class's address and the next port of the range that
   // no run holds and no other program uses (round robin, so a port comes back only
   // after the whole range: an earlier run's late packets never reach a later one's
-  // ladder). From then on the port's packets are kept for take_port_packets();
+  // ladder). From then on the port's TCP packets are kept for take_port_packets();
   // nullopt when no port of the range is free.
   std::optional<net::TcpListener> student_listener(net::ListenOptions opts);
+  // The same for a UDP socket (`opts` as given): the port's UDP packets are kept.
+  std::optional<net::UdpSocket> student_udp(net::UdpOptions opts);
   // The packets of such a port so far (as take_packets).
   Stage::SharedPackets take_port_packets(std::uint16_t port);
-  // The run is over (its listener closed): the port goes back to the range, and
+  // The run is over (its socket closed): the port goes back to the range, and
   // its later packets are shown to nobody.
   void return_port(std::uint16_t port);
+  // Several runs' packets (a run's own port and its connection on the class port), in time order.
+  [[nodiscard]] Stage::SharedPackets merged(std::vector<Stage::SharedPackets> parts) const;
   // ---- a class whose students make two connections each (see the top)
   // Before run(): accept every connection on the dispatcher's thread.
   void dispatch_second_connections() noexcept { dispatching_ = true; }
@@ -195,8 +203,15 @@ class Classroom {
   std::mutex packets_mutex_;
   std::map<std::string, std::vector<capture::RawPacket>> packets_;  // by the student's "ADDR:PORT"
   std::map<std::string, bool> served_;                              // their runs took their packets
-  bool student_ports_ = false;                                      // give_students_listeners()
-  std::map<std::uint16_t, std::vector<capture::RawPacket>> port_packets_;  // by a run's own port (held by it)
+  bool student_ports_ = false;                                      // give_students_ports()
+  struct HeldPort {
+    capture::Proto proto;                   // the run's socket's: another program's packets on that number are not its
+    std::vector<capture::RawPacket> packets;
+  };
+  std::map<std::uint16_t, HeldPort> port_packets_;                  // by a run's own port (held by it)
+  // The next free port of the range that `bind` takes (see student_listener).
+  template <typename Socket>
+  std::optional<Socket> take_student_port(capture::Proto proto, const std::function<net::Result<Socket>(const net::Endpoint&)>& bind);
   std::size_t next_student_port_ = 0;                               // where the round robin goes on
 
   std::mutex mutex_;  // guards the run state and the output below

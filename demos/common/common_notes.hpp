@@ -8,7 +8,7 @@
 
 namespace socklab::demo {
 
-inline constexpr std::array<std::string_view, 162> kCommonNoteKeys{
+inline constexpr std::array<std::string_view, 165> kCommonNoteKeys{
     "server_only_hint",
     "address_not_here", "port_privileged",
     "port_in_use",      "server_waiting",  "server_failed",   "this_machine_address",
@@ -40,6 +40,8 @@ inline constexpr std::array<std::string_view, 162> kCommonNoteKeys{
     // a class whose students make two connections (classroom.cpp, session.cpp)
     "class_ended", "second_bind", "second_announce", "second_announced", "second_no_announcement", "second_ports_differ",
     "second_port_taken", "second_not_come",
+    // a class that gives each student's run a socket of its own: the plan its client reads (session.cpp)
+    "class_plan_silent", "class_plan_left", "class_plan_message",
     "packet_unreachable", "packet_fragment", "packet_fragment_more", "usage_hint", "bad_arguments",
     // lib's errors in the lesson's language (error_text.cpp)
     "error_in_call", "error_other", "errno.econnrefused", "errno.econnreset", "errno.epipe", "errno.etimedout",

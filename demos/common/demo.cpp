@@ -272,8 +272,10 @@ int Demo::run(int argc, char** argv, const std::function<void(Session&)>& lesson
     }
     if (class_server) {
       const ReportStyle style{.ascii = options_.ascii || !capture::locale_is_utf8(), .color = use_color(options_.color)};
-      Classroom classroom(options_, std::string(info_.name), *lesson_text, common, style, udp_class_);
-      if (students_get_listeners_) classroom.give_students_listeners();
+      // A UDP lesson whose runs have sockets of their own is a TCP class on the class port.
+      const bool own_ports = students_get_ports_ && students_get_ports_();
+      Classroom classroom(options_, std::string(info_.name), *lesson_text, common, style, udp_class_ && !own_ports);
+      if (own_ports) classroom.give_students_ports();
       if (two_connections_ && two_connections_()) classroom.dispatch_second_connections();
       return classroom.run(lesson);
     }

@@ -74,13 +74,20 @@ class Demo {
   }
   // The same for a UDP lesson: the class's port is a UDP socket (and a TCP
   // listener on the same number); a run is a sender's ADDR:PORT (classroom.hpp).
-  void serve_udp_classes(std::function<bool()> when) {
+  // A variant for which `own_sockets` says true (a lesson about one socket's own
+  // receive buffer, which a class must not share) is a TCP class on the class
+  // port instead, each run with a UDP socket of its own (Session::student_udp).
+  void serve_udp_classes(std::function<bool()> when, std::function<bool()> own_sockets = {}) {
     serve_classes(std::move(when));
     udp_class_ = true;
+    if (own_sockets) give_students_ports(std::move(own_sockets));
   }
-  // And each student's run gets a listener of its own (Session::student_listener):
-  // a lesson about one listener's accept queue, which classmates must not share.
-  void give_students_listeners() noexcept { students_get_listeners_ = true; }
+  // And each student's run gets a socket of its own on a port of the class's
+  // range (Session::student_listener, student_udp): a lesson about one socket's
+  // own queue, which classmates must not share. `when` as serve_classes's.
+  void give_students_ports(std::function<bool()> when = {}) {
+    students_get_ports_ = when ? std::move(when) : [] { return true; };
+  }
 
   // Parses the flags, runs `lesson`, prints the report; returns the exit code
   // (see ExitCode in options.hpp).
@@ -91,7 +98,7 @@ class Demo {
   CLI::App app_;
   CommonOptions options_;
   std::set<std::string> common_option_names_;
-  bool students_get_listeners_ = false;
+  std::function<bool()> students_get_ports_;
   std::function<bool()> serves_class_;
   std::function<bool()> two_connections_;  // the rest select the variant (--quiz's questions)
   bool udp_class_ = false;

@@ -27,9 +27,15 @@ Session::Session(CommonOptions options, std::string demo, Lesson lesson, Lesson 
       // A run that never had its student (the class ended first) has no packets of its own.
       if (!class_client_) return SharedPackets{};
       if (student_port_) {
-        // The connection on the class port only named the student's own port: the lesson is there.
-        (void)classroom_->take_packets(*class_client_);
-        return classroom_->take_port_packets(*student_port_);
+        // The connection on the class port named the student's own port: the lesson is
+        // there (and on that connection too, for a lesson that sends over it).
+        auto connection = classroom_->take_packets(*class_client_);
+        auto own = classroom_->take_port_packets(*student_port_);
+        if (!class_connection_in_lesson_) return own;
+        std::vector<SharedPackets> parts;
+        parts.push_back(std::move(connection));
+        parts.push_back(std::move(own));
+        return classroom_->merged(std::move(parts));
       }
       if (class_second_) return classroom_->take_packets(std::vector{*class_client_, *class_second_});
       return classroom_->take_packets(*class_client_);
@@ -231,9 +237,59 @@ std::optional<net::TcpListener> Session::student_listener(net::ListenOptions opt
   return listener;
 }
 
+std::optional<ServerUdp> Session::student_udp(net::UdpOptions opts, bool lesson_on_class_connection) {
+  if (!classroom_ || !class_client()) throw std::logic_error("Session::student_udp: a class run's, after accept()");
+  opts.trace = trace(Side::server);
+  auto udp = classroom_->student_udp(std::move(opts));
+  if (!udp) return std::nullopt;
+  const std::uint16_t port = must(udp->local_endpoint()).port();
+  std::lock_guard lock(mutex_);
+  student_port_ = port;
+  class_connection_in_lesson_ = lesson_on_class_connection;
+  return ServerUdp(std::move(*udp));
+}
+
 void Session::use_server(const net::Endpoint& server) {
   if (options_.role != Role::client) throw std::logic_error("Session::use_server: --role client only");
   options_.server_endpoint = server;
+}
+
+Session::ClassPlan Session::join_class() {
+  if (options_.role != Role::client) throw std::logic_error("Session::join_class: --role client only");
+  auto teacher = must(net::TcpStream::connect(options_.server_endpoint, {.timeout = patience(), .trace = trace(Side::client)}));
+  teacher.set_trace({});  // the plan is the class's plumbing, not the lesson's calls
+  ClassPlan joined{std::move(teacher), LineReader(must(net::DelimiterCodec::create("\n", 1024))), {}};
+  class_port_ = options_.server_endpoint;
+  joined.plan = read_class_line(joined.teacher, joined.reader);
+  const auto port = joined.plan.find("port");
+  if (port == joined.plan.end() || !port->is_number_integer() || port->get<std::int64_t>() < 1 || port->get<std::int64_t>() > 65535) {
+    throw class_plan_refused(joined.plan);
+  }
+  use_server(options_.server_endpoint.with_port(static_cast<std::uint16_t>(port->get<std::int64_t>())));
+  return joined;
+}
+
+nlohmann::json Session::read_class_line(net::TcpStream& teacher, LineReader& reader) {
+  const Values server{{"endpoint", class_port_.value_or(options_.server_endpoint).to_string()}, {"seconds", std::to_string(patience().count() / 1000)}};
+  auto line = reader.next(teacher, patience());
+  if (!line) {
+    if (line.error().code == net::errc::timed_out) throw DemoFailure(common_.note(CommonNote{"class_plan_silent"}, server));
+    throw DemoFailure(line.error());
+  }
+  if (!*line) throw DemoFailure(common_.note(CommonNote{"class_plan_left"}, server));
+  const std::string text((*line)->text());
+  auto json = nlohmann::json::parse(text, nullptr, false);
+  if (!json.is_object()) throw class_plan_refused(text);
+  return json;
+}
+
+DemoFailure Session::class_plan_refused(const nlohmann::json& line) const {
+  const std::string text = line.is_string() ? line.get<std::string>() : line.dump();
+  std::string command = "demo-" + demo_ + " --role server";
+  if (!variant_flags_.empty()) command += " " + variant_flags_;
+  return DemoFailure(common_.note(CommonNote{"class_plan_message"}, {{"endpoint", class_port_.value_or(options_.server_endpoint).to_string()},
+                                                                      {"text", text.substr(0, 80)},
+                                                                      {"command", command}}));
 }
 
 net::TcpListener::Accepted Session::adopt(net::TcpListener::Accepted accepted, const std::vector<net::CallEvent>& calls) {

@@ -129,13 +129,17 @@ class Session : public Stage {
   std::pair<ServerUdp, net::TcpListener> bind_udp_and_tcp(net::UdpOptions udp_options, const std::function<void()>& udp_bound);
   // Serving a class: the student this run is for, once accept() took them.
   [[nodiscard]] std::optional<net::Endpoint> class_client() const;
-  // Serving a class whose lesson is one listener's own accept queue (demo-backlog;
-  // the demo calls Classroom::give_students_listeners()): after accept() took the
-  // student, a listener of this run's own on the class's address and a port of the
-  // range after the class port (Classroom::student_listener), recorded with the
-  // server's trace; this run's capture is then that port's packets, not the
-  // connection on the class port. nullopt: no port of the range is free.
+  // Serving a class whose lesson is one socket's own queue (the demo calls
+  // Demo::give_students_ports()): after accept() took the student, a listener of
+  // this run's own on the class's address and a port of the range after the class
+  // port (Classroom::student_listener), recorded with the server's trace; this
+  // run's capture is then that port's packets, not the connection on the class
+  // port. nullopt: no port of the range is free.
   std::optional<net::TcpListener> student_listener(net::ListenOptions opts);
+  // The same for a UDP socket of this run's own (Classroom::student_udp). With
+  // `lesson_on_class_connection` the connection on the class port carries lesson
+  // bytes too (demo-udp --loss), and the capture keeps its packets beside the port's.
+  std::optional<ServerUdp> student_udp(net::UdpOptions opts, bool lesson_on_class_connection);
   [[nodiscard]] bool serves_class() const noexcept { return classroom_ != nullptr; }
   // A port bound but not listening: nobody accepts there and no other program
   // can take it, so a SYN to it is answered by RST. Announced like listen().
@@ -174,6 +178,23 @@ class Session : public Stage {
   // class server that gives each student a listener of its own names its port
   // there). Call before run(): the capture is armed on it.
   void use_server(const net::Endpoint& server);
+  // --role client of such a class server: connects to --host/--port (the
+  // connect() recorded with the client's trace, the rest not: the plan is the
+  // class's plumbing), reads the one JSON line the student's run sends there
+  // first, the plan, and makes the port it names the lesson's server
+  // (use_server). A server that says nothing, leaves, or sends something else
+  // is said plainly (common notes class_plan_*).
+  using LineReader = net::FrameReader<net::DelimiterCodec>;
+  struct ClassPlan {
+    net::TcpStream teacher;  // the connection on the class port
+    LineReader reader;       // for the server's later lines (read_class_line)
+    nlohmann::json plan;     // the line, an object with a "port" from 1 to 65535
+  };
+  ClassPlan join_class();
+  // The class server's next line on `teacher`, an object.
+  nlohmann::json read_class_line(net::TcpStream& teacher, LineReader& reader);
+  // A line of the class server the lesson cannot use: the failure that says so.
+  [[nodiscard]] DemoFailure class_plan_refused(const nlohmann::json& line) const;
 
   // ---- observing, in a side's column
   void record_state(Side side, net::TcpState state, NoteKey note, const Values& values = {});
@@ -196,7 +217,9 @@ class Session : public Stage {
   bool server_failed_ = false;
   Classroom* classroom_ = nullptr;
   std::optional<net::Endpoint> class_client_;
-  std::optional<std::uint16_t> student_port_;  // student_listener()'s port
+  std::optional<std::uint16_t> student_port_;  // student_listener()'s or student_udp()'s port
+  bool class_connection_in_lesson_ = false;    // student_udp(..., true)
+  std::optional<net::Endpoint> class_port_;    // --role client: the class port join_class() connected to
   std::optional<net::Endpoint> class_second_;     // the second connection's peer, once handed
   std::optional<net::Endpoint> expected_second_;  // where it comes from, as announced
   std::uint32_t announcement_bytes_ = 0;

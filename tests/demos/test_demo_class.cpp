@@ -51,10 +51,14 @@ struct ClassCase {
   // ACK, 40 ms): on this busy machine a student's process can stall longer, and
   // the run then says why it saw otherwise (the ACK it observed came first).
   std::set<std::string> timing_points{};
-  // 0: each student's run is on the class port. N: the run has a listener of
-  // its own, on a port the class server names (demo-backlog), and its ladder
-  // is that port's N connections.
-  int own_listener_connections = 0;
+  // 0: each student's run is on the class port. N: the run has a socket of its
+  // own, on a port the class server names (demo-backlog's listener, demo-udp
+  // --loss and --max's UDP socket), and its ladder is that port's packets, with
+  // N of the student's sockets...
+  int own_port_peers = 0;
+  // ...and the student's connection on the class port when the lesson uses it
+  // (demo-udp --loss sends its TCP bytes there).
+  bool class_connection_in_ladder = false;
 };
 
 // Students with --capture: each capture on the students' machine sees every
@@ -84,19 +88,30 @@ void require_all_ok(const std::vector<nlohmann::json>& lines, const std::set<std
   CHECK(seen == names);
 }
 
-// A run with a listener of its own: every packet is between one port of the
-// teacher's (not the class port, and no classmate's) and `connections` of the students'.
-void check_own_listener(const std::vector<nlohmann::json>& run, int connections, std::set<std::string>& taken) {
-  std::set<std::string> listener, connected;
+// A run with a socket of its own: every packet is between one port of the
+// teacher's (not the class port, and no classmate's) and `peers` of the
+// student's, except those of the student's connection on the class port when
+// the lesson uses it (`class_connection`: one handshake there).
+void check_own_port(const std::vector<nlohmann::json>& run, int peers, bool class_connection, std::set<std::string>& taken) {
+  const std::string class_port = std::string(kTeacher) + ":" + kPort;
+  std::set<std::string> own, students;
+  int class_syns = 0;
   for (const auto& p : of_kind(run, "packet")) {
     const std::string src = p.value("src", ""), dst = p.value("dst", "");
-    listener.insert(dst.starts_with(std::string(kTeacher) + ":") ? dst : src);
-    if (p.value("flags", "") == "S") connected.insert(src);
+    const bool to_teacher = dst.starts_with(std::string(kTeacher) + ":");
+    const std::string teacher_end = to_teacher ? dst : src;
+    if (teacher_end == class_port) {
+      CHECK(class_connection);
+      if (p.value("flags", "") == "S") ++class_syns;
+      continue;
+    }
+    own.insert(teacher_end);
+    students.insert(to_teacher ? src : dst);
   }
-  REQUIRE(listener.size() == 1);
-  CHECK(*listener.begin() != std::string(kTeacher) + ":" + kPort);
-  CHECK(taken.insert(*listener.begin()).second);
-  CHECK(connected.size() == static_cast<std::size_t>(connections));
+  REQUIRE(own.size() == 1);
+  CHECK(taken.insert(*own.begin()).second);
+  CHECK(students.size() == static_cast<std::size_t>(peers));
+  CHECK(class_syns == (class_connection ? 1 : 0));
 }
 
 void hold_class(const ClassCase& c) {
@@ -148,7 +163,7 @@ void hold_class(const ClassCase& c) {
       // An unbound UDP socket's sendto() knows its port only (0.0.0.0:PORT).
       mine.insert(local.starts_with("0.0.0.0:") ? kStudentAddress + local.substr(7) : local);
     }
-    if (c.own_listener_connections == 0) CHECK(connected.size() == static_cast<std::size_t>(c.connections));
+    if (c.own_port_peers == 0) CHECK(connected.size() == static_cast<std::size_t>(c.connections));
     for (const auto& local : mine) ports_of[local] = mine;
   }
   const RunResult s = server.finish();
@@ -168,15 +183,15 @@ void hold_class(const ClassCase& c) {
   REQUIRE(by_student.size() == kStudents);
   CHECK(by_student.begin()->first == 1);
   CHECK(by_student.rbegin()->first == kStudents);
-  std::set<std::string> own_listeners;
+  std::set<std::string> own_ports;
   const std::string server_end = std::string(kTeacher) + ":" + kPort;
   for (const auto& [number, run] : by_student) {
     REQUIRE(clients_of.at(number).size() == 1);
     const std::string client = *clients_of.at(number).begin();
     REQUIRE(ports_of.contains(client));
     require_all_ok(run, c.server_points, c.name + " server, student " + client, c.timing_points);
-    if (c.own_listener_connections > 0) {
-      check_own_listener(run, c.own_listener_connections, own_listeners);
+    if (c.own_port_peers > 0) {
+      check_own_port(run, c.own_port_peers, c.class_connection_in_ladder, own_ports);
       continue;
     }
     // The ladder is cut to this student's connections (and datagrams), all of
@@ -292,6 +307,8 @@ TEST_CASE("a server serves a class of 20 students from another machine", "[demos
 // A UDP lesson's class: datagrams go to each student's run by their sender's
 // ADDR:PORT (20 students share one address), and the default lesson's TCP
 // connection comes from the same port number as the student's datagrams.
+// --loss and --max: each student's run has a UDP socket of its own, on the port
+// the plan line on the class port named.
 TEST_CASE("a UDP server serves a class of 20 students from another machine", "[demos][class][udp]") {
   const std::vector<ClassCase> cases{
       {"udp",
@@ -302,6 +319,18 @@ TEST_CASE("a UDP server serves a class of 20 students from another machine", "[d
        1},
       {"udp --truncate", {DEMO_UDP, "--truncate"}, {"truncated", "rest_lost"}, {}, {}, 0},
       {"udp --echo", {DEMO_UDP, "--echo"}, {"answered_to_sender"}, {"replies_from_server"}, {}, 0},
+      // A UDP socket of each run's own, on a port named over the class port: its datagrams come from one socket of
+      // the student's; --loss's TCP bytes go over the connection on the class port.
+      {"udp --loss",
+       {DEMO_UDP, "--loss"},
+       {"udp_loses_datagrams", "drops_counted", "kernel_counter", "tcp_whole"},
+       {},
+       {},
+       1,
+       {},
+       1,
+       true},
+      {"udp --max", {DEMO_UDP, "--max"}, {"largest_datagram_received"}, {"largest_datagram_sent", "one_more_fails"}, {}, 1, {}, 1},
   };
   for (int round = 1; round <= rounds(); ++round) {
     for (const auto& c : cases) {
