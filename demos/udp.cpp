@@ -410,9 +410,9 @@ void open_to_student(Session& s, Receiver& r) {
 
 // --role client (a class server's student): the plan first, over the class port;
 // the lesson's datagrams then go to the port it names. Alone: nothing to ask.
-std::optional<Session::ClassPlan> join_class(Session& s) {
+std::optional<Session::ClassPlan> join_class(Session& s, bool lesson_on_connection) {
   if (s.options().role != demo::Role::client) return std::nullopt;
-  auto joined = s.join_class();
+  auto joined = s.join_class(lesson_on_connection);
   s.explain(Side::client, "connect", Note{"class_plan"}, {{"port", std::to_string(s.options().server_endpoint.port())}});
   return joined;
 }
@@ -444,7 +444,7 @@ void loss(Session& s) {
   std::optional<std::uint64_t> counter_before, counter_after;
   std::optional<std::size_t> tcp_bytes;
   const std::string counter_group = s.options().ipv6 ? "Udp6" : "Udp";
-  auto teacher = join_class(s);
+  auto teacher = join_class(s, true);  // --loss's bytes go over that connection: its packets are the lesson's
   s.run(
       [&] {  // the server: a small receive buffer, not read until the sender is done
         // Alone: the UDP socket and a TCP listener on its port number; a class: the
@@ -610,7 +610,7 @@ void largest(Session& s) {
   const std::size_t max = max_payload(v6);
   std::optional<std::string> max_sent, one_more;
   std::optional<std::size_t> received;
-  const auto teacher = join_class(s);  // a class server's plan; its connection stays open for the lesson
+  const auto teacher = join_class(s, false);  // a class server's plan; its connection stays open for the lesson
   s.run(
       [&] {  // the server reads with room for any datagram
         // Serving a class: a socket of this run's own, whose buffer (net.core.rmem_default)

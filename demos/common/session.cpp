@@ -72,7 +72,7 @@ void Session::run(const std::function<void()>& server, const std::function<void(
   if (options_.role == Role::client) {
     // Classmates on this machine may talk to the same server port: keep this run's connections.
     keep_own_packets([this](const capture::DecodedPacket& d) { return is_own_packet(d); });
-    arm_capture(options_.server_endpoint);
+    arm_capture(options_.server_endpoint, capture_class_port_ && class_port_ ? std::optional(class_port_->port()) : std::nullopt);
   }
   // A server on a port given with --port can be reached by another process the
   // moment it listens, before announce(): arm first. (An ephemeral port is
@@ -84,7 +84,8 @@ void Session::run(const std::function<void()>& server, const std::function<void(
 bool Session::is_own_packet(const capture::DecodedPacket& d) const {
   if (d.reached < capture::Layer::transport || (d.proto != capture::Proto::tcp && d.proto != capture::Proto::udp)) return true;
   const std::uint16_t server = options_.server_endpoint.port();
-  const std::uint16_t mine = d.dport == server ? d.sport : d.dport;
+  const bool to_server = d.dport == server || (capture_class_port_ && class_port_ && d.dport == class_port_->port());
+  const std::uint16_t mine = to_server ? d.sport : d.dport;
   // The local ports this run's sockets had, as their calls recorded them.
   bool any_known = false;
   for (const auto& c : recorder_.snapshot()) {
@@ -254,12 +255,13 @@ void Session::use_server(const net::Endpoint& server) {
   options_.server_endpoint = server;
 }
 
-Session::ClassPlan Session::join_class() {
+Session::ClassPlan Session::join_class(bool lesson_on_connection) {
   if (options_.role != Role::client) throw std::logic_error("Session::join_class: --role client only");
   auto teacher = must(net::TcpStream::connect(options_.server_endpoint, {.timeout = patience(), .trace = trace(Side::client)}));
   teacher.set_trace({});  // the plan is the class's plumbing, not the lesson's calls
   ClassPlan joined{std::move(teacher), LineReader(must(net::DelimiterCodec::create("\n", 1024))), {}};
   class_port_ = options_.server_endpoint;
+  capture_class_port_ = lesson_on_connection;
   joined.plan = read_class_line(joined.teacher, joined.reader);
   const auto port = joined.plan.find("port");
   if (port == joined.plan.end() || !port->is_number_integer() || port->get<std::int64_t>() < 1 || port->get<std::int64_t>() > 65535) {
@@ -452,13 +454,15 @@ std::string Session::queue_label(const net::ListenQueue& q) const {
   return common_.note(CommonNote{"accept_queue_row"}, {{"length", std::to_string(q.length)}, {"limit", std::to_string(q.limit)}});
 }
 
-void Session::arm_capture(const net::Endpoint& server) {
+void Session::arm_capture(const net::Endpoint& server, std::optional<std::uint16_t> also_port) {
   // Notes and states of our own are not calls: a server may say what its port is first.
   const auto so_far = recorder_.snapshot();
   const bool before_any_call = std::none_of(so_far.begin(), so_far.end(), [](const net::CallEvent& e) {
     return e.call != "note" && e.call != "state";
   });
-  const auto took_ms = arm(CaptureSpec::on_port(server));
+  auto spec = CaptureSpec::on_port(server);
+  spec.also_port = also_port;
+  const auto took_ms = arm(spec);
   if (!took_ms || classroom_) return;  // a class's capture was armed once, before any student
   // Mapping the capture ring takes milliseconds, far longer than the calls
   // around it: say so in the timeline, or the gap looks like the network's.

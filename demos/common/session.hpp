@@ -190,7 +190,9 @@ class Session : public Stage {
     LineReader reader;       // for the server's later lines (read_class_line)
     nlohmann::json plan;     // the line, an object with a "port" from 1 to 65535
   };
-  ClassPlan join_class();
+  // `lesson_on_connection`: the lesson goes on over that connection (demo-udp
+  // --loss's bytes), so this run's capture takes the class port's packets too.
+  ClassPlan join_class(bool lesson_on_connection = false);
   // The class server's next line on `teacher`, an object.
   nlohmann::json read_class_line(net::TcpStream& teacher, LineReader& reader);
   // A line of the class server the lesson cannot use: the failure that says so.
@@ -206,7 +208,7 @@ class Session : public Stage {
   void explain(Side side, std::string_view call, NoteKey note, const Values& values = {});
 
  private:
-  void arm_capture(const net::Endpoint& server);
+  void arm_capture(const net::Endpoint& server, std::optional<std::uint16_t> also_port = std::nullopt);
   [[nodiscard]] bool is_own_packet(const capture::DecodedPacket& d) const;
   void part_done(const std::string& name) override;
   friend class ServerUdp;
@@ -220,6 +222,7 @@ class Session : public Stage {
   std::optional<std::uint16_t> student_port_;  // student_listener()'s or student_udp()'s port
   bool class_connection_in_lesson_ = false;    // student_udp(..., true)
   std::optional<net::Endpoint> class_port_;    // --role client: the class port join_class() connected to
+  bool capture_class_port_ = false;            // join_class(true): the capture takes it too
   std::optional<net::Endpoint> class_second_;     // the second connection's peer, once handed
   std::optional<net::Endpoint> expected_second_;  // where it comes from, as announced
   std::uint32_t announcement_bytes_ = 0;

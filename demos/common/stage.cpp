@@ -297,6 +297,7 @@ std::optional<double> Stage::arm(const CaptureSpec& spec) {
     capture_interface_ = "lab";
   } else {
     auto config = capture_config_for(spec.server, options_.pcap_path);
+    if (spec.also_port) config.filter = fmt::format("({}) or ({})", config.filter, capture::port_filter(*spec.also_port));
     if (options_.pcapng) config.write_to.clear();  // written after the lesson, with its notes
     capture_interface_ = config.interface;
     auto started = start_capture(config, common_, rerun_command(options_, "", true), options_.lang);

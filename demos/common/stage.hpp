@@ -101,6 +101,7 @@ struct CaptureSpec {
   net::Endpoint server{};                   // port: the server's endpoint (lo for a loopback one, else any)
   std::vector<lab::Lab::Place> places{};    // lab: every place to capture at ("A:eth0", "sw:A-eth0", ...)
   std::string filter{};                     // lab: a BPF filter (tcpdump syntax); empty: every frame
+  std::optional<std::uint16_t> also_port{}; // port: a second port whose packets are the lesson's too
 
   // The traffic of one server port (capture_config_for): the loopback lessons.
   static CaptureSpec on_port(const net::Endpoint& server) { return {.kind = Kind::port, .server = server}; }
