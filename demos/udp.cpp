@@ -201,11 +201,9 @@ void datagrams(Session& s) {
     // datagrams taken in by the kernel on two CPUs can reach the socket the other
     // way round (seen in a class), and then the run says so.
     const std::vector<std::string> sent(kMessages.begin(), kMessages.end());
-    std::vector<std::string> sorted_sent = sent, sorted_received = received;
-    std::ranges::sort(sorted_sent);
-    std::ranges::sort(sorted_received);
-    s.verdict("datagrams_kept", sent, received, sorted_received == sorted_sent, Note{"verdict_boundaries"});
-    if (sorted_received == sorted_sent && received != sent) {
+    const bool whole = std::ranges::is_permutation(received, sent);
+    s.verdict("datagrams_kept", sent, received, whole, Note{"verdict_boundaries"});
+    if (whole && received != sent) {
       s.fact("arrival_order", received, Note{"fact_reordered"}, {{"order", demo::render_value(received)}});
     }
     if (client_port) {
@@ -369,23 +367,27 @@ void truncated_datagram(Session& s) {
 // --loss's TCP bytes then come over that same connection.
 struct Receiver {
   demo::ServerUdp udp;
-  net::TcpListener hall;                  // serving a class: closed after the lesson, so the ladder does not show it go
+  // Serving a class: the class's listener, closed after the lesson, so the ladder
+  // does not show it go. Alone, with `with_tcp`: the lesson's TCP listener.
+  net::TcpListener hall;
   std::optional<net::TcpStream> student;  // serving a class: the student's connection on the class port
 };
 
 // The lesson's UDP socket (`options`): alone, on --listen/--port; serving a class,
-// this run's own, once its student connected to the class port. `lesson_on_connection`:
-// the lesson sends over that connection too (its packets then go in the ladder).
-Receiver open_receiver(Session& s, net::UdpOptions options, bool lesson_on_connection) {
+// this run's own, once its student connected to the class port. `with_tcp`: the
+// lesson sends over TCP too; alone, on a listener on the UDP socket's port number;
+// serving a class, over the student's connection (its packets then go in the ladder).
+Receiver open_receiver(Session& s, net::UdpOptions options, bool with_tcp) {
   if (!s.serves_class()) {
-    Receiver r{bind_udp(s, options), {}, {}};
-    return r;
+    if (!with_tcp) return Receiver{bind_udp(s, options), {}, {}};
+    auto [udp, tcp] = bind_udp_and_tcp(s, options);
+    return Receiver{std::move(udp), std::move(tcp), {}};
   }
   Receiver r;
   r.hall = s.listen();
   s.explain(Side::server, "listen", Note{"class_listen"});
   auto came = s.accept(r.hall);
-  auto own = s.student_udp(options, lesson_on_connection);
+  auto own = s.student_udp(options, with_tcp);
   if (!own) {
     throw demo::DemoFailure(s.note(Note{"fail_no_port"}, {{"first", std::to_string(r.hall.endpoint().port() + 1)},
                                                            {"count", std::to_string(demo::Classroom::kStudentPorts)}}));
@@ -449,27 +451,19 @@ void loss(Session& s) {
       [&] {  // the server: a small receive buffer, not read until the sender is done
         // Alone: the UDP socket and a TCP listener on its port number; a class: the
         // student's own UDP socket, and their connection on the class port for TCP.
-        std::optional<Receiver> r;
-        net::TcpListener listener;
-        if (s.serves_class()) {
-          r = open_receiver(s, {.recv_buffer = kLossRcvbuf}, true);
-        } else {
-          auto [udp, tcp] = bind_udp_and_tcp(s, {.recv_buffer = kLossRcvbuf});
-          r = Receiver{std::move(udp), {}, {}};
-          listener = std::move(tcp);
-        }
-        auto& udp = r->udp;
+        auto r = open_receiver(s, {.recv_buffer = kLossRcvbuf}, true);
+        auto& udp = r.udp;
         rcvbuf = must(udp.recv_buffer());
         s.explain(Side::server, "setsockopt", Note{"small_buffer"}, {{"bytes", std::to_string(*rcvbuf)}});
         counter_before = demo::kernel_counter(counter_group, "RcvbufErrors");
-        open_to_student(s, *r);
+        open_to_student(s, r);
 
         // The client sends over TCP once every datagram is sent: only then do we read.
-        if (!r->student) {
-          r->student = s.accept(listener).stream;
+        if (!r.student) {
+          r.student = s.accept(r.hall).stream;
           s.explain(Side::server, "accept", Note{"accept"});
         }
-        auto& conn = *r->student;
+        auto& conn = *r.student;
         std::vector<std::byte> all(kLossCount * kLossSize);
         tcp_bytes = must(conn.recv_exact(all));
         // The connection ended first: the client stopped (or is another variant's), and sends nothing more.

@@ -47,12 +47,6 @@ std::string client_key(const net::Endpoint& e) {
   return client_key(e.family(), bytes.data(), e.port());
 }
 
-// A run's packets in the order they came into the stack (their timestamps: see
-// run()), not the order the capture saw them in.
-void by_time(std::vector<capture::RawPacket>& packets) {
-  std::stable_sort(packets.begin(), packets.end(), [](const auto& a, const auto& b) { return a.ts_ns < b.ts_ns; });
-}
-
 // A report printed into memory, so that runs ending together never interleave.
 std::string printed(const std::function<void(std::FILE*)>& print) {
   char* data = nullptr;
@@ -141,11 +135,15 @@ void Classroom::route(std::int64_t ts_ns, std::uint32_t wire_len, std::vector<st
   const auto& ip = to_server ? d.ip.src : d.ip.dst;
   const std::string key = client_key(ip.version == 4 ? AF_INET : AF_INET6, ip.bytes.data(), to_server ? d.sport : d.dport);
   std::lock_guard lock(packets_mutex_);
-  // After its run ended, a student's packets (the teardown, say) are shown to
-  // nobody. But a datagram from their ADDR:PORT after it is a new student's (UDP
-  // has no teardown): kept for the run that reads it (take_packets).
-  const bool datagram_in = udp_ && to_server && d.proto == capture::Proto::udp;
-  if (served_.contains(key) && !datagram_in) return;
+  // A UDP class's datagram from a student: kept apart, for the run that reads it
+  // (take_packets), also after an earlier run of that ADDR:PORT ended (UDP has no
+  // teardown: it is a new student's).
+  if (udp_ && to_server && d.proto == capture::Proto::udp) {
+    datagrams_[key].push_back(capture::RawPacket{ts_ns, wire_len, std::move(bytes)});
+    return;
+  }
+  // After its run ended, a student's packets (the teardown, say) are shown to nobody.
+  if (served_.contains(key)) return;
   packets_[key].push_back(capture::RawPacket{ts_ns, wire_len, std::move(bytes)});
 }
 
@@ -194,17 +192,28 @@ std::optional<net::UdpSocket> Classroom::student_udp(net::UdpOptions opts) {
                                            [&](const net::Endpoint& at) { return net::UdpSocket::bind(at, opts); });
 }
 
-Stage::SharedPackets Classroom::take_port_packets(std::uint16_t port) {
+Stage::SharedPackets Classroom::run_packets(std::vector<capture::RawPacket> raw) const {
   Stage::SharedPackets out;
   out.link = link_;
+  out.raw = std::move(raw);
+  // In the order they came into the stack (their timestamps: see run()), not the
+  // order the capture saw them in.
+  std::stable_sort(out.raw.begin(), out.raw.end(), [](const auto& a, const auto& b) { return a.ts_ns < b.ts_ns; });
+  // The run shows its own packets: the class's counts come in the summary.
+  out.stats = {{"captured", out.raw.size()}, {"received", out.raw.size()}, {"dropped_by_kernel", 0}, {"dropped_by_interface", 0}};
+  return out;
+}
+
+Stage::SharedPackets Classroom::take_port_packets(std::uint16_t port) {
 #if SOCKLAB_HAVE_PCAP
   if (capture_) (void)capture_->flush();
 #endif
-  std::lock_guard lock(packets_mutex_);
-  if (auto it = port_packets_.find(port); it != port_packets_.end()) out.raw = std::exchange(it->second.packets, {});
-  by_time(out.raw);
-  out.stats = {{"captured", out.raw.size()}, {"received", out.raw.size()}, {"dropped_by_kernel", 0}, {"dropped_by_interface", 0}};
-  return out;
+  std::vector<capture::RawPacket> raw;
+  {
+    std::lock_guard lock(packets_mutex_);
+    if (auto it = port_packets_.find(port); it != port_packets_.end()) raw = std::exchange(it->second.packets, {});
+  }
+  return run_packets(std::move(raw));
 }
 
 void Classroom::return_port(std::uint16_t port) {
@@ -213,17 +222,12 @@ void Classroom::return_port(std::uint16_t port) {
 }
 
 Stage::SharedPackets Classroom::merged(std::vector<Stage::SharedPackets> parts) const {
-  Stage::SharedPackets out;
-  out.link = link_;
-  for (auto& part : parts) std::move(part.raw.begin(), part.raw.end(), std::back_inserter(out.raw));
-  by_time(out.raw);
-  out.stats = {{"captured", out.raw.size()}, {"received", out.raw.size()}, {"dropped_by_kernel", 0}, {"dropped_by_interface", 0}};
-  return out;
+  std::vector<capture::RawPacket> raw;
+  for (auto& part : parts) std::move(part.raw.begin(), part.raw.end(), std::back_inserter(raw));
+  return run_packets(std::move(raw));
 }
 
 Stage::SharedPackets Classroom::take_packets(const net::Endpoint& client) {
-  Stage::SharedPackets out;
-  out.link = link_;
 #if SOCKLAB_HAVE_PCAP
   if (capture_) (void)capture_->flush();
 #endif
@@ -237,27 +241,24 @@ Stage::SharedPackets Classroom::take_packets(const net::Endpoint& client) {
     std::lock_guard lock(mutex_);
     if (auto it = udp_students_.find(key); it != udp_students_.end()) last_read = it->second->last_ts;
   }
-  std::lock_guard lock(packets_mutex_);
-  if (auto it = packets_.find(key); it != packets_.end()) {
-    if (last_read) {
-      std::vector<capture::RawPacket> later;
-      for (auto& p : it->second) {
-        const auto d = capture::decode(link_, p.bytes, p.wire_len, p.ts_ns);
-        const bool theirs = !(d.proto == capture::Proto::udp && d.dport == listener_.endpoint().port() && p.ts_ns > *last_read);
-        (theirs ? out.raw : later).push_back(std::move(p));
-      }
-      it->second = std::move(later);
-      if (it->second.empty()) packets_.erase(it);
-    } else {
-      out.raw = std::move(it->second);
+  std::vector<capture::RawPacket> raw;
+  {
+    std::lock_guard lock(packets_mutex_);
+    if (auto it = packets_.find(key); it != packets_.end()) {
+      raw = std::move(it->second);
       packets_.erase(it);
     }
+    if (auto it = datagrams_.find(key); it != datagrams_.end()) {
+      auto& queued = it->second;
+      const auto later = last_read ? std::stable_partition(queued.begin(), queued.end(), [&](const auto& p) { return p.ts_ns <= *last_read; })
+                                   : queued.end();
+      std::move(queued.begin(), later, std::back_inserter(raw));
+      queued.erase(queued.begin(), later);
+      if (queued.empty()) datagrams_.erase(it);
+    }
+    served_[key] = true;
   }
-  by_time(out.raw);
-  served_[key] = true;
-  // The run shows its own packets: the class's counts come in the summary.
-  out.stats = {{"captured", out.raw.size()}, {"received", out.raw.size()}, {"dropped_by_kernel", 0}, {"dropped_by_interface", 0}};
-  return out;
+  return run_packets(std::move(raw));
 }
 
 int Classroom::run(const std::function<void(Session&)>& lesson) {
@@ -532,7 +533,6 @@ void Classroom::dispatch_datagrams() {
       student->head_ts = arrived_ns;
       changed_.notify_all();
       changed_.wait(lock, [&] { return !student->head || !udp_students_.contains(key) || udp_done_; });
-      student->head = false;
       continue;  // read; or its run ended without reading it: a new run's then
     }
     // A new sender: the student of the run that waits for one.

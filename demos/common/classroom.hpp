@@ -157,6 +157,8 @@ class Classroom {
   void return_port(std::uint16_t port);
   // Several runs' packets (a run's own port and its connection on the class port), in time order.
   [[nodiscard]] Stage::SharedPackets merged(std::vector<Stage::SharedPackets> parts) const;
+  // A run's packets as its Session shows them: in time order, counted.
+  [[nodiscard]] Stage::SharedPackets run_packets(std::vector<capture::RawPacket> raw) const;
   // ---- a class whose students make two connections each (see the top)
   // Before run(): accept every connection on the dispatcher's thread.
   void dispatch_second_connections() noexcept { dispatching_ = true; }
@@ -202,6 +204,7 @@ class Classroom {
   std::string interface_;
   std::mutex packets_mutex_;
   std::map<std::string, std::vector<capture::RawPacket>> packets_;  // by the student's "ADDR:PORT"
+  std::map<std::string, std::vector<capture::RawPacket>> datagrams_;  // a UDP class's datagrams in, the same way
   std::map<std::string, bool> served_;                              // their runs took their packets
   bool student_ports_ = false;                                      // give_students_ports()
   struct HeldPort {

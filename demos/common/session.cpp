@@ -72,7 +72,7 @@ void Session::run(const std::function<void()>& server, const std::function<void(
   if (options_.role == Role::client) {
     // Classmates on this machine may talk to the same server port: keep this run's connections.
     keep_own_packets([this](const capture::DecodedPacket& d) { return is_own_packet(d); });
-    arm_capture(options_.server_endpoint, capture_class_port_ && class_port_ ? std::optional(class_port_->port()) : std::nullopt);
+    arm_capture(options_.server_endpoint, lesson_class_port_);
   }
   // A server on a port given with --port can be reached by another process the
   // moment it listens, before announce(): arm first. (An ephemeral port is
@@ -84,7 +84,7 @@ void Session::run(const std::function<void()>& server, const std::function<void(
 bool Session::is_own_packet(const capture::DecodedPacket& d) const {
   if (d.reached < capture::Layer::transport || (d.proto != capture::Proto::tcp && d.proto != capture::Proto::udp)) return true;
   const std::uint16_t server = options_.server_endpoint.port();
-  const bool to_server = d.dport == server || (capture_class_port_ && class_port_ && d.dport == class_port_->port());
+  const bool to_server = d.dport == server || d.dport == lesson_class_port_;
   const std::uint16_t mine = to_server ? d.sport : d.dport;
   // The local ports this run's sockets had, as their calls recorded them.
   bool any_known = false;
@@ -261,7 +261,7 @@ Session::ClassPlan Session::join_class(bool lesson_on_connection) {
   teacher.set_trace({});  // the plan is the class's plumbing, not the lesson's calls
   ClassPlan joined{std::move(teacher), LineReader(must(net::DelimiterCodec::create("\n", 1024))), {}};
   class_port_ = options_.server_endpoint;
-  capture_class_port_ = lesson_on_connection;
+  if (lesson_on_connection) lesson_class_port_ = class_port_->port();
   joined.plan = read_class_line(joined.teacher, joined.reader);
   const auto port = joined.plan.find("port");
   if (port == joined.plan.end() || !port->is_number_integer() || port->get<std::int64_t>() < 1 || port->get<std::int64_t>() > 65535) {

@@ -222,7 +222,7 @@ class Session : public Stage {
   std::optional<std::uint16_t> student_port_;  // student_listener()'s or student_udp()'s port
   bool class_connection_in_lesson_ = false;    // student_udp(..., true)
   std::optional<net::Endpoint> class_port_;    // --role client: the class port join_class() connected to
-  bool capture_class_port_ = false;            // join_class(true): the capture takes it too
+  std::optional<std::uint16_t> lesson_class_port_;  // join_class(true): its port, which the capture takes too
   std::optional<net::Endpoint> class_second_;     // the second connection's peer, once handed
   std::optional<net::Endpoint> expected_second_;  // where it comes from, as announced
   std::uint32_t announcement_bytes_ = 0;
